@@ -1,0 +1,120 @@
+"""Parameter counts and per-token FLOPs computed from a model's architecture.
+
+Counts follow the standard transformer layout (Vaswani et al. 2017; the
+Llama, Mixtral, Qwen2, DeepSeek-V3 and BERT reference configs): attention
+projections, the (gated or plain) FFN or its experts, norms, embeddings and
+the output head. Biases and norms are included where the config has them;
+they are a fraction of a percent but keep the count honest.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from planner.schema import Model
+
+
+@dataclass(frozen=True)
+class ParamCounts:
+    """Parameters by part. ``total`` is what is stored; ``active`` what one token uses."""
+
+    embedding: int  # token (+ position, token-type) embeddings
+    attention: int  # all layers
+    ffn: int  # all layers, every expert
+    ffn_active: int  # all layers, only the experts one token is routed to
+    norms: int
+    head: int  # output projection (0 when tied or an encoder without an LM head)
+    other: int  # router gates, BERT pooler
+    head_matmul: int  # output-head GEMM parameters per token (counted even when tied)
+
+    @property
+    def total(self) -> int:
+        return self.embedding + self.attention + self.ffn + self.norms + self.head + self.other
+
+    @property
+    def active(self) -> int:
+        return self.embedding + self.attention + self.ffn_active + self.norms + self.head + self.other
+
+    @property
+    def matmul_active(self) -> int:
+        """Parameters that take part in a matrix multiply for each token.
+
+        The embedding lookup is a gather, not a GEMM, so it is excluded; the
+        output head is a GEMM and is included (even when tied).
+        """
+        return self.attention + self.ffn_active + self.other + self.head_matmul
+
+
+def attention_params(m: Model) -> int:
+    """Attention projections of one layer, biases included."""
+    h = m.hidden_size
+    if m.mla is not None:
+        a = m.mla
+        qk_head = a.qk_nope_head_dim + a.qk_rope_head_dim
+        if a.q_lora_rank:
+            q = h * a.q_lora_rank + a.q_lora_rank + a.q_lora_rank * m.heads * qk_head  # down, norm, up
+        else:
+            q = h * m.heads * qk_head
+        kv = h * (a.kv_lora_rank + a.qk_rope_head_dim) + a.kv_lora_rank  # down (latent + rope key), norm
+        kv += a.kv_lora_rank * m.heads * (a.qk_nope_head_dim + a.v_head_dim)  # up to K (nope) and V
+        out = m.heads * a.v_head_dim * h
+        return q + kv + out
+    q = h * m.heads * m.head_dim
+    kv = 2 * h * m.kv_heads * m.head_dim
+    out = m.heads * m.head_dim * h
+    bias = (m.heads * m.head_dim + 2 * m.kv_heads * m.head_dim + h) if m.attention_bias else 0
+    return q + kv + out + bias
+
+
+def ffn_params(hidden: int, intermediate: int, gated: bool, bias: bool) -> int:
+    """One feed-forward block: up (and gate) then down projection."""
+    matrices = 3 if gated else 2
+    weights = matrices * hidden * intermediate
+    biases = ((matrices - 1) * intermediate + hidden) if bias else 0
+    return weights + biases
+
+
+def count_params(m: Model) -> ParamCounts:
+    h = m.hidden_size
+    norm_size = h * (2 if m.norm == "layernorm" else 1)  # layernorm has a bias
+
+    embedding = m.vocab_size * h
+    if m.learned_positions:
+        embedding += m.max_context * h
+    embedding += m.token_types * h
+
+    attention = m.layers * attention_params(m)
+
+    dense_ffn = ffn_params(h, m.ffn_size, m.ffn_gated, m.mlp_bias)
+    router = 0
+    if m.moe is None:
+        ffn = ffn_active = m.layers * dense_ffn
+    else:
+        e = m.moe
+        moe_layers = m.layers - e.dense_layers
+        expert = ffn_params(h, e.expert_ffn_size, m.ffn_gated, m.mlp_bias)
+        ffn = e.dense_layers * dense_ffn + moe_layers * (e.experts + e.shared_experts) * expert
+        ffn_active = e.dense_layers * dense_ffn + moe_layers * (e.active_experts + e.shared_experts) * expert
+        router = moe_layers * h * e.experts
+
+    # two norms per layer plus one more: the final norm of a pre-norm decoder,
+    # or the embedding norm of a post-norm encoder (BERT)
+    norms = (2 * m.layers + 1) * norm_size
+
+    head = 0
+    head_matmul = 0
+    if m.kind == "decoder":
+        head_matmul = m.vocab_size * h
+        head = 0 if m.tied_embeddings else m.vocab_size * h
+    pooler = (h * h + h) if m.pooler else 0
+
+    return ParamCounts(
+        embedding=embedding,
+        attention=attention,
+        ffn=ffn,
+        ffn_active=ffn_active,
+        norms=norms,
+        head=head,
+        other=router + pooler,
+        head_matmul=head_matmul,
+    )

@@ -1,0 +1,256 @@
+"""Load, merge and look up the catalog: the built-in YAML plus user overlays.
+
+An overlay file has the same sections as the built-in catalog (``gpus``,
+``precisions``, ``models``, ``engines``). An entry whose ``id`` already exists
+is merged field by field onto it (override a price); a new ``id`` adds an
+entry, which must then be complete. Files are read with a safe loader, a
+size limit, and no anchors or aliases (so an alias bomb cannot expand).
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from planner.errors import CatalogError, InputError
+from planner.schema import SECTIONS, Engine, Gpu, Model, Precision
+
+MAX_FILE_BYTES = 2_000_000
+MAX_ENTRIES_PER_SECTION = 10_000
+
+BUILTIN_FILES = ("gpus.yaml", "precisions.yaml", "models.yaml", "engines.yaml")
+
+
+def builtin_dir() -> Path:
+    """The built-in catalog: inside the installed package, or the source tree."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "_catalog", here.parent / "catalog"):
+        if (candidate / "gpus.yaml").is_file():
+            return candidate
+    raise CatalogError("the built-in catalog is missing from this installation", hint="reinstall planner")
+
+
+class _NoAliasLoader(yaml.SafeLoader):
+    """SafeLoader that refuses anchors and aliases outright, and reads dates
+    (``as_of: 2025-06-17``) as the text they are."""
+
+    yaml_implicit_resolvers = {
+        first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
+
+    def compose_node(self, parent, index):  # type: ignore[override]
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.constructor.ConstructorError(
+                None, None, "YAML aliases are not allowed in catalog files; write the values out", event.start_mark
+            )
+        event = self.peek_event()
+        if getattr(event, "anchor", None):
+            raise yaml.constructor.ConstructorError(
+                None, None, "YAML anchors are not allowed in catalog files; write the values out", event.start_mark
+            )
+        return super().compose_node(parent, index)
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    """Read one catalog file as a mapping of section -> list of entries."""
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise InputError(f"cannot read catalog file '{path}': {exc.strerror or exc}") from None
+    if not path.is_file():
+        raise InputError(f"catalog file '{path}' is not a regular file")
+    if size > MAX_FILE_BYTES:
+        raise CatalogError(f"{path}: file is {size:,} bytes, over the {MAX_FILE_BYTES:,}-byte limit for catalog files")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise CatalogError(f"{path}: not UTF-8 text") from None
+    except OSError as exc:
+        raise InputError(f"cannot read catalog file '{path}': {exc.strerror or exc}") from None
+    try:
+        data = yaml.load(text, Loader=_NoAliasLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise CatalogError(f"{path}:{where}: not valid YAML: {problem}") from None
+    except RecursionError:
+        raise CatalogError(f"{path}: nested too deeply to be a catalog file") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise CatalogError(f"{path}: top level must be a mapping with sections {sorted(SECTIONS)}")
+    unknown = sorted(str(k) for k in data if k not in SECTIONS)
+    if unknown:
+        raise CatalogError(f"{path}: unknown section(s) {unknown}; expected any of {sorted(SECTIONS)}")
+    for section, entries in data.items():
+        if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+            raise CatalogError(f"{path}: section '{section}' must be a list of entries (mappings)")
+        if len(entries) > MAX_ENTRIES_PER_SECTION:
+            raise CatalogError(f"{path}: section '{section}' has over {MAX_ENTRIES_PER_SECTION} entries")
+    return data
+
+
+def _deep_merge(base: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:
+    merged = copy.deepcopy(base)
+    for key, value in overlay.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def _describe(loc: tuple[Any, ...]) -> str:
+    return ".".join(str(part) for part in loc) or "(entry)"
+
+
+@dataclass
+class Catalog:
+    """Validated catalog entries, looked up by id or alias."""
+
+    gpus: dict[str, Gpu] = field(default_factory=dict)
+    precisions: dict[str, Precision] = field(default_factory=dict)
+    models: dict[str, Model] = field(default_factory=dict)
+    engines: dict[str, Engine] = field(default_factory=dict)
+    files: list[str] = field(default_factory=list)
+
+    def _lookup(self, section: str, key: str) -> Any:
+        entries: dict[str, Any] = getattr(self, section)
+        wanted = key.strip().lower()
+        if wanted in entries:
+            return entries[wanted]
+        for entry in entries.values():
+            if wanted in entry.aliases:
+                return entry
+        return None
+
+    def _require(self, section: str, key: str, what: str) -> Any:
+        found = self._lookup(section, key)
+        if found is None:
+            known = ", ".join(sorted(getattr(self, section)))
+            raise InputError(f"unknown {what} '{key}'", hint=f"known: {known}; see `planner catalog list {section}`")
+        return found
+
+    def gpu(self, key: str) -> Gpu:
+        return self._require("gpus", key, "GPU")
+
+    def precision(self, key: str) -> Precision:
+        return self._require("precisions", key, "precision")
+
+    def model(self, key: str) -> Model:
+        return self._require("models", key, "model")
+
+    def engine(self, key: str) -> Engine:
+        return self._require("engines", key, "engine")
+
+    def find(self, key: str) -> tuple[str, BaseModel] | None:
+        for section in SECTIONS:
+            found = self._lookup(section, key)
+            if found is not None:
+                return section, found
+        return None
+
+
+def _merge_files(files: Iterable[tuple[str, dict[str, Any]]]) -> tuple[dict[str, dict[str, dict]], dict[tuple[str, str], str]]:
+    """Merge raw sections by id; remember which file last touched each entry."""
+    merged: dict[str, dict[str, dict]] = {section: {} for section in SECTIONS}
+    origin: dict[tuple[str, str], str] = {}
+    problems: list[str] = []
+    for name, data in files:
+        for section, entries in data.items():
+            for index, entry in enumerate(entries):
+                raw_id = entry.get("id")
+                if not isinstance(raw_id, str) or not raw_id.strip():
+                    problems.append(f"{name}: {section}[{index}]: field 'id': missing or not a string")
+                    continue
+                key = raw_id.strip().lower()
+                if key in merged[section]:
+                    merged[section][key] = _deep_merge(merged[section][key], entry)
+                else:
+                    merged[section][key] = copy.deepcopy(entry)
+                origin[(section, key)] = name
+    if problems:
+        raise CatalogError(problems[0], problems)
+    return merged, origin
+
+
+def _validate(merged: dict[str, dict[str, dict]], origin: dict[tuple[str, str], str]) -> Catalog:
+    catalog = Catalog()
+    problems: list[str] = []
+    for section, schema in SECTIONS.items():
+        for key, raw in merged[section].items():
+            try:
+                entry = schema.model_validate(raw)
+            except ValidationError as exc:
+                for err in exc.errors():
+                    problems.append(
+                        f"{origin[(section, key)]}: {section} '{key}': field '{_describe(err['loc'])}': {err['msg']}"
+                    )
+                continue
+            getattr(catalog, section)[entry.id] = entry
+    problems.extend(_cross_check(catalog, origin))
+    if problems:
+        raise CatalogError(f"{len(problems)} problem(s) in the catalog", problems)
+    return catalog
+
+
+def _cross_check(catalog: Catalog, origin: dict[tuple[str, str], str]) -> list[str]:
+    """Checks that span entries: aliases unique, engines named by precisions exist."""
+    problems: list[str] = []
+    for section in SECTIONS:
+        seen: dict[str, str] = {}
+        for entry in getattr(catalog, section).values():
+            for name in [entry.id, *entry.aliases]:
+                if name in seen and seen[name] != entry.id:
+                    problems.append(
+                        f"{origin[(section, entry.id)]}: {section} '{entry.id}': field 'aliases': "
+                        f"'{name}' is already used by '{seen[name]}'"
+                    )
+                seen[name] = entry.id
+    if catalog.engines:
+        for precision in catalog.precisions.values():
+            for engine in precision.engines:
+                if engine not in catalog.engines:
+                    problems.append(
+                        f"{origin[('precisions', precision.id)]}: precisions '{precision.id}': field 'engines': "
+                        f"unknown engine '{engine}'"
+                    )
+    return problems
+
+
+def load_catalog(overlays: Iterable[str | Path] = (), *, builtin: bool = True) -> Catalog:
+    """The built-in catalog with each overlay file merged on in order."""
+    files: list[tuple[str, dict[str, Any]]] = []
+    names: list[str] = []
+    if builtin:
+        base = builtin_dir()
+        for name in BUILTIN_FILES:
+            path = base / name
+            if path.is_file():
+                files.append((f"catalog/{name}", read_yaml(path)))
+                names.append(f"catalog/{name}")
+    for overlay in overlays:
+        path = Path(overlay)
+        files.append((str(path), read_yaml(path)))
+        names.append(str(path))
+    merged, origin = _merge_files(files)
+    catalog = _validate(merged, origin)
+    catalog.files = names
+    return catalog
+
+
+def validate_file(path: str | Path) -> list[str]:
+    """Every problem in ``path`` read as an overlay on the built-in catalog."""
+    try:
+        load_catalog([path])
+    except CatalogError as exc:
+        return exc.problems
+    return []

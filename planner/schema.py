@@ -1,0 +1,272 @@
+"""The catalog's schema: accelerators, numeric precisions, model architectures.
+
+Strict by design: unknown keys are errors, numbers must be positive where a
+negative makes no sense, and every figure carries a source. Field names carry
+their units (``memory_bandwidth_gbs`` is decimal GB/s; ``memory_total_gib``
+is 2^30-byte GiB as the driver reports it).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+Positive = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+PositiveInt = Annotated[int, Field(gt=0)]
+Identifier = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9._-]*$", max_length=64)]
+Text = Annotated[str, Field(min_length=1, max_length=2000)]
+# A date as precise as the source gives it: 2025, 2025-06 or 2025-06-17.
+AsOf = Annotated[str, Field(pattern=r"^\d{4}(-\d{2}(-\d{2})?)?$")]
+
+# Tensor-core (matrix-unit) formats a GPU may run natively. "fp4" covers the
+# block-scaled FP4 formats (NVFP4, MXFP4) on hardware that has them.
+ComputeFormat = Literal["fp32", "tf32", "bf16", "fp16", "fp8", "int8", "int4", "fp4"]
+COMPUTE_FORMATS: tuple[str, ...] = ("fp32", "tf32", "bf16", "fp16", "fp8", "int8", "int4", "fp4")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+# --- accelerators -------------------------------------------------------
+
+
+class Price(Strict):
+    """A price with where and when it was seen."""
+
+    value: Positive
+    as_of: AsOf
+    source: Text
+    provider: Text | None = None
+    note: Text | None = None
+
+
+class GpuPrices(Strict):
+    cloud_usd_per_gpu_hour: Price | None = None
+    purchase_usd: Price | None = None
+
+
+class TensorThroughput(Strict):
+    """Dense (no 2:4 sparsity) matrix-unit throughput, TFLOP/s or TOP/s."""
+
+    tf32: Positive | None = None
+    bf16: Positive | None = None
+    fp16: Positive | None = None
+    fp8: Positive | None = None
+    int8: Positive | None = None
+    int4: Positive | None = None
+    fp4: Positive | None = None
+
+
+GPU_SPEC_FIELDS = (
+    "memory_total_gib",
+    "memory_bandwidth_gbs",
+    "fp32_tflops",
+    "tensor_tflops",
+    "tdp_w",
+    "interconnect_gbs",
+    "gpus_per_node",
+    "release_year",
+    "memory_label",
+)
+
+
+class Gpu(Strict):
+    id: Identifier
+    aliases: list[Identifier] = []
+    vendor: Text
+    name: Text
+    family: Identifier  # hardware generation, e.g. hopper, ampere, ada, cdna3
+    segment: Literal["datacenter", "workstation", "consumer"]
+    form_factor: Text
+    release_year: Annotated[int, Field(ge=2010, le=2035)]
+    memory_label: Text  # as the vendor sells it, verbatim: "80 GB"
+    memory_label_unit: Literal["GB", "GiB"]  # what that label actually counts
+    memory_type: Text
+    memory_total_gib: Positive  # capacity the driver reports (nvidia-smi memory.total)
+    memory_bandwidth_gbs: Positive  # peak, decimal GB/s
+    fp32_tflops: Positive | None = None  # vector (non-tensor) FP32
+    tensor_tflops: TensorThroughput
+    tdp_w: Positive | None = None
+    interconnect: Text  # the GPU-to-GPU link tensor parallelism uses
+    interconnect_gbs: Positive | None = None  # bidirectional GB/s per GPU; None: no GPU-to-GPU link
+    gpus_per_node: PositiveInt
+    prices: GpuPrices = GpuPrices()
+    sources: dict[str, Text]
+    notes: Text | None = None
+
+    @field_validator("sources")
+    @classmethod
+    def _sources_cover_specs(cls, sources: dict[str, str]) -> dict[str, str]:
+        if "specs" not in sources:
+            raise ValueError("needs a 'specs' entry naming the datasheet the figures come from")
+        unknown = sorted(set(sources) - set(GPU_SPEC_FIELDS) - {"specs"})
+        if unknown:
+            raise ValueError(f"unknown source key(s) {unknown}; use 'specs' or one of {list(GPU_SPEC_FIELDS)}")
+        return sources
+
+    @property
+    def memory_total_bytes(self) -> int:
+        return int(self.memory_total_gib * 2**30)
+
+    @property
+    def memory_bandwidth_bytes_per_s(self) -> float:
+        return self.memory_bandwidth_gbs * 1e9
+
+    def tensor_flops(self, fmt: str) -> float | None:
+        """Dense FLOP/s (or OP/s) of one compute format, None if not native."""
+        if fmt == "fp32":
+            return self.fp32_tflops * 1e12 if self.fp32_tflops else None
+        value = getattr(self.tensor_tflops, fmt, None)
+        return value * 1e12 if value else None
+
+
+# --- precisions ---------------------------------------------------------
+
+
+class Quality(Strict):
+    """Published quality impact, reduced to one comparable number.
+
+    ``loss_pct`` is the relative degradation in percent: the perplexity
+    increase over the 16-bit baseline divided by the baseline, or the drop in
+    benchmark accuracy, as ``basis`` states.
+    """
+
+    loss_pct: NonNegative
+    basis: Text
+    source: Text
+
+
+class Precision(Strict):
+    id: Identifier
+    aliases: list[Identifier] = []
+    name: Text
+    family: Literal["float", "integer", "gguf", "block-fp4"]
+    bits_per_weight: Positive  # effective, scales and zero points included
+    weight_format: bool  # usable as a weight storage format
+    compute: Literal["fp32", "tf32", "bf16", "fp16", "fp8", "int8", "fp4"]  # matrix format of the GEMMs
+    # When the GPU lacks ``compute`` natively: the format the kernels fall back
+    # to (dequantise and run in 16-bit), or null when the format cannot run.
+    fallback_compute: Literal["fp32", "bf16", "fp16"] | None = None
+    kv_cache: bool = False
+    kv_bits: Positive | None = None  # bits per cached element when used for the KV cache
+    engines: list[Identifier]  # engines that serve this weight format
+    quality: Quality
+    sources: dict[str, Text]
+    notes: Text | None = None
+
+    @model_validator(mode="after")
+    def _kv_bits_when_kv(self) -> "Precision":
+        if self.kv_cache and self.kv_bits is None:
+            raise ValueError("kv_cache is true, so kv_bits must give the bits per cached element")
+        if "bits_per_weight" not in self.sources and "specs" not in self.sources:
+            raise ValueError("sources needs 'bits_per_weight' (or 'specs') saying where the effective bits come from")
+        return self
+
+    @property
+    def bytes_per_weight(self) -> float:
+        return self.bits_per_weight / 8
+
+
+# --- models -------------------------------------------------------------
+
+
+class Moe(Strict):
+    experts: PositiveInt  # routed experts per MoE layer
+    active_experts: PositiveInt  # routed experts each token uses
+    shared_experts: Annotated[int, Field(ge=0)] = 0
+    expert_ffn_size: PositiveInt
+    dense_layers: Annotated[int, Field(ge=0)] = 0  # leading layers with a dense FFN instead
+
+    @model_validator(mode="after")
+    def _active_le_total(self) -> "Moe":
+        if self.active_experts > self.experts:
+            raise ValueError(f"active_experts {self.active_experts} > experts {self.experts}")
+        return self
+
+
+class Mla(Strict):
+    """Multi-head latent attention (DeepSeek-V2/V3): the KV cache holds a
+    compressed latent of ``kv_lora_rank`` plus a shared RoPE key per token."""
+
+    q_lora_rank: PositiveInt | None = None
+    kv_lora_rank: PositiveInt
+    qk_nope_head_dim: PositiveInt
+    qk_rope_head_dim: PositiveInt
+    v_head_dim: PositiveInt
+
+
+class Model(Strict):
+    id: Identifier
+    aliases: list[Identifier] = []
+    name: Text
+    family: Identifier
+    kind: Literal["decoder", "encoder"]
+    layers: PositiveInt
+    hidden_size: PositiveInt
+    heads: PositiveInt
+    kv_heads: PositiveInt
+    head_dim: PositiveInt
+    ffn_size: PositiveInt  # dense FFN intermediate size
+    ffn_gated: bool  # SwiGLU/GeGLU: three matrices instead of two
+    vocab_size: PositiveInt
+    tied_embeddings: bool
+    max_context: PositiveInt
+    norm: Literal["rmsnorm", "layernorm"] = "rmsnorm"
+    attention_bias: bool = False
+    mlp_bias: bool = False
+    learned_positions: bool = False  # absolute position embeddings (BERT, GPT-2)
+    token_types: Annotated[int, Field(ge=0)] = 0  # BERT segment embeddings
+    pooler: bool = False  # BERT pooler dense layer
+    moe: Moe | None = None
+    mla: Mla | None = None
+    params_published: Positive  # total parameters as the authors state them
+    params_active_published: Positive | None = None  # MoE: parameters used per token
+    precision_native: Literal["fp32", "bf16", "fp16", "fp8"] = "bf16"
+    sources: dict[str, Text]
+    as_of: AsOf
+    notes: Text | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "Model":
+        if self.heads % self.kv_heads:
+            raise ValueError(f"heads {self.heads} is not a multiple of kv_heads {self.kv_heads}")
+        if "architecture" not in self.sources:
+            raise ValueError("sources needs 'architecture' (the published config the numbers come from)")
+        if "params" not in self.sources:
+            raise ValueError("sources needs 'params' (where the published parameter count is stated)")
+        return self
+
+
+# --- engines and fitted efficiency ---------------------------------------
+
+
+class Efficiency(Strict):
+    """Achieved fractions of peak, fitted on published measurements."""
+
+    bandwidth: Annotated[float, Field(gt=0, le=1)]  # share of peak memory bandwidth in decode
+    compute: Annotated[float, Field(gt=0, le=1)]  # share of peak tensor throughput in prefill/GEMMs
+
+
+class Engine(Strict):
+    id: Identifier
+    name: Text
+    efficiency: dict[Identifier, Efficiency]  # by GPU segment or family; "default" required
+    fitted_on: Text  # the data the factors were fitted on
+    fit_script: Text
+    notes: Text | None = None
+
+    @field_validator("efficiency")
+    @classmethod
+    def _has_default(cls, value: dict[str, Efficiency]) -> dict[str, Efficiency]:
+        if "default" not in value:
+            raise ValueError("needs a 'default' entry used for hardware without its own factors")
+        return value
+
+
+SECTIONS = {"gpus": Gpu, "precisions": Precision, "models": Model, "engines": Engine}
+
+_ID_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
