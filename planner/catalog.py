@@ -23,7 +23,7 @@ from planner.schema import SECTIONS, Engine, Gpu, Model, Precision
 MAX_FILE_BYTES = 2_000_000
 MAX_ENTRIES_PER_SECTION = 10_000
 
-BUILTIN_FILES = ("gpus.yaml", "precisions.yaml", "models.yaml", "engines.yaml")
+BUILTIN_FILES = ("gpus.yaml", "precisions.yaml", "models.yaml", "engines.yaml", "engines-fitted.yaml")
 
 
 def builtin_dir() -> Path:
@@ -122,7 +122,7 @@ class Catalog:
     engines: dict[str, Engine] = field(default_factory=dict)
     files: list[str] = field(default_factory=list)
 
-    def _lookup(self, section: str, key: str) -> Any:
+    def lookup(self, section: str, key: str) -> Any:
         entries: dict[str, Any] = getattr(self, section)
         wanted = key.strip().lower()
         if wanted in entries:
@@ -133,7 +133,7 @@ class Catalog:
         return None
 
     def _require(self, section: str, key: str, what: str) -> Any:
-        found = self._lookup(section, key)
+        found = self.lookup(section, key)
         if found is None:
             known = ", ".join(sorted(getattr(self, section)))
             raise InputError(f"unknown {what} '{key}'", hint=f"known: {known}; see `planner catalog list {section}`")
@@ -153,7 +153,7 @@ class Catalog:
 
     def find(self, key: str) -> tuple[str, BaseModel] | None:
         for section in SECTIONS:
-            found = self._lookup(section, key)
+            found = self.lookup(section, key)
             if found is not None:
                 return section, found
         return None

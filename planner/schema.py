@@ -8,7 +8,6 @@ is 2^30-byte GiB as the driver reports it).
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -109,6 +108,17 @@ class Gpu(Strict):
         return sources
 
     @property
+    def memory_class(self) -> str:
+        """hbm, gddr or unified: the memory technology, which decides how much
+        of the peak bandwidth real kernels reach."""
+        kind = self.memory_type.lower()
+        if "hbm" in kind:
+            return "hbm"
+        if "gddr" in kind:
+            return "gddr"
+        return "unified"
+
+    @property
     def memory_total_bytes(self) -> int:
         return int(self.memory_total_gib * 2**30)
 
@@ -151,6 +161,9 @@ class Precision(Strict):
     # When the GPU lacks ``compute`` natively: the format the kernels fall back
     # to (dequantise and run in 16-bit), or null when the format cannot run.
     fallback_compute: Literal["fp32", "bf16", "fp16"] | None = None
+    # Weight-only and W8A8 checkpoints usually keep the token embedding and
+    # output head in 16-bit; GGUF's measured bits already average them in.
+    embeddings_bits: Positive | None = None  # None: same as bits_per_weight
     kv_cache: bool = False
     kv_bits: Positive | None = None  # bits per cached element when used for the KV cache
     engines: list[Identifier]  # engines that serve this weight format
@@ -244,29 +257,44 @@ class Model(Strict):
 # --- engines and fitted efficiency ---------------------------------------
 
 
-class Efficiency(Strict):
-    """Achieved fractions of peak, fitted on published measurements."""
+class EngineFactors(Strict):
+    """Achieved shares of peak and fixed costs, FITTED on published measurements
+    (benchmarks/fit_efficiency.py; the data it used is named in ``fitted_on``)."""
 
-    bandwidth: Annotated[float, Field(gt=0, le=1)]  # share of peak memory bandwidth in decode
-    compute: Annotated[float, Field(gt=0, le=1)]  # share of peak tensor throughput in prefill/GEMMs
+    bandwidth: Annotated[float, Field(gt=0, le=1)]  # share of peak memory bandwidth reached in decode
+    compute: Annotated[float, Field(gt=0, le=1)]  # share of peak dense tensor throughput reached by GEMMs
+    decode_overhead_ms: NonNegative  # fixed cost of one decode step (launches, scheduling, sampling)
+    prefill_overhead_ms: NonNegative  # fixed cost of the pass that yields the first token
+    allreduce_us: NonNegative  # fixed latency of one tensor-parallel all-reduce or PP hand-off
 
 
 class Engine(Strict):
     id: Identifier
+    aliases: list[Identifier] = []
     name: Text
-    efficiency: dict[Identifier, Efficiency]  # by GPU segment or family; "default" required
-    fitted_on: Text  # the data the factors were fitted on
-    fit_script: Text
+    # Keyed "default", then by GPU family (hopper), memory class (hbm, gddr,
+    # unified) or segment (consumer): the most specific key present is used.
+    factors: dict[Identifier, EngineFactors]
+    fitted_on: Text  # which published measurements the factors were fitted on
+    memory_utilization: Annotated[float, Field(gt=0, le=1)]  # share of GPU memory the engine may use
+    workspace_gib: NonNegative  # allocator-visible buffers beyond weights, KV cache and activations
+    prefill_chunk_tokens: PositiveInt | None = None  # tokens per prefill pass; None: the whole prompt at once
+    max_batch: PositiveInt | None = None  # default cap on concurrent sequences
+    sources: dict[str, Text]
     notes: Text | None = None
 
-    @field_validator("efficiency")
+    @field_validator("factors")
     @classmethod
-    def _has_default(cls, value: dict[str, Efficiency]) -> dict[str, Efficiency]:
+    def _has_default(cls, value: dict[str, EngineFactors]) -> dict[str, EngineFactors]:
         if "default" not in value:
             raise ValueError("needs a 'default' entry used for hardware without its own factors")
         return value
 
+    def factors_for(self, gpu: "Gpu") -> EngineFactors:
+        for key in (gpu.family, gpu.memory_class, gpu.segment, "default"):
+            if key in self.factors:
+                return self.factors[key]
+        return self.factors["default"]
+
 
 SECTIONS = {"gpus": Gpu, "precisions": Precision, "models": Model, "engines": Engine}
-
-_ID_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")

@@ -86,8 +86,8 @@ def parse_params(text: str) -> int:
     key = suffix.upper()
     if key not in _PARAM_SUFFIXES:
         raise InputError(
-            f"parameter count '{text}': unknown suffix '{suffix}'",
-            hint="expected K, M, B or T, e.g. " + _PARAM_EXAMPLES,
+            f"parameter count '{text}': unknown suffix '{suffix}', expected K, M, B or T",
+            hint="e.g. " + _PARAM_EXAMPLES,
         )
     value = number * _PARAM_SUFFIXES[key]
     _positive(value, text, "parameter count", _PARAM_EXAMPLES, MAX_PARAMETERS)

@@ -1,0 +1,94 @@
+"""Catalog entries laid out for `planner catalog list`: one row each."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.table import Table
+
+from planner.architecture import count_params
+from planner.catalog import Catalog
+from planner.units import format_params
+
+
+def _price(price: Any) -> str:
+    return f"${price.value:,.2f}" if price is not None else "-"
+
+
+def catalog_rows(catalog: Catalog, section: str) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    if section == "gpus":
+        for g in catalog.gpus.values():
+            cloud, buy = g.prices.cloud_usd_per_gpu_hour, g.prices.purchase_usd
+            rows.append({
+                "id": g.id,
+                "name": g.name,
+                "memory_total_gib": g.memory_total_gib,
+                "memory_bandwidth_gbs": g.memory_bandwidth_gbs,
+                "bf16_tflops": g.tensor_tflops.bf16,
+                "fp8_tflops": g.tensor_tflops.fp8,
+                "tdp_w": g.tdp_w,
+                "cloud_usd_per_gpu_hour": cloud.value if cloud else None,
+                "purchase_usd": buy.value if buy else None,
+            })
+    elif section == "precisions":
+        for p in catalog.precisions.values():
+            rows.append({
+                "id": p.id,
+                "name": p.name,
+                "bits_per_weight": p.bits_per_weight,
+                "compute": p.compute,
+                "kv_cache": p.kv_cache,
+                "quality_loss_pct": p.quality.loss_pct,
+            })
+    elif section == "models":
+        for m in catalog.models.values():
+            counts = count_params(m)
+            rows.append({
+                "id": m.id,
+                "name": m.name,
+                "kind": m.kind,
+                "parameters": counts.total,
+                "active_parameters": counts.active,
+                "layers": m.layers,
+                "hidden_size": m.hidden_size,
+                "heads": m.heads,
+                "kv_heads": m.kv_heads,
+                "max_context": m.max_context,
+            })
+    return rows
+
+
+def catalog_tables(catalog: Catalog, sections: list[str]) -> list[Table]:
+    tables = []
+    for section in sections:
+        table = Table(title=f"{section} ({len(getattr(catalog, section))})", title_justify="left")
+        if section == "gpus":
+            for col in ("id", "name", "memory", "bandwidth", "BF16 dense", "FP8 dense", "TDP", "cloud $/GPU-h", "purchase"):
+                table.add_column(col, justify="left" if col in ("id", "name") else "right")
+            for g in catalog.gpus.values():
+                t = g.tensor_tflops
+                table.add_row(
+                    g.id, g.name, f"{g.memory_total_gib:g} GiB", f"{g.memory_bandwidth_gbs:,.0f} GB/s",
+                    f"{t.bf16:,.0f} TFLOP/s" if t.bf16 else "-", f"{t.fp8:,.0f} TFLOP/s" if t.fp8 else "-",
+                    f"{g.tdp_w:,.0f} W" if g.tdp_w else "-",
+                    _price(g.prices.cloud_usd_per_gpu_hour), _price(g.prices.purchase_usd),
+                )
+        elif section == "precisions":
+            for col in ("id", "name", "bits/weight", "GEMMs in", "KV cache", "quality loss"):
+                table.add_column(col, justify="left" if col in ("id", "name", "GEMMs in") else "right")
+            for p in catalog.precisions.values():
+                table.add_row(p.id, p.name, f"{p.bits_per_weight:g}", p.compute, "yes" if p.kv_cache else "no",
+                              f"{p.quality.loss_pct:g}%")
+        else:
+            for col in ("id", "name", "kind", "parameters", "layers", "hidden", "heads/kv", "context"):
+                table.add_column(col, justify="left" if col in ("id", "name", "kind") else "right")
+            for m in catalog.models.values():
+                counts = count_params(m)
+                params = format_params(round(counts.total, -6) or counts.total)
+                if counts.active != counts.total:
+                    params += f" ({format_params(round(counts.active, -6))} active)"
+                table.add_row(m.id, m.name, m.kind, params, str(m.layers), str(m.hidden_size),
+                              f"{m.heads}/{m.kv_heads}", f"{m.max_context:,}")
+        tables.append(table)
+    return tables

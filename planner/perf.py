@@ -1,0 +1,406 @@
+"""The performance model: memory, TTFT, TPOT and throughput of one deployment.
+
+Pure functions of (architecture, deployment, request shape, engine factors).
+Every result breaks down into parts that add up. Units: bytes, seconds,
+FLOPs, FLOP/s inside; the dict for JSON converts at the edge.
+
+The model is a roofline (Williams, Waterman & Patterson, CACM 2009): each
+forward pass takes the longer of its memory traffic over the achieved
+bandwidth and its FLOPs over the achieved matrix throughput, plus the
+tensor-parallel all-reduces and a fixed per-pass cost. Achieved shares of
+peak and the fixed costs are the engine's FITTED factors (catalog/engines.yaml,
+fitted by benchmarks/fit_efficiency.py on the published measurements).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+from planner.architecture import count_params
+from planner.errors import InputError
+from planner.schema import EngineFactors, Gpu, Model, Precision
+from planner.workload import Deployment, Shape
+
+ACTIVATION_BYTES = 2  # activations and all-reduce messages are 16-bit
+LOGIT_BYTES = 4  # logits are upcast to FP32 for sampling (vLLM, HF Transformers)
+# CUDA context and framework state outside the allocator: "~0.5-1 GiB" per
+# GPU (shared/reference SOURCES.md, memory column conventions); low end taken.
+CUDA_CONTEXT_BYTES = 0.5 * 2**30
+TPOT_SAMPLES = 16  # decode steps evaluated to average TPOT over the output
+
+
+# --- formats the hardware runs ----------------------------------------------
+
+
+def _rate(gpu: Gpu, fmt: str) -> float | None:
+    rate = gpu.tensor_flops(fmt)
+    if rate is None and fmt in ("fp16", "bf16"):
+        # 16-bit activations run in whichever 16-bit format the GPU has
+        rate = gpu.tensor_flops("bf16" if fmt == "fp16" else "fp16")
+    return rate
+
+
+def matmul_format(gpu: Gpu, precision: Precision) -> tuple[str, float] | None:
+    """The format the GEMMs of ``precision`` run in on ``gpu``, and its peak FLOP/s.
+
+    The native format where the GPU has it, else the precision's fallback
+    (weights dequantised to 16-bit), else None: the precision cannot run.
+    """
+    for fmt in (precision.compute, precision.fallback_compute):
+        if fmt is None:
+            continue
+        rate = _rate(gpu, fmt)
+        if rate is not None:
+            return fmt, rate
+    return None
+
+
+def attention_rate(gpu: Gpu) -> float:
+    """Peak FLOP/s for attention (QK^T and AV run in 16-bit)."""
+    rate = _rate(gpu, "fp16") or _rate(gpu, "fp32")
+    if rate is None:
+        raise InputError(f"GPU '{gpu.id}' has neither a 16-bit nor an FP32 throughput in the catalog")
+    return rate
+
+
+def check_deployment(model: Model, dep: Deployment) -> None:
+    """Reject shapes that cannot run at all, with the reason."""
+    if dep.tp < 1 or dep.pp < 1 or dep.batch < 1:
+        raise InputError("tp, pp and batch must be at least 1")
+    if model.heads % dep.tp:
+        raise InputError(f"tensor parallelism {dep.tp} does not divide {model.id}'s {model.heads} attention heads",
+                         hint="choose a TP degree that divides the head count")
+    if dep.tp > 1 and model.mla is None and model.kv_heads % dep.tp and dep.tp % model.kv_heads:
+        raise InputError(f"tensor parallelism {dep.tp} and {model.kv_heads} KV heads neither divide the other")
+    if dep.pp > model.layers:
+        raise InputError(f"pipeline parallelism {dep.pp} exceeds {model.id}'s {model.layers} layers")
+    if dep.gpus > 1 and dep.gpu.interconnect_gbs is None:
+        raise InputError(f"'{dep.gpu.id}' has no GPU-to-GPU link, so it cannot be split over {dep.gpus} GPUs")
+    if dep.tp > dep.gpu.gpus_per_node:
+        raise InputError(f"tensor parallelism {dep.tp} exceeds the {dep.gpu.gpus_per_node} GPUs of one {dep.gpu.id} node",
+                         hint="use pipeline parallelism across nodes")
+    if matmul_format(dep.gpu, dep.precision) is None:
+        raise InputError(f"{dep.gpu.id} cannot run {dep.precision.id}: no {dep.precision.compute} support and no fallback")
+    if not dep.precision.weight_format:
+        raise InputError(f"'{dep.precision.id}' is a compute mode, not a weight format")
+    if not dep.kv_precision.kv_cache:
+        raise InputError(f"'{dep.kv_precision.id}' is not a KV-cache format",
+                         hint="use fp16, bf16, fp8 or another precision marked kv_cache")
+
+
+# --- memory -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Memory:
+    """Bytes for one replica, and on its most loaded GPU."""
+
+    weights: float
+    kv_cache: float
+    activations: float
+    runtime: float
+    per_gpu: float
+    capacity_per_gpu: float
+    weights_per_gpu: float
+    kv_cache_per_gpu: float
+
+    @property
+    def total(self) -> float:
+        return self.weights + self.kv_cache + self.activations + self.runtime
+
+    @property
+    def fits(self) -> bool:
+        return self.per_gpu <= self.capacity_per_gpu
+
+
+def weight_split(model: Model, precision: Precision) -> tuple[float, float]:
+    """(transformer-layer bytes, embedding + output-head bytes) at ``precision``."""
+    counts = count_params(model)
+    embed_params = counts.embedding + counts.head
+    body_params = counts.total - embed_params
+    embed_bits = precision.embeddings_bits or precision.bits_per_weight
+    return body_params * precision.bits_per_weight / 8, embed_params * embed_bits / 8
+
+
+def kv_elements_per_token(model: Model) -> int:
+    """Cached elements per token, all layers: 2 x layers x KV heads x head dim
+    (K and V; MHA, GQA and MQA alike), or for MLA the compressed latent plus
+    the shared RoPE key (DeepSeek-V2 paper, section 2.1: (d_c + d_h^R) x layers)."""
+    if model.kind == "encoder":
+        return 0
+    if model.mla is not None:
+        return model.layers * (model.mla.kv_lora_rank + model.mla.qk_rope_head_dim)
+    return 2 * model.layers * model.kv_heads * model.head_dim
+
+
+def kv_bytes_per_token_per_gpu(model: Model, dep: Deployment) -> float:
+    """KV bytes per token on one GPU: heads split over TP (replicated when
+    TP > KV heads; MLA's latent is replicated on every TP rank), layers over PP."""
+    if model.kind == "encoder":
+        return 0.0
+    bytes_per_element = dep.kv_precision.kv_bits / 8  # type: ignore[operator]
+    if model.mla is not None:
+        elements = model.layers * (model.mla.kv_lora_rank + model.mla.qk_rope_head_dim)
+    else:
+        elements = 2 * model.layers * math.ceil(model.kv_heads / dep.tp) * model.head_dim
+    return elements * bytes_per_element / dep.pp
+
+
+def _ffn_width(model: Model) -> int:
+    """Intermediate width one token passes through (routed + shared experts for MoE)."""
+    if model.moe is None:
+        return model.ffn_size
+    moe = model.moe
+    routed = (moe.active_experts + moe.shared_experts) * moe.expert_ffn_size
+    return max(routed, model.ffn_size if moe.dense_layers else 0)
+
+
+def activation_bytes_per_gpu(model: Model, dep: Deployment, shape: Shape, batch: int) -> float:
+    """Peak transient working set of one forward pass on one GPU.
+
+    The largest pass is a prefill of ``tokens`` tokens (the engine's prefill
+    chunk, else the whole batch of prompts): the residual stream and
+    attention projections (~4 x hidden) plus the FFN's up and gate outputs
+    (2 x FFN width / TP), in 16-bit; plus FP32 logits for one position per
+    sequence (vocab / TP). Attention scores are not materialised (FlashAttention).
+    """
+    tokens = batch * shape.input
+    if dep.engine.prefill_chunk_tokens:
+        tokens = min(tokens, max(dep.engine.prefill_chunk_tokens, batch))
+    tokens = max(tokens, batch)
+    per_token = (4 * model.hidden_size + 2 * _ffn_width(model) / dep.tp) * ACTIVATION_BYTES
+    logits = 0.0 if model.kind == "encoder" else batch * model.vocab_size / dep.tp * LOGIT_BYTES
+    return tokens * per_token + logits
+
+
+def memory(model: Model, dep: Deployment, shape: Shape, batch: int | None = None) -> Memory:
+    batch = dep.batch if batch is None else batch
+    layers_bytes, embed_bytes = weight_split(model, dep.precision)
+    weights_per_gpu = layers_bytes / (dep.tp * dep.pp) + (embed_bytes if dep.pp == 1 else embed_bytes / 2) / dep.tp
+    if model.tied_embeddings or model.kind == "encoder":
+        weights_per_gpu = layers_bytes / (dep.tp * dep.pp) + embed_bytes / dep.tp
+    kv_per_gpu = kv_bytes_per_token_per_gpu(model, dep) * shape.context * batch
+    act_per_gpu = activation_bytes_per_gpu(model, dep, shape, batch)
+    runtime_per_gpu = CUDA_CONTEXT_BYTES + dep.engine.workspace_gib * 2**30
+    return Memory(
+        weights=layers_bytes + embed_bytes,
+        kv_cache=kv_per_gpu * dep.gpus,
+        activations=act_per_gpu * dep.tp,
+        runtime=runtime_per_gpu * dep.gpus,
+        per_gpu=weights_per_gpu + kv_per_gpu + act_per_gpu + runtime_per_gpu,
+        capacity_per_gpu=dep.gpu.memory_total_bytes * dep.utilization,
+        weights_per_gpu=weights_per_gpu,
+        kv_cache_per_gpu=kv_per_gpu,
+    )
+
+
+def max_batch(model: Model, dep: Deployment, shape: Shape, cap: int | None = None) -> int:
+    """Largest batch per replica that fits memory (0 when even one sequence does not)."""
+    limit = cap or dep.engine.max_batch or 4096
+    if not memory(model, dep, shape, 1).fits:
+        return 0
+    lo, hi = 1, limit
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if memory(model, dep, shape, mid).fits:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
+# --- time -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PassTime:
+    """One forward pass of a replica: the roofline terms and what bounds it."""
+
+    memory_s: float  # bytes moved / achieved bandwidth (per GPU, summed over PP stages)
+    compute_s: float  # FLOPs / achieved throughput
+    communication_s: float  # TP all-reduces and PP hand-offs
+    overhead_s: float  # fixed per-pass cost (fitted)
+    bytes_per_gpu: float
+    flops: float  # whole replica
+
+    @property
+    def total_s(self) -> float:
+        return max(self.memory_s, self.compute_s) + self.communication_s + self.overhead_s
+
+    @property
+    def bound(self) -> str:
+        terms = {"memory": self.memory_s, "compute": self.compute_s, "communication": self.communication_s}
+        return max(terms, key=terms.get)  # type: ignore[arg-type]
+
+
+def _attention_dims(model: Model, decode: bool) -> int:
+    """qk + v width per head that attention FLOPs scale with."""
+    if model.mla is None:
+        return 2 * model.head_dim
+    a = model.mla
+    if decode:  # weights absorbed: attend in the latent space (DeepSeek-V2, appendix B)
+        return (a.kv_lora_rank + a.qk_rope_head_dim) + a.kv_lora_rank
+    return (a.qk_nope_head_dim + a.qk_rope_head_dim) + a.v_head_dim
+
+
+def gemm_flops(model: Model, tokens: int, sequences: int) -> float:
+    """2 FLOPs per GEMM parameter per token; the output head only for the
+    last position of each sequence (the one that is sampled)."""
+    counts = count_params(model)
+    body = counts.matmul_active - counts.head_matmul
+    return 2.0 * body * tokens + 2.0 * counts.head_matmul * sequences
+
+
+def attention_flops(model: Model, query_tokens: int, context: int, sequences: int, causal: bool) -> float:
+    """QK^T and AV: 2 FLOPs x heads x (qk + v width) per (query, key) pair.
+    A causal prefill of S tokens has S(S+1)/2 pairs; an encoder S^2; a
+    decode step ``context`` pairs per sequence."""
+    width = 2 * model.heads * _attention_dims(model, decode=query_tokens == 1)
+    if query_tokens == 1:
+        pairs = context
+    elif causal:
+        pairs = query_tokens * (query_tokens + 1) / 2
+    else:
+        pairs = query_tokens * query_tokens
+    return width * model.layers * pairs * sequences
+
+
+def decode_weight_bytes(model: Model, precision: Precision, batch: int) -> float:
+    """Weight bytes one decode step reads. For MoE only the experts the batch's
+    tokens are routed to: with uniform routing of ``batch`` tokens choosing k of
+    E experts, E x (1 - (1 - k/E)^batch) distinct experts per layer are read."""
+    layers_bytes, embed_bytes = weight_split(model, precision)
+    head_bytes = embed_bytes if model.tied_embeddings else embed_bytes / 2  # the gather reads one row per token
+    if model.moe is None:
+        return layers_bytes + head_bytes
+    moe = model.moe
+    counts = count_params(model)
+    expert_params = (counts.ffn - moe.dense_layers * (3 if model.ffn_gated else 2) * model.hidden_size * model.ffn_size) / (
+        (model.layers - moe.dense_layers) * (moe.experts + moe.shared_experts)
+    )
+    routed_params = (model.layers - moe.dense_layers) * moe.experts * expert_params
+    touched = moe.experts * (1 - (1 - moe.active_experts / moe.experts) ** batch)
+    bytes_per_param = precision.bits_per_weight / 8
+    unread = (moe.experts - touched) / moe.experts * routed_params * bytes_per_param
+    return layers_bytes - unread + head_bytes
+
+
+def _allreduce_s(message_bytes: float, dep: Deployment, factors: EngineFactors) -> float:
+    """Ring all-reduce: 2(n-1)/n of the message over each GPU's one-way link
+    bandwidth (half the bidirectional figure), plus a fixed latency (fitted)."""
+    if dep.tp == 1:
+        return 0.0
+    one_way = dep.gpu.interconnect_gbs * 1e9 / 2  # type: ignore[operator]
+    return factors.allreduce_us * 1e-6 + 2 * (dep.tp - 1) / dep.tp * message_bytes / one_way
+
+
+def _handoff_s(message_bytes: float, dep: Deployment, factors: EngineFactors) -> float:
+    if dep.pp == 1:
+        return 0.0
+    one_way = dep.gpu.interconnect_gbs * 1e9 / 2  # type: ignore[operator]
+    return factors.allreduce_us * 1e-6 + message_bytes / one_way
+
+
+def _pass(
+    model: Model,
+    dep: Deployment,
+    factors: EngineFactors,
+    *,
+    tokens: int,
+    sequences: int,
+    context: int,
+    causal: bool,
+    weight_bytes: float,
+    kv_bytes_per_gpu: float,
+    overhead_s: float,
+) -> PassTime:
+    """Roofline of one forward pass over the whole replica (all PP stages in turn)."""
+    _fmt, matmul_peak = matmul_format(dep.gpu, dep.precision)  # type: ignore[misc]
+    attn_peak = attention_rate(dep.gpu)
+    bandwidth = dep.gpu.memory_bandwidth_bytes_per_s * factors.bandwidth
+    gemm = gemm_flops(model, tokens, sequences)
+    attn = attention_flops(model, tokens // max(sequences, 1), context, sequences, causal)
+    # per GPU: GEMMs and weights split over TP, layers over PP; PP stages run one after another
+    bytes_per_gpu = weight_bytes / dep.gpus + kv_bytes_per_gpu
+    memory_s = dep.pp * bytes_per_gpu / bandwidth
+    compute_s = (gemm / matmul_peak + attn / attn_peak) / (dep.tp * factors.compute)
+    message = tokens * model.hidden_size * ACTIVATION_BYTES
+    comm = 2 * model.layers * _allreduce_s(message, dep, factors) + (dep.pp - 1) * _handoff_s(message, dep, factors)
+    return PassTime(memory_s, compute_s, comm, overhead_s, bytes_per_gpu, gemm + attn)
+
+
+def prefill(model: Model, dep: Deployment, factors: EngineFactors, sequences: int, prompt: int) -> PassTime:
+    """Prefill of ``sequences`` prompts of ``prompt`` tokens: weights are read
+    once per prefill chunk, FLOPs grow with tokens and attention with prompt^2."""
+    tokens = sequences * prompt
+    chunk = dep.engine.prefill_chunk_tokens
+    passes = math.ceil(tokens / chunk) if chunk else 1
+    layers_bytes, embed_bytes = weight_split(model, dep.precision)
+    weights = (layers_bytes + embed_bytes / 2) * passes
+    return _pass(
+        model, dep, factors, tokens=tokens, sequences=sequences, context=prompt, causal=model.kind == "decoder",
+        weight_bytes=weights, kv_bytes_per_gpu=0.0, overhead_s=factors.prefill_overhead_ms * 1e-3,
+    )
+
+
+def decode_step(model: Model, dep: Deployment, factors: EngineFactors, batch: int, context: int) -> PassTime:
+    """One decode step: every sequence of the batch emits one token.
+
+    With PP the batch is split into micro-batches of ceil(batch/pp) that
+    stream through the stages; a token of each sequence needs a micro-batch
+    to pass all pp stages, so the step costs pp stage-times at that
+    micro-batch (at batch 1, no overlap at all).
+    """
+    micro = math.ceil(batch / dep.pp)
+    weights = decode_weight_bytes(model, dep.precision, micro)
+    kv = kv_bytes_per_token_per_gpu(model, dep) * context * micro
+    return _pass(
+        model, dep, factors, tokens=micro, sequences=micro, context=context, causal=True,
+        weight_bytes=weights, kv_bytes_per_gpu=kv, overhead_s=factors.decode_overhead_ms * 1e-3,
+    )
+
+
+@dataclass(frozen=True)
+class Timing:
+    ttft_s: float
+    tpot_s: float | None  # None for encoders and single-token outputs
+    e2e_s: float
+    tokens_per_s: float | None  # output tokens per second, one replica
+    samples_per_s: float | None  # encoders: sequences per second, one replica
+    prefill: PassTime
+    decode: PassTime | None  # the step at mid-output, for the breakdown
+
+    @property
+    def bound(self) -> str:
+        return (self.decode or self.prefill).bound
+
+
+def timing(model: Model, dep: Deployment, shape: Shape, factors: EngineFactors, batch: int | None = None) -> Timing:
+    batch = dep.batch if batch is None else batch
+    if model.kind == "encoder":
+        forward = prefill(model, dep, factors, batch, shape.input)
+        return Timing(forward.total_s, None, forward.total_s, None, batch / forward.total_s, forward, None)
+    first = prefill(model, dep, factors, 1, shape.input)
+    batch_prefill = prefill(model, dep, factors, batch, shape.input) if batch > 1 else first
+    steps = shape.output - 1
+    if steps <= 0:
+        step = decode_step(model, dep, factors, batch, shape.input + 1)
+        return Timing(first.total_s, None, first.total_s, batch / batch_prefill.total_s, None, first, step)
+    # TPOT grows with context: average evenly spaced steps over the output
+    samples = min(steps, TPOT_SAMPLES)
+    contexts = [shape.input + 1 + round(i * (steps - 1) / max(samples - 1, 1)) for i in range(samples)]
+    tpot = sum(decode_step(model, dep, factors, batch, c).total_s for c in contexts) / samples
+    middle = decode_step(model, dep, factors, batch, shape.input + 1 + steps // 2)
+    # A request that joins a running batch gets its first token after its own
+    # prefill; with others in flight that pass also carries their decode step.
+    ttft = first.total_s + (middle.total_s - middle.overhead_s if batch > 1 else 0.0)
+    e2e = ttft + steps * tpot
+    # Throughput: a batch's prefill, then (output - 1) steps of the whole batch.
+    throughput = batch * shape.output / (batch_prefill.total_s + steps * tpot)
+    return Timing(ttft, tpot, e2e, throughput, None, first, middle)
+
+
+def physical_limit(factors: EngineFactors) -> EngineFactors:
+    """The same formulas at 100% of peak bandwidth and compute, no fixed costs."""
+    return replace(factors, bandwidth=1.0, compute=1.0, decode_overhead_ms=0.0, prefill_overhead_ms=0.0, allreduce_us=0.0)

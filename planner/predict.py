@@ -1,0 +1,203 @@
+"""`predict`: one deployment's memory and speed, resolved from catalog names.
+
+Ties the request (model name or count, GPU, precisions, parallelism, batch)
+to the pure model in perf.py, and lays the answer out as the stable JSON
+contract `planner predict --format json` prints.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from planner import perf
+from planner.catalog import Catalog
+from planner.derive import derive_architecture
+from planner.errors import InputError
+from planner.schema import EngineFactors
+from planner.units import parse_params
+from planner.workload import Deployment, ModelSpec, Shape
+
+DEFAULT_ENGINE = "vllm"
+
+
+def resolve_spec(catalog: Catalog, text: str) -> ModelSpec:
+    """A catalog model, or an architecture derived for a bare count."""
+    found = catalog.lookup("models", text)
+    if found is not None:
+        return ModelSpec(found, approximate=False, label=found.id)
+    return ModelSpec(derive_architecture(catalog, parse_params(text)), approximate=True, label=text.strip())
+
+
+def default_kv_precision(catalog: Catalog, weight_precision: str) -> str:
+    """The engines' default: the KV cache in the model's 16/32-bit activation
+    dtype (vLLM --kv-cache-dtype auto); quantised weights keep a 16-bit cache.
+    An FP8 or other quantised cache is opt-in (--kv-precision)."""
+    precision = catalog.precision(weight_precision)
+    if precision.kv_cache and precision.family == "float" and precision.bits_per_weight >= 16:
+        return precision.id
+    return "fp16"
+
+
+@dataclass(frozen=True)
+class Prediction:
+    spec: ModelSpec
+    deployment: Deployment
+    shape: Shape
+    gpus: int
+    replicas: int
+    memory: perf.Memory
+    timing: perf.Timing
+    factors: EngineFactors
+    batch_was_max: bool
+    matmul_format: str
+
+    @property
+    def fits(self) -> bool:
+        return self.memory.fits
+
+    @property
+    def fit_reason(self) -> str | None:
+        if self.fits:
+            return None
+        m = self.memory
+        return (
+            f"needs {m.per_gpu / 1e9:.1f} GB per GPU (weights {m.weights_per_gpu / 1e9:.1f}, KV cache "
+            f"{m.kv_cache_per_gpu / 1e9:.1f}) > {m.capacity_per_gpu / 1e9:.1f} GB usable"
+        )
+
+
+def predict(
+    catalog: Catalog,
+    model: str,
+    gpu: str,
+    *,
+    precision: str,
+    kv_precision: str | None = None,
+    gpus: int | None = None,
+    tp: int = 1,
+    pp: int = 1,
+    batch: int | str = 1,
+    input_tokens: int = 512,
+    output_tokens: int = 256,
+    engine: str = DEFAULT_ENGINE,
+    memory_utilization: float | None = None,
+    spec: ModelSpec | None = None,
+) -> Prediction:
+    """Predict one deployment. ``gpus`` is the total (default tp x pp);
+    ``batch`` is the deployment's total concurrent sequences, or "max"."""
+    spec = spec or resolve_spec(catalog, model)
+    per_replica = tp * pp
+    gpus = per_replica if gpus is None else gpus
+    if gpus < per_replica or gpus % per_replica:
+        raise InputError(f"--gpus {gpus} is not a multiple of tp x pp = {per_replica}")
+    if memory_utilization is not None and not 0 < memory_utilization <= 1:
+        raise InputError(f"memory utilisation {memory_utilization} must be in (0, 1]")
+    replicas = gpus // per_replica
+    kv_name = kv_precision or default_kv_precision(catalog, precision)
+    engine_entry = catalog.engine(engine)
+    dep = Deployment(
+        gpu=catalog.gpu(gpu),
+        precision=catalog.precision(precision),
+        kv_precision=catalog.precision(kv_name),
+        engine=engine_entry,
+        tp=tp,
+        pp=pp,
+        batch=1,
+        memory_utilization=memory_utilization,
+    )
+    perf.check_deployment(spec.model, dep)
+    shape = Shape(input_tokens, output_tokens)
+    if spec.model.kind == "encoder":
+        shape = Shape(input_tokens, 0)
+    batch_was_max = batch == "max"
+    if batch_was_max:
+        per_replica_batch = max(perf.max_batch(spec.model, dep, shape), 1)
+    else:
+        total = int(batch)
+        if total < 1:
+            raise InputError("--batch must be at least 1, or 'max'")
+        if total % replicas:
+            raise InputError(f"--batch {total} does not split evenly over {replicas} replicas")
+        per_replica_batch = total // replicas
+    dep = Deployment(**{**dep.__dict__, "batch": per_replica_batch})
+    factors = engine_entry.factors_for(dep.gpu)
+    fmt, _ = perf.matmul_format(dep.gpu, dep.precision)  # type: ignore[misc]
+    return Prediction(
+        spec=spec,
+        deployment=dep,
+        shape=shape,
+        gpus=gpus,
+        replicas=replicas,
+        memory=perf.memory(spec.model, dep, shape),
+        timing=perf.timing(spec.model, dep, shape, factors),
+        factors=factors,
+        batch_was_max=batch_was_max,
+        matmul_format=fmt,
+    )
+
+
+def _ms(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds * 1e3, 4)
+
+
+def _gb(n_bytes: float) -> float:
+    return round(n_bytes / 1e9, 4)
+
+
+def prediction_dict(p: Prediction) -> dict[str, Any]:
+    """The JSON contract of `planner predict` (keys are stable)."""
+    dep, m, t = p.deployment, p.memory, p.timing
+    total_tokens = None if t.tokens_per_s is None else round(t.tokens_per_s * p.replicas, 3)
+    return {
+        "model": p.spec.label,
+        "architecture": p.spec.model.id,
+        "approximate": p.spec.approximate,
+        "gpu": dep.gpu.id,
+        "gpus": p.gpus,
+        "tp": dep.tp,
+        "pp": dep.pp,
+        "replicas": p.replicas,
+        "precision": dep.precision.id,
+        "kv_precision": dep.kv_precision.id,
+        "matmul_format": p.matmul_format,
+        "engine": dep.engine.id,
+        "batch": dep.batch * p.replicas,
+        "batch_per_replica": dep.batch,
+        "batch_is_max": p.batch_was_max,
+        "input": p.shape.input,
+        "output": p.shape.output,
+        "fits": p.fits,
+        "fit_reason": p.fit_reason,
+        "ttft_ms": _ms(t.ttft_s),
+        "tpot_ms": _ms(t.tpot_s),
+        "e2e_ms": _ms(t.e2e_s),
+        "output_tokens_per_s": total_tokens,
+        "samples_per_s": None if t.samples_per_s is None else round(t.samples_per_s * p.replicas, 3),
+        "bound": t.bound,
+        "memory_gb": {
+            "weights": _gb(m.weights),
+            "kv_cache": _gb(m.kv_cache),
+            "activations": _gb(m.activations),
+            "runtime": _gb(m.runtime),
+            "total": _gb(m.total),
+            "per_gpu": _gb(m.per_gpu),
+            "capacity_per_gpu": _gb(m.capacity_per_gpu),
+        },
+        "breakdown_ms": {
+            "prefill": _pass_dict(t.prefill),
+            "decode_step": None if t.decode is None else _pass_dict(t.decode),
+        },
+        "factors": p.factors.model_dump(),
+    }
+
+
+def _pass_dict(x: perf.PassTime) -> dict[str, Any]:
+    return {
+        "memory": _ms(x.memory_s),
+        "compute": _ms(x.compute_s),
+        "communication": _ms(x.communication_s),
+        "overhead": _ms(x.overhead_s),
+        "total": _ms(x.total_s),
+        "bound": x.bound,
+    }

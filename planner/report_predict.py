@@ -1,0 +1,96 @@
+"""Terminal layout of `planner predict` and `planner validate` results."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.table import Table
+from rich.text import Text
+
+from planner.predict import Prediction
+from planner.validation import Report
+
+
+def _ms(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    if seconds >= 10:
+        return f"{seconds:,.1f} s"
+    return f"{seconds * 1e3:,.2f} ms"
+
+
+def _gb(n: float) -> str:
+    return f"{n / 1e9:,.2f} GB"
+
+
+def prediction_renderables(p: Prediction) -> list[Any]:
+    dep, m, t = p.deployment, p.memory, p.timing
+    where = f"{p.gpus}x {dep.gpu.id}" + (f" (TP {dep.tp}, PP {dep.pp}, {p.replicas} replica{'s' if p.replicas > 1 else ''})" if p.gpus > 1 else "")
+    batch = dep.batch * p.replicas
+    fit = (f"fits: {_gb(m.per_gpu)} of {_gb(m.capacity_per_gpu)} usable per GPU"
+           if p.fits else f"DOES NOT FIT: {p.fit_reason}")
+    if p.spec.model.kind == "encoder":
+        headline = (f"{p.spec.label} on {where}, {dep.precision.id}, {dep.engine.name}: "
+                    f"{_ms(t.e2e_s)} per forward pass of {batch} x {p.shape.input} tokens, "
+                    f"{t.samples_per_s * p.replicas:,.1f} samples/s; {fit}.")
+    else:
+        tpot = f"TPOT {_ms(t.tpot_s)}, " if t.tpot_s is not None else ""
+        headline = (f"{p.spec.label} on {where}, {dep.precision.id} weights, {dep.kv_precision.id} KV cache, "
+                    f"{dep.engine.name}, batch {batch}{' (largest that fits)' if p.batch_was_max else ''}: "
+                    f"TTFT {_ms(t.ttft_s)}, {tpot}{t.tokens_per_s * p.replicas:,.0f} output tokens/s; {fit}.")
+
+    mem = Table(title="Memory, one replica", title_justify="left")
+    for col in ("part", "replica total", "per GPU (max)"):
+        mem.add_column(col, justify="left" if col == "part" else "right")
+    per_gpu_act = m.activations / dep.tp
+    per_gpu_runtime = m.runtime / dep.gpus
+    mem.add_row("weights", _gb(m.weights), _gb(m.weights_per_gpu))
+    mem.add_row("KV cache", _gb(m.kv_cache), _gb(m.kv_cache_per_gpu))
+    mem.add_row("activations", _gb(m.activations), _gb(per_gpu_act))
+    mem.add_row("runtime (CUDA context, workspace)", _gb(m.runtime), _gb(per_gpu_runtime))
+    mem.add_row("total", _gb(m.total), _gb(m.per_gpu))
+    mem.add_row("usable capacity", "", f"{_gb(m.capacity_per_gpu)} ({dep.utilization:.0%} of {dep.gpu.memory_total_gib:g} GiB)")
+
+    lat = Table(title="Time per forward pass", title_justify="left")
+    for col in ("pass", "memory", "compute", "communication", "fixed", "total", "bound by"):
+        lat.add_column(col, justify="left" if col in ("pass", "bound by") else "right")
+    passes = [("prefill (first token)", t.prefill)]
+    if t.decode is not None:
+        passes.append((f"decode step (mid-output, batch {dep.batch})", t.decode))
+    for name, x in passes:
+        lat.add_row(name, _ms(x.memory_s), _ms(x.compute_s), _ms(x.communication_s), _ms(x.overhead_s), _ms(x.total_s), x.bound)
+
+    notes = [
+        f"Request shape: {p.shape.input} input and {p.shape.output} output tokens per sequence. "
+        f"GEMMs run in {p.matmul_format}. e2e = TTFT + (output - 1) x TPOT = {_ms(t.e2e_s)}.",
+        f"Efficiency factors for {dep.engine.id} on {dep.gpu.memory_class.upper()} GPUs are fitted: bandwidth "
+        f"{p.factors.bandwidth:.0%}, compute {p.factors.compute:.0%} of peak ({dep.engine.fitted_on}).",
+    ]
+    if p.spec.approximate:
+        notes.append(f"APPROXIMATE: no catalog model is named, so the architecture is derived for the count "
+                     f"({p.spec.model.notes}).")
+    return [Text(headline, style="bold"), mem, lat, Text("\n".join(notes), style="dim")]
+
+
+def validation_renderables(report: Report, show_rows: bool = True) -> list[Any]:
+    out: list[Any] = []
+    if show_rows:
+        rows = Table(title="Per measurement", title_justify="left")
+        for col in ("row", "case", "metric", "measured", "predicted", "error"):
+            rows.add_column(col, justify="right" if col in ("row", "measured", "predicted", "error") else "left")
+        for o in report.outcomes:
+            if o.skipped:
+                rows.add_row(str(o.row), o.label, o.metric, "", "", f"skipped: {o.skipped}")
+            else:
+                rows.add_row(str(o.row), o.label, o.metric, f"{o.measured:,.4g}", f"{o.predicted:,.4g}", f"{100 * o.error:+.1f}%")
+        out.append(rows)
+    summary = Table(title="Error by metric", title_justify="left")
+    for col in ("metric group", "rows", "median |error|", "bias (median)", "within 25%"):
+        summary.add_column(col, justify="left" if col == "metric group" else "right")
+    for s in report.summaries():
+        summary.add_row(s.group, str(s.n), f"{100 * s.median_ape:.1f}%", f"{100 * s.bias:+.1f}%", f"{100 * s.within_25:.0f}%")
+    out.append(summary)
+    skipped = len(report.outcomes) - len(report.answered)
+    out.append(Text(f"{len(report.answered)} rows answered, {skipped} skipped (reason given per row). "
+                    "Memory rows compare allocator peaks, so the CUDA context is left out of the prediction.", style="dim"))
+    return out
