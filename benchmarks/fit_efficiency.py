@@ -8,7 +8,7 @@ What is fitted, per engine (a few global factors, never a row):
   - bandwidth, compute: achieved shares of peak memory bandwidth and dense
     tensor throughput, one pair per memory class (hbm, gddr, unified) where
     the engine has at least MIN_ROWS_PER_CLASS rows of that class, else one
-    "default" pair;
+    "default" pair (compute likewise per GPU family);
   - decode_overhead_ms, prefill_overhead_ms, allreduce_us: fixed costs per
     decode step, per prefill pass, and per TP all-reduce / PP hand-off.
 The objective is the sum of |log(predicted / measured)| over the engine's
@@ -24,6 +24,7 @@ import hashlib
 import math
 import sys
 from collections import defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -36,19 +37,21 @@ from planner.validation import Case, predict_case, read_rows, to_case  # noqa: E
 DATA = ROOT / "benchmarks" / "data" / "measured.csv"
 OUT = ROOT / "catalog" / "engines-fitted.yaml"
 MIN_ROWS_PER_CLASS = 3
+SWEEPS = 4
 REFERENCE_ENGINE = "trtllm"  # most rows, every metric: lends values the others cannot fit
 BORROW = {"sglang": "vllm"}  # engines with no measurement take another's factors
 
 BOUNDS = {
     "bandwidth": (0.2, 1.0),
     "compute": (0.1, 1.0),
+    "compute_8bit": (0.1, 1.0),
     "decode_overhead_ms": (0.0, 10.0),
     "prefill_overhead_ms": (0.0, 40.0),
     "allreduce_us": (0.0, 100.0),
 }
-START = {"bandwidth": 0.8, "compute": 0.5, "decode_overhead_ms": 1.0, "prefill_overhead_ms": 2.0, "allreduce_us": 10.0}
-SHARED = ("decode_overhead_ms", "prefill_overhead_ms", "allreduce_us")
-PER_CLASS = ("bandwidth", "compute")
+START = {"bandwidth": 0.8, "compute": 0.5, "compute_8bit": 0.5, "decode_overhead_ms": 1.0, "prefill_overhead_ms": 2.0, "allreduce_us": 10.0}
+SHARED = ("compute_8bit", "decode_overhead_ms", "prefill_overhead_ms", "allreduce_us")
+GROUPED = ("bandwidth", "compute")
 
 
 def load_cases(catalog) -> dict[str, list[Case]]:
@@ -60,51 +63,73 @@ def load_cases(catalog) -> dict[str, list[Case]]:
     return by_engine
 
 
-def class_keys(cases: list[Case]) -> dict[int, str]:
-    counts: dict[str, int] = defaultdict(int)
+COMPUTE_GROUPS = ("ttft", "throughput", "encoder")  # metrics whose rows can tell compute shares apart
+BANDWIDTH_GROUPS = ("decode", "throughput")
+
+
+@dataclass
+class Grouping:
+    """Which GPU groups get their own bandwidth (by memory class) and compute
+    (by family) share. The first key of each is the default: the group with
+    the most rows, which also serves GPUs of groups too small to fit."""
+
+    bandwidth: list[str]
+    compute: list[str]
+
+    def bandwidth_key(self, gpu) -> str:
+        return gpu.memory_class if gpu.memory_class in self.bandwidth else self.bandwidth[0]
+
+    def compute_key(self, gpu) -> str:
+        return gpu.family if gpu.family in self.compute else self.compute[0]
+
+
+def grouping_of(cases: list[Case]) -> Grouping:
+    """Groups with MIN_ROWS_PER_CLASS rows that depend on them; one group
+    ("default") when fewer than two qualify."""
+    by_class: dict[str, int] = defaultdict(int)
+    by_family: dict[str, int] = defaultdict(int)
     for c in cases:
-        counts[c.deployment.gpu.memory_class] += 1
-    classes = {k for k, n in counts.items() if n >= MIN_ROWS_PER_CLASS}
-    if len(classes) <= 1:
-        return {c.row: "default" for c in cases}
-    return {c.row: (c.deployment.gpu.memory_class if c.deployment.gpu.memory_class in classes else "default") for c in cases}
+        if c.group in BANDWIDTH_GROUPS:
+            by_class[c.deployment.gpu.memory_class] += 1
+        if c.group in COMPUTE_GROUPS and c.deployment.precision.compute not in ("fp8", "int8", "fp4"):
+            by_family[c.deployment.gpu.family] += 1  # rows whose GEMMs run at the 16-bit share
+
+    def keys(counts: dict[str, int]) -> list[str]:
+        qualified = sorted((k for k, n in counts.items() if n >= MIN_ROWS_PER_CLASS), key=lambda k: (-counts[k], k))
+        return qualified if len(qualified) > 1 else ["default"]
+
+    return Grouping(keys(by_class), keys(by_family))
 
 
-def factors_of(params: dict[str, float], key: str) -> EngineFactors:
+def factors_of(params: dict[str, float], grouping: Grouping, case: Case) -> EngineFactors:
+    gpu = case.deployment.gpu
     return EngineFactors(
-        bandwidth=params[f"bandwidth@{key}"],
-        compute=params[f"compute@{key}"],
+        bandwidth=params[f"bandwidth@{grouping.bandwidth_key(gpu)}"],
+        compute=params[f"compute@{grouping.compute_key(gpu)}"],
+        compute_8bit=params["compute_8bit"],
         decode_overhead_ms=params["decode_overhead_ms"],
         prefill_overhead_ms=params["prefill_overhead_ms"],
         allreduce_us=params["allreduce_us"],
     )
 
 
-def objective(params: dict[str, float], cases: list[Case], keys: dict[int, str]) -> float:
-    total = 0.0
-    cache: dict[str, EngineFactors] = {}
-    for case in cases:
-        key = keys[case.row]
-        if key not in cache:
-            cache[key] = factors_of(params, key)
-        predicted = predict_case(case, cache[key])
-        total += abs(math.log(predicted / case.measured))
-    return total
+def objective(params: dict[str, float], grouping: Grouping, cases: list[Case]) -> float:
+    return sum(abs(math.log(predict_case(c, factors_of(params, grouping, c)) / c.measured)) for c in cases)
 
 
-def fit(cases: list[Case], keys: dict[int, str], start: dict[str, float]) -> dict[str, float]:
+def fit(cases: list[Case], grouping: Grouping, start: dict[str, float]) -> dict[str, float]:
     """Coordinate search: per parameter, a grid over its range, narrowed
     around the best point three times; four sweeps over all parameters."""
     params = dict(start)
-    for _sweep in range(4):
+    for _sweep in range(SWEEPS):
         for name in params:
             lo, hi = BOUNDS[name.split("@")[0]]
-            best_value, best = params[name], objective(params, cases, keys)
+            best_value, best = params[name], objective(params, grouping, cases)
             for _refine in range(3):
                 for i in range(21):
                     value = lo + (hi - lo) * i / 20
                     trial = {**params, name: value}
-                    score = objective(trial, cases, keys)
+                    score = objective(trial, grouping, cases)
                     if score < best - 1e-12:
                         best, best_value = score, value
                 width = (hi - lo) / 10
@@ -113,24 +138,43 @@ def fit(cases: list[Case], keys: dict[int, str], start: dict[str, float]) -> dic
     return params
 
 
-def constrained(params: dict[str, float], cases: list[Case], keys: dict[int, str]) -> dict[str, bool]:
+def constrained(params: dict[str, float], grouping: Grouping, cases: list[Case]) -> dict[str, bool]:
     """Whether moving each parameter across its range changes the fit at all."""
-    base = objective(params, cases, keys)
+    base = objective(params, grouping, cases)
     result = {}
     for name in params:
         lo, hi = BOUNDS[name.split("@")[0]]
-        moved = [objective({**params, name: v}, cases, keys) for v in (lo, (lo + hi) / 2, hi)]
+        moved = [objective({**params, name: v}, grouping, cases) for v in (lo, (lo + hi) / 2, hi)]
         result[name] = max(abs(m - base) for m in moved) > 1e-6
     return result
 
 
+def cross_validate(by_engine: dict[str, list[Case]], fitted: dict[str, dict]) -> list[tuple[Case, float]]:
+    """Leave-one-out: refit each engine without one row (warm start, lighter
+    search), then predict that row. Returns (case, predicted) for every row."""
+    global SWEEPS
+    results = []
+    saved, SWEEPS = SWEEPS, 2
+    try:
+        for engine, cases in by_engine.items():
+            for held in cases:
+                rest = [c for c in cases if c is not held]
+                entry = fitted[engine]
+                params = fit(rest, entry["grouping"], entry["params"]) if rest else entry["params"]
+                results.append((held, predict_case(held, factors_of(params, entry["grouping"], held))))
+    finally:
+        SWEEPS = saved
+    return results
+
+
 def _round(name: str, value: float) -> float:
-    return round(value, 3) if name.split("@")[0] in PER_CLASS else round(value, 2)
+    return round(value, 3) if name.split("@")[0] in GROUPED + ("compute_8bit",) else round(value, 2)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--check", action="store_true", help="fail if catalog/engines-fitted.yaml differs from a fresh fit")
+    parser.add_argument("--cv", action="store_true", help="also report leave-one-out cross-validated errors (slow)")
     args = parser.parse_args()
 
     catalog = load_catalog()
@@ -141,27 +185,36 @@ def main() -> int:
     order = [REFERENCE_ENGINE] + sorted(e for e in by_engine if e != REFERENCE_ENGINE)
     for engine in order:
         cases = by_engine[engine]
-        keys = class_keys(cases)
+        grouping = grouping_of(cases)
         start = {name: START[name] for name in SHARED}
-        for key in sorted(set(keys.values())):
-            for name in PER_CLASS:
-                start[f"{name}@{key}"] = START[name]
-        params = fit(cases, keys, start)
-        free = constrained(params, cases, keys)
+        start.update({f"bandwidth@{k}": START["bandwidth"] for k in grouping.bandwidth})
+        start.update({f"compute@{k}": START["compute"] for k in grouping.compute})
+        params = fit(cases, grouping, start)
+        free = constrained(params, grouping, cases)
         reference = fitted.get(REFERENCE_ENGINE)
         notes = []
-        for name, ok in free.items():
-            if not ok and reference is not None:
-                base = name.split("@")[0]
-                params[name] = reference["params"].get(name, reference["params"].get(f"{base}@default"))
-                notes.append(f"{base} not constrained by its rows: {REFERENCE_ENGINE}'s value")
-            elif not ok:
-                notes.append(f"{name.split('@')[0]} not constrained by the data: start value kept")
-        fitted[engine] = {"params": params, "rows": len(cases), "keys": sorted(set(keys.values())),
-                          "score": objective(params, cases, keys) / max(len(cases), 1), "notes": sorted(set(notes))}
+        for base in SHARED + GROUPED:
+            names = [n for n in params if n.split("@")[0] == base]
+            if any(free[n] for n in names):
+                for n in names:
+                    if not free[n]:  # a group the rows do not reach: the default group's value
+                        params[n] = params[names[0]]
+                continue
+            if reference is None:
+                notes.append(f"{base} not constrained by the data: start value kept")
+                continue
+            # nothing in this engine's rows moves it: take the reference engine's, groups and all
+            for n in names:
+                del params[n]
+            params.update({n: v for n, v in reference["params"].items() if n.split("@")[0] == base})
+            if base in GROUPED:
+                setattr(grouping, base, list(getattr(reference["grouping"], base)))
+            notes.append(f"{base} not constrained by its rows: {REFERENCE_ENGINE}'s")
+        fitted[engine] = {"params": params, "grouping": grouping, "rows": len(cases),
+                          "score": objective(params, grouping, cases) / max(len(cases), 1), "notes": notes}
         print(f"{engine:13s} rows {len(cases):3d}  mean |log error| {fitted[engine]['score']:.3f}  "
               + "  ".join(f"{k}={_round(k, v)}" for k, v in params.items()))
-        for note in fitted[engine]["notes"]:
+        for note in notes:
             print(f"{'':13s} note: {note}")
 
     lines = [
@@ -169,6 +222,8 @@ def main() -> int:
         "# FITTED efficiency factors: achieved shares of peak and fixed costs per engine,",
         f"# fitted on benchmarks/data/measured.csv (sha256 {digest}..., a copy of the shared",
         "# validation set of published measurements; see benchmarks/data/README.md).",
+        "# bandwidth is per memory class (hbm, gddr, unified) and compute per GPU family",
+        "# where the data has enough rows of each; everything else is one value per engine.",
         "engines:",
     ]
     for engine in catalog.engines:
@@ -181,23 +236,30 @@ def main() -> int:
                 fitted_on += "; " + "; ".join(entry["notes"])
         else:
             fitted_on = f"no published {engine} measurement: the factors of {source}, fitted on its rows"
+        p, g = entry["params"], entry["grouping"]
         lines.append(f"  - id: {engine}")
         lines.append(f"    fitted_on: \"{fitted_on}\"")
         lines.append("    factors:")
-        keys = list(entry["keys"])
-        if "default" not in keys:  # the schema needs one: the class with most rows stands in
-            largest = max(keys, key=lambda k: sum(1 for c in by_engine[source] if c.deployment.gpu.memory_class == k))
-            entry["params"].update({f"{n}@default": entry["params"][f"{n}@{largest}"] for n in PER_CLASS})
-            keys.append("default")
-        for key in keys:
-            p = entry["params"]
-            lines.append(
-                f"      {key}: {{bandwidth: {_round('bandwidth', p[f'bandwidth@{key}'])}, "
-                f"compute: {_round('compute', p[f'compute@{key}'])}, "
-                f"decode_overhead_ms: {_round('x', p['decode_overhead_ms'])}, "
-                f"prefill_overhead_ms: {_round('x', p['prefill_overhead_ms'])}, "
-                f"allreduce_us: {_round('x', p['allreduce_us'])}}}"
-            )
+        lines.append(
+            f"      default: {{bandwidth: {_round('bandwidth', p['bandwidth@' + g.bandwidth[0]])}, "
+            f"compute: {_round('compute', p['compute@' + g.compute[0]])}, compute_8bit: {_round('compute', p['compute_8bit'])}, "
+            f"decode_overhead_ms: {_round('x', p['decode_overhead_ms'])}, "
+            f"prefill_overhead_ms: {_round('x', p['prefill_overhead_ms'])}, allreduce_us: {_round('x', p['allreduce_us'])}}}"
+        )
+        for key in g.bandwidth[1:]:
+            lines.append(f"      {key}: {{bandwidth: {_round('bandwidth', p['bandwidth@' + key])}}}")
+        for key in g.compute[1:]:
+            lines.append(f"      {key}: {{compute: {_round('compute', p['compute@' + key])}}}")
+    if args.cv:
+        import statistics
+
+        errors: dict[str, list[float]] = defaultdict(list)
+        for case, predicted in cross_validate(by_engine, fitted):
+            errors[case.group].append(predicted / case.measured - 1)
+        print("leave-one-out cross-validation (each row predicted by factors fitted without it):")
+        for group, errs in sorted(errors.items()):
+            print(f"  {group:10s} rows {len(errs):3d}  median |error| {100 * statistics.median(abs(e) for e in errs):5.1f}%  "
+                  f"within 25% {100 * sum(abs(e) <= 0.25 for e in errs) / len(errs):4.0f}%")
     text = "\n".join(lines) + "\n"
     if args.check:
         if OUT.read_text() != text:

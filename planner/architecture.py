@@ -74,7 +74,23 @@ def ffn_params(hidden: int, intermediate: int, gated: bool, bias: bool) -> int:
     return weights + biases
 
 
+_CACHE: dict[int, tuple[Model, ParamCounts]] = {}
+
+
 def count_params(m: Model) -> ParamCounts:
+    """Parameter counts of ``m`` (memoised per model object: the model is
+    evaluated thousands of times while fitting and searching)."""
+    cached = _CACHE.get(id(m))
+    if cached is not None and cached[0] is m:
+        return cached[1]
+    counts = _count_params(m)
+    if len(_CACHE) > 4096:
+        _CACHE.clear()
+    _CACHE[id(m)] = (m, counts)
+    return counts
+
+
+def _count_params(m: Model) -> ParamCounts:
     h = m.hidden_size
     norm_size = h * (2 if m.norm == "layernorm" else 1)  # layernorm has a bias
 

@@ -11,10 +11,6 @@ from planner.catalog import Catalog
 from planner.units import format_params
 
 
-def _price(price: Any) -> str:
-    return f"${price.value:,.2f}" if price is not None else "-"
-
-
 def catalog_rows(catalog: Catalog, section: str) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     if section == "gpus":
@@ -64,25 +60,27 @@ def catalog_tables(catalog: Catalog, sections: list[str]) -> list[Table]:
     for section in sections:
         table = Table(title=f"{section} ({len(getattr(catalog, section))})", title_justify="left")
         if section == "gpus":
-            for col in ("id", "name", "memory", "bandwidth", "BF16 dense", "FP8 dense", "TDP", "cloud $/GPU-h", "purchase"):
-                table.add_column(col, justify="left" if col in ("id", "name") else "right")
+            for col in ("id", "name", "memory (GiB)", "bandwidth (GB/s)", "BF16 dense (TFLOP/s)", "FP8 dense (TFLOP/s)",
+                        "TDP (W)", "cloud ($/GPU-h)", "purchase ($)"):
+                table.add_column(col, justify="left" if col in ("id", "name") else "right", no_wrap=col == "id")
             for g in catalog.gpus.values():
                 t = g.tensor_tflops
+                cloud, buy = g.prices.cloud_usd_per_gpu_hour, g.prices.purchase_usd
                 table.add_row(
-                    g.id, g.name, f"{g.memory_total_gib:g} GiB", f"{g.memory_bandwidth_gbs:,.0f} GB/s",
-                    f"{t.bf16:,.0f} TFLOP/s" if t.bf16 else "-", f"{t.fp8:,.0f} TFLOP/s" if t.fp8 else "-",
-                    f"{g.tdp_w:,.0f} W" if g.tdp_w else "-",
-                    _price(g.prices.cloud_usd_per_gpu_hour), _price(g.prices.purchase_usd),
+                    g.id, g.name, f"{g.memory_total_gib:g}", f"{g.memory_bandwidth_gbs:,.0f}",
+                    f"{t.bf16:,.0f}" if t.bf16 else "-", f"{t.fp8:,.0f}" if t.fp8 else "-",
+                    f"{g.tdp_w:,.0f}" if g.tdp_w else "-",
+                    f"{cloud.value:,.2f}" if cloud else "-", f"{buy.value:,.0f}" if buy else "-",
                 )
         elif section == "precisions":
             for col in ("id", "name", "bits/weight", "GEMMs in", "KV cache", "quality loss"):
-                table.add_column(col, justify="left" if col in ("id", "name", "GEMMs in") else "right")
+                table.add_column(col, justify="left" if col in ("id", "name", "GEMMs in") else "right", no_wrap=col == "id")
             for p in catalog.precisions.values():
                 table.add_row(p.id, p.name, f"{p.bits_per_weight:g}", p.compute, "yes" if p.kv_cache else "no",
                               f"{p.quality.loss_pct:g}%")
         else:
             for col in ("id", "name", "kind", "parameters", "layers", "hidden", "heads/kv", "context"):
-                table.add_column(col, justify="left" if col in ("id", "name", "kind") else "right")
+                table.add_column(col, justify="left" if col in ("id", "name", "kind") else "right", no_wrap=col == "id")
             for m in catalog.models.values():
                 counts = count_params(m)
                 params = format_params(round(counts.total, -6) or counts.total)

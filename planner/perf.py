@@ -15,7 +15,7 @@ fitted by benchmarks/fit_efficiency.py on the published measurements).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from planner.architecture import count_params
 from planner.errors import InputError
@@ -28,6 +28,9 @@ LOGIT_BYTES = 4  # logits are upcast to FP32 for sampling (vLLM, HF Transformers
 # GPU (shared/reference SOURCES.md, memory column conventions); low end taken.
 CUDA_CONTEXT_BYTES = 0.5 * 2**30
 TPOT_SAMPLES = 16  # decode steps evaluated to average TPOT over the output
+# GEMMs in these formats reach a smaller share of their (higher) peak than
+# 16-bit GEMMs do, so they get their own fitted share (compute_8bit).
+LOW_PRECISION_FORMATS = ("fp8", "int8", "int4", "fp4")
 
 
 # --- formats the hardware runs ----------------------------------------------
@@ -316,7 +319,8 @@ def _pass(
     overhead_s: float,
 ) -> PassTime:
     """Roofline of one forward pass over the whole replica (all PP stages in turn)."""
-    _fmt, matmul_peak = matmul_format(dep.gpu, dep.precision)  # type: ignore[misc]
+    fmt, matmul_peak = matmul_format(dep.gpu, dep.precision)  # type: ignore[misc]
+    matmul_share = factors.compute_8bit if fmt in LOW_PRECISION_FORMATS else factors.compute
     attn_peak = attention_rate(dep.gpu)
     bandwidth = dep.gpu.memory_bandwidth_bytes_per_s * factors.bandwidth
     gemm = gemm_flops(model, tokens, sequences)
@@ -324,7 +328,7 @@ def _pass(
     # per GPU: GEMMs and weights split over TP, layers over PP; PP stages run one after another
     bytes_per_gpu = weight_bytes / dep.gpus + kv_bytes_per_gpu
     memory_s = dep.pp * bytes_per_gpu / bandwidth
-    compute_s = (gemm / matmul_peak + attn / attn_peak) / (dep.tp * factors.compute)
+    compute_s = (gemm / (matmul_peak * matmul_share) + attn / (attn_peak * factors.compute)) / dep.tp
     message = tokens * model.hidden_size * ACTIVATION_BYTES
     comm = 2 * model.layers * _allreduce_s(message, dep, factors) + (dep.pp - 1) * _handoff_s(message, dep, factors)
     return PassTime(memory_s, compute_s, comm, overhead_s, bytes_per_gpu, gemm + attn)
@@ -403,4 +407,6 @@ def timing(model: Model, dep: Deployment, shape: Shape, factors: EngineFactors, 
 
 def physical_limit(factors: EngineFactors) -> EngineFactors:
     """The same formulas at 100% of peak bandwidth and compute, no fixed costs."""
-    return replace(factors, bandwidth=1.0, compute=1.0, decode_overhead_ms=0.0, prefill_overhead_ms=0.0, allreduce_us=0.0)
+    return factors.model_copy(
+        update={"bandwidth": 1.0, "compute": 1.0, "compute_8bit": 1.0, "decode_overhead_ms": 0.0, "prefill_overhead_ms": 0.0, "allreduce_us": 0.0}
+    )

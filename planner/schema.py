@@ -262,19 +262,36 @@ class EngineFactors(Strict):
     (benchmarks/fit_efficiency.py; the data it used is named in ``fitted_on``)."""
 
     bandwidth: Annotated[float, Field(gt=0, le=1)]  # share of peak memory bandwidth reached in decode
-    compute: Annotated[float, Field(gt=0, le=1)]  # share of peak dense tensor throughput reached by GEMMs
+    compute: Annotated[float, Field(gt=0, le=1)]  # share of peak reached by 16/32-bit GEMMs and attention
+    compute_8bit: Annotated[float, Field(gt=0, le=1)]  # share of their own peak reached by FP8/INT8/FP4 GEMMs
     decode_overhead_ms: NonNegative  # fixed cost of one decode step (launches, scheduling, sampling)
     prefill_overhead_ms: NonNegative  # fixed cost of the pass that yields the first token
     allreduce_us: NonNegative  # fixed latency of one tensor-parallel all-reduce or PP hand-off
+
+
+Share = Annotated[float, Field(gt=0, le=1)]
+
+
+class PartialFactors(Strict):
+    """Factors for one group of GPUs; a field left out comes from a less
+    specific group, and finally from ``default``."""
+
+    bandwidth: Share | None = None
+    compute: Share | None = None
+    compute_8bit: Share | None = None
+    decode_overhead_ms: NonNegative | None = None
+    prefill_overhead_ms: NonNegative | None = None
+    allreduce_us: NonNegative | None = None
 
 
 class Engine(Strict):
     id: Identifier
     aliases: list[Identifier] = []
     name: Text
-    # Keyed "default", then by GPU family (hopper), memory class (hbm, gddr,
-    # unified) or segment (consumer): the most specific key present is used.
-    factors: dict[Identifier, EngineFactors]
+    # Keyed "default" (every field), then by GPU family (hopper), memory class
+    # (hbm, gddr, unified) or segment (consumer): for each field the most
+    # specific key that gives it is used.
+    factors: dict[Identifier, PartialFactors]
     fitted_on: Text  # which published measurements the factors were fitted on
     memory_utilization: Annotated[float, Field(gt=0, le=1)]  # share of GPU memory the engine may use
     workspace_gib: NonNegative  # allocator-visible buffers beyond weights, KV cache and activations
@@ -285,16 +302,21 @@ class Engine(Strict):
 
     @field_validator("factors")
     @classmethod
-    def _has_default(cls, value: dict[str, EngineFactors]) -> dict[str, EngineFactors]:
+    def _has_default(cls, value: dict[str, PartialFactors]) -> dict[str, PartialFactors]:
         if "default" not in value:
             raise ValueError("needs a 'default' entry used for hardware without its own factors")
+        missing = [name for name in EngineFactors.model_fields if getattr(value["default"], name) is None]
+        if missing:
+            raise ValueError(f"'default' must give every factor; missing {missing}")
         return value
 
     def factors_for(self, gpu: "Gpu") -> EngineFactors:
-        for key in (gpu.family, gpu.memory_class, gpu.segment, "default"):
-            if key in self.factors:
-                return self.factors[key]
-        return self.factors["default"]
+        chain = [self.factors[k] for k in (gpu.family, gpu.memory_class, gpu.segment, "default") if k in self.factors]
+        resolved = {
+            name: next(getattr(group, name) for group in chain if getattr(group, name) is not None)
+            for name in EngineFactors.model_fields
+        }
+        return EngineFactors(**resolved)
 
 
 SECTIONS = {"gpus": Gpu, "precisions": Precision, "models": Model, "engines": Engine}

@@ -1,0 +1,426 @@
+"""The cheapest mix of deployment candidates that serves a demand within limits.
+
+Data in, plan out: a list of `Candidate` (one way to run one replica of the
+model: GPU type, GPUs per replica, precision, batch ...) and the `Limits` of
+the question go in; a `Plan` comes out. Nothing here knows about the catalog,
+the performance model or the terminal.
+
+The model (CP-SAT, integers only)
+---------------------------------
+One integer variable x_i per candidate: how many replicas of it to run. The
+answer may mix GPU types and precisions.
+
+    sum_i x_i * throughput_i             >= demand
+    sum_{i on type g} x_i * gpus_i       <= inventory[g]   for each listed type g
+    sum_i x_i * gpus_i                   <= max_gpus
+    sum_i x_i * power_w_i                <= max_power_w
+    sum_i x_i * hourly_usd_i             <= max_hourly_usd
+    sum_i x_i * capex_usd_i              <= max_capex_usd
+    sum_i x_i                            >= min_replicas
+
+The objective is lexicographic, solved as three stages, each fixing the
+optimum of the one before: (1) the least total cost; (2) among those, the
+least worst quality loss over the candidates in use; (3) among those, the
+fewest GPUs. A weighted single objective would need weights that depend on
+the magnitudes of the data to stay lexicographic and would overflow sooner;
+stages keep each objective in its own units.
+
+CP-SAT has no floats, so every real number is scaled by a named constant and
+rounded to an integer in the direction that keeps the model conservative: any
+plan the integer model accepts also satisfies the limits in real numbers (see
+`_to_grid`). The price of that is a plan that is tight to the last fraction
+of a unit may be rejected. Floats are read as the shortest decimal that
+prints them (0.1 is the decimal 0.1, not 0.1000000000000000055...), so values
+with no more decimals than the scale resolves are scaled exactly.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from types import MappingProxyType
+
+from ortools.sat.python import cp_model
+
+# Integer units per real unit. Resolutions: 1e-4 USD, 1e-3 throughput unit/s,
+# 1e-3 W, 1e-3 percentage point of quality loss.
+COST_SCALE = 10_000  # per USD; applies to cost, hourly_usd and capex_usd
+THROUGHPUT_SCALE = 1_000  # per target unit/s (tokens/s, requests/s or samples/s)
+POWER_SCALE = 1_000  # per watt
+QUALITY_SCALE = 1_000  # per percentage point of quality loss
+
+# Reproducible answers, so golden outputs stay stable: one search worker with
+# a fixed seed is deterministic. Parallel workers race, and which of several
+# plans equal on all three stages wins can vary between runs; interleave_search
+# would fix that but ran 3-10x slower on 400 candidates, while one worker was
+# as fast as two. Only a time limit that cuts a stage short can make two runs
+# differ.
+RANDOM_SEED = 7
+NUM_WORKERS = 1
+
+# CP-SAT works in signed 64-bit integers and rejects a model whose sums could
+# overflow; single scaled figures above this leave no room for the sums.
+MAX_SCALED = 2**53
+
+OPTIMAL = "optimal"
+FEASIBLE = "feasible"  # a plan, but a time limit stopped a stage before proving it best
+INFEASIBLE = "infeasible"  # proved: no plan satisfies the limits
+UNKNOWN = "unknown"  # the time limit ran out before any plan was found or ruled out
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One way to run one replica, with its per-replica figures.
+
+    `cost` is what the objective minimises (hourly price, capital or TCO: the
+    caller decides); `hourly_usd` and `capex_usd` are only for budgets.
+    """
+
+    key: str
+    gpu: str
+    gpus_per_replica: int
+    throughput: float  # target units/s one replica serves
+    cost: float  # USD
+    hourly_usd: float  # USD/h
+    capex_usd: float  # USD
+    power_w: float  # W
+    quality_loss_pct: float  # percentage points; lower is better
+
+    def __post_init__(self) -> None:
+        if not self.key:
+            raise ValueError("candidate key must not be empty")
+        if isinstance(self.gpus_per_replica, bool) or not isinstance(self.gpus_per_replica, int):
+            raise ValueError(f"{self.key}: gpus_per_replica must be an integer")
+        if self.gpus_per_replica < 1:
+            raise ValueError(f"{self.key}: gpus_per_replica must be >= 1, got {self.gpus_per_replica}")
+        for name in ("throughput", "cost", "hourly_usd", "capex_usd", "power_w", "quality_loss_pct"):
+            _require_non_negative(f"{self.key}: {name}", getattr(self, name))
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What a plan must serve and what it may not exceed. None = no limit."""
+
+    demand: float = 0.0  # target units/s to cover; 0 = none
+    inventory: Mapping[str, int] | None = None  # max GPUs per GPU type; absent types unlimited
+    max_gpus: int | None = None
+    max_power_w: float | None = None
+    max_hourly_usd: float | None = None
+    max_capex_usd: float | None = None
+    min_replicas: int = 1  # replicas in total, over all candidates
+    time_limit_s: float = 10.0  # for all stages together
+
+    def __post_init__(self) -> None:
+        _require_non_negative("demand", self.demand)
+        if self.inventory is not None:
+            for gpu, count in self.inventory.items():
+                _require_count(f"inventory[{gpu}]", count)
+            # a private read-only copy: the caller's dict may change after the call
+            object.__setattr__(self, "inventory", MappingProxyType(dict(self.inventory)))
+        if self.max_gpus is not None:
+            _require_count("max_gpus", self.max_gpus)
+        for name in ("max_power_w", "max_hourly_usd", "max_capex_usd"):
+            if getattr(self, name) is not None:
+                _require_non_negative(name, getattr(self, name))
+        _require_count("min_replicas", self.min_replicas)
+        if not (math.isfinite(self.time_limit_s) and self.time_limit_s > 0):
+            raise ValueError(f"time_limit_s must be a positive number of seconds, got {self.time_limit_s}")
+
+
+@dataclass(frozen=True)
+class PlanLine:
+    candidate: Candidate
+    replicas: int
+
+    @property
+    def gpus(self) -> int:
+        return self.replicas * self.candidate.gpus_per_replica
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The answer. Totals are exact sums of the lines' decimal figures.
+
+    `status` is OPTIMAL, FEASIBLE, INFEASIBLE or UNKNOWN (module constants);
+    lines are empty and cost is 0 unless there is a plan. `cost_bound` is the
+    lower bound on cost the solver proved (USD, in the scaled model; exact when
+    candidate costs are multiples of 1/COST_SCALE), None without a plan.
+    """
+
+    status: str
+    lines: tuple[PlanLine, ...]
+    cost: float  # USD: sum of replicas * candidate.cost
+    cost_bound: float | None = None
+
+    @property
+    def replicas(self) -> int:
+        return sum(line.replicas for line in self.lines)
+
+    @property
+    def gpus(self) -> int:
+        return sum(line.gpus for line in self.lines)
+
+    @property
+    def gpus_by_type(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for line in self.lines:
+            counts[line.candidate.gpu] = counts.get(line.candidate.gpu, 0) + line.gpus
+        return counts
+
+    @property
+    def throughput(self) -> float:
+        return float(_exact_total(self.lines, "throughput"))
+
+    @property
+    def hourly_usd(self) -> float:
+        return float(_exact_total(self.lines, "hourly_usd"))
+
+    @property
+    def capex_usd(self) -> float:
+        return float(_exact_total(self.lines, "capex_usd"))
+
+    @property
+    def power_w(self) -> float:
+        return float(_exact_total(self.lines, "power_w"))
+
+    @property
+    def max_quality_loss_pct(self) -> float:
+        return max((line.candidate.quality_loss_pct for line in self.lines if line.replicas > 0), default=0.0)
+
+
+def solve(candidates: Sequence[Candidate], limits: Limits) -> Plan:
+    """The cheapest plan, ties broken toward lower quality loss, then fewer GPUs.
+
+    Returns a Plan whatever the outcome; "infeasible" is an answer, not an
+    exception. Raises ValueError for duplicate candidate keys or numbers too
+    large for CP-SAT's 64-bit arithmetic.
+    """
+    keys = [candidate.key for candidate in candidates]
+    if len(set(keys)) != len(keys):
+        duplicates = sorted({key for key in keys if keys.count(key) > 1})
+        raise ValueError(f"candidate keys must be unique; repeated: {', '.join(duplicates)}")
+
+    model = cp_model.CpModel()
+    inventory = limits.inventory or {}
+
+    # Throughput: a replica is credited with no more than it serves (DOWN) and
+    # the demand is never understated (UP), so scaled coverage implies real
+    # coverage: sum x*floor(t*S) >= ceil(d*S) gives sum x*t >= d.
+    demand = _to_grid(limits.demand, THROUGHPUT_SCALE, math.ceil)
+    served = {c.key: _to_grid(c.throughput, THROUGHPUT_SCALE, math.floor) for c in candidates}
+
+    # Budgets: each replica is charged at least its real figure (UP) against a
+    # limit never overstated (DOWN), so a scaled total within the scaled limit
+    # is within the real limit. The objective rounds to nearest instead: there
+    # is nothing to protect, only prices to compare.
+    budgets = []  # (limit attribute, candidate attribute, scale)
+    for limit_name, attr, scale in (
+        ("max_power_w", "power_w", POWER_SCALE),
+        ("max_hourly_usd", "hourly_usd", COST_SCALE),
+        ("max_capex_usd", "capex_usd", COST_SCALE),
+    ):
+        limit = getattr(limits, limit_name)
+        if limit is not None:
+            charge = {c.key: _to_grid(getattr(c, attr), scale, math.ceil) for c in candidates}
+            budgets.append((_to_grid(limit, scale, math.floor), charge))
+
+    variables: list[tuple[Candidate, cp_model.IntVar]] = []
+    for candidate in candidates:
+        upper = _replica_bound(candidate, served[candidate.key], demand, limits, inventory, budgets)
+        if upper > 0:
+            variables.append((candidate, model.new_int_var(0, upper, f"x[{candidate.key}]")))
+
+    xs = [x for _, x in variables]
+    model.add(_weighted(variables, lambda c: served[c.key]) >= demand)
+    for gpu in sorted({c.gpu for c, _ in variables} & set(inventory)):
+        on_type = [(c, x) for c, x in variables if c.gpu == gpu]
+        model.add(_weighted(on_type, lambda c: c.gpus_per_replica) <= inventory[gpu])
+    total_gpus = _weighted(variables, lambda c: c.gpus_per_replica)
+    if limits.max_gpus is not None:
+        model.add(total_gpus <= limits.max_gpus)
+    for limit, charge in budgets:
+        model.add(_weighted(variables, lambda c, charge=charge: charge[c.key]) <= limit)
+    model.add(cp_model.LinearExpr.sum(xs) >= limits.min_replicas)
+
+    time_left = limits.time_limit_s
+    proven = True
+
+    # Stage 1: least cost.
+    total_cost = _weighted(variables, lambda c: _to_grid(c.cost, COST_SCALE, round))
+    model.minimize(total_cost)
+    status, solver = _run(model, time_left)
+    if status == cp_model.INFEASIBLE:
+        return Plan(INFEASIBLE, (), 0.0)
+    if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        return Plan(UNKNOWN, (), 0.0)
+    proven = status == cp_model.OPTIMAL
+    cost_bound = solver.best_objective_bound / COST_SCALE
+    best = [solver.value(x) for x in xs]
+    time_left -= solver.wall_time
+    # "<=", not "==": when stage 1 was cut short a later stage may still find
+    # a cheaper plan, and should keep it.
+    model.add(total_cost <= solver.value(total_cost))
+
+    # Stage 2: least worst quality loss among the candidates in use. Loss is
+    # only a tie-breaker, so it rounds to nearest.
+    loss = {c.key: _to_grid(c.quality_loss_pct, QUALITY_SCALE, round) for c, _ in variables}
+    if len(set(loss.values())) > 1:
+        worst = model.new_int_var(0, max(loss.values()), "worst_quality_loss")
+        for candidate, x in variables:
+            used = model.new_bool_var(f"used[{candidate.key}]")
+            model.add(x >= 1).only_enforce_if(used)
+            model.add(x == 0).only_enforce_if(~used)
+            model.add(worst >= loss[candidate.key]).only_enforce_if(used)
+        best, proven, time_left = _next_stage(model, worst, xs, best, proven, time_left)
+
+    # Stage 3: fewest GPUs.
+    best, proven, time_left = _next_stage(model, total_gpus, xs, best, proven, time_left)
+
+    lines = tuple(PlanLine(c, value) for (c, _), value in zip(variables, best) if value > 0)
+    return Plan(
+        OPTIMAL if proven else FEASIBLE,
+        lines,
+        float(_exact_total(lines, "cost")),
+        cost_bound,
+    )
+
+
+def check_plan(plan: Plan, limits: Limits) -> list[str]:
+    """Every limit the plan breaks, one message each; an empty list means feasible.
+
+    Independent of the solver: plain arithmetic over the candidates' decimal
+    figures (exact fractions), no scaling, no CP-SAT.
+    """
+    problems = []
+    lines = [line for line in plan.lines if line.replicas != 0]
+    for line in plan.lines:
+        if line.replicas < 0:
+            problems.append(f"{line.candidate.key}: negative replica count {line.replicas}")
+
+    served = _exact_total(lines, "throughput")
+    if served < _exact(limits.demand):
+        problems.append(f"throughput {float(served):g}/s is below the demand {limits.demand:g}/s")
+
+    gpus_by_type: dict[str, int] = {}
+    for line in lines:
+        gpus_by_type[line.candidate.gpu] = gpus_by_type.get(line.candidate.gpu, 0) + line.gpus
+    for gpu, used in sorted(gpus_by_type.items()):
+        available = (limits.inventory or {}).get(gpu)
+        if available is not None and used > available:
+            problems.append(f"{used} x {gpu} exceeds the inventory of {available}")
+
+    total_gpus = sum(line.gpus for line in lines)
+    if limits.max_gpus is not None and total_gpus > limits.max_gpus:
+        problems.append(f"{total_gpus} GPUs exceed max_gpus {limits.max_gpus}")
+
+    for limit_name, attr, unit in (
+        ("max_power_w", "power_w", "W"),
+        ("max_hourly_usd", "hourly_usd", "USD/h"),
+        ("max_capex_usd", "capex_usd", "USD"),
+    ):
+        limit = getattr(limits, limit_name)
+        total = _exact_total(lines, attr)
+        if limit is not None and total > _exact(limit):
+            problems.append(f"{attr} {float(total):g} {unit} exceeds {limit_name} {limit:g} {unit}")
+
+    replicas = sum(line.replicas for line in lines)
+    if replicas < limits.min_replicas:
+        problems.append(f"{replicas} replicas is below min_replicas {limits.min_replicas}")
+    return problems
+
+
+# --- helpers ------------------------------------------------------------------
+
+
+def _require_non_negative(name: str, value: float) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"{name} must be a number, got {value!r}")
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"{name} must be a finite number >= 0, got {value}")
+
+
+def _require_count(name: str, value: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
+
+
+def _exact(value: float) -> Fraction:
+    """The decimal a float prints as, exactly (0.1 -> 1/10)."""
+    return Fraction(repr(float(value))) if isinstance(value, float) else Fraction(value)
+
+
+def _exact_total(lines: Sequence[PlanLine], attr: str) -> Fraction:
+    return sum((line.replicas * _exact(getattr(line.candidate, attr)) for line in lines), Fraction(0))
+
+
+def _to_grid(value: float, scale: int, rounding) -> int:
+    """`value` in units of 1/scale, rounded by `rounding` (math.floor, math.ceil or round)."""
+    scaled = int(rounding(_exact(value) * scale))
+    if scaled > MAX_SCALED:
+        raise ValueError(f"{value:g} is too large for the solver once scaled by {scale}")
+    return scaled
+
+
+def _weighted(variables: Sequence[tuple[Candidate, cp_model.IntVar]], coefficient) -> cp_model.LinearExpr:
+    return cp_model.LinearExpr.weighted_sum([x for _, x in variables], [coefficient(c) for c, _ in variables])
+
+
+def _replica_bound(candidate, served, demand, limits, inventory, budgets) -> int:
+    """Most replicas of `candidate` any lexicographically best plan can hold.
+
+    If x_i exceeded both ceil(demand / served_i) and min_replicas, dropping one
+    replica of i would still cover the demand and the replica floor, break no
+    upper limit, cost no more, lose no quality, and save GPUs: that plan was
+    not the best. So x_i <= max(min_replicas, ceil(demand / served_i)), and a
+    candidate that serves nothing (or a question with no demand) only ever
+    helps reach min_replicas.
+    """
+    if demand > 0 and served > 0:
+        upper = max(limits.min_replicas, -(-demand // served))
+    else:
+        upper = limits.min_replicas
+    per_replica = candidate.gpus_per_replica
+    if candidate.gpu in inventory:
+        upper = min(upper, inventory[candidate.gpu] // per_replica)
+    if limits.max_gpus is not None:
+        upper = min(upper, limits.max_gpus // per_replica)
+    for limit, charge in budgets:
+        if charge[candidate.key] > 0:
+            upper = min(upper, limit // charge[candidate.key])
+    return upper
+
+
+def _run(model: cp_model.CpModel, time_limit_s: float) -> tuple[int, cp_model.CpSolver]:
+    solver = cp_model.CpSolver()
+    solver.parameters.max_time_in_seconds = time_limit_s
+    solver.parameters.num_workers = NUM_WORKERS
+    solver.parameters.random_seed = RANDOM_SEED
+    status = solver.solve(model)
+    if status == cp_model.MODEL_INVALID:
+        raise ValueError(f"the numbers are out of range for the solver: {model.validate()}")
+    return status, solver
+
+
+def _next_stage(model, objective, xs, best, proven, time_left):
+    """Minimise `objective` from the previous stage's plan, then fix its optimum.
+
+    The previous plan is feasible here and is given as a hint, so this stage
+    can only improve on it; if the time limit stops it with nothing better,
+    that plan stands, unproven.
+    """
+    if time_left <= 0:
+        return best, False, time_left
+    model.clear_hints()
+    for x, value in zip(xs, best):
+        model.add_hint(x, value)
+    model.minimize(objective)
+    status, solver = _run(model, time_left)
+    time_left -= solver.wall_time
+    if status == cp_model.INFEASIBLE:
+        raise RuntimeError("a tie-break stage lost the plan of the stage before it (a bug in planner.solver)")
+    if status != cp_model.OPTIMAL and status != cp_model.FEASIBLE:
+        return best, False, time_left
+    model.add(objective <= solver.value(objective))
+    return [solver.value(x) for x in xs], proven and status == cp_model.OPTIMAL, time_left
