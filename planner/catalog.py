@@ -98,6 +98,27 @@ def read_yaml(path: Path) -> dict[str, Any]:
     return data
 
 
+def read_mapping_file(path: Path, what: str) -> dict[str, Any]:
+    """A small YAML file holding one mapping (an inventory, say), read as safely as a catalog."""
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise InputError(f"cannot read {what} file '{path}': {exc.strerror or exc}") from None
+    if size > MAX_FILE_BYTES:
+        raise InputError(f"{path}: {size:,} bytes is over the {MAX_FILE_BYTES:,}-byte limit")
+    try:
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_NoAliasLoader)  # noqa: S506 - SafeLoader subclass
+    except (yaml.YAMLError, UnicodeDecodeError, RecursionError) as exc:
+        raise InputError(f"{path}: not a valid YAML {what} file ({str(exc).splitlines()[0]})") from None
+    except OSError as exc:
+        raise InputError(f"cannot read {what} file '{path}': {exc.strerror or exc}") from None
+    if isinstance(data, dict) and set(data) == {what}:
+        data = data[what]
+    if not isinstance(data, dict):
+        raise InputError(f"{path}: a {what} file maps GPU ids to counts, e.g. 'h100-sxm: 16'")
+    return data
+
+
 def _deep_merge(base: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:
     merged = copy.deepcopy(base)
     for key, value in overlay.items():
@@ -215,6 +236,14 @@ def _cross_check(catalog: Catalog, origin: dict[tuple[str, str], str]) -> list[s
                         f"'{name}' is already used by '{seen[name]}'"
                     )
                 seen[name] = entry.id
+    for engine in catalog.engines.values():
+        for fmt in engine.kv_cache_formats:
+            found = catalog.precisions.get(fmt)
+            if found is None or not found.kv_cache:
+                problems.append(
+                    f"{origin[('engines', engine.id)]}: engines '{engine.id}': field 'kv_cache_formats': "
+                    f"'{fmt}' is not a precision marked kv_cache"
+                )
     if catalog.engines:
         for precision in catalog.precisions.values():
             for engine in precision.engines:

@@ -121,6 +121,152 @@ def size(
         _print(*size_renderables(table))
 
 
+# --- fit -----------------------------------------------------------------
+
+
+def _split(values: Optional[list[str]]) -> tuple[str, ...] | None:
+    """Repeatable options that also take comma-separated lists."""
+    if not values:
+        return None
+    items = tuple(v.strip() for value in values for v in value.split(",") if v.strip())
+    return items or None
+
+
+def _inventory(text: Optional[str]) -> dict[str, int] | None:
+    """'h100-sxm=16,a100-sxm-80gb=64' or a YAML file mapping GPU id to count."""
+    from planner.catalog import read_mapping_file
+
+    if not text:
+        return None
+    if "=" in text:
+        pairs: dict[str, int] = {}
+        for item in text.split(","):
+            gpu, sep, count = item.partition("=")
+            if not sep or not gpu.strip():
+                raise InputError(f"inventory item '{item}' is not GPU=COUNT", hint="e.g. --inventory h100-sxm=16,a100-sxm-80gb=64")
+            pairs[gpu.strip().lower()] = parse_count(count, f"inventory count for {gpu.strip()}", maximum=10**7)
+        return pairs
+    data = read_mapping_file(Path(text), "inventory")
+    result: dict[str, int] = {}
+    for gpu, count in data.items():
+        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+            raise InputError(f"{text}: inventory count for '{gpu}' must be a whole number, got {count!r}")
+        result[str(gpu).strip().lower()] = count
+    return result
+
+
+def _percent(text: str) -> float:
+    raw = text.strip().rstrip("%").strip()
+    try:
+        value = float(raw)
+    except ValueError:
+        raise InputError(f"quality loss '{text}' is not a percentage", hint="e.g. --max-quality-loss 3 or 3%") from None
+    if not 0 <= value <= 100:
+        raise InputError(f"quality loss '{text}' must be between 0 and 100 percent")
+    return value
+
+
+def _power_price(text: str) -> float:
+    raw = text.strip().lower().replace("$", "").replace("usd", "").replace("/kwh", "").strip()
+    try:
+        value = float(raw)
+    except ValueError:
+        raise InputError(f"power price '{text}' is not a price per kWh", hint="e.g. --power-price '$0.12/kWh'") from None
+    if not 0 < value < 10:
+        raise InputError(f"power price '{text}' is outside 0 to $10 per kWh")
+    return value
+
+
+@app.command()
+def fit(
+    model: Annotated[str, typer.Argument(help="A catalog model id (llama-3.1-70b) or a parameter count (13B).")],
+    latency: Annotated[Optional[str], typer.Option("--latency", help="Per-token decode latency (TPOT) for decoders; one forward pass for encoders. E.g. 100ms.")] = None,
+    ttft: Annotated[Optional[str], typer.Option("--ttft", help="Time to first token, e.g. 500ms.")] = None,
+    e2e: Annotated[Optional[str], typer.Option("--e2e", help="End-to-end request latency, e.g. 10s.")] = None,
+    throughput: Annotated[Optional[str], typer.Option("--throughput", help="Throughput to serve: '5000 tok/s', '20 req/s' or '300 samples/s'.")] = None,
+    input_tokens: Annotated[str, typer.Option("--input", help="Prompt tokens per request.")] = "512",
+    output_tokens: Annotated[str, typer.Option("--output", help="Generated tokens per request.")] = "256",
+    engine: Annotated[str, typer.Option("--engine", help="vllm, trtllm, sglang, llama.cpp, transformers, lmdeploy or tensorrt.")] = "vllm",
+    gpu: Annotated[Optional[list[str]], typer.Option("--gpu", help="Allowed GPU types (repeatable or comma-separated; default all).")] = None,
+    precision: Annotated[Optional[list[str]], typer.Option("--precision", "-p", help="Allowed weight precisions (default all within the quality limit).")] = None,
+    kv_precision: Annotated[Optional[list[str]], typer.Option("--kv-precision", help="Allowed KV-cache precisions (default the engine's).")] = None,
+    max_quality_loss: Annotated[str, typer.Option("--max-quality-loss", help="Largest published quality loss allowed, percent.")] = "3",
+    inventory: Annotated[Optional[str], typer.Option("--inventory", help="GPUs available: h100-sxm=16,a100-sxm-80gb=64 or a YAML file; unlisted types are unlimited.")] = None,
+    budget: Annotated[Optional[str], typer.Option("--budget", help="Spending limit: '$200/h' (cloud) or '$2M' (purchase).")] = None,
+    max_gpus: Annotated[Optional[int], typer.Option("--max-gpus", help="Most GPUs in the whole plan.")] = None,
+    max_power: Annotated[Optional[str], typer.Option("--max-power", help="Most GPU power (TDP) in the plan, e.g. 20kW.")] = None,
+    gpus_per_node: Annotated[Optional[int], typer.Option("--gpus-per-node", help="GPUs per server, the limit for tensor parallelism (default: each GPU's).")] = None,
+    objective: Annotated[str, typer.Option("--objective", help="hourly (cloud $/h), capex (purchase) or tco (purchase + energy).")] = "hourly",
+    years: Annotated[float, typer.Option("--years", help="Years of operation for --objective tco.")] = 5.0,
+    power_price: Annotated[str, typer.Option("--power-price", help="Electricity price for tco, e.g. '$0.12/kWh'.")] = "$0.0895/kWh",
+    pue: Annotated[float, typer.Option("--pue", help="Power usage effectiveness of the data centre, for tco.")] = 1.58,
+    memory_utilization: Annotated[Optional[float], typer.Option("--memory-utilization", help="Share of GPU memory the engine may use (default: the engine's).")] = None,
+    explain: Annotated[bool, typer.Option("--explain", help="List every GPU type and precision ruled out, and why.")] = False,
+    top: Annotated[int, typer.Option("--top", help="Also show the next best plans, N in all.")] = 1,
+    fmt: FormatOption = "table",
+    catalog: CatalogOption = None,
+) -> None:
+    """The cheapest hardware and quantisation that meets the targets.
+
+    Examples:
+
+      planner fit 13B --latency 100ms
+
+      planner fit llama-3.1-70b --throughput '5000 tok/s' --latency 50ms --inventory h100-sxm=16
+
+      planner fit bert-base --latency 1ms --input 128 --engine tensorrt
+
+      planner fit llama-3.1-8b --ttft 300ms --objective tco --explain
+    """
+    from planner.candidates import Economics, Targets
+    from planner.plan import Question, fit as run_fit
+    from planner.report_fit import fit_dict, fit_renderables
+    from planner.units import parse_duration, parse_money, parse_power, parse_rate
+
+    fmt = _check_format(fmt, ("table", "json"))
+    if objective not in ("hourly", "capex", "tco"):
+        raise InputError(f"unknown objective '{objective}'", hint="expected hourly, capex or tco")
+    if not 0 < years <= 50:
+        raise InputError(f"--years {years} must be between 0 and 50")
+    if not 1 <= pue <= 5:
+        raise InputError(f"--pue {pue} must be between 1 and 5")
+    if top < 1 or top > 100:
+        raise InputError(f"--top {top} must be between 1 and 100")
+    for name, value in (("--max-gpus", max_gpus), ("--gpus-per-node", gpus_per_node)):
+        if value is not None and value < 1:
+            raise InputError(f"{name} {value} must be at least 1")
+    targets = Targets(
+        latency_s=parse_duration(latency) if latency else None,
+        ttft_s=parse_duration(ttft) if ttft else None,
+        e2e_s=parse_duration(e2e) if e2e else None,
+        throughput=parse_rate(throughput) if throughput else None,
+    )
+    question = Question(
+        model=model,
+        targets=targets,
+        input_tokens=parse_count(input_tokens, "input length"),
+        output_tokens=parse_count(output_tokens, "output length"),
+        engine=engine,
+        gpus=_split(gpu),
+        precisions=_split(precision),
+        kv_precisions=_split(kv_precision),
+        max_quality_loss=_percent(max_quality_loss),
+        inventory=_inventory(inventory),
+        budget=parse_money(budget) if budget else None,
+        max_gpus=max_gpus,
+        max_power_w=parse_power(max_power) if max_power else None,
+        gpus_per_node=gpus_per_node,
+        memory_utilization=memory_utilization,
+        economics=Economics(objective=objective, years=years, power_usd_per_kwh=_power_price(power_price), pue=pue),
+        top=top,
+    )
+    result = run_fit(_catalog(catalog), question)
+    if fmt == "json":
+        print(to_json(fit_dict(result, explain)))
+    else:
+        _print(*fit_renderables(result, explain))
+
+
 # --- predict and validate ----------------------------------------------
 
 

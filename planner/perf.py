@@ -27,7 +27,7 @@ LOGIT_BYTES = 4  # logits are upcast to FP32 for sampling (vLLM, HF Transformers
 # CUDA context and framework state outside the allocator: "~0.5-1 GiB" per
 # GPU (shared/reference SOURCES.md, memory column conventions); low end taken.
 CUDA_CONTEXT_BYTES = 0.5 * 2**30
-TPOT_SAMPLES = 16  # decode steps evaluated to average TPOT over the output
+TPOT_SAMPLES = 5  # decode steps evaluated (evenly spaced) to average TPOT over the output; step time is piecewise linear in context
 # GEMMs in these formats reach a smaller share of their (higher) peak than
 # 16-bit GEMMs do, so they get their own fitted share (compute_8bit).
 LOW_PRECISION_FORMATS = ("fp8", "int8", "int4", "fp4")
@@ -117,8 +117,24 @@ class Memory:
         return self.per_gpu <= self.capacity_per_gpu
 
 
+_SPLITS: dict[tuple[int, int], tuple[Model, Precision, tuple[float, float]]] = {}
+
+
 def weight_split(model: Model, precision: Precision) -> tuple[float, float]:
-    """(transformer-layer bytes, embedding + output-head bytes) at ``precision``."""
+    """(transformer-layer bytes, embedding + output-head bytes) at ``precision``
+    (memoised per model and precision object)."""
+    key = (id(model), id(precision))
+    hit = _SPLITS.get(key)
+    if hit is not None and hit[0] is model and hit[1] is precision:
+        return hit[2]
+    if len(_SPLITS) > 4096:
+        _SPLITS.clear()
+    result = _weight_split(model, precision)
+    _SPLITS[key] = (model, precision, result)
+    return result
+
+
+def _weight_split(model: Model, precision: Precision) -> tuple[float, float]:
     counts = count_params(model)
     embed_params = counts.embedding + counts.head
     body_params = counts.total - embed_params
@@ -177,15 +193,26 @@ def activation_bytes_per_gpu(model: Model, dep: Deployment, shape: Shape, batch:
     return tokens * per_token + logits
 
 
+def _weights_per_gpu(model: Model, dep: Deployment) -> float:
+    """Weights on the most loaded GPU: layers split over TP x PP; with PP the
+    first stage holds the embedding and the last the head (both when tied)."""
+    layers_bytes, embed_bytes = weight_split(model, dep.precision)
+    if dep.pp == 1 or model.tied_embeddings or model.kind == "encoder":
+        return layers_bytes / (dep.tp * dep.pp) + embed_bytes / dep.tp
+    return layers_bytes / (dep.tp * dep.pp) + embed_bytes / 2 / dep.tp
+
+
+def _runtime_per_gpu(dep: Deployment) -> float:
+    return CUDA_CONTEXT_BYTES + dep.engine.workspace_gib * 2**30
+
+
 def memory(model: Model, dep: Deployment, shape: Shape, batch: int | None = None) -> Memory:
     batch = dep.batch if batch is None else batch
     layers_bytes, embed_bytes = weight_split(model, dep.precision)
-    weights_per_gpu = layers_bytes / (dep.tp * dep.pp) + (embed_bytes if dep.pp == 1 else embed_bytes / 2) / dep.tp
-    if model.tied_embeddings or model.kind == "encoder":
-        weights_per_gpu = layers_bytes / (dep.tp * dep.pp) + embed_bytes / dep.tp
+    weights_per_gpu = _weights_per_gpu(model, dep)
     kv_per_gpu = kv_bytes_per_token_per_gpu(model, dep) * shape.context * batch
     act_per_gpu = activation_bytes_per_gpu(model, dep, shape, batch)
-    runtime_per_gpu = CUDA_CONTEXT_BYTES + dep.engine.workspace_gib * 2**30
+    runtime_per_gpu = _runtime_per_gpu(dep)
     return Memory(
         weights=layers_bytes + embed_bytes,
         kv_cache=kv_per_gpu * dep.gpus,
@@ -201,12 +228,19 @@ def memory(model: Model, dep: Deployment, shape: Shape, batch: int | None = None
 def max_batch(model: Model, dep: Deployment, shape: Shape, cap: int | None = None) -> int:
     """Largest batch per replica that fits memory (0 when even one sequence does not)."""
     limit = cap or dep.engine.max_batch or 4096
-    if not memory(model, dep, shape, 1).fits:
+    capacity = dep.gpu.memory_total_bytes * dep.utilization
+    fixed = _weights_per_gpu(model, dep) + _runtime_per_gpu(dep)
+    kv_per_sequence = kv_bytes_per_token_per_gpu(model, dep) * shape.context
+
+    def fits(batch: int) -> bool:  # the per-GPU total of memory(), without building it
+        return fixed + kv_per_sequence * batch + activation_bytes_per_gpu(model, dep, shape, batch) <= capacity
+
+    if not fits(1):
         return 0
     lo, hi = 1, limit
     while lo < hi:
         mid = (lo + hi + 1) // 2
-        if memory(model, dep, shape, mid).fits:
+        if fits(mid):
             lo = mid
         else:
             hi = mid - 1
@@ -394,8 +428,9 @@ def timing(model: Model, dep: Deployment, shape: Shape, factors: EngineFactors, 
     # TPOT grows with context: average evenly spaced steps over the output
     samples = min(steps, TPOT_SAMPLES)
     contexts = [shape.input + 1 + round(i * (steps - 1) / max(samples - 1, 1)) for i in range(samples)]
-    tpot = sum(decode_step(model, dep, factors, batch, c).total_s for c in contexts) / samples
-    middle = decode_step(model, dep, factors, batch, shape.input + 1 + steps // 2)
+    passes = [decode_step(model, dep, factors, batch, c) for c in contexts]
+    tpot = sum(x.total_s for x in passes) / samples
+    middle = passes[samples // 2]
     # A request that joins a running batch gets its first token after its own
     # prefill; with others in flight that pass also carries their decode step.
     ttft = first.total_s + (middle.total_s - middle.overhead_s if batch > 1 else 0.0)

@@ -297,6 +297,7 @@ class Engine(Strict):
     workspace_gib: NonNegative  # allocator-visible buffers beyond weights, KV cache and activations
     prefill_chunk_tokens: PositiveInt | None = None  # tokens per prefill pass; None: the whole prompt at once
     max_batch: PositiveInt | None = None  # default cap on concurrent sequences
+    kv_cache_formats: list[Identifier]  # precisions the engine can store its KV cache in
     sources: dict[str, Text]
     notes: Text | None = None
 

@@ -1,0 +1,303 @@
+"""Every deployment shape worth considering, scored by the performance model.
+
+A shape is GPU type x GPUs per replica (tensor parallelism within a node,
+pipeline parallelism across nodes only when a replica does not fit one node)
+x weight precision x KV-cache precision. Each shape gets the largest batch
+per replica that fits memory and meets every latency target, and with it
+its throughput. Shapes that cannot work are kept with the first constraint
+they broke, so `fit --explain` can say why.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from planner import perf
+from planner.catalog import Catalog
+from planner.errors import PlannerError
+from planner.schema import Engine, Gpu, Precision
+from planner.units import Rate
+from planner.workload import Deployment, ModelSpec, Shape
+
+# Weight formats never worth proposing unless asked for by name: FP32 is
+# dominated by BF16/FP16 (same quality, twice the bytes); TF32 is a compute
+# mode, not a storage format.
+NOT_PROPOSED = ("fp32", "tf32")
+MAX_PIPELINE_STAGES = 16
+
+
+@dataclass(frozen=True)
+class Targets:
+    """What the answer must meet. Seconds, and a throughput with its kind."""
+
+    latency_s: float | None = None  # TPOT for decoders; one forward pass for encoders
+    ttft_s: float | None = None
+    e2e_s: float | None = None
+    throughput: Rate | None = None
+
+
+@dataclass(frozen=True)
+class Economics:
+    """How a replica's cost is counted for the objective."""
+
+    objective: str = "hourly"  # hourly (cloud $/h), capex (purchase), tco (purchase + energy)
+    years: float = 5.0
+    power_usd_per_kwh: float = 0.0895
+    pue: float = 1.58
+
+
+@dataclass
+class Candidate:
+    """One deployment shape and what it achieves, or why it cannot work."""
+
+    gpu: Gpu
+    precision: Precision
+    kv_precision: Precision
+    tp: int
+    pp: int
+    batch: int = 0  # per replica; 0 when ruled out
+    prediction: perf.Timing | None = None
+    memory: perf.Memory | None = None
+    throughput: float = 0.0  # per replica, in the target's unit (tokens/s, req/s, samples/s)
+    tokens_per_s: float = 0.0  # per replica
+    rejected: str | None = None  # first constraint broken
+    too_big: bool = False  # rejected because it does not fit memory
+    factors: object = field(default=None, repr=False)
+
+    @property
+    def gpus(self) -> int:
+        return self.tp * self.pp
+
+    @property
+    def key(self) -> str:
+        return f"{self.gpu.id} tp{self.tp} pp{self.pp} {self.precision.id} kv={self.kv_precision.id}"
+
+    @property
+    def hourly_usd(self) -> float | None:
+        price = self.gpu.prices.cloud_usd_per_gpu_hour
+        return None if price is None else price.value * self.gpus
+
+    @property
+    def capex_usd(self) -> float | None:
+        price = self.gpu.prices.purchase_usd
+        return None if price is None else price.value * self.gpus
+
+    @property
+    def power_w(self) -> float | None:
+        return None if self.gpu.tdp_w is None else self.gpu.tdp_w * self.gpus
+
+    def cost(self, economics: Economics) -> float | None:
+        """The objective's cost of one replica, USD."""
+        unit = gpu_cost(self.gpu, economics)
+        return None if unit is None else unit * self.gpus
+
+
+def gpu_cost(gpu: Gpu, economics: Economics) -> float | None:
+    """The objective's cost of one GPU, USD: cloud $/h, purchase price, or
+    purchase plus the energy of TDP x PUE over the years at the power price."""
+    cloud, purchase = gpu.prices.cloud_usd_per_gpu_hour, gpu.prices.purchase_usd
+    if economics.objective == "hourly":
+        return None if cloud is None else cloud.value
+    if purchase is None:
+        return None
+    if economics.objective == "capex":
+        return purchase.value
+    if gpu.tdp_w is None:
+        return None
+    energy_kwh = gpu.tdp_w / 1000 * economics.pue * economics.years * 365.25 * 24
+    return purchase.value + energy_kwh * economics.power_usd_per_kwh
+
+
+def tensor_parallel_degrees(spec: ModelSpec, per_node: int) -> list[int]:
+    """Powers of two up to a node's GPUs that divide the attention heads."""
+    degrees, tp = [], 1
+    while tp <= per_node:
+        if spec.model.heads % tp == 0:
+            degrees.append(tp)
+        tp *= 2
+    return degrees
+
+
+def _meets_latency(spec: ModelSpec, timing: perf.Timing, targets: Targets) -> str | None:
+    """The first latency target ``timing`` misses, or None."""
+    if targets.latency_s is not None:
+        value = timing.e2e_s if spec.model.kind == "encoder" else timing.tpot_s
+        name = "latency" if spec.model.kind == "encoder" else "TPOT"
+        if value is not None and value > targets.latency_s:
+            return f"{name} {value * 1e3:.3g} ms > {targets.latency_s * 1e3:.3g} ms"
+    if targets.ttft_s is not None and timing.ttft_s > targets.ttft_s:
+        return f"TTFT {timing.ttft_s * 1e3:.3g} ms > {targets.ttft_s * 1e3:.3g} ms"
+    if targets.e2e_s is not None and timing.e2e_s > targets.e2e_s:
+        return f"e2e {timing.e2e_s * 1e3:.4g} ms > {targets.e2e_s * 1e3:.4g} ms"
+    return None
+
+
+def _throughput(spec: ModelSpec, timing: perf.Timing, shape: Shape, kind: str) -> float:
+    if spec.model.kind == "encoder":
+        return timing.samples_per_s or 0.0
+    tokens = timing.tokens_per_s or 0.0
+    return tokens / max(shape.output, 1) if kind == "requests" else tokens
+
+
+def evaluate(
+    spec: ModelSpec,
+    shape: Shape,
+    targets: Targets,
+    gpu: Gpu,
+    precision: Precision,
+    kv_precision: Precision,
+    engine: Engine,
+    tp: int,
+    pp: int,
+    memory_utilization: float | None = None,
+) -> Candidate:
+    """Score one shape: the largest batch that fits and meets the latency targets."""
+    cand = Candidate(gpu, precision, kv_precision, tp, pp)
+    dep = Deployment(gpu=gpu, precision=precision, kv_precision=kv_precision, engine=engine, tp=tp, pp=pp,
+                     batch=1, memory_utilization=memory_utilization)
+    model = spec.model
+    try:
+        perf.check_deployment(model, dep)
+    except PlannerError as exc:
+        cand.rejected = exc.message
+        return cand
+    one = perf.memory(model, dep, shape, 1)
+    if not one.fits:
+        if one.weights_per_gpu > one.capacity_per_gpu:
+            cand.rejected = f"weights {one.weights_per_gpu / 1e9:.1f} GB > {one.capacity_per_gpu / 1e9:.1f} GB usable per GPU"
+        else:
+            cand.rejected = f"one sequence needs {one.per_gpu / 1e9:.1f} GB > {one.capacity_per_gpu / 1e9:.1f} GB usable per GPU"
+        cand.too_big = True
+        return cand
+    factors = engine.factors_for(gpu)
+    kind = targets.throughput.kind if targets.throughput else "tokens"
+    most = perf.max_batch(model, dep, shape)
+
+    def timing_at(batch: int) -> perf.Timing:
+        return perf.timing(model, dep, shape, factors, batch)
+
+    first = timing_at(1)
+    miss = _meets_latency(spec, first, targets)
+    if miss:
+        cand.rejected = miss + " even at batch 1"
+        return cand
+    # latency grows with batch: bisect for the largest batch that still meets it
+    best_batch, best_timing = 1, first
+    top = timing_at(most)
+    if _meets_latency(spec, top, targets) is None:
+        best_batch, best_timing = most, top
+    else:
+        lo, hi = 1, most - 1
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            t = timing_at(mid)
+            if _meets_latency(spec, t, targets) is None:
+                lo, best_timing = mid, t
+            else:
+                hi = mid - 1
+        best_batch = lo
+        if best_timing is first and lo > 1:
+            best_timing = timing_at(lo)
+    cand.batch = best_batch
+    cand.prediction = best_timing
+    cand.memory = perf.memory(model, dep, shape, best_batch)
+    cand.throughput = _throughput(spec, best_timing, shape, kind)
+    cand.tokens_per_s = best_timing.tokens_per_s or 0.0
+    cand.factors = factors
+    return cand
+
+
+def _missing_price(gpu: Gpu, economics: Economics) -> str:
+    if economics.objective == "hourly":
+        return "no cloud price in the catalog (add one with --catalog, or use --objective capex)"
+    if gpu.prices.purchase_usd is None:
+        return "no purchase price in the catalog (add one with --catalog)"
+    return "no TDP in the catalog, so its energy cost is unknown"
+
+
+def _precision_allowed(p: Precision, engine: Engine, max_loss: float, named: bool) -> str | None:
+    if not p.weight_format:
+        return "a compute mode, not a weight format"
+    if not named and p.id in NOT_PROPOSED:
+        return "dominated by 16-bit formats (ask for it with --precision)"
+    if engine.id not in p.engines:
+        return f"{engine.name} does not serve {p.id}"
+    if p.quality.loss_pct > max_loss:
+        return f"published quality loss {p.quality.loss_pct:g}% > {max_loss:g}% allowed (--max-quality-loss)"
+    return None
+
+
+def enumerate_candidates(
+    catalog: Catalog,
+    spec: ModelSpec,
+    shape: Shape,
+    targets: Targets,
+    engine: Engine,
+    *,
+    gpus: list[Gpu] | None = None,
+    precisions: list[Precision] | None = None,
+    kv_precisions: list[Precision] | None = None,
+    max_quality_loss: float = 3.0,
+    gpus_per_node: int | None = None,
+    memory_utilization: float | None = None,
+    economics: Economics | None = None,
+) -> tuple[list[Candidate], list[tuple[str, str]]]:
+    """All shapes, scored. Returns (candidates, ruled_out) where ruled_out
+    holds (what, why) for GPU types and precisions dropped before scoring."""
+    ruled_out: list[tuple[str, str]] = []
+    named_precisions = precisions is not None
+    weight_options = []
+    for p in precisions or list(catalog.precisions.values()):
+        why = _precision_allowed(p, engine, max_quality_loss, named_precisions)
+        if why:
+            ruled_out.append((p.id, why))
+        else:
+            weight_options.append(p)
+    named_kv = kv_precisions is not None
+    kv_options: list[Precision] = []
+    kv_bits_seen: set[float] = set()
+    for k in kv_precisions or [catalog.precision(f) for f in engine.kv_cache_formats]:
+        if not k.kv_cache:
+            ruled_out.append((f"KV {k.id}", "not a KV-cache format"))
+        elif k.id not in engine.kv_cache_formats:
+            ruled_out.append((f"KV {k.id}", f"{engine.name} cannot store its KV cache in {k.id}"))
+        elif not named_kv and k.quality.loss_pct > max_quality_loss:
+            ruled_out.append((f"KV {k.id}", f"published quality loss {k.quality.loss_pct:g}% > {max_quality_loss:g}% allowed"))
+        elif k.kv_bits not in kv_bits_seen:  # fp16 and bf16 caches are the same bytes: one shape
+            kv_bits_seen.add(k.kv_bits)  # type: ignore[arg-type]
+            kv_options.append(k)
+
+    candidates: list[Candidate] = []
+    for gpu in gpus or list(catalog.gpus.values()):
+        if economics is not None and gpu_cost(gpu, economics) is None:
+            ruled_out.append((gpu.id, _missing_price(gpu, economics)))
+            continue
+        per_node = gpus_per_node or gpu.gpus_per_node
+        seen: set[tuple] = set()
+        for precision in weight_options:
+            fmt = perf.matmul_format(gpu, precision)
+            if fmt is None:
+                ruled_out.append((f"{gpu.id} {precision.id}", f"no {precision.compute} support and no fallback"))
+                continue
+            # Formats that run identically here (same bytes, same GEMM rate, same
+            # quality) are one shape: keep the first (bf16 over fp16 where equal).
+            signature = (precision.bits_per_weight, precision.embeddings_bits, fmt[1], precision.quality.loss_pct)
+            if signature in seen:
+                continue
+            seen.add(signature)
+            for kv in kv_options:
+                if kv.compute == "fp4" and gpu.tensor_flops("fp4") is None:
+                    continue  # an FP4 KV cache needs FP4 hardware to read it back
+                degrees = tensor_parallel_degrees(spec, per_node)
+                shapes = [evaluate(spec, shape, targets, gpu, precision, kv, engine, tp, 1, memory_utilization)
+                          for tp in degrees]
+                candidates.extend(shapes)
+                if not all(c.too_big for c in shapes):
+                    continue
+                # No single node holds a replica: add pipeline stages across nodes.
+                for pp in range(2, min(MAX_PIPELINE_STAGES, spec.model.layers) + 1):
+                    cand = evaluate(spec, shape, targets, gpu, precision, kv, engine, degrees[-1], pp, memory_utilization)
+                    candidates.append(cand)
+                    if not cand.too_big:
+                        break
+    return candidates, ruled_out

@@ -1,0 +1,350 @@
+"""`fit`: the question in, the cheapest plan out (library API of `planner fit`).
+
+Enumerates and scores candidates (candidates.py), drops the dominated ones,
+hands the rest to the CP-SAT solver (solver.py), and, when nothing is
+feasible, works out which constraint binds and the smallest relaxation.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from planner import perf, solver
+from planner.candidates import Candidate, Economics, Targets, enumerate_candidates
+from planner.catalog import Catalog
+from planner.errors import InputError, NoPlanError
+from planner.schema import Engine
+from planner.predict import Prediction, resolve_spec
+from planner.units import Money, format_rate
+from planner.workload import Deployment, ModelSpec, Shape
+
+DEFAULT_INPUT = 512
+DEFAULT_OUTPUT = 256
+DEFAULT_MAX_QUALITY_LOSS = 3.0  # percent; excludes Q4_0 (7.5%) and MXFP4 W4A4 (6.4%) by default
+SOLVER_TIME_LIMIT_S = 10.0
+
+
+@dataclass(frozen=True)
+class Question:
+    model: str
+    targets: Targets = Targets()
+    input_tokens: int = DEFAULT_INPUT
+    output_tokens: int = DEFAULT_OUTPUT
+    engine: str = "vllm"
+    gpus: tuple[str, ...] | None = None
+    precisions: tuple[str, ...] | None = None
+    kv_precisions: tuple[str, ...] | None = None
+    max_quality_loss: float = DEFAULT_MAX_QUALITY_LOSS
+    inventory: dict[str, int] | None = None
+    budget: Money | None = None
+    max_gpus: int | None = None
+    max_power_w: float | None = None
+    gpus_per_node: int | None = None
+    memory_utilization: float | None = None
+    economics: Economics = Economics()
+    top: int = 1
+
+
+@dataclass
+class Line:
+    """One line of the plan: a candidate and how many replicas of it."""
+
+    candidate: Candidate
+    replicas: int
+
+    @property
+    def gpus(self) -> int:
+        return self.candidate.gpus * self.replicas
+
+
+@dataclass
+class Alternative:
+    gpu: str
+    plan_cost: float | None  # objective cost of the best plan on this GPU type alone
+    line: Line | None
+    reason: str | None = None  # why this type cannot serve the question alone
+
+
+@dataclass
+class FitResult:
+    question: Question
+    spec: ModelSpec
+    shape: Shape
+    engine: Engine
+    status: str
+    cost: float  # objective
+    lines: list[Line]
+    candidates: list[Candidate]
+    ruled_out: list[tuple[str, str]]
+    alternatives: list[Alternative] = field(default_factory=list)
+    others: list[Line] = field(default_factory=list)  # next-best single-shape plans (--top)
+
+    @property
+    def gpus(self) -> int:
+        return sum(line.gpus for line in self.lines)
+
+    def _sum(self, attr: str) -> float | None:
+        values = [getattr(line.candidate, attr) for line in self.lines]
+        if any(v is None for v in values):
+            return None
+        return sum(v * line.replicas for v, line in zip(values, self.lines))
+
+    @property
+    def hourly_usd(self) -> float | None:
+        return self._sum("hourly_usd")
+
+    @property
+    def capex_usd(self) -> float | None:
+        return self._sum("capex_usd")
+
+    @property
+    def power_w(self) -> float | None:
+        return self._sum("power_w")
+
+    @property
+    def tokens_per_s(self) -> float:
+        return sum(line.candidate.tokens_per_s * line.replicas for line in self.lines)
+
+    @property
+    def throughput(self) -> float:
+        return sum(line.candidate.throughput * line.replicas for line in self.lines)
+
+
+def _solver_candidate(c: Candidate, economics: Economics) -> solver.Candidate:
+    return solver.Candidate(
+        key=c.key,
+        gpu=c.gpu.id,
+        gpus_per_replica=c.gpus,
+        throughput=c.throughput,
+        cost=c.cost(economics) or 0.0,
+        hourly_usd=c.hourly_usd or 0.0,
+        capex_usd=c.capex_usd or 0.0,
+        power_w=c.power_w or 0.0,
+        quality_loss_pct=quality_loss(c),
+    )
+
+
+def quality_loss(c: Candidate) -> float:
+    """Published loss of the weight format plus that of a quantised KV cache."""
+    return c.precision.quality.loss_pct + c.kv_precision.quality.loss_pct
+
+
+def prune_dominated(cands: list[Candidate], need_throughput: bool) -> list[Candidate]:
+    """Drop candidates another beats outright on the same GPU type: B dominates
+    A when A's GPUs are a multiple k of B's, k replicas of B serve at least A's
+    throughput, and B loses no more quality (k x B costs, draws and occupies
+    exactly what A does). Without a throughput target throughput is moot."""
+    by_gpu: dict[str, list[Candidate]] = {}
+    for c in cands:
+        by_gpu.setdefault(c.gpu.id, []).append(c)
+    kept: list[Candidate] = []
+    for group in by_gpu.values():
+        group.sort(key=lambda c: (c.gpus, quality_loss(c), -c.throughput))
+        survivors: list[Candidate] = []
+        for a in group:
+            dominated = False
+            for b in survivors:
+                if a.gpus % b.gpus:
+                    continue
+                k = a.gpus // b.gpus
+                if quality_loss(b) <= quality_loss(a) and (not need_throughput or k * b.throughput >= a.throughput):
+                    dominated = True
+                    break
+            if not dominated:
+                survivors.append(a)
+        kept.extend(survivors)
+    return kept
+
+
+def _limits(q: Question, demand: float, time_limit: float = SOLVER_TIME_LIMIT_S) -> solver.Limits:
+    budget = q.budget
+    return solver.Limits(
+        demand=demand,
+        inventory=q.inventory,
+        max_gpus=q.max_gpus,
+        max_power_w=q.max_power_w,
+        max_hourly_usd=budget.usd if budget is not None and budget.per_hour else None,
+        max_capex_usd=budget.usd if budget is not None and not budget.per_hour else None,
+        time_limit_s=time_limit,
+    )
+
+
+def _demand(q: Question, spec: ModelSpec) -> float:
+    rate = q.targets.throughput
+    if rate is None:
+        return 0.0
+    if spec.model.kind == "encoder" and rate.kind == "tokens":
+        raise InputError("an encoder's throughput is in samples/s or req/s, not tok/s", hint="e.g. --throughput '500 samples/s'")
+    if spec.model.kind == "decoder" and rate.kind == "samples":
+        raise InputError("a decoder's throughput is in tok/s or req/s, not samples/s", hint="e.g. --throughput '2000 tok/s'")
+    return rate.per_second
+
+
+def fit(catalog: Catalog, q: Question) -> FitResult:
+    spec = resolve_spec(catalog, q.model)
+    shape = Shape(q.input_tokens, 0 if spec.model.kind == "encoder" else q.output_tokens)
+    engine = catalog.engine(q.engine)
+    demand = _demand(q, spec)
+    if q.inventory:
+        for gpu_id in q.inventory:
+            catalog.gpu(gpu_id)  # unknown ids are an input error
+    gpus = [catalog.gpu(g) for g in q.gpus] if q.gpus else None
+    precisions = [catalog.precision(p) for p in q.precisions] if q.precisions else None
+    kvs = [catalog.precision(p) for p in q.kv_precisions] if q.kv_precisions else None
+    cands, ruled_out = enumerate_candidates(
+        catalog, spec, shape, q.targets, engine, gpus=gpus, precisions=precisions, kv_precisions=kvs,
+        max_quality_loss=q.max_quality_loss, gpus_per_node=q.gpus_per_node,
+        memory_utilization=q.memory_utilization, economics=q.economics,
+    )
+    viable = [c for c in cands if c.batch > 0 and (demand == 0 or c.throughput > 0)]
+    if not viable:
+        raise NoPlanError(_why_no_candidate(spec, q, cands, ruled_out))
+    pool = prune_dominated(viable, need_throughput=demand > 0)
+    by_key = {c.key: c for c in pool}
+    plan = solver.solve([_solver_candidate(c, q.economics) for c in pool], _limits(q, demand))
+    if plan.status not in (solver.OPTIMAL, solver.FEASIBLE):
+        raise NoPlanError(_why_infeasible(q, demand, pool, plan.status))
+    lines = [Line(by_key[line.candidate.key], line.replicas) for line in plan.lines if line.replicas > 0]
+    result = FitResult(q, spec, shape, engine, plan.status, plan.cost, lines, cands, ruled_out)
+    result.alternatives = _alternatives(q, demand, pool, result)
+    result.others = _single_shape_plans(q, demand, pool, result)[: max(q.top - 1, 0)]
+    return result
+
+
+# --- single-shape plans (alternatives, --top) ------------------------------------
+
+
+def _single_shape(q: Question, demand: float, c: Candidate) -> tuple[float, Line] | None:
+    """The cheapest plan made of one candidate only, or None if limits forbid it."""
+    replicas = max(1, math.ceil(demand / c.throughput - 1e-9)) if demand > 0 else 1
+    gpus = replicas * c.gpus
+    if q.inventory and c.gpu.id in q.inventory and gpus > q.inventory[c.gpu.id]:
+        return None
+    if q.max_gpus is not None and gpus > q.max_gpus:
+        return None
+    if q.max_power_w is not None and (c.power_w or 0) * replicas > q.max_power_w:
+        return None
+    if q.budget is not None:
+        spend = c.hourly_usd if q.budget.per_hour else c.capex_usd
+        if spend is None or spend * replicas > q.budget.usd:
+            return None
+    cost = c.cost(q.economics)
+    return (cost or 0.0) * replicas, Line(c, replicas)
+
+
+def _single_shape_plans(q: Question, demand: float, pool: list[Candidate], chosen: FitResult) -> list[Line]:
+    plans = [p for p in (_single_shape(q, demand, c) for c in pool) if p is not None]
+    plans.sort(key=lambda p: (p[0], quality_loss(p[1].candidate), p[1].gpus))
+    chosen_keys = {(line.candidate.key, line.replicas) for line in chosen.lines}
+    return [line for _cost, line in plans if (line.candidate.key, line.replicas) not in chosen_keys]
+
+
+def _alternatives(q: Question, demand: float, pool: list[Candidate], chosen: FitResult) -> list[Alternative]:
+    """The best single-shape plan on each GPU type the plan does not use."""
+    used = {line.candidate.gpu.id for line in chosen.lines}
+    best: dict[str, tuple[float, Line]] = {}
+    for c in pool:
+        if c.gpu.id in used:
+            continue
+        found = _single_shape(q, demand, c)
+        if found is None:
+            continue
+        key = (found[0], quality_loss(c), found[1].gpus)
+        current = best.get(c.gpu.id)
+        if current is None or key < (current[0], quality_loss(current[1].candidate), current[1].gpus):
+            best[c.gpu.id] = found
+    alts = [Alternative(gpu, cost, line) for gpu, (cost, line) in best.items()]
+    alts.sort(key=lambda a: a.plan_cost or 0.0)
+    return alts
+
+
+# --- explaining an empty answer ----------------------------------------------------
+
+
+def _why_no_candidate(spec: ModelSpec, q: Question, cands: list[Candidate], ruled_out: list[tuple[str, str]]) -> str:
+    """Which target no shape meets, the best any reaches, and what to relax."""
+    t = q.targets
+    scored = [c for c in cands if c.prediction is not None]
+    if not cands:
+        reasons = "; ".join(f"{what}: {why}" for what, why in ruled_out[:3])
+        return f"no GPU and precision is left to consider ({reasons})"
+    if not scored:
+        biggest = max(c.gpu.memory_total_gib for c in cands)
+        return (f"{spec.label} does not fit in memory on any allowed GPU, even split over a node "
+                f"(largest GPU {biggest:g} GiB); allow more GPUs per replica, a smaller precision, or shorter sequences")
+    if spec.model.kind == "encoder":
+        metric, value_of, name = "latency", (lambda c: c.prediction.e2e_s), "latency"
+    else:
+        metric, value_of, name = "TPOT", (lambda c: c.prediction.tpot_s or 0.0), "TPOT"
+    checks = [
+        (t.latency_s, value_of, metric, "--latency"),
+        (t.ttft_s, lambda c: c.prediction.ttft_s, "TTFT", "--ttft"),
+        (t.e2e_s, lambda c: c.prediction.e2e_s, "e2e latency", "--e2e"),
+    ]
+    for target, get, label, flag in checks:
+        if target is None:
+            continue
+        fastest = min(scored, key=get)
+        best = get(fastest)
+        if best > target:
+            return (f"no plan meets {label} {target * 1e3:.3g} ms: the fastest, {fastest.gpus}x {fastest.gpu.id} "
+                    f"{fastest.precision.id} (TP {fastest.tp}), reaches {best * 1e3:.3g} ms; relax {flag} to "
+                    f"{math.ceil(best * 1e4) / 10:g}ms or allow faster GPUs or lower precisions")
+    first = next(c for c in cands if c.rejected)
+    return f"no candidate meets the targets together; for example {first.key}: {first.rejected}"
+
+
+def _why_infeasible(q: Question, demand: float, pool: list[Candidate], status: str) -> str:
+    if status == solver.UNKNOWN:
+        return "the solver found no plan within its time limit; narrow the question (--gpu, --precision)"
+    relaxed = []
+    checks = [
+        ("inventory", dict(inventory=None)),
+        ("--max-gpus", dict(max_gpus=None)),
+        ("--max-power", dict(max_power_w=None)),
+        ("--budget", dict(budget=None)),
+    ]
+    for flag, change in checks:
+        if flag == "inventory" and not q.inventory or flag == "--max-gpus" and q.max_gpus is None \
+                or flag == "--max-power" and q.max_power_w is None or flag == "--budget" and q.budget is None:
+            continue
+        trial = Question(**{**q.__dict__, **change})
+        plan = solver.solve([_solver_candidate(c, q.economics) for c in pool], _limits(trial, demand, 5.0))
+        if plan.status in (solver.OPTIMAL, solver.FEASIBLE):
+            needed = {
+                "inventory": ", ".join(f"{g}={n}" for g, n in sorted(plan.gpus_by_type.items())),
+                "--max-gpus": f"{plan.gpus}",
+                "--max-power": f"{math.ceil(plan.power_w)}W",
+                "--budget": f"${plan.hourly_usd:,.2f}/h" if q.budget and q.budget.per_hour else f"${plan.capex_usd:,.0f}",
+            }[flag]
+            relaxed.append(f"relax {flag} to {needed}")
+    want = f"{format_rate(q.targets.throughput)}" if q.targets.throughput else "one replica"
+    most = _most_throughput(q, pool)
+    reach = f"; the allowed hardware serves at most about {most:,.0f} {q.targets.throughput.kind}/s" if q.targets.throughput else ""
+    hint = "; or ".join(relaxed) if relaxed else "allow more GPU types (--gpu) or precisions"
+    return f"no plan serves {want} within the limits{reach}: {hint}"
+
+
+def _most_throughput(q: Question, pool: list[Candidate]) -> float:
+    """Throughput the inventory allows, best candidate per GPU type (ignores other limits)."""
+    total = 0.0
+    for gpu_id in {c.gpu.id for c in pool}:
+        best = max((c for c in pool if c.gpu.id == gpu_id), key=lambda c: c.throughput / c.gpus)
+        cap = q.inventory.get(gpu_id) if q.inventory else None
+        if cap is None:
+            return math.inf
+        total += (cap // best.gpus) * best.throughput
+    return total
+
+
+def line_prediction(result: FitResult, line: Line) -> Prediction:
+    """The `planner predict` view of one plan line (for its JSON keys)."""
+    c = line.candidate
+    dep = Deployment(gpu=c.gpu, precision=c.precision, kv_precision=c.kv_precision, engine=result.engine,
+                     tp=c.tp, pp=c.pp, batch=c.batch, memory_utilization=result.question.memory_utilization)
+    fmt, _rate = perf.matmul_format(c.gpu, c.precision)  # type: ignore[misc]
+    return Prediction(
+        spec=result.spec, deployment=dep, shape=result.shape, gpus=line.gpus, replicas=line.replicas,
+        memory=c.memory, timing=c.prediction, factors=c.factors, batch_was_max=False, matmul_format=fmt,  # type: ignore[arg-type]
+    )

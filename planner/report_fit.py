@@ -1,0 +1,268 @@
+"""Lay out a `fit` result: the decision first, the table that backs it, then
+what was assumed and what the alternatives would cost. Computes nothing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.table import Table
+from rich.text import Text
+
+from planner.candidates import Candidate, gpu_cost
+from planner.plan import FitResult, Line, line_prediction, quality_loss
+from planner.predict import prediction_dict
+from planner.units import format_rate
+
+OBJECTIVE_WORDS = {
+    "hourly": "cloud cost per hour",
+    "capex": "purchase price of the GPUs",
+    "tco": "purchase price plus energy",
+}
+
+
+def _money(value: float | None, hourly: bool = False) -> str:
+    if value is None:
+        return "-"
+    if hourly:
+        return f"${value:,.2f}/h"
+    return f"${value:,.0f}"
+
+
+def _ms(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    return f"{seconds * 1e3:,.3g} ms" if seconds < 10 else f"{seconds:,.1f} s"
+
+
+def _worst(result: FitResult, attr: str) -> float | None:
+    values = [getattr(line.candidate.prediction, attr) for line in result.lines]
+    values = [v for v in values if v is not None]
+    return max(values) if values else None
+
+
+def headroom(result: FitResult) -> list[dict[str, Any]]:
+    """Each target, the plan's worst line against it, and the spare share."""
+    t = result.question.targets
+    encoder = result.spec.model.kind == "encoder"
+    rows = []
+    checks = [
+        ("latency (forward pass)" if encoder else "TPOT", t.latency_s, _worst(result, "e2e_s" if encoder else "tpot_s")),
+        ("TTFT", t.ttft_s, _worst(result, "ttft_s")),
+        ("e2e latency", t.e2e_s, _worst(result, "e2e_s")),
+    ]
+    for name, target, value in checks:
+        if target is not None and value is not None:
+            rows.append({"target": name, "limit": target * 1e3, "predicted": value * 1e3, "unit": "ms",
+                         "headroom_pct": 100 * (1 - value / target)})
+    if t.throughput is not None:
+        rows.append({"target": "throughput", "limit": t.throughput.per_second, "predicted": result.throughput,
+                     "unit": format_rate(t.throughput).split(" ", 1)[1],
+                     "headroom_pct": 100 * (result.throughput / t.throughput.per_second - 1)})
+    return rows
+
+
+def _line_costs(result: FitResult, line: Line) -> dict[str, float | None]:
+    c = line.candidate
+    economics = result.question.economics
+    unit = gpu_cost(c.gpu, economics)
+    return {
+        "cost_per_hour_usd": None if c.hourly_usd is None else c.hourly_usd * line.replicas,
+        "capex_usd": None if c.capex_usd is None else c.capex_usd * line.replicas,
+        "objective_usd": None if unit is None else unit * line.gpus,
+        "power_w": None if c.power_w is None else c.power_w * line.replicas,
+    }
+
+
+def assumptions(result: FitResult) -> list[str]:
+    q, spec = result.question, result.spec
+    notes = [
+        f"Request shape: {result.shape.input} input and {result.shape.output} output tokens per request"
+        + (" (defaults; set --input/--output)" if (q.input_tokens, q.output_tokens) == (512, 256) else "") + ".",
+        f"Engine: {result.engine.name}; its efficiency factors are fitted on published measurements "
+        f"({result.engine.fitted_on.split(';')[0]}).",
+        f"Objective: {OBJECTIVE_WORDS[q.economics.objective]}"
+        + (f" over {q.economics.years:g} years at ${q.economics.power_usd_per_kwh:g}/kWh and PUE {q.economics.pue:g} (GPU TDP only)"
+           if q.economics.objective == "tco" else "") + ".",
+        f"Quality: formats whose published loss exceeds {q.max_quality_loss:g}% are excluded"
+        + (" (default; --max-quality-loss)" if q.max_quality_loss == 3.0 else "") + ".",
+    ]
+    excluded = [what for what, why in result.ruled_out if "quality loss" in why]
+    if excluded:
+        notes.append("Excluded for quality: " + ", ".join(excluded) + ".")
+    if spec.approximate:
+        notes.append(f"APPROXIMATE: {spec.label} is a bare parameter count, so its architecture is derived "
+                     f"({spec.model.notes}).")
+    if spec.model.kind == "decoder" and q.targets.latency_s is not None:
+        notes.append("--latency is the per-token decode latency (TPOT) for this decoder.")
+    elif spec.model.kind == "encoder" and q.targets.latency_s is not None:
+        notes.append("--latency is the latency of one forward pass for this encoder.")
+    dated = sorted({(line.candidate.gpu.id, _price_date(line.candidate, q.economics.objective)) for line in result.lines})
+    notes.append("Prices: " + "; ".join(f"{gpu} {date}" for gpu, date in dated) + " (override with --catalog).")
+    notes.append(f"Solver: CP-SAT, {result.status}.")
+    return notes
+
+
+def _price_date(c: Candidate, objective: str) -> str:
+    price = c.gpu.prices.cloud_usd_per_gpu_hour if objective == "hourly" else c.gpu.prices.purchase_usd
+    if price is None:
+        return "no price"
+    who = f"{price.provider}, " if price.provider else ""
+    return f"{who}as of {price.as_of}"
+
+
+def explain_rows(result: FitResult) -> list[tuple[str, str]]:
+    """Every GPU type and precision ruled out, with the first constraint it broke."""
+    rows = list(result.ruled_out)
+    by_pair: dict[tuple[str, str], list[Candidate]] = {}
+    for c in result.candidates:
+        by_pair.setdefault((c.gpu.id, c.precision.id), []).append(c)
+    for (gpu, precision), group in by_pair.items():
+        if not any(c.batch for c in group):
+            first = next(c for c in group if c.rejected)
+            rows.append((f"{gpu} {precision}", f"{first.rejected} ({first.key.split(' ', 1)[1]})"))
+    return rows
+
+
+def fit_dict(result: FitResult, explain: bool = False) -> dict[str, Any]:
+    q = result.question
+    lines = []
+    for line in result.lines:
+        entry = prediction_dict(line_prediction(result, line))
+        entry.update(replicas=line.replicas, gpus=line.gpus, quality_loss_pct=quality_loss(line.candidate))
+        entry.update(_line_costs(result, line))
+        lines.append(entry)
+    data: dict[str, Any] = {
+        "status": result.status,
+        "objective": {"kind": q.economics.objective, "value_usd": round(result.cost, 4)},
+        "model": result.spec.label,
+        "approximate": result.spec.approximate,
+        "targets": {
+            "latency_ms": None if q.targets.latency_s is None else q.targets.latency_s * 1e3,
+            "ttft_ms": None if q.targets.ttft_s is None else q.targets.ttft_s * 1e3,
+            "e2e_ms": None if q.targets.e2e_s is None else q.targets.e2e_s * 1e3,
+            "throughput": None if q.targets.throughput is None else format_rate(q.targets.throughput),
+        },
+        "input": result.shape.input,
+        "output": result.shape.output,
+        "engine": result.engine.id,
+        "total": {
+            "gpus": result.gpus,
+            "cost_per_hour_usd": result.hourly_usd,
+            "capex_usd": result.capex_usd,
+            "power_w": result.power_w,
+            "output_tokens_per_s": round(result.tokens_per_s, 3) if result.spec.model.kind == "decoder" else None,
+            "throughput": round(result.throughput, 3),
+        },
+        "headroom": headroom(result),
+        "lines": lines,
+        "alternatives": [
+            {"gpu": a.gpu, "shape": a.line.candidate.key, "replicas": a.line.replicas, "gpus": a.line.gpus,
+             "objective_usd": round(a.plan_cost, 4), "difference_usd": round(a.plan_cost - result.cost, 4)}
+            for a in result.alternatives if a.line is not None and a.plan_cost is not None
+        ],
+        "assumptions": assumptions(result),
+    }
+    if result.others:
+        data["next_best"] = [
+            {"shape": line.candidate.key, "replicas": line.replicas, "gpus": line.gpus,
+             "objective_usd": round((gpu_cost(line.candidate.gpu, q.economics) or 0) * line.gpus, 4)}
+            for line in result.others
+        ]
+    if explain:
+        data["ruled_out"] = [{"what": what, "why": why} for what, why in explain_rows(result)]
+    return data
+
+
+def _headline(result: FitResult) -> str:
+    q = result.question
+    hourly = q.economics.objective == "hourly"
+    parts = []
+    for line in result.lines:
+        c = line.candidate
+        shape = f"TP {c.tp}" + (f" x PP {c.pp}" if c.pp > 1 else "")
+        parts.append(f"{line.gpus} x {c.gpu.id} ({line.replicas} replica{'s' if line.replicas > 1 else ''}, {shape}, "
+                     f"{c.precision.id} weights, {c.kv_precision.id} KV cache)")
+    cost = _money(result.cost, hourly)
+    meets = []
+    for row in headroom(result):
+        if row["unit"] == "ms":
+            meets.append(f"{row['target']} {row['predicted']:,.3g} ms against {row['limit']:,.3g} ms "
+                         f"({row['headroom_pct']:.0f}% headroom)")
+        else:
+            meets.append(f"{row['predicted']:,.0f} {row['unit']} against {row['limit']:,.0f} "
+                         f"({row['headroom_pct']:+.0f}%)")
+    text = f"Cheapest plan for {result.spec.label}: " + " + ".join(parts) + f", {cost}"
+    if q.economics.objective != "hourly":
+        text += f" ({OBJECTIVE_WORDS[q.economics.objective]})"
+    text += "."
+    if meets:
+        text += " Meets " + "; ".join(meets) + "."
+    else:
+        text += " No target was given: the cheapest deployment that fits."
+    return text
+
+
+def fit_renderables(result: FitResult, explain: bool = False) -> list[Any]:
+    q = result.question
+    encoder = result.spec.model.kind == "encoder"
+    out: list[Any] = [Text(_headline(result), style="bold")]
+
+    plan = Table(title="Plan", title_justify="left")
+    cols = ["GPU", "GPUs", "replicas", "TP x PP", "weights", "KV", "batch/replica", "TTFT",
+            "latency" if encoder else "TPOT", "samples/s" if encoder else "tokens/s", "memory/GPU", "quality loss", "$/h"]
+    if q.economics.objective != "hourly":
+        cols.append("capex" if q.economics.objective == "capex" else "TCO")
+    for col in cols:
+        plan.add_column(col, justify="left" if col in ("GPU", "weights", "KV") else "right")
+    for line in result.lines:
+        c = line.candidate
+        costs = _line_costs(result, line)
+        m = c.memory
+        row = [
+            c.gpu.id, str(line.gpus), str(line.replicas), f"{c.tp} x {c.pp}", c.precision.id, c.kv_precision.id,
+            str(c.batch), _ms(c.prediction.ttft_s), _ms(c.prediction.e2e_s if encoder else c.prediction.tpot_s),
+            f"{c.throughput * line.replicas:,.0f}" if encoder else f"{c.tokens_per_s * line.replicas:,.0f}",
+            f"{m.per_gpu / 1e9:,.1f} GB ({100 * m.per_gpu / m.capacity_per_gpu:.0f}%)",
+            f"{quality_loss(c):g}%", _money(costs["cost_per_hour_usd"], True),
+        ]
+        if q.economics.objective != "hourly":
+            row.append(_money(costs["objective_usd"]))
+        plan.add_row(*row)
+    if len(result.lines) > 1:
+        total = ["total", str(result.gpus), str(sum(line.replicas for line in result.lines)), "", "", "", "", "", "",
+                 f"{(result.throughput if encoder else result.tokens_per_s):,.0f}", "", "", _money(result.hourly_usd, True)]
+        if q.economics.objective != "hourly":
+            total.append(_money(result.cost))
+        plan.add_row(*total, style="bold")
+    out.append(plan)
+
+    if result.alternatives:
+        alts = Table(title="Best alternative on each other GPU type", title_justify="left")
+        for col in ("GPU", "shape", "replicas", "GPUs", "cost", "vs plan"):
+            alts.add_column(col, justify="left" if col in ("GPU", "shape") else "right")
+        hourly = q.economics.objective == "hourly"
+        for a in result.alternatives[:8]:
+            if a.line is None or a.plan_cost is None:
+                continue
+            alts.add_row(a.gpu, a.line.candidate.key.split(" ", 1)[1], str(a.line.replicas), str(a.line.gpus),
+                         _money(a.plan_cost, hourly), f"+{_money(a.plan_cost - result.cost, hourly)}")
+        out.append(alts)
+
+    if result.others:
+        top = Table(title="Next best plans", title_justify="left")
+        for col in ("shape", "replicas", "GPUs", "cost"):
+            top.add_column(col, justify="left" if col == "shape" else "right")
+        for line in result.others:
+            cost = (gpu_cost(line.candidate.gpu, q.economics) or 0) * line.gpus
+            top.add_row(line.candidate.key, str(line.replicas), str(line.gpus), _money(cost, q.economics.objective == "hourly"))
+        out.append(top)
+
+    if explain:
+        ruled = Table(title="Ruled out", title_justify="left")
+        ruled.add_column("GPU / precision")
+        ruled.add_column("first constraint broken")
+        for what, why in explain_rows(result):
+            ruled.add_row(what, why)
+        out.append(ruled)
+    out.append(Text("\n".join(assumptions(result)), style="dim"))
+    return out
