@@ -180,6 +180,7 @@ def evaluate(
     miss = _meets_latency(spec, first, targets)
     if miss:
         cand.rejected = miss + " even at batch 1"
+        cand.prediction = first  # kept so an empty answer can say how close the fastest came
         return cand
     # latency grows with batch: bisect for the largest batch that still meets it
     best_batch, best_timing = 1, first
@@ -288,6 +289,8 @@ def enumerate_candidates(
             for kv in kv_options:
                 if kv.compute == "fp4" and gpu.tensor_flops("fp4") is None:
                     continue  # an FP4 KV cache needs FP4 hardware to read it back
+                if precision.quality.loss_pct + kv.quality.loss_pct > max_quality_loss and not named_kv:
+                    continue  # the two published losses together exceed the limit
                 degrees = tensor_parallel_degrees(spec, per_node)
                 shapes = [evaluate(spec, shape, targets, gpu, precision, kv, engine, tp, 1, memory_utilization)
                           for tp in degrees]

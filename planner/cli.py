@@ -146,6 +146,9 @@ def _inventory(text: Optional[str]) -> dict[str, int] | None:
                 raise InputError(f"inventory item '{item}' is not GPU=COUNT", hint="e.g. --inventory h100-sxm=16,a100-sxm-80gb=64")
             pairs[gpu.strip().lower()] = parse_count(count, f"inventory count for {gpu.strip()}", maximum=10**7)
         return pairs
+    if not Path(text).is_file():
+        raise InputError(f"inventory '{text}' is neither GPU=COUNT pairs nor a readable file",
+                         hint="e.g. --inventory h100-sxm=16,a100-sxm-80gb=64 or --inventory fleet.yaml")
     data = read_mapping_file(Path(text), "inventory")
     result: dict[str, int] = {}
     for gpu, count in data.items():
@@ -264,7 +267,7 @@ def fit(
     if fmt == "json":
         print(to_json(fit_dict(result, explain)))
     else:
-        _print(*fit_renderables(result, explain))
+        _print(*fit_renderables(result, explain, width=_console().width))
 
 
 # --- predict and validate ----------------------------------------------

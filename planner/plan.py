@@ -265,7 +265,7 @@ def _alternatives(q: Question, demand: float, pool: list[Candidate], chosen: Fit
 def _why_no_candidate(spec: ModelSpec, q: Question, cands: list[Candidate], ruled_out: list[tuple[str, str]]) -> str:
     """Which target no shape meets, the best any reaches, and what to relax."""
     t = q.targets
-    scored = [c for c in cands if c.prediction is not None]
+    scored = [c for c in cands if c.prediction is not None]  # fit in memory; batch 1 timed
     if not cands:
         reasons = "; ".join(f"{what}: {why}" for what, why in ruled_out[:3])
         return f"no GPU and precision is left to consider ({reasons})"

@@ -78,8 +78,8 @@ def assumptions(result: FitResult) -> list[str]:
     notes = [
         f"Request shape: {result.shape.input} input and {result.shape.output} output tokens per request"
         + (" (defaults; set --input/--output)" if (q.input_tokens, q.output_tokens) == (512, 256) else "") + ".",
-        f"Engine: {result.engine.name}; its efficiency factors are fitted on published measurements "
-        f"({result.engine.fitted_on.split(';')[0]}).",
+        f"Engine: {result.engine.name}, with efficiency factors fitted on published measurements "
+        "(catalog/engines-fitted.yaml: " + result.engine.fitted_on.split(";")[0] + ").",
         f"Objective: {OBJECTIVE_WORDS[q.economics.objective]}"
         + (f" over {q.economics.years:g} years at ${q.economics.power_usd_per_kwh:g}/kWh and PUE {q.economics.pue:g} (GPU TDP only)"
            if q.economics.objective == "tco" else "") + ".",
@@ -118,8 +118,9 @@ def explain_rows(result: FitResult) -> list[tuple[str, str]]:
         by_pair.setdefault((c.gpu.id, c.precision.id), []).append(c)
     for (gpu, precision), group in by_pair.items():
         if not any(c.batch for c in group):
-            first = next(c for c in group if c.rejected)
-            rows.append((f"{gpu} {precision}", f"{first.rejected} ({first.key.split(' ', 1)[1]})"))
+            # the most capable shape tried: one that fit memory, else the one with most GPUs
+            closest = max(group, key=lambda c: (not c.too_big, c.gpus))
+            rows.append((f"{gpu} {precision}", f"{closest.rejected} ({closest.key.split(' ', 1)[1]})"))
     return rows
 
 
@@ -202,7 +203,25 @@ def _headline(result: FitResult) -> str:
     return text
 
 
-def fit_renderables(result: FitResult, explain: bool = False) -> list[Any]:
+def _cards(table: Table) -> list[Table]:
+    """The plan table turned sideways: one field/value card per line."""
+    headers = [str(col.header) for col in table.columns]
+    cells = [list(col.cells) for col in table.columns]
+    cards = []
+    for i in range(table.row_count):
+        card = Table(title=f"Plan line {i + 1}" if cells[0][i] != "total" else "Plan total", title_justify="left",
+                     show_header=False)
+        card.add_column("field", style="dim")
+        card.add_column("value")
+        for header, column in zip(headers, cells):
+            if str(column[i]):
+                card.add_row(header, str(column[i]))
+        cards.append(card)
+    return cards
+
+
+def fit_renderables(result: FitResult, explain: bool = False, width: int = 120) -> list[Any]:
+    """Rich renderables; below ~110 columns each plan line is a two-column card."""
     q = result.question
     encoder = result.spec.model.kind == "encoder"
     out: list[Any] = [Text(_headline(result), style="bold")]
@@ -234,7 +253,10 @@ def fit_renderables(result: FitResult, explain: bool = False) -> list[Any]:
         if q.economics.objective != "hourly":
             total.append(_money(result.cost))
         plan.add_row(*total, style="bold")
-    out.append(plan)
+    if width >= 110:
+        out.append(plan)
+    else:
+        out.extend(_cards(plan))
 
     if result.alternatives:
         alts = Table(title="Best alternative on each other GPU type", title_justify="left")

@@ -227,27 +227,37 @@ def test_totals_are_the_decimals_written():
 # --- rounding never turns an infeasible plan into an answer ----------------------------
 
 
-def test_budget_rounding_never_accepts_an_overspend():
-    # 1.00004 USD/h is finer than COST_SCALE: rounded to nearest it would be
-    # 1.0000, and 3 replicas (30000) would fit 3.00011 (30001). Really they cost
-    # 3.00012 USD/h, over the budget.
-    c = candidate("a", throughput=10.0, hourly=1.00004)
-    limits = Limits(demand=30.0, max_hourly_usd=3.00011)
-    assert check_plan(Plan(OPTIMAL, (PlanLine(c, 3),), 3.0), limits) == [
-        "hourly_usd 3.00012 USD/h exceeds max_hourly_usd 3.00011 USD/h"
-    ]
+@pytest.mark.parametrize(
+    ("hourly", "budget", "overspend"),
+    [
+        # 1.00004 USD/h is finer than COST_SCALE: to nearest it would be 1.0000,
+        # and 3 replicas (30000) would fit 3.00011 (30001)
+        (1.00004, 3.00011, "hourly_usd 3.00012 USD/h exceeds max_hourly_usd 3.00011 USD/h"),
+        # a budget of 2.99996 to nearest would be 3.0000 and fit 3 x 1.0000
+        (1.0, 2.99996, "hourly_usd 3 USD/h exceeds max_hourly_usd 2.99996 USD/h"),
+    ],
+)
+def test_budget_rounding_never_accepts_an_overspend(hourly, budget, overspend):
+    c = candidate("a", throughput=10.0, hourly=hourly)
+    limits = Limits(demand=30.0, max_hourly_usd=budget)
+    assert check_plan(Plan(OPTIMAL, (PlanLine(c, 3),), 3.0), limits) == [overspend]
     assert solve([c], limits).status == INFEASIBLE
 
 
-def test_throughput_rounding_never_overstates_what_is_served():
-    # 1.0006/s is finer than THROUGHPUT_SCALE: rounded to nearest it would be
-    # 1.001, and 3 replicas (3.003) would seem to cover 3.0025/s. Really they
-    # serve 3.0018/s.
-    c = candidate("a", throughput=1.0006, cost=1.0)
-    limits = Limits(demand=3.0025)
-    assert check_plan(Plan(OPTIMAL, (PlanLine(c, 3),), 3.0), limits) == [
-        "throughput 3.0018/s is below the demand 3.0025/s"
-    ]
+@pytest.mark.parametrize(
+    ("throughput", "demand", "shortfall"),
+    [
+        # 1.0006/s is finer than THROUGHPUT_SCALE: to nearest it would be 1.001,
+        # and 3 replicas (3.003) would seem to cover 3.0025/s
+        (1.0006, 3.0025, "throughput 3.0018/s is below the demand 3.0025/s"),
+        # a demand of 3.0002/s to nearest would be 3.000, met by 3 x 1.000
+        (1.0, 3.0002, "throughput 3/s is below the demand 3.0002/s"),
+    ],
+)
+def test_throughput_rounding_never_overstates_what_is_served(throughput, demand, shortfall):
+    c = candidate("a", throughput=throughput, cost=1.0)
+    limits = Limits(demand=demand)
+    assert check_plan(Plan(OPTIMAL, (PlanLine(c, 3),), 3.0), limits) == [shortfall]
     plan = solve([c], limits)
     assert replicas(plan) == {"a": 4}
     assert check_plan(plan, limits) == []
