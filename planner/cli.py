@@ -7,6 +7,7 @@ as one line on stderr and exits with their documented code (see errors.py).
 from __future__ import annotations
 
 import os
+import shlex
 import sys
 from pathlib import Path
 from typing import Annotated, Any, Optional
@@ -16,6 +17,7 @@ from rich.console import Console
 
 from planner import __version__
 from planner.catalog import Catalog, load_catalog, validate_file
+from planner.output import write_files
 from planner.errors import EXIT_INTERNAL, CatalogError, InputError, PlannerError
 from planner.report import size_dict, size_renderables, to_json
 from planner.sizing import resolve_model, size_table
@@ -53,6 +55,12 @@ CatalogOption = Annotated[
     ),
 ]
 FormatOption = Annotated[str, typer.Option("--format", "-f", help="Output format: table or json.", metavar="FORMAT")]
+OutputOption = Annotated[
+    Optional[Path],
+    typer.Option("--output", "-o", help="Write to this file (atomically: all or nothing) instead of the terminal.", metavar="FILE"),
+]
+TEXT_WIDTH = 120  # columns of table output written to a file
+_ARGV: list[str] = []  # the arguments as typed, quoted into reports
 
 
 def _catalog(files: Optional[list[Path]]) -> Catalog:
@@ -206,7 +214,9 @@ def fit(
     memory_utilization: Annotated[Optional[float], typer.Option("--memory-utilization", help="Share of GPU memory the engine may use (default: the engine's).")] = None,
     explain: Annotated[bool, typer.Option("--explain", help="List every GPU type and precision ruled out, and why.")] = False,
     top: Annotated[int, typer.Option("--top", help="Also show the next best plans, N in all.")] = 1,
-    fmt: FormatOption = "table",
+    fmt: Annotated[str, typer.Option("--format", "-f", help="table, json, csv, markdown or html.", metavar="FORMAT")] = "table",
+    output: OutputOption = None,
+    csv_kind: Annotated[str, typer.Option("--csv-kind", help="csv content: bom (bill of materials) or candidates (every shape considered).")] = "bom",
     catalog: CatalogOption = None,
 ) -> None:
     """The cheapest hardware and quantisation that meets the targets.
@@ -220,13 +230,19 @@ def fit(
       planner fit bert-base --latency 1ms --input 128 --engine tensorrt
 
       planner fit llama-3.1-8b --ttft 300ms --objective tco --explain
+
+      planner fit 13B --latency 100ms --format csv -o plan.csv
+
+      planner fit 13B --latency 100ms --format html -o review.html
     """
     from planner.candidates import Economics, Targets
     from planner.plan import Question, fit as run_fit
     from planner.report_fit import fit_dict, fit_renderables
     from planner.units import parse_duration, parse_money, parse_power, parse_rate
 
-    fmt = _check_format(fmt, ("table", "json"))
+    fmt = _check_format(fmt, ("table", "json", "csv", "markdown", "html"))
+    if csv_kind not in ("bom", "candidates"):
+        raise InputError(f"unknown --csv-kind '{csv_kind}'", hint="expected bom or candidates")
     if objective not in ("hourly", "capex", "tco"):
         raise InputError(f"unknown objective '{objective}'", hint="expected hourly, capex or tco")
     if not 0 < years <= 50:
@@ -262,12 +278,59 @@ def fit(
         memory_utilization=memory_utilization,
         economics=Economics(objective=objective, years=years, power_usd_per_kwh=_power_price(power_price), pue=pue),
         top=top,
+        asked="planner " + shlex.join(_ARGV) if _ARGV else None,
     )
-    result = run_fit(_catalog(catalog), question)
+    cat = _catalog(catalog)
+    result = run_fit(cat, question)
     if fmt == "json":
-        print(to_json(fit_dict(result, explain)))
+        _emit(to_json(fit_dict(result, explain)) + "\n", output)
+    elif fmt == "csv":
+        from planner.report_csv import bom_csv, candidates_csv
+
+        _emit(bom_csv(result) if csv_kind == "bom" else candidates_csv(result), output)
+    elif fmt in ("markdown", "html"):
+        _emit_review(cat, result, fmt, output)
+    elif output is not None:
+        _emit(_render_text(fit_renderables(result, explain, width=TEXT_WIDTH)), output)
     else:
         _print(*fit_renderables(result, explain, width=_console().width))
+
+
+def _emit_review(cat: Catalog, result: Any, fmt: str, output: Optional[Path]) -> None:
+    from planner.report_html import render_html
+    from planner.report_markdown import render_markdown
+    from planner.review import build_review
+
+    review = build_review(cat, result)
+    if fmt == "html":
+        _emit(render_html(review), output)
+        return
+    if output is None:
+        print(render_markdown(review), end="")
+        return
+    charts = {name: f"{output.stem}-{name}.svg" for name in review.charts}
+    files: dict[Path, str | bytes] = {output: render_markdown(review, charts)}
+    files.update({output.with_name(filename): review.charts[name] for name, filename in charts.items()})
+    write_files(files)
+
+
+def _emit(text: str, output: Optional[Path]) -> None:
+    """Print, or write atomically to ``output``."""
+    if output is None:
+        print(text, end="" if text.endswith("\n") else "\n")
+    else:
+        write_files({output: text})
+
+
+def _render_text(renderables: list[Any], width: int = 0) -> str:
+    """Rich renderables as plain text (no colour), for files and golden tests."""
+    import io
+
+    buffer = io.StringIO()
+    console = Console(file=buffer, width=width or TEXT_WIDTH, no_color=True, force_terminal=False, soft_wrap=False)
+    for item in renderables:
+        console.print(item)
+    return buffer.getvalue()
 
 
 # --- predict and validate ----------------------------------------------
@@ -298,6 +361,7 @@ def predict(
         Optional[float], typer.Option("--memory-utilization", help="Share of GPU memory the engine may use (default: the engine's, 0.9 for vLLM).")
     ] = None,
     fmt: FormatOption = "table",
+    output: OutputOption = None,
     catalog: CatalogOption = None,
 ) -> None:
     """Predict memory, TTFT, TPOT and throughput of one deployment.
@@ -321,7 +385,9 @@ def predict(
         output_tokens=parse_count(output_tokens, "output length"), engine=engine, memory_utilization=memory_utilization,
     )
     if fmt == "json":
-        print(to_json(prediction_dict(result)))
+        _emit(to_json(prediction_dict(result)) + "\n", output)
+    elif output is not None:
+        _emit(_render_text(prediction_renderables(result)), output)
     else:
         _print(*prediction_renderables(result))
 
@@ -437,6 +503,7 @@ def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: no traceback ever reaches the user."""
     try:
         # typer handles its own usage errors (exit 2) and --help in standalone mode
+        _ARGV[:] = list(sys.argv[1:] if argv is None else argv)
         app(args=argv, prog_name="planner")
     except CatalogError as exc:
         if len(exc.problems) > 1 or exc.problems[0] != exc.message:

@@ -44,6 +44,7 @@ class Question:
     memory_utilization: float | None = None
     economics: Economics = Economics()
     top: int = 1
+    asked: str | None = None  # the command line as typed, for reports
 
 
 @dataclass
@@ -79,6 +80,7 @@ class FitResult:
     ruled_out: list[tuple[str, str]]
     alternatives: list[Alternative] = field(default_factory=list)
     others: list[Line] = field(default_factory=list)  # next-best single-shape plans (--top)
+    pool: list[Candidate] = field(default_factory=list)  # viable and not dominated: what the solver saw
 
     @property
     def gpus(self) -> int:
@@ -206,7 +208,7 @@ def fit(catalog: Catalog, q: Question) -> FitResult:
     if plan.status not in (solver.OPTIMAL, solver.FEASIBLE):
         raise NoPlanError(_why_infeasible(q, demand, pool, plan.status))
     lines = [Line(by_key[line.candidate.key], line.replicas) for line in plan.lines if line.replicas > 0]
-    result = FitResult(q, spec, shape, engine, plan.status, plan.cost, lines, cands, ruled_out)
+    result = FitResult(q, spec, shape, engine, plan.status, plan.cost, lines, cands, ruled_out, pool=pool)
     result.alternatives = _alternatives(q, demand, pool, result)
     result.others = _single_shape_plans(q, demand, pool, result)[: max(q.top - 1, 0)]
     return result

@@ -27,11 +27,21 @@ stages keep each objective in its own units.
 
 CP-SAT has no floats, so every real number is scaled by a named constant and
 rounded to an integer in the direction that keeps the model conservative: any
-plan the integer model accepts also satisfies the limits in real numbers (see
-`_to_grid`). The price of that is a plan that is tight to the last fraction
-of a unit may be rejected. Floats are read as the shortest decimal that
-prints them (0.1 is the decimal 0.1, not 0.1000000000000000055...), so values
-with no more decimals than the scale resolves are scaled exactly.
+plan the integer model accepts also satisfies the limits in real numbers (the
+comments in `solve` give each direction). The price: a plan that is tight to
+the last fraction of a unit may be rejected, or pay for one replica more.
+Floats are read as the shortest decimal that prints them (0.1 is the decimal
+0.1, not 0.1000000000000000055...), so figures with no more decimals than the
+scale resolves are scaled exactly, and `check_plan` judges in those decimals.
+
+Every variable gets the tightest upper bound a best plan can need (see
+`_replica_bound`), which keeps the search small: a few hundred candidates
+solve in a fraction of a second.
+
+The status says how far to trust the answer: "optimal" when every stage was
+proved, "feasible" when the time limit stopped a stage with a plan in hand,
+"infeasible" when no plan exists, and "unknown" when the time limit ran out
+before a plan was found or ruled out.
 """
 
 from __future__ import annotations
@@ -215,7 +225,7 @@ def solve(candidates: Sequence[Candidate], limits: Limits) -> Plan:
     # limit never overstated (DOWN), so a scaled total within the scaled limit
     # is within the real limit. The objective rounds to nearest instead: there
     # is nothing to protect, only prices to compare.
-    budgets = []  # (limit attribute, candidate attribute, scale)
+    budgets: list[tuple[int, dict[str, int]]] = []  # (scaled limit, scaled charge per candidate key)
     for limit_name, attr, scale in (
         ("max_power_w", "power_w", POWER_SCALE),
         ("max_hourly_usd", "hourly_usd", COST_SCALE),
@@ -245,7 +255,6 @@ def solve(candidates: Sequence[Candidate], limits: Limits) -> Plan:
     model.add(cp_model.LinearExpr.sum(xs) >= limits.min_replicas)
 
     time_left = limits.time_limit_s
-    proven = True
 
     # Stage 1: least cost.
     total_cost = _weighted(variables, lambda c: _to_grid(c.cost, COST_SCALE, round))
@@ -301,7 +310,7 @@ def check_plan(plan: Plan, limits: Limits) -> list[str]:
 
     served = _exact_total(lines, "throughput")
     if served < _exact(limits.demand):
-        problems.append(f"throughput {float(served):g}/s is below the demand {limits.demand:g}/s")
+        problems.append(f"throughput {_show(served)}/s is below the demand {_show(limits.demand)}/s")
 
     gpus_by_type: dict[str, int] = {}
     for line in lines:
@@ -323,7 +332,7 @@ def check_plan(plan: Plan, limits: Limits) -> list[str]:
         limit = getattr(limits, limit_name)
         total = _exact_total(lines, attr)
         if limit is not None and total > _exact(limit):
-            problems.append(f"{attr} {float(total):g} {unit} exceeds {limit_name} {limit:g} {unit}")
+            problems.append(f"{attr} {_show(total)} {unit} exceeds {limit_name} {_show(limit)} {unit}")
 
     replicas = sum(line.replicas for line in lines)
     if replicas < limits.min_replicas:
@@ -344,6 +353,11 @@ def _require_non_negative(name: str, value: float) -> None:
 def _require_count(name: str, value: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
+
+
+def _show(value: float | Fraction) -> str:
+    """A figure for a message: thousands separated, no exponent, no trailing zeros."""
+    return f"{float(value):,.6f}".rstrip("0").rstrip(".")
 
 
 def _exact(value: float) -> Fraction:

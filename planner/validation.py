@@ -127,6 +127,16 @@ class Report:
 # --- reading and mapping ---------------------------------------------------------
 
 
+def bundled_measurements() -> Path | None:
+    """The published measurements shipped with planner (wheel or source tree)."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "_data" / "measured.csv", here.parent / "benchmarks" / "data" / "measured.csv"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+
 def read_rows(path: str | Path) -> list[dict[str, str]]:
     path = Path(path)
     try:

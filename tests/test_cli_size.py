@@ -123,7 +123,8 @@ def test_version(cli):
 
 @pytest.mark.parametrize(
     "command",
-    [(), ("size",), ("catalog",), ("catalog", "list"), ("catalog", "show"), ("catalog", "validate")],
+    [(), ("size",), ("fit",), ("predict",), ("validate",), ("catalog",), ("catalog", "list"), ("catalog", "show"),
+     ("catalog", "validate")],
 )
 def test_help_on_every_command_has_examples(cli, command):
     result = cli(*command, "--help")

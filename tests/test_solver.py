@@ -199,6 +199,11 @@ def test_no_demand_and_no_replica_floor_is_the_empty_plan():
     assert plan.cost == 0
 
 
+def test_no_candidates():
+    assert solve([], Limits(demand=1.0)).status == INFEASIBLE
+    assert solve([], Limits(min_replicas=0)) == Plan(OPTIMAL, (), 0.0, 0.0)
+
+
 def test_a_candidate_serving_nothing_can_meet_the_replica_floor():
     idle = candidate("idle", throughput=0.0, cost=0.5)
     busy = candidate("busy", throughput=100.0, cost=1.0)
@@ -306,7 +311,7 @@ def test_check_plan_names_every_broken_limit():
         "throughput 300/s is below the demand 500/s",
         "12 x h100 exceeds the inventory of 8",
         "12 GPUs exceed max_gpus 10",
-        "power_w 2100 W exceeds max_power_w 2000 W",
+        "power_w 2,100 W exceeds max_power_w 2,000 W",
         "hourly_usd 6 USD/h exceeds max_hourly_usd 5 USD/h",
         "capex_usd 30 USD exceeds max_capex_usd 20 USD",
         "3 replicas is below min_replicas 4",
@@ -370,3 +375,14 @@ def test_repeated_keys_are_rejected():
 def test_malformed_figures_are_rejected(build):
     with pytest.raises(ValueError):
         build()
+
+
+def test_a_cut_short_search_still_answers_with_a_valid_plan_or_none():
+    cands = _catalog_like(300, seed=3)
+    limits = Limits(demand=2_000_000.0, inventory={"h100": 64, "a100": 64}, time_limit_s=0.001)
+    plan = solve(cands, limits)
+    assert plan.status in {"optimal", "feasible", "unknown"}
+    if plan.status == "unknown":
+        assert plan.lines == ()
+    else:
+        assert check_plan(plan, limits) == []

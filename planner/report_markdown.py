@@ -1,0 +1,42 @@
+"""The design-review report as Markdown (charts as SVG files beside it)."""
+
+from __future__ import annotations
+
+from planner.review import DocTable, Review
+
+
+def _cell(text: str) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def _table(table: DocTable) -> list[str]:
+    lines = []
+    if table.title:
+        lines += [f"**{table.title}**", ""]
+    lines.append("| " + " | ".join(_cell(c) for c in table.columns) + " |")
+    lines.append("| " + " | ".join("---" for _ in table.columns) + " |")
+    for row in table.rows:
+        lines.append("| " + " | ".join(_cell(c) for c in row) + " |")
+    lines.append("")
+    return lines
+
+
+def render_markdown(review: Review, chart_files: dict[str, str] | None = None) -> str:
+    """Markdown text; ``chart_files`` maps chart names to the SVG file names written beside it."""
+    out = [f"# {review.title}", "", f"**{review.summary}**", ""]
+    for section in review.sections:
+        out += [f"## {section.title}", ""]
+        for paragraph in section.paragraphs:
+            out += [paragraph, ""]
+        for table in section.tables:
+            out += _table(table)
+        for bullet in section.bullets:
+            out.append(f"- {bullet}")
+        if section.bullets:
+            out.append("")
+        for name in section.charts:
+            if chart_files and name in chart_files:
+                out += [f"![{review.chart_titles[name]}]({chart_files[name]})", ""]
+            elif name in review.charts:
+                out += [f"*Chart: {review.chart_titles[name]} (written beside the report with -o).*", ""]
+    return "\n".join(out).rstrip() + "\n"

@@ -1,0 +1,312 @@
+"""The design-review report's content, independent of its format.
+
+Builds sections of paragraphs, tables and charts from a fit result: the
+question as asked and as interpreted, the plan with its memory and latency
+breakdowns, the alternatives, a sensitivity study (each variant re-solved,
+not extrapolated), and the risks and assumptions with their sources and the
+model's measured accuracy. report_markdown and report_html lay it out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+from planner import charts
+from planner.architecture import count_params
+from planner.candidates import Targets, gpu_cost
+from planner.catalog import Catalog
+from planner.errors import NoPlanError
+from planner.plan import FitResult, Question, _single_shape, fit, quality_loss
+from planner.report_fit import OBJECTIVE_WORDS, _headline, assumptions, headroom
+from planner.units import Rate, format_params, format_rate
+
+
+@dataclass
+class DocTable:
+    columns: list[str]
+    rows: list[list[str]]
+    title: str | None = None
+
+
+@dataclass
+class Section:
+    title: str
+    paragraphs: list[str] = field(default_factory=list)
+    tables: list[DocTable] = field(default_factory=list)
+    charts: list[str] = field(default_factory=list)  # keys into Review.charts
+    bullets: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Review:
+    title: str
+    summary: str
+    sections: list[Section]
+    charts: dict[str, str]  # name -> SVG text
+    chart_titles: dict[str, str]
+
+
+def _money(value: float | None, hourly: bool) -> str:
+    if value is None:
+        return "-"
+    return f"${value:,.2f}/h" if hourly else f"${value:,.0f}"
+
+
+def _ms(seconds: float | None) -> str:
+    return "-" if seconds is None else f"{seconds * 1e3:,.3g} ms"
+
+
+def _gb(n: float) -> str:
+    return f"{n / 1e9:,.2f} GB"
+
+
+def _describe_plan(result: FitResult) -> str:
+    return " + ".join(f"{line.gpus}x {line.candidate.gpu.id} {line.candidate.precision.id}" for line in result.lines)
+
+
+def _question_section(result: FitResult) -> Section:
+    q, spec = result.question, result.spec
+    m = spec.model
+    counts = count_params(m)
+    t = q.targets
+    asked = Section("The question")
+    if q.asked:
+        asked.paragraphs.append(f"As asked: `{q.asked}`")
+    rows = [
+        ["model", f"{spec.label}" + (" (bare parameter count: architecture DERIVED, approximate)" if spec.approximate else f" ({m.name})")],
+        ["architecture", f"{m.kind}, {m.layers} layers, hidden {m.hidden_size}, {m.heads} heads / {m.kv_heads} KV heads, "
+                         f"FFN {m.ffn_size}{' gated' if m.ffn_gated else ''}, vocabulary {m.vocab_size}"
+                         + (f", {m.moe.experts} experts ({m.moe.active_experts} active)" if m.moe else "")],
+        ["parameters", f"{format_params(counts.total)} stored, {format_params(counts.active)} active per token"],
+        ["latency target", "-" if t.latency_s is None else
+         f"{t.latency_s * 1e3:g} ms ({'one forward pass' if m.kind == 'encoder' else 'TPOT, per output token'})"],
+        ["TTFT target", "-" if t.ttft_s is None else f"{t.ttft_s * 1e3:g} ms"],
+        ["end-to-end target", "-" if t.e2e_s is None else f"{t.e2e_s * 1e3:g} ms"],
+        ["throughput target", "-" if t.throughput is None else format_rate(t.throughput)],
+        ["request shape", f"{result.shape.input} input, {result.shape.output} output tokens"
+                          + (" (defaults)" if (q.input_tokens, q.output_tokens) == (512, 256) else "")],
+        ["engine", result.engine.name],
+        ["GPU types", ", ".join(q.gpus) if q.gpus else "all in the catalog with a price"],
+        ["precisions", ", ".join(q.precisions) if q.precisions else f"all with published loss <= {q.max_quality_loss:g}%"],
+        ["limits", ", ".join(filter(None, [
+            f"inventory {', '.join(f'{k}={v}' for k, v in q.inventory.items())}" if q.inventory else "",
+            f"budget {q.budget}" if q.budget else "", f"at most {q.max_gpus} GPUs" if q.max_gpus else "",
+            f"at most {q.max_power_w:,.0f} W" if q.max_power_w else ""])) or "none"],
+        ["objective", OBJECTIVE_WORDS[q.economics.objective]],
+    ]
+    asked.tables.append(DocTable(["item", "as interpreted"], rows))
+    return asked
+
+
+def _plan_section(result: FitResult) -> Section:
+    hourly = result.question.economics.objective == "hourly"
+    encoder = result.spec.model.kind == "encoder"
+    sec = Section("The plan", paragraphs=[_headline(result)])
+    rows = []
+    for line in result.lines:
+        c = line.candidate
+        rows.append([
+            c.gpu.id, str(line.gpus), str(line.replicas), f"{c.tp} x {c.pp}", c.precision.id, c.kv_precision.id,
+            str(c.batch), _ms(c.prediction.ttft_s), _ms(c.prediction.e2e_s if encoder else c.prediction.tpot_s),
+            f"{(c.throughput if encoder else c.tokens_per_s) * line.replicas:,.0f}", f"{quality_loss(c):g}%",
+            _money((gpu_cost(c.gpu, result.question.economics) or 0) * line.gpus, hourly),
+        ])
+    sec.tables.append(DocTable(["GPU", "GPUs", "replicas", "TP x PP", "weights", "KV cache", "batch/replica", "TTFT",
+                                "latency" if encoder else "TPOT", "samples/s" if encoder else "tokens/s",
+                                "quality loss", "cost"], rows, "Plan lines"))
+    head = [[r["target"], f"{r['limit']:,.4g} {r['unit']}", f"{r['predicted']:,.4g} {r['unit']}", f"{r['headroom_pct']:+.0f}%"]
+            for r in headroom(result)]
+    if head:
+        sec.tables.append(DocTable(["target", "limit", "predicted (worst line)", "headroom"], head, "Headroom"))
+    mem_rows, lat_rows = [], []
+    for line in result.lines:
+        c, m = line.candidate, line.candidate.memory
+        dep_tp = c.tp
+        mem_rows.append([f"{c.gpu.id} {c.precision.id}", _gb(m.weights_per_gpu), _gb(m.kv_cache_per_gpu),
+                         _gb(m.activations / dep_tp), _gb(m.runtime / c.gpus), _gb(m.per_gpu), _gb(m.capacity_per_gpu),
+                         f"{100 * m.per_gpu / m.capacity_per_gpu:.0f}%"])
+        passes = [("prefill", c.prediction.prefill)]
+        if c.prediction.decode is not None:
+            passes.append((f"decode step (batch {c.batch})", c.prediction.decode))
+        for name, x in passes:
+            lat_rows.append([f"{c.gpu.id} {c.precision.id}", name, _ms(x.memory_s), _ms(x.compute_s),
+                             _ms(x.communication_s), _ms(x.overhead_s), _ms(x.total_s), x.bound])
+    sec.tables.append(DocTable(["line", "weights", "KV cache", "activations", "runtime", "total", "usable", "used"],
+                               mem_rows, "Memory per GPU (most loaded GPU of a replica)"))
+    sec.tables.append(DocTable(["line", "pass", "memory", "compute", "communication", "fixed", "total", "bound by"],
+                               lat_rows, "Where the time goes (one forward pass)"))
+    sec.paragraphs.append(
+        "Each pass takes the longer of its memory traffic over the achieved bandwidth and its FLOPs over the achieved "
+        "tensor throughput, plus tensor-parallel communication and a fixed cost per pass; 'bound by' names the largest term.")
+    return sec
+
+
+def _alternatives_section(result: FitResult, demand: float) -> Section:
+    q = result.question
+    hourly = q.economics.objective == "hourly"
+    sec = Section("Alternatives")
+    rows = [[a.gpu, a.line.candidate.key.split(" ", 1)[1], str(a.line.gpus), _money(a.plan_cost, hourly),
+             f"+{_money(a.plan_cost - result.cost, hourly)}"]
+            for a in result.alternatives if a.line is not None and a.plan_cost is not None]
+    if rows:
+        sec.tables.append(DocTable(["GPU type", "best shape", "GPUs", "cost", "vs plan"], rows, "Best plan on each other GPU type"))
+    best: dict[str, tuple[float, str, int]] = {}
+    for c in result.pool:
+        found = _single_shape(q, demand, c)
+        if found is None:
+            continue
+        cost, line = found
+        if c.precision.id not in best or cost < best[c.precision.id][0]:
+            best[c.precision.id] = (cost, c.key, line.gpus)
+    prec_rows = [[p, key, str(gpus), _money(cost, hourly), f"{cost - result.cost:+,.2f}"]
+                 for p, (cost, key, gpus) in sorted(best.items(), key=lambda kv: kv[1][0])]
+    if prec_rows:
+        sec.tables.append(DocTable(["weight precision", "best shape", "GPUs", "cost", "vs plan (USD)"], prec_rows,
+                                   "Best single-shape plan per weight precision"))
+    if not rows and not prec_rows:
+        sec.paragraphs.append("No other GPU type or precision can serve the question alone within the limits.")
+    return sec
+
+
+def _variant(catalog: Catalog, q: Question, name: str, **change) -> list[str]:
+    try:
+        other = fit(catalog, replace(q, top=1, **change))
+    except NoPlanError as exc:
+        return [name, "no plan", "-", exc.message]
+    hourly = q.economics.objective == "hourly"
+    return [name, _describe_plan(other), _money(other.cost, hourly), ""]
+
+
+def _sensitivity_section(catalog: Catalog, result: FitResult) -> Section:
+    q, t = result.question, result.question.targets
+    hourly = q.economics.objective == "hourly"
+    sec = Section("Sensitivity", paragraphs=["Each variant is solved again from scratch, not extrapolated."])
+    rows = [["as asked", _describe_plan(result), _money(result.cost, hourly), ""]]
+
+    def scaled(factor: float) -> Targets:
+        return Targets(
+            latency_s=None if t.latency_s is None else t.latency_s * factor,
+            ttft_s=None if t.ttft_s is None else t.ttft_s * factor,
+            e2e_s=None if t.e2e_s is None else t.e2e_s * factor,
+            throughput=t.throughput,
+        )
+
+    if any(v is not None for v in (t.latency_s, t.ttft_s, t.e2e_s)):
+        rows.append(_variant(catalog, q, "latency targets halved", targets=scaled(0.5)))
+        rows.append(_variant(catalog, q, "latency targets doubled", targets=scaled(2.0)))
+    rows.append(_variant(catalog, q, "context doubled (input and output x2)",
+                         input_tokens=q.input_tokens * 2, output_tokens=q.output_tokens * 2))
+    if t.throughput is not None:
+        doubled = Rate(t.throughput.per_second * 2, t.throughput.kind)
+        rows.append(_variant(catalog, q, "traffic doubled", targets=replace(t, throughput=doubled)))
+    else:
+        sec.paragraphs.append("No throughput target was given, so traffic is not varied: one replica serves the question.")
+    for row in rows[1:]:
+        if row[2] not in ("-",) and row[1] != "no plan":
+            value = float(row[2].replace("$", "").replace(",", "").replace("/h", ""))
+            row[3] = f"{value - result.cost:+,.2f} USD vs as asked"
+    sec.tables.append(DocTable(["variant", "plan", "cost", "change"], rows))
+    return sec
+
+
+def _accuracy_rows(catalog: Catalog, engine: str) -> tuple[list[list[str]], str]:
+    from planner.validation import bundled_measurements, read_rows, validate
+
+    path = bundled_measurements()
+    if path is None:
+        return [], "The published measurements are not installed, so no accuracy figures are shown."
+    report = validate(catalog, read_rows(path))
+    rows = [[s.group, str(s.n), f"{100 * s.median_ape:.1f}%", f"{100 * s.bias:+.1f}%", f"{100 * s.within_25:.0f}%"]
+            for s in report.summaries()]
+    note = (f"Measured by `planner validate` on the {len(report.answered)} published measurements shipped with planner "
+            f"(all engines; the plan uses {engine}). Leave-one-out errors, the figure to expect on configurations "
+            "outside the data, are in the README.")
+    return rows, note
+
+
+def _risks_section(catalog: Catalog, result: FitResult) -> Section:
+    sec = Section("Risks and assumptions")
+    seen = set()
+    for line in result.lines:
+        for p in (line.candidate.precision, line.candidate.kv_precision):
+            if p.id in seen:
+                continue
+            seen.add(p.id)
+            sec.bullets.append(f"Quality of {p.id}: published loss {p.quality.loss_pct:g}% ({p.quality.basis}; source: "
+                               f"{p.quality.source}).")
+    for line in result.lines:
+        f = line.candidate.factors
+        sec.bullets.append(
+            f"Fitted efficiency on {line.candidate.gpu.id} with {result.engine.name}: {f.bandwidth:.0%} of peak bandwidth, "
+            f"{f.compute:.0%} of 16-bit and {f.compute_8bit:.0%} of 8-bit tensor peak, {f.decode_overhead_ms:g} ms per decode "
+            f"step, {f.prefill_overhead_ms:g} ms per prefill ({result.engine.fitted_on}).")
+    for line in result.lines:
+        g = line.candidate.gpu
+        for kind, price in (("cloud", g.prices.cloud_usd_per_gpu_hour), ("purchase", g.prices.purchase_usd)):
+            if price is not None:
+                sec.bullets.append(f"{g.id} {kind} price ${price.value:,.2f} as of {price.as_of}"
+                                   + (f" ({price.provider})" if price.provider else "") + f"; source: {price.source}.")
+        if g.notes:
+            sec.bullets.append(f"{g.id} catalog notes: {g.notes}")
+    sec.bullets.extend(assumptions(result))
+    rows, note = _accuracy_rows(catalog, result.engine.id)
+    sec.paragraphs.append(note)
+    if rows:
+        sec.tables.append(DocTable(["metric group", "rows", "median error", "bias", "within 25%"], rows,
+                                   "Measured accuracy of the performance model"))
+    return sec
+
+
+def _charts(result: FitResult, demand: float) -> tuple[dict[str, str], dict[str, str], str | None]:
+    if not charts.available():
+        return {}, {}, "Charts need matplotlib: install planner[report]."
+    q = result.question
+    encoder = result.spec.model.kind == "encoder"
+    points = []
+    for c in result.pool:
+        found = _single_shape(q, demand, c)
+        if found is None or c.prediction is None:
+            continue
+        latency = c.prediction.e2e_s if encoder else (c.prediction.tpot_s or c.prediction.e2e_s)
+        points.append(charts.Point(c.key, latency * 1e3, found[0]))
+    worst = max((line.candidate.prediction.e2e_s if encoder else (line.candidate.prediction.tpot_s or 0.0))
+                for line in result.lines)
+    chosen = charts.Point(_describe_plan(result), worst * 1e3, result.cost)
+    hourly = q.economics.objective == "hourly"
+    cost_label = "plan cost, USD per hour" if hourly else f"plan cost, USD ({q.economics.objective})"
+    latency_label = "forward-pass latency, ms" if encoder else "TPOT, ms"
+    bars = [charts.MemoryBar(f"{line.candidate.gpu.id} {line.candidate.precision.id}",
+                             line.candidate.memory.weights_per_gpu / 1e9, line.candidate.memory.kv_cache_per_gpu / 1e9,
+                             line.candidate.memory.activations / line.candidate.tp / 1e9,
+                             line.candidate.memory.runtime / line.candidate.gpus / 1e9,
+                             line.candidate.memory.capacity_per_gpu / 1e9) for line in result.lines]
+    target = None if q.targets.latency_s is None else q.targets.latency_s * 1e3
+    svgs = {
+        "cost-latency": charts.cost_latency_svg(points or [chosen], chosen, cost_label, latency_label, target),
+        "memory": charts.memory_svg(bars),
+    }
+    titles = {"cost-latency": "Cost against latency of the candidates (Pareto front, chosen plan starred)",
+              "memory": "Memory use per GPU against usable capacity"}
+    return svgs, titles, None
+
+
+def build_review(catalog: Catalog, result: FitResult) -> Review:
+    q = result.question
+    demand = q.targets.throughput.per_second if q.targets.throughput else 0.0
+    svgs, titles, missing = _charts(result, demand)
+    plan = _plan_section(result)
+    plan.charts = ["memory"] if "memory" in svgs else []
+    alternatives = _alternatives_section(result, demand)
+    alternatives.charts = ["cost-latency"] if "cost-latency" in svgs else []
+    if missing:
+        plan.paragraphs.append(missing)
+    sections = [
+        _question_section(result),
+        plan,
+        alternatives,
+        _sensitivity_section(catalog, result),
+        _risks_section(catalog, result),
+    ]
+    title = f"Deployment plan: {result.spec.label}"
+    return Review(title, _headline(result), sections, svgs, titles)
+
