@@ -57,7 +57,7 @@ CatalogOption = Annotated[
 FormatOption = Annotated[str, typer.Option("--format", "-f", help="Output format: table or json.", metavar="FORMAT")]
 OutputOption = Annotated[
     Optional[Path],
-    typer.Option("--output", "-o", help="Write to this file (atomically: all or nothing) instead of the terminal.", metavar="FILE"),
+    typer.Option("-o", "--output-file", help="Write to this file (atomically: all or nothing) instead of the terminal.", metavar="FILE"),
 ]
 TEXT_WIDTH = 120  # columns of table output written to a file
 _ARGV: list[str] = []  # the arguments as typed, quoted into reports
@@ -278,7 +278,7 @@ def fit(
         memory_utilization=memory_utilization,
         economics=Economics(objective=objective, years=years, power_usd_per_kwh=_power_price(power_price), pue=pue),
         top=top,
-        asked="planner " + shlex.join(_ARGV) if _ARGV else None,
+        asked="planner " + shlex.join(_without_output(_ARGV)) if _ARGV else None,
     )
     cat = _catalog(catalog)
     result = run_fit(cat, question)
@@ -294,6 +294,19 @@ def fit(
         _emit(_render_text(fit_renderables(result, explain, width=TEXT_WIDTH)), output)
     else:
         _print(*fit_renderables(result, explain, width=_console().width))
+
+
+def _without_output(argv: list[str]) -> list[str]:
+    """The command as asked, less where its output went."""
+    kept, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg in ("-o", "--output-file"):
+            skip = True
+        elif not arg.startswith("--output-file="):
+            kept.append(arg)
+    return kept
 
 
 def _emit_review(cat: Catalog, result: Any, fmt: str, output: Optional[Path]) -> None:
@@ -312,6 +325,7 @@ def _emit_review(cat: Catalog, result: Any, fmt: str, output: Optional[Path]) ->
     files: dict[Path, str | bytes] = {output: render_markdown(review, charts)}
     files.update({output.with_name(filename): review.charts[name] for name, filename in charts.items()})
     write_files(files)
+    print(f"planner: wrote {', '.join(str(p) for p in files)}", file=sys.stderr)
 
 
 def _emit(text: str, output: Optional[Path]) -> None:
@@ -320,6 +334,7 @@ def _emit(text: str, output: Optional[Path]) -> None:
         print(text, end="" if text.endswith("\n") else "\n")
     else:
         write_files({output: text})
+        print(f"planner: wrote {output}", file=sys.stderr)
 
 
 def _render_text(renderables: list[Any], width: int = 0) -> str:

@@ -90,7 +90,8 @@ class FitResult:
         values = [getattr(line.candidate, attr) for line in self.lines]
         if any(v is None for v in values):
             return None
-        return sum(v * line.replicas for v, line in zip(values, self.lines))
+        # rounded to 1e-9 so a total reads the same as the solver's exact decimal sum
+        return round(math.fsum(v * line.replicas for v, line in zip(values, self.lines)), 9)
 
     @property
     def hourly_usd(self) -> float | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from rich import box
 from rich.table import Table
 from rich.text import Text
 
@@ -181,8 +182,9 @@ def _headline(result: FitResult) -> str:
     for line in result.lines:
         c = line.candidate
         shape = f"TP {c.tp}" + (f" x PP {c.pp}" if c.pp > 1 else "")
+        kv = "" if result.spec.model.kind == "encoder" else f", {c.kv_precision.id} KV cache"
         parts.append(f"{line.gpus} x {c.gpu.id} ({line.replicas} replica{'s' if line.replicas > 1 else ''}, {shape}, "
-                     f"{c.precision.id} weights, {c.kv_precision.id} KV cache)")
+                     f"{c.precision.id} weights{kv})")
     cost = _money(result.cost, hourly)
     meets = []
     for row in headroom(result):
@@ -221,25 +223,28 @@ def _cards(table: Table) -> list[Table]:
 
 
 def fit_renderables(result: FitResult, explain: bool = False, width: int = 120) -> list[Any]:
-    """Rich renderables; below ~110 columns each plan line is a two-column card."""
+    """Rich renderables; below 100 columns each plan line is a two-column card."""
     q = result.question
     encoder = result.spec.model.kind == "encoder"
     out: list[Any] = [Text(_headline(result), style="bold")]
 
-    plan = Table(title="Plan", title_justify="left")
-    cols = ["GPU", "GPUs", "replicas", "TP x PP", "weights", "KV", "batch/replica", "TTFT",
-            "latency" if encoder else "TPOT", "samples/s" if encoder else "tokens/s", "memory/GPU", "quality loss", "$/h"]
+    plan = Table(title="Plan", title_justify="left", box=box.SIMPLE_HEAD)
+    speed = "samples/s" if encoder else "tok/s"
+    cols = ["GPUs", "replicas", "shape", "batch"] + ([] if encoder else ["TTFT"]) + [
+        "latency" if encoder else "TPOT", speed, "mem/GPU", "loss", "$/h"]
     if q.economics.objective != "hourly":
         cols.append("capex" if q.economics.objective == "capex" else "TCO")
     for col in cols:
-        plan.add_column(col, justify="left" if col in ("GPU", "weights", "KV") else "right")
+        plan.add_column(col, justify="left" if col in ("GPUs", "shape") else "right", no_wrap=True)
     for line in result.lines:
         c = line.candidate
         costs = _line_costs(result, line)
         m = c.memory
-        row = [
-            c.gpu.id, str(line.gpus), str(line.replicas), f"{c.tp} x {c.pp}", c.precision.id, c.kv_precision.id,
-            str(c.batch), _ms(c.prediction.ttft_s), _ms(c.prediction.e2e_s if encoder else c.prediction.tpot_s),
+        parallel = f"TP{c.tp}" + (f" PP{c.pp}" if c.pp > 1 else "")
+        numerics = c.precision.id if encoder else f"{c.precision.id}/{c.kv_precision.id}"
+        row = [f"{line.gpus} x {c.gpu.id}", str(line.replicas), f"{parallel} {numerics}",
+               str(c.batch)] + ([] if encoder else [_ms(c.prediction.ttft_s)]) + [
+            _ms(c.prediction.e2e_s if encoder else c.prediction.tpot_s),
             f"{c.throughput * line.replicas:,.0f}" if encoder else f"{c.tokens_per_s * line.replicas:,.0f}",
             f"{m.per_gpu / 1e9:,.1f} GB ({100 * m.per_gpu / m.capacity_per_gpu:.0f}%)",
             f"{quality_loss(c):g}%", _money(costs["cost_per_hour_usd"], True),
@@ -248,12 +253,13 @@ def fit_renderables(result: FitResult, explain: bool = False, width: int = 120) 
             row.append(_money(costs["objective_usd"]))
         plan.add_row(*row)
     if len(result.lines) > 1:
-        total = ["total", str(result.gpus), str(sum(line.replicas for line in result.lines)), "", "", "", "", "", "",
-                 f"{(result.throughput if encoder else result.tokens_per_s):,.0f}", "", "", _money(result.hourly_usd, True)]
+        total = [f"{result.gpus} GPUs", str(sum(line.replicas for line in result.lines)), "total", ""] + (
+            [] if encoder else [""]) + ["", f"{(result.throughput if encoder else result.tokens_per_s):,.0f}", "", "",
+                                        _money(result.hourly_usd, True)]
         if q.economics.objective != "hourly":
             total.append(_money(result.cost))
         plan.add_row(*total, style="bold")
-    if width >= 110:
+    if width >= 100:
         out.append(plan)
     else:
         out.extend(_cards(plan))

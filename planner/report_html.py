@@ -17,10 +17,10 @@ table { border-collapse: collapse; margin: 0.6rem 0 1.2rem; font-size: 0.85rem; 
 caption { text-align: left; font-weight: 600; padding-bottom: 0.3rem; }
 th, td { border: 1px solid #d0d7de; padding: 0.25rem 0.5rem; vertical-align: top; }
 th { background: #f6f8fa; text-align: left; }
-td.num { text-align: right; font-variant-numeric: tabular-nums; }
+td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
 figure { margin: 1rem 0; }
 figcaption { font-size: 0.85rem; color: #57606a; }
-figure svg { max-width: 100%; height: auto; }
+figure svg { width: 100%; height: auto; }
 li { margin-bottom: 0.3rem; font-size: 0.9rem; }
 code { background: #f6f8fa; padding: 0.1rem 0.3rem; }
 """
@@ -39,13 +39,17 @@ def _inline(text: str) -> str:
 
 
 def _table(table: DocTable) -> str:
+    # a column is right-aligned when every filled cell in it is a number
+    numeric = [all(_numeric(row[i]) for row in table.rows if row[i] not in ("", "-")) and
+               any(row[i] not in ("", "-") for row in table.rows) for i in range(len(table.columns))]
     rows = ["<table>"]
     if table.title:
         rows.append(f"<caption>{html.escape(table.title)}</caption>")
-    rows.append("<tr>" + "".join(f"<th>{html.escape(c)}</th>" for c in table.columns) + "</tr>")
+    rows.append("<tr>" + "".join(f"<th class=\"num\">{html.escape(c)}</th>" if numeric[i] else f"<th>{html.escape(c)}</th>"
+                                  for i, c in enumerate(table.columns)) + "</tr>")
     for row in table.rows:
-        cells = "".join(f"<td class=\"num\">{html.escape(c)}</td>" if _numeric(c) else f"<td>{html.escape(c)}</td>"
-                        for c in row)
+        cells = "".join(f"<td class=\"num\">{html.escape(c)}</td>" if numeric[i] else f"<td>{html.escape(c)}</td>"
+                        for i, c in enumerate(row))
         rows.append(f"<tr>{cells}</tr>")
     rows.append("</table>")
     return "\n".join(rows)

@@ -18,7 +18,7 @@ from planner.catalog import Catalog
 from planner.errors import NoPlanError
 from planner.plan import FitResult, Question, _single_shape, fit, quality_loss
 from planner.report_fit import OBJECTIVE_WORDS, _headline, assumptions, headroom
-from planner.units import Rate, format_params, format_rate
+from planner.units import Rate, format_rate
 
 
 @dataclass
@@ -56,6 +56,28 @@ def _ms(seconds: float | None) -> str:
     return "-" if seconds is None else f"{seconds * 1e3:,.3g} ms"
 
 
+def _signed_money(value: float, hourly: bool) -> str:
+    sign = "-" if value < 0 else "+"
+    return sign + _money(abs(value), hourly)
+
+
+def _num(value: float) -> str:
+    if abs(value) >= 100:
+        return f"{value:,.0f}"
+    return f"{value:,.3g}"
+
+
+def _pct(value: float) -> str:
+    """A signed percentage, one decimal below 1% so 49.9 against 50 does not read as +0%."""
+    if abs(value) < 0.05:
+        return "0.0%"
+    return f"{value:+.1f}%" if abs(value) < 1 else f"{value:+.0f}%"
+
+
+def _params(n: int) -> str:
+    return f"{n / 1e9:,.2f}B" if n >= 1e9 else f"{n / 1e6:,.1f}M"
+
+
 def _gb(n: float) -> str:
     return f"{n / 1e9:,.2f} GB"
 
@@ -77,7 +99,7 @@ def _question_section(result: FitResult) -> Section:
         ["architecture", f"{m.kind}, {m.layers} layers, hidden {m.hidden_size}, {m.heads} heads / {m.kv_heads} KV heads, "
                          f"FFN {m.ffn_size}{' gated' if m.ffn_gated else ''}, vocabulary {m.vocab_size}"
                          + (f", {m.moe.experts} experts ({m.moe.active_experts} active)" if m.moe else "")],
-        ["parameters", f"{format_params(counts.total)} stored, {format_params(counts.active)} active per token"],
+        ["parameters", f"{_params(counts.total)} stored, {_params(counts.active)} active per token"],
         ["latency target", "-" if t.latency_s is None else
          f"{t.latency_s * 1e3:g} ms ({'one forward pass' if m.kind == 'encoder' else 'TPOT, per output token'})"],
         ["TTFT target", "-" if t.ttft_s is None else f"{t.ttft_s * 1e3:g} ms"],
@@ -106,15 +128,16 @@ def _plan_section(result: FitResult) -> Section:
     for line in result.lines:
         c = line.candidate
         rows.append([
-            c.gpu.id, str(line.gpus), str(line.replicas), f"{c.tp} x {c.pp}", c.precision.id, c.kv_precision.id,
-            str(c.batch), _ms(c.prediction.ttft_s), _ms(c.prediction.e2e_s if encoder else c.prediction.tpot_s),
+            c.gpu.id, str(line.gpus), str(line.replicas), f"{c.tp} x {c.pp}", c.precision.id,
+            "-" if encoder else c.kv_precision.id, str(c.batch), "-" if encoder else _ms(c.prediction.ttft_s),
+            _ms(c.prediction.e2e_s if encoder else c.prediction.tpot_s),
             f"{(c.throughput if encoder else c.tokens_per_s) * line.replicas:,.0f}", f"{quality_loss(c):g}%",
             _money((gpu_cost(c.gpu, result.question.economics) or 0) * line.gpus, hourly),
         ])
     sec.tables.append(DocTable(["GPU", "GPUs", "replicas", "TP x PP", "weights", "KV cache", "batch/replica", "TTFT",
                                 "latency" if encoder else "TPOT", "samples/s" if encoder else "tokens/s",
                                 "quality loss", "cost"], rows, "Plan lines"))
-    head = [[r["target"], f"{r['limit']:,.4g} {r['unit']}", f"{r['predicted']:,.4g} {r['unit']}", f"{r['headroom_pct']:+.0f}%"]
+    head = [[r["target"], f"{_num(r['limit'])} {r['unit']}", f"{_num(r['predicted'])} {r['unit']}", _pct(r["headroom_pct"])]
             for r in headroom(result)]
     if head:
         sec.tables.append(DocTable(["target", "limit", "predicted (worst line)", "headroom"], head, "Headroom"))
@@ -122,17 +145,18 @@ def _plan_section(result: FitResult) -> Section:
     for line in result.lines:
         c, m = line.candidate, line.candidate.memory
         dep_tp = c.tp
-        mem_rows.append([f"{c.gpu.id} {c.precision.id}", _gb(m.weights_per_gpu), _gb(m.kv_cache_per_gpu),
-                         _gb(m.activations / dep_tp), _gb(m.runtime / c.gpus), _gb(m.per_gpu), _gb(m.capacity_per_gpu),
-                         f"{100 * m.per_gpu / m.capacity_per_gpu:.0f}%"])
-        passes = [("prefill", c.prediction.prefill)]
+        mem_rows.append([f"{c.gpu.id} {c.precision.id}", _gb(m.weights_per_gpu)]
+                        + ([] if encoder else [_gb(m.kv_cache_per_gpu)])
+                        + [_gb(m.activations / dep_tp), _gb(m.runtime / c.gpus), _gb(m.per_gpu), _gb(m.capacity_per_gpu),
+                           f"{100 * m.per_gpu / m.capacity_per_gpu:.0f}%"])
+        passes = [("forward pass" if encoder else "prefill", c.prediction.prefill)]
         if c.prediction.decode is not None:
             passes.append((f"decode step (batch {c.batch})", c.prediction.decode))
         for name, x in passes:
             lat_rows.append([f"{c.gpu.id} {c.precision.id}", name, _ms(x.memory_s), _ms(x.compute_s),
                              _ms(x.communication_s), _ms(x.overhead_s), _ms(x.total_s), x.bound])
-    sec.tables.append(DocTable(["line", "weights", "KV cache", "activations", "runtime", "total", "usable", "used"],
-                               mem_rows, "Memory per GPU (most loaded GPU of a replica)"))
+    mem_columns = ["line", "weights"] + ([] if encoder else ["KV cache"]) + ["activations", "runtime", "total", "usable", "used"]
+    sec.tables.append(DocTable(mem_columns, mem_rows, "Memory per GPU (most loaded GPU of a replica)"))
     sec.tables.append(DocTable(["line", "pass", "memory", "compute", "communication", "fixed", "total", "bound by"],
                                lat_rows, "Where the time goes (one forward pass)"))
     sec.paragraphs.append(
@@ -146,7 +170,7 @@ def _alternatives_section(result: FitResult, demand: float) -> Section:
     hourly = q.economics.objective == "hourly"
     sec = Section("Alternatives")
     rows = [[a.gpu, a.line.candidate.key.split(" ", 1)[1], str(a.line.gpus), _money(a.plan_cost, hourly),
-             f"+{_money(a.plan_cost - result.cost, hourly)}"]
+             _signed_money(a.plan_cost - result.cost, hourly)]
             for a in result.alternatives if a.line is not None and a.plan_cost is not None]
     if rows:
         sec.tables.append(DocTable(["GPU type", "best shape", "GPUs", "cost", "vs plan"], rows, "Best plan on each other GPU type"))
@@ -158,30 +182,30 @@ def _alternatives_section(result: FitResult, demand: float) -> Section:
         cost, line = found
         if c.precision.id not in best or cost < best[c.precision.id][0]:
             best[c.precision.id] = (cost, c.key, line.gpus)
-    prec_rows = [[p, key, str(gpus), _money(cost, hourly), f"{cost - result.cost:+,.2f}"]
+    prec_rows = [[p, key, str(gpus), _money(cost, hourly), _signed_money(cost - result.cost, hourly)]
                  for p, (cost, key, gpus) in sorted(best.items(), key=lambda kv: kv[1][0])]
     if prec_rows:
-        sec.tables.append(DocTable(["weight precision", "best shape", "GPUs", "cost", "vs plan (USD)"], prec_rows,
+        sec.tables.append(DocTable(["weight precision", "best shape", "GPUs", "cost", "vs plan"], prec_rows,
                                    "Best single-shape plan per weight precision"))
     if not rows and not prec_rows:
         sec.paragraphs.append("No other GPU type or precision can serve the question alone within the limits.")
     return sec
 
 
-def _variant(catalog: Catalog, q: Question, name: str, **change) -> list[str]:
+def _variant(catalog: Catalog, q: Question, name: str, **change) -> tuple[str, float | None, str]:
+    """(plan description, cost or None, why there is no plan)."""
     try:
         other = fit(catalog, replace(q, top=1, **change))
     except NoPlanError as exc:
-        return [name, "no plan", "-", exc.message]
-    hourly = q.economics.objective == "hourly"
-    return [name, _describe_plan(other), _money(other.cost, hourly), ""]
+        return name, None, exc.message
+    return name, other.cost, _describe_plan(other)
 
 
 def _sensitivity_section(catalog: Catalog, result: FitResult) -> Section:
     q, t = result.question, result.question.targets
     hourly = q.economics.objective == "hourly"
     sec = Section("Sensitivity", paragraphs=["Each variant is solved again from scratch, not extrapolated."])
-    rows = [["as asked", _describe_plan(result), _money(result.cost, hourly), ""]]
+    variants: list[tuple[str, float | None, str]] = []
 
     def scaled(factor: float) -> Targets:
         return Targets(
@@ -192,20 +216,23 @@ def _sensitivity_section(catalog: Catalog, result: FitResult) -> Section:
         )
 
     if any(v is not None for v in (t.latency_s, t.ttft_s, t.e2e_s)):
-        rows.append(_variant(catalog, q, "latency targets halved", targets=scaled(0.5)))
-        rows.append(_variant(catalog, q, "latency targets doubled", targets=scaled(2.0)))
-    rows.append(_variant(catalog, q, "context doubled (input and output x2)",
-                         input_tokens=q.input_tokens * 2, output_tokens=q.output_tokens * 2))
+        variants.append(_variant(catalog, q, "latency targets halved", targets=scaled(0.5)))
+        variants.append(_variant(catalog, q, "latency targets doubled", targets=scaled(2.0)))
+    variants.append(_variant(catalog, q, "context doubled (input and output x2)",
+                             input_tokens=q.input_tokens * 2, output_tokens=q.output_tokens * 2))
     if t.throughput is not None:
         doubled = Rate(t.throughput.per_second * 2, t.throughput.kind)
-        rows.append(_variant(catalog, q, "traffic doubled", targets=replace(t, throughput=doubled)))
+        variants.append(_variant(catalog, q, "traffic doubled", targets=replace(t, throughput=doubled)))
     else:
         sec.paragraphs.append("No throughput target was given, so traffic is not varied: one replica serves the question.")
-    for row in rows[1:]:
-        if row[2] not in ("-",) and row[1] != "no plan":
-            value = float(row[2].replace("$", "").replace(",", "").replace("/h", ""))
-            row[3] = f"{value - result.cost:+,.2f} USD vs as asked"
-    sec.tables.append(DocTable(["variant", "plan", "cost", "change"], rows))
+    rows = [["as asked", _describe_plan(result), _money(result.cost, hourly), ""]]
+    for name, cost, text in variants:
+        if cost is None:
+            rows.append([name, "no plan (see below)", "-", "-"])
+            sec.paragraphs.append(f"{name}: {text}.")
+        else:
+            rows.append([name, text, _money(cost, hourly), _signed_money(cost - result.cost, hourly)])
+    sec.tables.insert(0, DocTable(["variant", "plan", "cost", "vs as asked"], rows))
     return sec
 
 
@@ -216,7 +243,7 @@ def _accuracy_rows(catalog: Catalog, engine: str) -> tuple[list[list[str]], str]
     if path is None:
         return [], "The published measurements are not installed, so no accuracy figures are shown."
     report = validate(catalog, read_rows(path))
-    rows = [[s.group, str(s.n), f"{100 * s.median_ape:.1f}%", f"{100 * s.bias:+.1f}%", f"{100 * s.within_25:.0f}%"]
+    rows = [[s.group, str(s.n), f"{100 * s.median_ape:.1f}%", _pct(100 * s.bias), f"{100 * s.within_25:.0f}%"]
             for s in report.summaries()]
     note = (f"Measured by `planner validate` on the {len(report.answered)} published measurements shipped with planner "
             f"(all engines; the plan uses {engine}). Leave-one-out errors, the figure to expect on configurations "
@@ -236,10 +263,12 @@ def _risks_section(catalog: Catalog, result: FitResult) -> Section:
                                f"{p.quality.source}).")
     for line in result.lines:
         f = line.candidate.factors
-        sec.bullets.append(
+        bullet = (
             f"Fitted efficiency on {line.candidate.gpu.id} with {result.engine.name}: {f.bandwidth:.0%} of peak bandwidth, "
             f"{f.compute:.0%} of 16-bit and {f.compute_8bit:.0%} of 8-bit tensor peak, {f.decode_overhead_ms:g} ms per decode "
             f"step, {f.prefill_overhead_ms:g} ms per prefill ({result.engine.fitted_on}).")
+        if bullet.split(":", 1)[1] not in "".join(sec.bullets):
+            sec.bullets.append(bullet)
     for line in result.lines:
         g = line.candidate.gpu
         for kind, price in (("cloud", g.prices.cloud_usd_per_gpu_hour), ("purchase", g.prices.purchase_usd)):
@@ -308,5 +337,9 @@ def build_review(catalog: Catalog, result: FitResult) -> Review:
         _risks_section(catalog, result),
     ]
     title = f"Deployment plan: {result.spec.label}"
-    return Review(title, _headline(result), sections, svgs, titles)
+    summary = _headline(result)
+    if result.spec.approximate:
+        summary += (f" APPROXIMATE: {result.spec.label} is a bare parameter count, so the architecture is derived from "
+                    "the catalog's models; name a catalog model for exact figures.")
+    return Review(title, summary, sections, svgs, titles)
 

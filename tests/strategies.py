@@ -6,8 +6,9 @@ against 1e-3, quality loss 2 places against 1e-3). The solver's conservative
 rounding is then exact, so it must agree with an exhaustive search in real
 numbers to the last cent; off-grid figures are tested separately.
 
-The demand stays within a few replicas of every candidate that serves
-anything, which keeps the exhaustive search to a few thousand replica vectors.
+The demand stays within DEMAND_IN_REPLICAS replicas of every candidate that
+serves anything, which keeps the exhaustive search to at most some 15,000
+replica vectors (usually far fewer: inventories and caps cut it).
 """
 
 from __future__ import annotations
