@@ -37,6 +37,19 @@ def catalog_rows(catalog: Catalog, section: str) -> list[dict[str, Any]]:
                 "kv_cache": p.kv_cache,
                 "quality_loss_pct": p.quality.loss_pct,
             })
+    elif section == "engines":
+        for e in catalog.engines.values():
+            f = e.factors["default"]
+            rows.append({
+                "id": e.id,
+                "name": e.name,
+                "memory_utilization": e.memory_utilization,
+                "max_batch": e.max_batch,
+                "kv_cache_formats": e.kv_cache_formats,
+                "bandwidth_share": f.bandwidth,
+                "compute_share": f.compute,
+                "fitted_on": e.fitted_on,
+            })
     elif section == "models":
         for m in catalog.models.values():
             counts = count_params(m)
@@ -78,6 +91,13 @@ def catalog_tables(catalog: Catalog, sections: list[str]) -> list[Table]:
             for p in catalog.precisions.values():
                 table.add_row(p.id, p.name, f"{p.bits_per_weight:g}", p.compute, "yes" if p.kv_cache else "no",
                               f"{p.quality.loss_pct:g}%")
+        elif section == "engines":
+            for col in ("id", "name", "memory use", "max batch", "KV formats", "bandwidth share", "16-bit compute share"):
+                table.add_column(col, justify="left" if col in ("id", "name", "KV formats") else "right", no_wrap=col == "id")
+            for e in catalog.engines.values():
+                f = e.factors["default"]
+                table.add_row(e.id, e.name, f"{e.memory_utilization:.0%}", str(e.max_batch or "-"),
+                              ", ".join(e.kv_cache_formats), f"{f.bandwidth:.0%}", f"{f.compute:.0%}")
         else:
             for col in ("id", "name", "kind", "parameters", "layers", "hidden", "heads/kv", "context"):
                 table.add_column(col, justify="left" if col in ("id", "name", "kind") else "right", no_wrap=col == "id")

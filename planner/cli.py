@@ -251,9 +251,9 @@ def fit(
         raise InputError(f"--pue {pue} must be between 1 and 5")
     if top < 1 or top > 100:
         raise InputError(f"--top {top} must be between 1 and 100")
-    for name, value in (("--max-gpus", max_gpus), ("--gpus-per-node", gpus_per_node)):
-        if value is not None and value < 1:
-            raise InputError(f"{name} {value} must be at least 1")
+    for name, value, most in (("--max-gpus", max_gpus, 10**7), ("--gpus-per-node", gpus_per_node, 4096)):
+        if value is not None and not 1 <= value <= most:
+            raise InputError(f"{name} {value} must be between 1 and {most:,}")
     targets = Targets(
         latency_s=parse_duration(latency) if latency else None,
         ttft_s=parse_duration(ttft) if ttft else None,
@@ -439,12 +439,12 @@ def validate_command(
 
 # --- catalog ------------------------------------------------------------
 
-_SECTIONS = ("gpus", "precisions", "models")
+_SECTIONS = ("gpus", "precisions", "models", "engines")
 
 
 @catalog_app.command("list")
 def catalog_list(
-    section: Annotated[Optional[str], typer.Argument(help="gpus, precisions or models (default: all three).")] = None,
+    section: Annotated[Optional[str], typer.Argument(help="gpus, precisions, models or engines (default: all).")] = None,
     fmt: FormatOption = "table",
     catalog: CatalogOption = None,
 ) -> None:
@@ -460,7 +460,7 @@ def catalog_list(
 
     fmt = _check_format(fmt, ("table", "json"))
     if section is not None and section not in _SECTIONS:
-        raise InputError(f"unknown catalog section '{section}'", hint="expected gpus, precisions or models")
+        raise InputError(f"unknown catalog section '{section}'", hint="expected gpus, precisions, models or engines")
     cat = _catalog(catalog)
     sections = [section] if section else list(_SECTIONS)
     if fmt == "json":
@@ -534,4 +534,7 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as exc:  # noqa: BLE001 - the last line of defence
         if os.environ.get("PLANNER_DEBUG"):
             raise
-        _fail(f"internal error: {type(exc).__name__}: {exc} (set PLANNER_DEBUG=1 for a traceback, and please report it)", EXIT_INTERNAL)
+        detail = " ".join(str(exc).split())
+        detail = detail if len(detail) <= 200 else detail[:200] + "..."
+        _fail(f"internal error: {type(exc).__name__}: {detail} (set PLANNER_DEBUG=1 for a traceback, and please report it)",
+              EXIT_INTERNAL)

@@ -205,7 +205,10 @@ def fit(catalog: Catalog, q: Question) -> FitResult:
         raise NoPlanError(_why_no_candidate(spec, q, cands, ruled_out))
     pool = prune_dominated(viable, need_throughput=demand > 0)
     by_key = {c.key: c for c in pool}
-    plan = solver.solve([_solver_candidate(c, q.economics) for c in pool], _limits(q, demand))
+    try:
+        plan = solver.solve([_solver_candidate(c, q.economics) for c in pool], _limits(q, demand))
+    except ValueError as exc:  # figures too large for 64-bit integers once scaled
+        raise InputError(f"the question cannot be solved: {exc}", hint="check the prices and limits for absurd values") from None
     if plan.status not in (solver.OPTIMAL, solver.FEASIBLE):
         raise NoPlanError(_why_infeasible(q, demand, pool, plan.status))
     lines = [Line(by_key[line.candidate.key], line.replicas) for line in plan.lines if line.replicas > 0]

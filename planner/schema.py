@@ -15,6 +15,12 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 Positive = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 PositiveInt = Annotated[int, Field(gt=0)]
+# Bounds that no real part comes near: they turn a typo or a hostile overlay
+# into a catalog error instead of an overflow somewhere downstream.
+Usd = Annotated[float, Field(gt=0, le=1e8, allow_inf_nan=False)]
+Tflops = Annotated[float, Field(ge=1e-3, le=1e6, allow_inf_nan=False)]
+Count = Annotated[int, Field(gt=0, le=10_000_000)]
+Milliseconds = Annotated[float, Field(ge=0, le=1e4, allow_inf_nan=False)]
 Identifier = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9._-]*$", max_length=64)]
 Text = Annotated[str, Field(min_length=1, max_length=2000)]
 # A date as precise as the source gives it: 2025, 2025-06 or 2025-06-17.
@@ -36,7 +42,7 @@ class Strict(BaseModel):
 class Price(Strict):
     """A price with where and when it was seen."""
 
-    value: Positive
+    value: Usd
     as_of: AsOf
     source: Text
     provider: Text | None = None
@@ -51,13 +57,13 @@ class GpuPrices(Strict):
 class TensorThroughput(Strict):
     """Dense (no 2:4 sparsity) matrix-unit throughput, TFLOP/s or TOP/s."""
 
-    tf32: Positive | None = None
-    bf16: Positive | None = None
-    fp16: Positive | None = None
-    fp8: Positive | None = None
-    int8: Positive | None = None
-    int4: Positive | None = None
-    fp4: Positive | None = None
+    tf32: Tflops | None = None
+    bf16: Tflops | None = None
+    fp16: Tflops | None = None
+    fp8: Tflops | None = None
+    int8: Tflops | None = None
+    int4: Tflops | None = None
+    fp4: Tflops | None = None
 
 
 GPU_SPEC_FIELDS = (
@@ -85,14 +91,15 @@ class Gpu(Strict):
     memory_label: Text  # as the vendor sells it, verbatim: "80 GB"
     memory_label_unit: Literal["GB", "GiB"]  # what that label actually counts
     memory_type: Text
-    memory_total_gib: Positive  # capacity the driver reports (nvidia-smi memory.total)
-    memory_bandwidth_gbs: Positive  # peak, decimal GB/s
-    fp32_tflops: Positive | None = None  # vector (non-tensor) FP32
+    memory_total_gib: Annotated[float, Field(ge=0.01, le=1e5, allow_inf_nan=False)]  # as the driver reports it
+    memory_bandwidth_gbs: Annotated[float, Field(ge=0.1, le=1e6, allow_inf_nan=False)]  # peak, decimal GB/s
+    fp32_tflops: Tflops | None = None  # vector (non-tensor) FP32
     tensor_tflops: TensorThroughput
-    tdp_w: Positive | None = None
+    tdp_w: Annotated[float, Field(gt=0, le=1e5, allow_inf_nan=False)] | None = None
     interconnect: Text  # the GPU-to-GPU link tensor parallelism uses
-    interconnect_gbs: Positive | None = None  # bidirectional GB/s per GPU; None: no GPU-to-GPU link
-    gpus_per_node: PositiveInt
+    # bidirectional GB/s per GPU; None: no GPU-to-GPU link
+    interconnect_gbs: Annotated[float, Field(ge=0.1, le=1e6, allow_inf_nan=False)] | None = None
+    gpus_per_node: Annotated[int, Field(gt=0, le=4096)]
     prices: GpuPrices = GpuPrices()
     sources: dict[str, Text]
     notes: Text | None = None
@@ -145,7 +152,7 @@ class Quality(Strict):
     benchmark accuracy, as ``basis`` states.
     """
 
-    loss_pct: NonNegative
+    loss_pct: Annotated[float, Field(ge=0, le=100, allow_inf_nan=False)]
     basis: Text
     source: Text
 
@@ -155,7 +162,7 @@ class Precision(Strict):
     aliases: list[Identifier] = []
     name: Text
     family: Literal["float", "integer", "gguf", "block-fp4"]
-    bits_per_weight: Positive  # effective, scales and zero points included
+    bits_per_weight: Annotated[float, Field(ge=0.5, le=64, allow_inf_nan=False)]  # effective, scales included
     weight_format: bool  # usable as a weight storage format
     compute: Literal["fp32", "tf32", "bf16", "fp16", "fp8", "int8", "fp4"]  # matrix format of the GEMMs
     # When the GPU lacks ``compute`` natively: the format the kernels fall back
@@ -163,9 +170,9 @@ class Precision(Strict):
     fallback_compute: Literal["fp32", "bf16", "fp16"] | None = None
     # Weight-only and W8A8 checkpoints usually keep the token embedding and
     # output head in 16-bit; GGUF's measured bits already average them in.
-    embeddings_bits: Positive | None = None  # None: same as bits_per_weight
+    embeddings_bits: Annotated[float, Field(ge=0.5, le=64, allow_inf_nan=False)] | None = None  # None: as bits_per_weight
     kv_cache: bool = False
-    kv_bits: Positive | None = None  # bits per cached element when used for the KV cache
+    kv_bits: Annotated[float, Field(ge=0.5, le=64, allow_inf_nan=False)] | None = None  # bits per cached element
     engines: list[Identifier]  # engines that serve this weight format
     quality: Quality
     sources: dict[str, Text]
@@ -188,10 +195,10 @@ class Precision(Strict):
 
 
 class Moe(Strict):
-    experts: PositiveInt  # routed experts per MoE layer
-    active_experts: PositiveInt  # routed experts each token uses
+    experts: Count  # routed experts per MoE layer
+    active_experts: Count  # routed experts each token uses
     shared_experts: Annotated[int, Field(ge=0)] = 0
-    expert_ffn_size: PositiveInt
+    expert_ffn_size: Count
     dense_layers: Annotated[int, Field(ge=0)] = 0  # leading layers with a dense FFN instead
 
     @model_validator(mode="after")
@@ -205,11 +212,11 @@ class Mla(Strict):
     """Multi-head latent attention (DeepSeek-V2/V3): the KV cache holds a
     compressed latent of ``kv_lora_rank`` plus a shared RoPE key per token."""
 
-    q_lora_rank: PositiveInt | None = None
-    kv_lora_rank: PositiveInt
-    qk_nope_head_dim: PositiveInt
-    qk_rope_head_dim: PositiveInt
-    v_head_dim: PositiveInt
+    q_lora_rank: Count | None = None
+    kv_lora_rank: Count
+    qk_nope_head_dim: Count
+    qk_rope_head_dim: Count
+    v_head_dim: Count
 
 
 class Model(Strict):
@@ -218,16 +225,16 @@ class Model(Strict):
     name: Text
     family: Identifier
     kind: Literal["decoder", "encoder"]
-    layers: PositiveInt
-    hidden_size: PositiveInt
-    heads: PositiveInt
-    kv_heads: PositiveInt
-    head_dim: PositiveInt
-    ffn_size: PositiveInt  # dense FFN intermediate size
+    layers: Count
+    hidden_size: Count
+    heads: Count
+    kv_heads: Count
+    head_dim: Count
+    ffn_size: Count  # dense FFN intermediate size
     ffn_gated: bool  # SwiGLU/GeGLU: three matrices instead of two
-    vocab_size: PositiveInt
+    vocab_size: Count
     tied_embeddings: bool
-    max_context: PositiveInt
+    max_context: Count
     norm: Literal["rmsnorm", "layernorm"] = "rmsnorm"
     attention_bias: bool = False
     mlp_bias: bool = False
@@ -236,8 +243,8 @@ class Model(Strict):
     pooler: bool = False  # BERT pooler dense layer
     moe: Moe | None = None
     mla: Mla | None = None
-    params_published: Positive  # total parameters as the authors state them
-    params_active_published: Positive | None = None  # MoE: parameters used per token
+    params_published: Annotated[float, Field(gt=0, le=1e15, allow_inf_nan=False)]  # as the authors state it
+    params_active_published: Annotated[float, Field(gt=0, le=1e15, allow_inf_nan=False)] | None = None  # MoE, per token
     precision_native: Literal["fp32", "bf16", "fp16", "fp8"] = "bf16"
     sources: dict[str, Text]
     as_of: AsOf
@@ -264,9 +271,9 @@ class EngineFactors(Strict):
     bandwidth: Annotated[float, Field(gt=0, le=1)]  # share of peak memory bandwidth reached in decode
     compute: Annotated[float, Field(gt=0, le=1)]  # share of peak reached by 16/32-bit GEMMs and attention
     compute_8bit: Annotated[float, Field(gt=0, le=1)]  # share of their own peak reached by FP8/INT8/FP4 GEMMs
-    decode_overhead_ms: NonNegative  # fixed cost of one decode step (launches, scheduling, sampling)
-    prefill_overhead_ms: NonNegative  # fixed cost of the pass that yields the first token
-    allreduce_us: NonNegative  # fixed latency of one tensor-parallel all-reduce or PP hand-off
+    decode_overhead_ms: Milliseconds  # fixed cost of one decode step (launches, scheduling, sampling)
+    prefill_overhead_ms: Milliseconds  # fixed cost of the pass that yields the first token
+    allreduce_us: Annotated[float, Field(ge=0, le=1e6, allow_inf_nan=False)]  # per TP all-reduce or PP hand-off
 
 
 Share = Annotated[float, Field(gt=0, le=1)]
@@ -279,9 +286,9 @@ class PartialFactors(Strict):
     bandwidth: Share | None = None
     compute: Share | None = None
     compute_8bit: Share | None = None
-    decode_overhead_ms: NonNegative | None = None
-    prefill_overhead_ms: NonNegative | None = None
-    allreduce_us: NonNegative | None = None
+    decode_overhead_ms: Milliseconds | None = None
+    prefill_overhead_ms: Milliseconds | None = None
+    allreduce_us: Annotated[float, Field(ge=0, le=1e6, allow_inf_nan=False)] | None = None
 
 
 class Engine(Strict):
@@ -294,9 +301,9 @@ class Engine(Strict):
     factors: dict[Identifier, PartialFactors]
     fitted_on: Text  # which published measurements the factors were fitted on
     memory_utilization: Annotated[float, Field(gt=0, le=1)]  # share of GPU memory the engine may use
-    workspace_gib: NonNegative  # allocator-visible buffers beyond weights, KV cache and activations
-    prefill_chunk_tokens: PositiveInt | None = None  # tokens per prefill pass; None: the whole prompt at once
-    max_batch: PositiveInt | None = None  # default cap on concurrent sequences
+    workspace_gib: Annotated[float, Field(ge=0, le=1e4, allow_inf_nan=False)]  # allocator-visible extra buffers
+    prefill_chunk_tokens: Count | None = None  # tokens per prefill pass; None: the whole prompt at once
+    max_batch: Annotated[int, Field(gt=0, le=1_000_000)] | None = None  # default cap on concurrent sequences
     kv_cache_formats: list[Identifier]  # precisions the engine can store its KV cache in
     sources: dict[str, Text]
     notes: Text | None = None

@@ -79,7 +79,8 @@ def test_overlay_adds_a_model(tmp_path, catalog):
     "body, fragments",
     [
         ("gpus:\n  - id: h100-sxm\n    memory_bandwith_gbs: 3000\n", ["h100-sxm", "memory_bandwith_gbs", "Extra inputs"]),
-        ("gpus:\n  - id: h100-sxm\n    memory_bandwidth_gbs: -5\n", ["h100-sxm", "memory_bandwidth_gbs", "greater than 0"]),
+        ("gpus:\n  - id: h100-sxm\n    memory_bandwidth_gbs: -5\n", ["h100-sxm", "memory_bandwidth_gbs", "greater than or equal to 0.1"]),
+        ("gpus:\n  - id: h100-sxm\n    memory_bandwidth_gbs: 1e300\n", ["h100-sxm", "memory_bandwidth_gbs", "less than or equal"]),
         ("gpus:\n  - id: h100-sxm\n    tdp_w: seven hundred\n", ["h100-sxm", "tdp_w", "valid number"]),
         ("gpus:\n  - id: new-gpu\n    name: X\n", ["new-gpu", "vendor", "Field required"]),
         ("models:\n  - id: llama-2-7b\n    kv_heads: 5\n", ["llama-2-7b", "multiple of kv_heads"]),

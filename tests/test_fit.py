@@ -143,3 +143,18 @@ def test_table_leads_with_the_answer(cli):
     assert result.stdout.startswith("Cheapest plan for 13B:")
     assert "Meets TPOT" in result.stdout and "headroom" in result.stdout
     assert "APPROXIMATE" in result.stdout
+
+
+def test_hostile_catalog_overlay_is_a_catalog_error(cli, tmp_path):
+    overlay = tmp_path / "hostile.yaml"
+    overlay.write_text("gpus:\n  - id: h100-sxm\n    memory_bandwidth_gbs: 1e300\n    tensor_tflops: {bf16: 1e-300}\n"
+                       "    prices:\n      cloud_usd_per_gpu_hour: {value: 1e300, as_of: '2026', source: x}\n")
+    result = cli("fit", "13B", "--latency", "100ms", "--gpu", "h100-sxm", "--catalog", str(overlay))
+    assert result.exit_code == 3
+    assert "Traceback" not in result.stderr
+    assert "memory_bandwidth_gbs" in result.stderr and "cloud_usd_per_gpu_hour" in result.stderr
+
+
+def test_absurd_limits_are_input_errors(cli):
+    result = cli("fit", "13B", "--latency", "100ms", "--max-gpus", str(10**19))
+    assert result.exit_code == 2 and "--max-gpus" in result.stderr and "Traceback" not in result.stderr
