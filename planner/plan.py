@@ -280,9 +280,9 @@ def _why_no_candidate(spec: ModelSpec, q: Question, cands: list[Candidate], rule
         return (f"{spec.label} does not fit in memory on any allowed GPU, even split over a node "
                 f"(largest GPU {biggest:g} GiB); allow more GPUs per replica, a smaller precision, or shorter sequences")
     if spec.model.kind == "encoder":
-        metric, value_of, name = "latency", (lambda c: c.prediction.e2e_s), "latency"
+        metric, value_of = "latency", (lambda c: c.prediction.e2e_s)
     else:
-        metric, value_of, name = "TPOT", (lambda c: c.prediction.tpot_s or 0.0), "TPOT"
+        metric, value_of = "TPOT", (lambda c: c.prediction.tpot_s or 0.0)
     checks = [
         (t.latency_s, value_of, metric, "--latency"),
         (t.ttft_s, lambda c: c.prediction.ttft_s, "TTFT", "--ttft"),

@@ -12,7 +12,7 @@ import sys
 import pytest
 
 from conftest import ROOT
-from planner.errors import EXIT_WRITE
+from planner.errors import EXIT_WRITE, OutputError
 from planner.output import write_files
 from planner.report_csv import BOM_COLUMNS, SUMMED
 
@@ -117,7 +117,7 @@ def test_existing_file_replaced_only_on_success(cli, tmp_path):
 
 def test_write_files_is_all_or_nothing(tmp_path):
     first = tmp_path / "a.md"
-    with pytest.raises(Exception):
+    with pytest.raises(OutputError):
         write_files({first: "text", tmp_path / "missing" / "b.svg": "<svg/>"})
     assert not first.exists() and list(tmp_path.iterdir()) == []
 
