@@ -328,14 +328,15 @@ def _allreduce_s(message_bytes: float, dep: Deployment, factors: EngineFactors) 
     bandwidth (half the bidirectional figure), plus a fixed latency (fitted)."""
     if dep.tp == 1:
         return 0.0
-    one_way = dep.gpu.interconnect_gbs * 1e9 / 2  # type: ignore[operator]
+    one_way = dep.gpu.link_gbs(dep.tp) * 1e9 / 2  # type: ignore[operator]
     return factors.allreduce_us * 1e-6 + 2 * (dep.tp - 1) / dep.tp * message_bytes / one_way
 
 
 def _handoff_s(message_bytes: float, dep: Deployment, factors: EngineFactors) -> float:
     if dep.pp == 1:
         return 0.0
-    one_way = dep.gpu.interconnect_gbs * 1e9 / 2  # type: ignore[operator]
+    # stages sit on different nodes or bridge pairs: the host link carries the hand-off
+    one_way = (dep.gpu.host_link_gbs or dep.gpu.interconnect_gbs) * 1e9 / 2  # type: ignore[operator]
     return factors.allreduce_us * 1e-6 + message_bytes / one_way
 
 

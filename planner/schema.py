@@ -74,6 +74,8 @@ GPU_SPEC_FIELDS = (
     "tdp_w",
     "interconnect_gbs",
     "gpus_per_node",
+    "interconnect_domain",
+    "host_link_gbs",
     "release_year",
     "memory_label",
 )
@@ -100,6 +102,10 @@ class Gpu(Strict):
     # bidirectional GB/s per GPU; None: no GPU-to-GPU link
     interconnect_gbs: Annotated[float, Field(ge=0.1, le=1e6, allow_inf_nan=False)] | None = None
     gpus_per_node: Annotated[int, Field(gt=0, le=4096)]
+    # GPUs the fast link joins (an NVLink bridge: 2); None: the whole node.
+    # Tensor parallelism wider than that runs over host_link_gbs (PCIe).
+    interconnect_domain: Annotated[int, Field(gt=0, le=4096)] | None = None
+    host_link_gbs: Annotated[float, Field(ge=0.1, le=1e6, allow_inf_nan=False)] | None = None  # bidirectional, per GPU
     prices: GpuPrices = GpuPrices()
     sources: dict[str, Text]
     notes: Text | None = None
@@ -113,6 +119,18 @@ class Gpu(Strict):
         if unknown:
             raise ValueError(f"unknown source key(s) {unknown}; use 'specs' or one of {list(GPU_SPEC_FIELDS)}")
         return sources
+
+    @model_validator(mode="after")
+    def _domain_has_a_host_link(self) -> "Gpu":
+        if self.interconnect_domain is not None and self.host_link_gbs is None:
+            raise ValueError("interconnect_domain is set, so host_link_gbs must give the link used beyond it")
+        return self
+
+    def link_gbs(self, gpus: int) -> float | None:
+        """Bidirectional GB/s per GPU for a tensor-parallel group of ``gpus``."""
+        if self.interconnect_domain is not None and gpus > self.interconnect_domain:
+            return self.host_link_gbs
+        return self.interconnect_gbs
 
     @property
     def memory_class(self) -> str:

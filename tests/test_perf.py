@@ -235,3 +235,15 @@ def test_predict_batch_max_and_replicas(cli):
 def test_unknown_engine_is_an_error(cli):
     result = cli("predict", "llama-2-7b", "--gpu", "h100", "--engine", "fastllm")
     assert result.exit_code == 2 and "unknown engine 'fastllm'" in result.stderr
+
+
+def test_tensor_parallel_beyond_a_bridge_crosses_pcie(catalog):
+    """An NVLink bridge joins pairs: TP 4 on RTX A6000s all-reduces over PCIe Gen4 (64 GB/s), not the bridge."""
+    gpu = catalog.gpu("rtx-a6000")
+    assert gpu.link_gbs(2) == gpu.interconnect_gbs and gpu.link_gbs(4) == 64
+    model = catalog.model("llama-3.1-70b")
+    bridged = _dep(catalog, gpu="rtx-a6000", tp=4)
+    switched = Deployment(gpu=gpu.model_copy(update={"interconnect_domain": None}), precision=bridged.precision,
+                          kv_precision=bridged.kv_precision, engine=bridged.engine, tp=4)
+    f = bridged.engine.factors_for(gpu)
+    assert perf.prefill(model, bridged, f, 1, 2048).communication_s > perf.prefill(model, switched, f, 1, 2048).communication_s
