@@ -41,8 +41,13 @@ class Economics:
     """How a replica's cost is counted for the objective."""
 
     objective: str = "hourly"  # hourly (cloud $/h), capex (purchase), tco (purchase + energy)
+    # 5 years: hyperscalers depreciate servers over 5-6 years (10-K disclosures
+    # collected in references/procurement/tco.md section 4).
     years: float = 5.0
+    # EIA Electric Power Annual, 2023 average commercial price in Virginia (the
+    # N. Virginia data-centre hub), 8.95 cents/kWh (references/procurement/tco.md section 2, [T9]).
     power_usd_per_kwh: float = 0.0895
+    # Uptime Institute 2023 industry-average PUE, 1.58 (references/procurement/tco.md section 1, [T1]).
     pue: float = 1.58
 
 

@@ -25,7 +25,7 @@ from planner.workload import Deployment, Shape
 ACTIVATION_BYTES = 2  # activations and all-reduce messages are 16-bit
 LOGIT_BYTES = 4  # logits are upcast to FP32 for sampling (vLLM, HF Transformers)
 # CUDA context and framework state outside the allocator: "~0.5-1 GiB" per
-# GPU (shared/reference SOURCES.md, memory column conventions); low end taken.
+# GPU (references/SOURCES.md, memory column conventions); low end taken.
 CUDA_CONTEXT_BYTES = 0.5 * 2**30
 TPOT_SAMPLES = 5  # decode steps evaluated (evenly spaced) to average TPOT over the output; step time is piecewise linear in context
 # GEMMs in these formats reach a smaller share of their (higher) peak than

@@ -154,7 +154,7 @@ def read_rows(path: str | Path) -> list[dict[str, str]]:
     missing = [c for c in REQUIRED_COLUMNS if c not in (reader.fieldnames or [])]
     if missing:
         raise InputError(f"{path}: missing column(s) {', '.join(missing)}",
-                         hint="use the columns of shared/validation/measured.csv")
+                         hint="use the columns of benchmarks/data/measured.csv")
     return rows
 
 

@@ -19,7 +19,7 @@ def _dep(catalog, gpu="h100-sxm", precision="bf16", kv="bf16", engine="vllm", tp
 
 
 def test_llama3_8b_kv_per_token_matches_reference(catalog):
-    """shared/reference/precisions.md section 3: Llama-3-8B holds 128 KiB per token in BF16, 64 KiB in FP8."""
+    """references/precisions.md section 3: Llama-3-8B holds 128 KiB per token in BF16, 64 KiB in FP8."""
     model = catalog.model("llama-3-8b")
     assert perf.kv_bytes_per_token_per_gpu(model, _dep(catalog)) == 128 * 1024
     assert perf.kv_bytes_per_token_per_gpu(model, _dep(catalog, kv="fp8")) == 64 * 1024
