@@ -199,6 +199,7 @@ def fit(
     output_tokens: Annotated[str, typer.Option("--output", help="Generated tokens per request.")] = "256",
     engine: Annotated[str, typer.Option("--engine", help="vllm, trtllm, sglang, llama.cpp, transformers, lmdeploy or tensorrt.")] = "vllm",
     gpu: Annotated[Optional[list[str]], typer.Option("--gpu", help="Allowed GPU types (repeatable or comma-separated; default all).")] = None,
+    segment: Annotated[Optional[list[str]], typer.Option("--segment", help="Allowed GPU segments: datacenter, workstation, consumer (repeatable or comma-separated).")] = None,
     precision: Annotated[Optional[list[str]], typer.Option("--precision", "-p", help="Allowed weight precisions (default all within the quality limit).")] = None,
     kv_precision: Annotated[Optional[list[str]], typer.Option("--kv-precision", help="Allowed KV-cache precisions (default the engine's).")] = None,
     max_quality_loss: Annotated[str, typer.Option("--max-quality-loss", help="Largest published quality loss allowed, percent.")] = "3",
@@ -231,6 +232,8 @@ def fit(
 
       planner fit llama-3.1-8b --ttft 300ms --objective tco --explain
 
+      planner fit 13B --latency 100ms --segment datacenter
+
       planner fit 13B --latency 100ms --format csv -o plan.csv
 
       planner fit 13B --latency 100ms --format html -o review.html
@@ -260,13 +263,24 @@ def fit(
         e2e_s=parse_duration(e2e) if e2e else None,
         throughput=parse_rate(throughput) if throughput else None,
     )
+    cat = _catalog(catalog)
+    allowed_gpus = _split(gpu)
+    segments = _split(segment)
+    if segments:
+        unknown = sorted(set(segments) - {"datacenter", "workstation", "consumer"})
+        if unknown:
+            raise InputError(f"unknown segment '{unknown[0]}'", hint="expected datacenter, workstation or consumer")
+        pool = [cat.gpu(g) for g in allowed_gpus] if allowed_gpus else list(cat.gpus.values())
+        allowed_gpus = tuple(g.id for g in pool if g.segment in segments)
+        if not allowed_gpus:
+            raise InputError("no GPU is left in the allowed segments", hint="widen --segment or --gpu")
     question = Question(
         model=model,
         targets=targets,
         input_tokens=parse_count(input_tokens, "input length"),
         output_tokens=parse_count(output_tokens, "output length"),
         engine=engine,
-        gpus=_split(gpu),
+        gpus=allowed_gpus,
         precisions=_split(precision),
         kv_precisions=_split(kv_precision),
         max_quality_loss=_percent(max_quality_loss),
@@ -280,7 +294,6 @@ def fit(
         top=top,
         asked="planner " + shlex.join(_without_output(_ARGV)) if _ARGV else None,
     )
-    cat = _catalog(catalog)
     result = run_fit(cat, question)
     if fmt == "json":
         _emit(to_json(fit_dict(result, explain)) + "\n", output)

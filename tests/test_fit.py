@@ -158,3 +158,13 @@ def test_hostile_catalog_overlay_is_a_catalog_error(cli, tmp_path):
 def test_absurd_limits_are_input_errors(cli):
     result = cli("fit", "13B", "--latency", "100ms", "--max-gpus", str(10**19))
     assert result.exit_code == 2 and "--max-gpus" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_segment_limits_gpu_types(cli, catalog):
+    plan = _fit(cli, "13B", "--latency", "100ms", "--segment", "datacenter")
+    for line in plan["lines"]:
+        assert catalog.gpu(line["gpu"]).segment == "datacenter"
+    for alt in plan["alternatives"]:
+        assert catalog.gpu(alt["gpu"]).segment == "datacenter"
+    bad = cli("fit", "13B", "--segment", "cloud")
+    assert bad.exit_code == 2 and "unknown segment 'cloud'" in bad.stderr
