@@ -166,6 +166,12 @@ def _inventory(text: Optional[str]) -> dict[str, int] | None:
     return result
 
 
+def _max_batch(value: Optional[int]) -> Optional[int]:
+    if value is not None and not 1 <= value <= 1_000_000:
+        raise InputError(f"--max-batch {value} must be between 1 and 1,000,000")
+    return value
+
+
 def _percent(text: str) -> float:
     raw = text.strip().rstrip("%").strip()
     try:
@@ -213,6 +219,7 @@ def fit(
     power_price: Annotated[str, typer.Option("--power-price", help="Electricity price for tco, e.g. '$0.12/kWh'.")] = "$0.0895/kWh",
     pue: Annotated[float, typer.Option("--pue", help="Power usage effectiveness of the data centre, for tco.")] = 1.58,
     memory_utilization: Annotated[Optional[float], typer.Option("--memory-utilization", help="Share of GPU memory the engine may use (default: the engine's).")] = None,
+    max_batch: Annotated[Optional[int], typer.Option("--max-batch", help="Most concurrent sequences per replica (default: the engine's, 256 for vLLM).")] = None,
     explain: Annotated[bool, typer.Option("--explain", help="List every GPU type and precision ruled out, and why.")] = False,
     top: Annotated[int, typer.Option("--top", help="Also show the next best plans, N in all.")] = 1,
     fmt: Annotated[str, typer.Option("--format", "-f", help="table, json, csv, markdown or html.", metavar="FORMAT")] = "table",
@@ -290,6 +297,7 @@ def fit(
         max_power_w=parse_power(max_power) if max_power else None,
         gpus_per_node=gpus_per_node,
         memory_utilization=memory_utilization,
+        max_batch=_max_batch(max_batch),
         economics=Economics(objective=objective, years=years, power_usd_per_kwh=_power_price(power_price), pue=pue),
         top=top,
         asked="planner " + shlex.join(_without_output(_ARGV)) if _ARGV else None,
@@ -388,6 +396,7 @@ def predict(
     memory_utilization: Annotated[
         Optional[float], typer.Option("--memory-utilization", help="Share of GPU memory the engine may use (default: the engine's, 0.9 for vLLM).")
     ] = None,
+    max_batch: Annotated[Optional[int], typer.Option("--max-batch", help="Cap for --batch max, per replica (default: the engine's).")] = None,
     fmt: FormatOption = "table",
     output: OutputOption = None,
     catalog: CatalogOption = None,
@@ -411,6 +420,7 @@ def predict(
         cat, model, gpu, precision=precision, kv_precision=kv_precision, gpus=gpus, tp=tp, pp=pp,
         batch=_batch(batch), input_tokens=parse_count(input_tokens, "input length"),
         output_tokens=parse_count(output_tokens, "output length"), engine=engine, memory_utilization=memory_utilization,
+        max_batch=_max_batch(max_batch),
     )
     if fmt == "json":
         _emit(to_json(prediction_dict(result)) + "\n", output)

@@ -42,6 +42,7 @@ class Question:
     max_power_w: float | None = None
     gpus_per_node: int | None = None
     memory_utilization: float | None = None
+    max_batch: int | None = None  # overrides the engine's default cap on concurrent sequences per replica
     economics: Economics = Economics()
     top: int = 1
     asked: str | None = None  # the command line as typed, for reports
@@ -188,6 +189,8 @@ def fit(catalog: Catalog, q: Question) -> FitResult:
     spec = resolve_spec(catalog, q.model)
     shape = Shape(q.input_tokens, 0 if spec.model.kind == "encoder" else q.output_tokens)
     engine = catalog.engine(q.engine)
+    if q.max_batch is not None:
+        engine = engine.model_copy(update={"max_batch": q.max_batch})
     demand = _demand(q, spec)
     if q.inventory:
         for gpu_id in q.inventory:

@@ -82,6 +82,7 @@ def predict(
     output_tokens: int = 256,
     engine: str = DEFAULT_ENGINE,
     memory_utilization: float | None = None,
+    max_batch: int | None = None,
     spec: ModelSpec | None = None,
 ) -> Prediction:
     """Predict one deployment. ``gpus`` is the total (default tp x pp);
@@ -96,6 +97,8 @@ def predict(
     replicas = gpus // per_replica
     kv_name = kv_precision or default_kv_precision(catalog, precision)
     engine_entry = catalog.engine(engine)
+    if max_batch is not None:
+        engine_entry = engine_entry.model_copy(update={"max_batch": max_batch})
     dep = Deployment(
         gpu=catalog.gpu(gpu),
         precision=catalog.precision(precision),

@@ -168,3 +168,9 @@ def test_segment_limits_gpu_types(cli, catalog):
         assert catalog.gpu(alt["gpu"]).segment == "datacenter"
     bad = cli("fit", "13B", "--segment", "cloud")
     assert bad.exit_code == 2 and "unknown segment 'cloud'" in bad.stderr
+
+
+def test_max_batch_overrides_the_engine_cap(cli):
+    capped = _fit(cli, "llama-3.1-8b", "--latency", "100ms", "--gpu", "h100-sxm", "--max-batch", "16")
+    assert all(line["batch_per_replica"] <= 16 for line in capped["lines"])
+    assert cli("fit", "13B", "--max-batch", "0").exit_code == 2
