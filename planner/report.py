@@ -45,6 +45,17 @@ def _flops(value: float) -> str:
     return f"{value:,.0f} FLOP"
 
 
+def _readable_count(n: int) -> str:
+    """13B stays 13B; 6738415616 reads 6.738B (the JSON keeps the exact count)."""
+    exact = format_params(n)
+    if len(exact) <= 7:
+        return exact
+    for suffix, scale in (("T", 10**12), ("B", 10**9), ("M", 10**6), ("K", 10**3)):
+        if n >= scale:
+            return f"{n / scale:.4g}{suffix}"
+    return str(n)
+
+
 def size_dict(table: SizeTable) -> dict[str, Any]:
     ref = table.model
     return {
@@ -71,8 +82,8 @@ def size_dict(table: SizeTable) -> dict[str, Any]:
 
 def size_renderables(table: SizeTable) -> list[Any]:
     ref = table.model
-    what = f"{ref.label} ({format_params(ref.parameters)} parameters" + (
-        f", {format_params(ref.active_parameters)} active per token)" if ref.active_parameters != ref.parameters else ")"
+    what = f"{ref.label} ({_readable_count(ref.parameters)} parameters" + (
+        f", {_readable_count(ref.active_parameters)} active per token)" if ref.active_parameters != ref.parameters else ")"
     )
     grid = Table(title=f"Model size of {what}", title_justify="left")
     grid.add_column("precision")
