@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import re
+
 from planner.review import DocTable, Review
 
 
+def _text(text: str) -> str:
+    """Catalog text is data: a '<' that could open an HTML tag is escaped, so a
+    name cannot become markup in a Markdown viewer ('<=' and '->' stay as typed)."""
+    return re.sub(r"<(?=[A-Za-z/!?])", "&lt;", str(text))
+
+
 def _cell(text: str) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
+    return _text(text).replace("|", "\\|").replace("\n", " ")
 
 
 def _table(table: DocTable) -> list[str]:
@@ -23,15 +31,15 @@ def _table(table: DocTable) -> list[str]:
 
 def render_markdown(review: Review, chart_files: dict[str, str] | None = None) -> str:
     """Markdown text; ``chart_files`` maps chart names to the SVG file names written beside it."""
-    out = [f"# {review.title}", "", f"**{review.summary}**", ""]
+    out = [f"# {_text(review.title)}", "", f"**{_text(review.summary)}**", ""]
     for section in review.sections:
         out += [f"## {section.title}", ""]
         for paragraph in section.paragraphs:
-            out += [paragraph, ""]
+            out += [_text(paragraph), ""]
         for table in section.tables:
             out += _table(table)
         for bullet in section.bullets:
-            out.append(f"- {bullet}")
+            out.append(f"- {_text(bullet)}")
         if section.bullets:
             out.append("")
         for name in section.charts:

@@ -127,3 +127,21 @@ def test_examples_are_up_to_date():
     done = subprocess.run([sys.executable, str(ROOT / "examples" / "regenerate.py"), "--check"],
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_reports_without_matplotlib_say_so(cli, monkeypatch):
+    import planner.charts
+
+    monkeypatch.setattr(planner.charts, "available", lambda: False)
+    result = cli("fit", "13B", "--latency", "100ms", "--format", "html")
+    assert result.exit_code == 0
+    assert "<svg" not in result.stdout and "Charts need matplotlib" in result.stdout
+
+
+def test_catalog_text_cannot_inject_markup(cli, tmp_path):
+    overlay = tmp_path / "evil.yaml"
+    overlay.write_text("gpus:\n  - id: l4\n    notes: '<script>alert(1)</script>'\n")
+    for fmt in ("html", "markdown"):
+        result = cli("fit", "llama-3.1-8b", "--latency", "60ms", "--gpu", "l4", "--format", fmt, "--catalog", str(overlay))
+        assert result.exit_code == 0, result.stderr
+        assert "<script>" not in result.stdout and "&lt;script" in result.stdout
