@@ -18,7 +18,7 @@ from rich.console import Console
 from planner import __version__
 from planner.catalog import Catalog, load_catalog, validate_file
 from planner.output import write_files
-from planner.errors import EXIT_INTERNAL, CatalogError, InputError, PlannerError
+from planner.errors import EXIT_INTERNAL, CatalogError, InputError, NoPlanError, PlannerError
 from planner.report import size_dict, size_renderables, to_json
 from planner.sizing import resolve_model, size_table
 from planner.units import parse_count
@@ -302,7 +302,12 @@ def fit(
         top=top,
         asked="planner " + shlex.join(_without_output(_ARGV)) if _ARGV else None,
     )
-    result = run_fit(cat, question)
+    try:
+        result = run_fit(cat, question)
+    except NoPlanError as exc:
+        if fmt == "json":  # a machine reader still gets an object with the status
+            _emit(to_json({"status": "infeasible", "reason": exc.message, "model": model}) + "\n", output)
+        raise
     if fmt == "json":
         _emit(to_json(fit_dict(result, explain)) + "\n", output)
     elif fmt == "csv":

@@ -107,6 +107,13 @@ def test_no_plan_names_the_binding_target_and_relaxation(cli):
     assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
 
 
+def test_no_plan_in_json_is_an_infeasible_object(cli):
+    result = cli("fit", "llama-3.1-70b", "--latency", "2ms", "--format", "json")
+    assert result.exit_code == EXIT_NO_PLAN
+    data = json.loads(result.stdout)
+    assert data["status"] == "infeasible" and "relax --latency" in data["reason"]
+
+
 def test_no_plan_for_inventory_says_how_much_more(cli):
     result = cli("fit", "llama-3.1-8b", "--throughput", "1000000 tok/s", "--inventory", "h100-sxm=8", "--gpu", "h100-sxm")
     assert result.exit_code == EXIT_NO_PLAN
