@@ -9,12 +9,16 @@ What is fitted, per engine (a few global factors, never a row):
     tensor throughput, one pair per memory class (hbm, gddr, unified) where
     the engine has at least MIN_ROWS_PER_CLASS rows of that class, else one
     "default" pair (compute likewise per GPU family);
+  - compute_8bit: the share of their own peak that FP8/INT8/FP4 GEMMs reach;
   - decode_overhead_ms, prefill_overhead_ms, allreduce_us: fixed costs per
-    decode step, per prefill pass, and per TP all-reduce / PP hand-off.
+    decode step, per prefill pass, and per TP all-reduce / PP hand-off;
+  - overlap: how memory traffic and compute overlap within a pass (the p of
+    the p-norm that merges them: 1 adds them, large takes the max).
 The objective is the sum of |log(predicted / measured)| over the engine's
-rows (memory rows excluded: no factor changes them). A parameter the data
-does not constrain (the objective does not move when it changes) is not
-fitted: it takes the reference engine's value and the file says so.
+rows (memory rows excluded: no factor changes them). A parameter that fewer
+than three rows depend on (their predictions move by over 1% across its
+range) is not fitted: it takes the reference engine's value, and the file
+says so.
 """
 
 from __future__ import annotations
@@ -48,9 +52,10 @@ BOUNDS = {
     "decode_overhead_ms": (0.0, 10.0),
     "prefill_overhead_ms": (0.0, 40.0),
     "allreduce_us": (0.0, 100.0),
+    "overlap": (1.0, 12.0),
 }
-START = {"bandwidth": 0.8, "compute": 0.5, "compute_8bit": 0.5, "decode_overhead_ms": 1.0, "prefill_overhead_ms": 2.0, "allreduce_us": 10.0}
-SHARED = ("compute_8bit", "decode_overhead_ms", "prefill_overhead_ms", "allreduce_us")
+START = {"bandwidth": 0.8, "compute": 0.5, "compute_8bit": 0.5, "decode_overhead_ms": 1.0, "prefill_overhead_ms": 2.0, "allreduce_us": 10.0, "overlap": 4.0}
+SHARED = ("compute_8bit", "decode_overhead_ms", "prefill_overhead_ms", "allreduce_us", "overlap")
 GROUPED = ("bandwidth", "compute")
 
 
@@ -110,6 +115,7 @@ def factors_of(params: dict[str, float], grouping: Grouping, case: Case) -> Engi
         decode_overhead_ms=params["decode_overhead_ms"],
         prefill_overhead_ms=params["prefill_overhead_ms"],
         allreduce_us=params["allreduce_us"],
+        overlap=params["overlap"],
     )
 
 
@@ -117,12 +123,12 @@ def objective(params: dict[str, float], grouping: Grouping, cases: list[Case]) -
     return sum(abs(math.log(predict_case(c, factors_of(params, grouping, c)) / c.measured)) for c in cases)
 
 
-def fit(cases: list[Case], grouping: Grouping, start: dict[str, float]) -> dict[str, float]:
+def fit(cases: list[Case], grouping: Grouping, start: dict[str, float], names: list[str] | None = None) -> dict[str, float]:
     """Coordinate search: per parameter, a grid over its range, narrowed
     around the best point three times; four sweeps over all parameters."""
     params = dict(start)
     for _sweep in range(SWEEPS):
-        for name in params:
+        for name in names if names is not None else list(params):
             lo, hi = BOUNDS[name.split("@")[0]]
             best_value, best = params[name], objective(params, grouping, cases)
             for _refine in range(3):
@@ -138,14 +144,23 @@ def fit(cases: list[Case], grouping: Grouping, start: dict[str, float]) -> dict[
     return params
 
 
+SENSITIVE = 0.01  # a row is sensitive to a parameter that moves its prediction by more than 1%
+
+
 def constrained(params: dict[str, float], grouping: Grouping, cases: list[Case]) -> dict[str, bool]:
-    """Whether moving each parameter across its range changes the fit at all."""
-    base = objective(params, grouping, cases)
+    """Whether the rows pin each parameter down: at least MIN_ROWS_PER_CLASS rows
+    whose prediction moves by more than 1% across the parameter's range. A
+    parameter one or two rows decide would fit those rows, not the engine."""
     result = {}
     for name in params:
         lo, hi = BOUNDS[name.split("@")[0]]
-        moved = [objective({**params, name: v}, grouping, cases) for v in (lo, (lo + hi) / 2, hi)]
-        result[name] = max(abs(m - base) for m in moved) > 1e-6
+        sensitive = 0
+        for case in cases:
+            base = predict_case(case, factors_of(params, grouping, case))
+            moved = [predict_case(case, factors_of({**params, name: v}, grouping, case)) for v in (lo, hi)]
+            if max(abs(math.log(m / base)) for m in moved) > SENSITIVE:
+                sensitive += 1
+        result[name] = sensitive >= MIN_ROWS_PER_CLASS
     return result
 
 
@@ -160,7 +175,7 @@ def cross_validate(by_engine: dict[str, list[Case]], fitted: dict[str, dict]) ->
             for held in cases:
                 rest = [c for c in cases if c is not held]
                 entry = fitted[engine]
-                params = fit(rest, entry["grouping"], entry["params"]) if rest else entry["params"]
+                params = fit(rest, entry["grouping"], entry["params"], entry["free"]) if rest else entry["params"]
                 results.append((held, predict_case(held, factors_of(params, entry["grouping"], held))))
     finally:
         SWEEPS = saved
@@ -210,7 +225,8 @@ def main() -> int:
             if base in GROUPED:
                 setattr(grouping, base, list(getattr(reference["grouping"], base)))
             notes.append(f"{base} not constrained by its rows: {REFERENCE_ENGINE}'s")
-        fitted[engine] = {"params": params, "grouping": grouping, "rows": len(cases),
+        free_names = [n for n in params if free.get(n, False)]  # what the rows decide; the rest stays borrowed
+        fitted[engine] = {"params": params, "grouping": grouping, "rows": len(cases), "free": free_names,
                           "score": objective(params, grouping, cases) / max(len(cases), 1), "notes": notes}
         print(f"{engine:13s} rows {len(cases):3d}  mean |log error| {fitted[engine]['score']:.3f}  "
               + "  ".join(f"{k}={_round(k, v)}" for k, v in params.items()))
@@ -244,7 +260,8 @@ def main() -> int:
             f"      default: {{bandwidth: {_round('bandwidth', p['bandwidth@' + g.bandwidth[0]])}, "
             f"compute: {_round('compute', p['compute@' + g.compute[0]])}, compute_8bit: {_round('compute', p['compute_8bit'])}, "
             f"decode_overhead_ms: {_round('x', p['decode_overhead_ms'])}, "
-            f"prefill_overhead_ms: {_round('x', p['prefill_overhead_ms'])}, allreduce_us: {_round('x', p['allreduce_us'])}}}"
+            f"prefill_overhead_ms: {_round('x', p['prefill_overhead_ms'])}, allreduce_us: {_round('x', p['allreduce_us'])}, "
+            f"overlap: {_round('x', p['overlap'])}}}"
         )
         for key in g.bandwidth[1:]:
             lines.append(f"      {key}: {{bandwidth: {_round('bandwidth', p['bandwidth@' + key])}}}")

@@ -260,10 +260,23 @@ class PassTime:
     overhead_s: float  # fixed per-pass cost (fitted)
     bytes_per_gpu: float
     flops: float  # whole replica
+    overlap: float = math.inf  # p of the p-norm that merges memory and compute time
+
+    @property
+    def roofline_s(self) -> float:
+        """Memory and compute time merged: max() when they overlap perfectly
+        (p = inf), their sum when not at all (p = 1); the fitted p lies between."""
+        if math.isinf(self.overlap):
+            return max(self.memory_s, self.compute_s)
+        p = self.overlap
+        big = max(self.memory_s, self.compute_s)
+        if big == 0:
+            return 0.0
+        return big * ((self.memory_s / big) ** p + (self.compute_s / big) ** p) ** (1 / p)
 
     @property
     def total_s(self) -> float:
-        return max(self.memory_s, self.compute_s) + self.communication_s + self.overhead_s
+        return self.roofline_s + self.communication_s + self.overhead_s
 
     @property
     def bound(self) -> str:
@@ -366,7 +379,7 @@ def _pass(
     compute_s = (gemm / (matmul_peak * matmul_share) + attn / (attn_peak * factors.compute)) / dep.tp
     message = tokens * model.hidden_size * ACTIVATION_BYTES
     comm = 2 * model.layers * _allreduce_s(message, dep, factors) + (dep.pp - 1) * _handoff_s(message, dep, factors)
-    return PassTime(memory_s, compute_s, comm, overhead_s, bytes_per_gpu, gemm + attn)
+    return PassTime(memory_s, compute_s, comm, overhead_s, bytes_per_gpu, gemm + attn, factors.overlap)
 
 
 def prefill(model: Model, dep: Deployment, factors: EngineFactors, sequences: int, prompt: int) -> PassTime:
@@ -444,5 +457,6 @@ def timing(model: Model, dep: Deployment, shape: Shape, factors: EngineFactors, 
 def physical_limit(factors: EngineFactors) -> EngineFactors:
     """The same formulas at 100% of peak bandwidth and compute, no fixed costs."""
     return factors.model_copy(
-        update={"bandwidth": 1.0, "compute": 1.0, "compute_8bit": 1.0, "decode_overhead_ms": 0.0, "prefill_overhead_ms": 0.0, "allreduce_us": 0.0}
+        update={"bandwidth": 1.0, "compute": 1.0, "compute_8bit": 1.0, "decode_overhead_ms": 0.0, "prefill_overhead_ms": 0.0,
+                "allreduce_us": 0.0, "overlap": math.inf}
     )

@@ -8,6 +8,7 @@ is 2^30-byte GiB as the driver reports it).
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -292,6 +293,9 @@ class EngineFactors(Strict):
     decode_overhead_ms: Milliseconds  # fixed cost of one decode step (launches, scheduling, sampling)
     prefill_overhead_ms: Milliseconds  # fixed cost of the pass that yields the first token
     allreduce_us: Annotated[float, Field(ge=0, le=1e6, allow_inf_nan=False)]  # per TP all-reduce or PP hand-off
+    # How memory traffic and compute overlap within a pass: the p of a p-norm,
+    # 1 = not at all (times add), large = fully (the roofline's max).
+    overlap: Annotated[float, Field(ge=1)] = math.inf
 
 
 Share = Annotated[float, Field(gt=0, le=1)]
@@ -307,6 +311,7 @@ class PartialFactors(Strict):
     decode_overhead_ms: Milliseconds | None = None
     prefill_overhead_ms: Milliseconds | None = None
     allreduce_us: Annotated[float, Field(ge=0, le=1e6, allow_inf_nan=False)] | None = None
+    overlap: Annotated[float, Field(ge=1)] | None = None
 
 
 class Engine(Strict):
