@@ -1,3 +1,43 @@
-"""planner: the cheapest accelerators and quantisation that run a model within a target."""
+"""planner: the cheapest accelerators and quantisation that run a model within a target.
+
+The Python API mirrors the commands:
+
+    from planner import load_catalog, predict, fit, Question, Targets
+    catalog = load_catalog()
+    plan = fit(catalog, Question("13B", Targets(latency_s=0.1)))
+    one = predict(catalog, "llama-2-7b", "a100-sxm-80gb", precision="fp16")
+
+Names are imported on first use, so `planner size` does not pay for the
+solver's import.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
 
 __version__ = "0.1.0"
+
+_EXPORTS = {
+    "load_catalog": "planner.catalog",
+    "Catalog": "planner.catalog",
+    "predict": "planner.predict",
+    "Prediction": "planner.predict",
+    "fit": "planner.plan",
+    "Question": "planner.plan",
+    "FitResult": "planner.plan",
+    "Targets": "planner.candidates",
+    "Economics": "planner.candidates",
+    "validate": "planner.validation",
+    "size_table": "planner.sizing",
+    "PlannerError": "planner.errors",
+}
+
+__all__ = ["__version__", *_EXPORTS]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'planner' has no attribute {name!r}")
+    return getattr(import_module(module), name)

@@ -224,7 +224,7 @@ def fit(catalog: Catalog, q: Question) -> FitResult:
 # --- single-shape plans (alternatives, --top) ------------------------------------
 
 
-def _single_shape(q: Question, demand: float, c: Candidate) -> tuple[float, Line] | None:
+def single_shape_plan(q: Question, demand: float, c: Candidate) -> tuple[float, Line] | None:
     """The cheapest plan made of one candidate only, or None if limits forbid it."""
     replicas = max(1, math.ceil(demand / c.throughput - 1e-9)) if demand > 0 else 1
     gpus = replicas * c.gpus
@@ -243,7 +243,7 @@ def _single_shape(q: Question, demand: float, c: Candidate) -> tuple[float, Line
 
 
 def _single_shape_plans(q: Question, demand: float, pool: list[Candidate], chosen: FitResult) -> list[Line]:
-    plans = [p for p in (_single_shape(q, demand, c) for c in pool) if p is not None]
+    plans = [p for p in (single_shape_plan(q, demand, c) for c in pool) if p is not None]
     plans.sort(key=lambda p: (p[0], quality_loss(p[1].candidate), p[1].gpus))
     chosen_keys = {(line.candidate.key, line.replicas) for line in chosen.lines}
     return [line for _cost, line in plans if (line.candidate.key, line.replicas) not in chosen_keys]
@@ -256,7 +256,7 @@ def _alternatives(q: Question, demand: float, pool: list[Candidate], chosen: Fit
     for c in pool:
         if c.gpu.id in used:
             continue
-        found = _single_shape(q, demand, c)
+        found = single_shape_plan(q, demand, c)
         if found is None:
             continue
         key = (found[0], quality_loss(c), found[1].gpus)

@@ -175,7 +175,7 @@ def fit_dict(result: FitResult, explain: bool = False) -> dict[str, Any]:
     return data
 
 
-def _headline(result: FitResult) -> str:
+def headline(result: FitResult) -> str:
     q = result.question
     hourly = q.economics.objective == "hourly"
     parts = []
@@ -226,7 +226,7 @@ def fit_renderables(result: FitResult, explain: bool = False, width: int = 120) 
     """Rich renderables; below 100 columns each plan line is a two-column card."""
     q = result.question
     encoder = result.spec.model.kind == "encoder"
-    out: list[Any] = [Text(_headline(result), style="bold")]
+    out: list[Any] = [Text(headline(result), style="bold")]
 
     plan = Table(title="Plan", title_justify="left", box=box.SIMPLE_HEAD)
     speed = "samples/s" if encoder else "tok/s"

@@ -16,8 +16,8 @@ from planner.architecture import count_params
 from planner.candidates import Targets, gpu_cost
 from planner.catalog import Catalog
 from planner.errors import NoPlanError
-from planner.plan import FitResult, Question, _single_shape, fit, quality_loss
-from planner.report_fit import OBJECTIVE_WORDS, _headline, assumptions, headroom
+from planner.plan import FitResult, Question, single_shape_plan, fit, quality_loss
+from planner.report_fit import OBJECTIVE_WORDS, headline, assumptions, headroom
 from planner.units import Rate, format_rate
 
 
@@ -123,7 +123,7 @@ def _question_section(result: FitResult) -> Section:
 def _plan_section(result: FitResult) -> Section:
     hourly = result.question.economics.objective == "hourly"
     encoder = result.spec.model.kind == "encoder"
-    sec = Section("The plan", paragraphs=[_headline(result)])
+    sec = Section("The plan", paragraphs=[headline(result)])
     rows = []
     for line in result.lines:
         c = line.candidate
@@ -176,7 +176,7 @@ def _alternatives_section(result: FitResult, demand: float) -> Section:
         sec.tables.append(DocTable(["GPU type", "best shape", "GPUs", "cost", "vs plan"], rows, "Best plan on each other GPU type"))
     best: dict[str, tuple[float, str, int]] = {}
     for c in result.pool:
-        found = _single_shape(q, demand, c)
+        found = single_shape_plan(q, demand, c)
         if found is None:
             continue
         cost, line = found
@@ -293,7 +293,7 @@ def _charts(result: FitResult, demand: float) -> tuple[dict[str, str], dict[str,
     encoder = result.spec.model.kind == "encoder"
     points = []
     for c in result.pool:
-        found = _single_shape(q, demand, c)
+        found = single_shape_plan(q, demand, c)
         if found is None or c.prediction is None:
             continue
         latency = c.prediction.e2e_s if encoder else (c.prediction.tpot_s or c.prediction.e2e_s)
@@ -337,7 +337,7 @@ def build_review(catalog: Catalog, result: FitResult) -> Review:
         _risks_section(catalog, result),
     ]
     title = f"Deployment plan: {result.spec.label}"
-    summary = _headline(result)
+    summary = headline(result)
     if result.spec.approximate:
         summary += (f" APPROXIMATE: {result.spec.label} is a bare parameter count, so the architecture is derived from "
                     "the catalog's models; name a catalog model for exact figures.")
