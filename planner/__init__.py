@@ -18,11 +18,13 @@ from typing import Any
 
 __version__ = "0.1.0"
 
+# `predict` is also the name of its module: bind the function eagerly, after
+# the module's import has set the package attribute, so the function wins.
+from planner.predict import Prediction, predict  # noqa: E402
+
 _EXPORTS = {
     "load_catalog": "planner.catalog",
     "Catalog": "planner.catalog",
-    "predict": "planner.predict",
-    "Prediction": "planner.predict",
     "fit": "planner.plan",
     "Question": "planner.plan",
     "FitResult": "planner.plan",
@@ -33,7 +35,7 @@ _EXPORTS = {
     "PlannerError": "planner.errors",
 }
 
-__all__ = ["__version__", *_EXPORTS]
+__all__ = ["__version__", "predict", "Prediction", *_EXPORTS]
 
 
 def __getattr__(name: str) -> Any:

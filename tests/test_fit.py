@@ -181,3 +181,11 @@ def test_max_batch_overrides_the_engine_cap(cli):
     capped = _fit(cli, "llama-3.1-8b", "--latency", "100ms", "--gpu", "h100-sxm", "--max-batch", "16")
     assert all(line["batch_per_replica"] <= 16 for line in capped["lines"])
     assert cli("fit", "13B", "--max-batch", "0").exit_code == 2
+
+
+def test_python_api_predict_is_the_function(catalog):
+    import planner
+    import planner.predict  # noqa: F401 - importing the module must not shadow the function
+
+    assert callable(planner.predict)
+    assert planner.predict(catalog, "llama-2-7b", "a100-sxm-80gb", precision="fp16").fits
