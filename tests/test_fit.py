@@ -189,3 +189,11 @@ def test_python_api_predict_is_the_function(catalog):
 
     assert callable(planner.predict)
     assert planner.predict(catalog, "llama-2-7b", "a100-sxm-80gb", precision="fp16").fits
+
+
+def test_python_api_answers_like_the_cli(catalog):
+    import planner
+
+    plan = planner.fit(catalog, planner.Question("13B", planner.Targets(latency_s=0.1)))
+    assert plan.status == "optimal" and plan.lines
+    assert all(line.candidate.prediction.tpot_s <= 0.1 for line in plan.lines)
