@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shlex
 
 import pytest
@@ -36,3 +37,11 @@ def test_every_command_is_in_the_readme():
     names += [f"catalog {c.name}" for c in catalog_app.registered_commands]
     for name in names:
         assert f"planner {name}" in README, name
+
+
+def test_readme_python_example_runs(capsys):
+    blocks = re.findall(r"```python\n(.*?)```", README, re.DOTALL)
+    assert blocks
+    for block in blocks:
+        exec(compile(block, "README.md", "exec"), {})  # noqa: S102 - the project's own README
+    assert capsys.readouterr().out.strip()
