@@ -105,10 +105,16 @@ def cost_latency_svg(points: list[Point], chosen: Point, cost_label: str, latenc
                label=f"chosen: {chosen.label}")
     if target_ms is not None:
         ax.axvline(target_ms, color="#d1242f", linestyle="--", linewidth=0.8, label=f"target {target_ms:g} ms")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    _plain_ticks(ax.xaxis)
-    _plain_ticks(ax.yaxis, money=True)
+    # log axes only where the values span an order of magnitude; below that
+    # a log axis shows one tick label or none
+    xs = [p.latency_ms for p in points + [chosen]]
+    ys = [p.cost for p in points + [chosen]]
+    if max(xs) / max(min(xs), 1e-12) >= 8:
+        ax.set_xscale("log")
+        _plain_ticks(ax.xaxis)
+    if max(ys) / max(min(ys), 1e-12) >= 8:
+        ax.set_yscale("log")
+        _plain_ticks(ax.yaxis, money=True)
     ax.set_xlabel(latency_label)
     ax.set_ylabel(cost_label)
     ax.set_title("Cost against latency: the cheapest plan of each shape that meets the targets")
@@ -144,8 +150,7 @@ def memory_svg(bars: list[MemoryBar]) -> str:
     ax.set_xlabel("GB per GPU")
     ax.set_title("Memory on the most loaded GPU of each plan line")
     ax.invert_yaxis()
-    ax.legend(handles=handles + [capacity], loc="upper center", bbox_to_anchor=(0.5, -0.25 if len(bars) < 3 else -0.12),
-              fontsize=8, frameon=False, ncol=5)
+    fig.legend(handles=handles + [capacity], loc="outside lower center", fontsize=8, frameon=False, ncol=5)
     svg = _svg(fig, "memory")
     plt.close(fig)
     return svg

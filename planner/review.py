@@ -160,8 +160,10 @@ def _plan_section(result: FitResult) -> Section:
     sec.tables.append(DocTable(["line", "pass", "memory", "compute", "communication", "fixed", "total", "bound by"],
                                lat_rows, "Where the time goes (one forward pass)"))
     sec.paragraphs.append(
-        "Each pass takes the longer of its memory traffic over the achieved bandwidth and its FLOPs over the achieved "
-        "tensor throughput, plus tensor-parallel communication and a fixed cost per pass; 'bound by' names the largest term.")
+        "Each pass combines its memory traffic over the achieved bandwidth with its FLOPs over the achieved tensor "
+        "throughput (they overlap only partly, so the total lies between the longer of the two and their sum, by a "
+        "fitted exponent), then adds tensor-parallel communication and a fixed cost per pass; 'bound by' names the "
+        "largest term.")
     return sec
 
 
