@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from planner import perf
 from planner.catalog import Catalog
 from planner.errors import PlannerError
-from planner.schema import Engine, Gpu, Precision
+from planner.schema import Engine, EngineFactors, Gpu, Precision
 from planner.units import Rate
 from planner.workload import Deployment, ModelSpec, Shape
 
@@ -23,7 +23,7 @@ from planner.workload import Deployment, ModelSpec, Shape
 # dominated by BF16/FP16 (same quality, twice the bytes); TF32 is a compute
 # mode, not a storage format.
 NOT_PROPOSED = ("fp32", "tf32")
-MAX_PIPELINE_STAGES = 16
+MAX_PIPELINE_STAGES = 16  # a search bound, not a hardware fact: 16 nodes per replica
 
 
 @dataclass(frozen=True)
@@ -67,7 +67,7 @@ class Candidate:
     tokens_per_s: float = 0.0  # per replica
     rejected: str | None = None  # first constraint broken
     too_big: bool = False  # rejected because it does not fit memory
-    factors: object = field(default=None, repr=False)
+    factors: EngineFactors | None = field(default=None, repr=False)
 
     @property
     def gpus(self) -> int:
@@ -201,9 +201,7 @@ def evaluate(
                 lo, best_timing = mid, t
             else:
                 hi = mid - 1
-        best_batch = lo
-        if best_timing is first and lo > 1:
-            best_timing = timing_at(lo)
+        best_batch = lo  # best_timing was set whenever lo moved
     cand.batch = best_batch
     cand.prediction = best_timing
     cand.memory = perf.memory(model, dep, shape, best_batch)

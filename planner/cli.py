@@ -16,7 +16,7 @@ import typer
 from rich.console import Console
 
 from planner import __version__
-from planner.catalog import Catalog, load_catalog, validate_file
+from planner.catalog import Catalog, load_catalog, read_mapping_file, validate_file
 from planner.output import write_files
 from planner.errors import EXIT_INTERNAL, CatalogError, InputError, NoPlanError, PlannerError
 from planner.report import size_dict, size_renderables, to_json
@@ -142,8 +142,6 @@ def _split(values: Optional[list[str]]) -> tuple[str, ...] | None:
 
 def _inventory(text: Optional[str]) -> dict[str, int] | None:
     """'h100-sxm=16,a100-sxm-80gb=64' or a YAML file mapping GPU id to count."""
-    from planner.catalog import read_mapping_file
-
     if not text:
         return None
     if "=" in text:

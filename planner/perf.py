@@ -259,7 +259,6 @@ class PassTime:
     communication_s: float  # TP all-reduces and PP hand-offs
     overhead_s: float  # fixed per-pass cost (fitted)
     bytes_per_gpu: float
-    flops: float  # whole replica
     overlap: float = math.inf  # p of the p-norm that merges memory and compute time
 
     @property
@@ -379,7 +378,7 @@ def _pass(
     compute_s = (gemm / (matmul_peak * matmul_share) + attn / (attn_peak * factors.compute)) / dep.tp
     message = tokens * model.hidden_size * ACTIVATION_BYTES
     comm = 2 * model.layers * _allreduce_s(message, dep, factors) + (dep.pp - 1) * _handoff_s(message, dep, factors)
-    return PassTime(memory_s, compute_s, comm, overhead_s, bytes_per_gpu, gemm + attn, factors.overlap)
+    return PassTime(memory_s, compute_s, comm, overhead_s, bytes_per_gpu, factors.overlap)
 
 
 def prefill(model: Model, dep: Deployment, factors: EngineFactors, sequences: int, prompt: int) -> PassTime:
@@ -428,6 +427,16 @@ class Timing:
         return (self.decode or self.prefill).bound
 
 
+def decode_steps(
+    model: Model, dep: Deployment, factors: EngineFactors, batch: int, start: int, steps: int, samples: int = TPOT_SAMPLES
+) -> list[PassTime]:
+    """Evenly spaced decode steps over ``steps`` tokens generated after a
+    context of ``start``: their mean is the TPOT (step time grows with context)."""
+    n = min(steps, samples)
+    contexts = [start + 1 + round(i * (steps - 1) / max(n - 1, 1)) for i in range(n)]
+    return [decode_step(model, dep, factors, batch, c) for c in contexts]
+
+
 def timing(model: Model, dep: Deployment, shape: Shape, factors: EngineFactors, batch: int | None = None) -> Timing:
     batch = dep.batch if batch is None else batch
     if model.kind == "encoder":
@@ -440,11 +449,9 @@ def timing(model: Model, dep: Deployment, shape: Shape, factors: EngineFactors, 
         step = decode_step(model, dep, factors, batch, shape.input + 1)
         return Timing(first.total_s, None, first.total_s, batch / batch_prefill.total_s, None, first, step)
     # TPOT grows with context: average evenly spaced steps over the output
-    samples = min(steps, TPOT_SAMPLES)
-    contexts = [shape.input + 1 + round(i * (steps - 1) / max(samples - 1, 1)) for i in range(samples)]
-    passes = [decode_step(model, dep, factors, batch, c) for c in contexts]
-    tpot = sum(x.total_s for x in passes) / samples
-    middle = passes[samples // 2]
+    passes = decode_steps(model, dep, factors, batch, shape.input, steps)
+    tpot = sum(x.total_s for x in passes) / len(passes)
+    middle = passes[len(passes) // 2]
     # A request that joins a running batch gets its first token after its own
     # prefill; with others in flight that pass also carries their decode step.
     ttft = first.total_s + (middle.total_s - middle.overhead_s if batch > 1 else 0.0)

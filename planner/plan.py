@@ -8,7 +8,7 @@ feasible, works out which constraint binds and the smallest relaxation.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from planner import perf, solver
 from planner.candidates import Candidate, Economics, Targets, enumerate_candidates
@@ -63,9 +63,8 @@ class Line:
 @dataclass
 class Alternative:
     gpu: str
-    plan_cost: float | None  # objective cost of the best plan on this GPU type alone
-    line: Line | None
-    reason: str | None = None  # why this type cannot serve the question alone
+    plan_cost: float  # objective cost of the best plan on this GPU type alone
+    line: Line
 
 
 @dataclass
@@ -82,6 +81,9 @@ class FitResult:
     alternatives: list[Alternative] = field(default_factory=list)
     others: list[Line] = field(default_factory=list)  # next-best single-shape plans (--top)
     pool: list[Candidate] = field(default_factory=list)  # viable and not dominated: what the solver saw
+    # (objective cost, line) of the cheapest plan made of each pool candidate
+    # alone, where the limits allow one; in pool order
+    singles: list[tuple[float, Line]] = field(default_factory=list)
 
     @property
     def gpus(self) -> int:
@@ -215,9 +217,10 @@ def fit(catalog: Catalog, q: Question) -> FitResult:
     if plan.status not in (solver.OPTIMAL, solver.FEASIBLE):
         raise NoPlanError(_why_infeasible(q, demand, pool, plan.status))
     lines = [Line(by_key[line.candidate.key], line.replicas) for line in plan.lines if line.replicas > 0]
-    result = FitResult(q, spec, shape, engine, plan.status, plan.cost, lines, cands, ruled_out, pool=pool)
-    result.alternatives = _alternatives(q, demand, pool, result)
-    result.others = _single_shape_plans(q, demand, pool, result)[: max(q.top - 1, 0)]
+    singles = [p for p in (single_shape_plan(q, demand, c) for c in pool) if p is not None]
+    result = FitResult(q, spec, shape, engine, plan.status, plan.cost, lines, cands, ruled_out, pool=pool, singles=singles)
+    result.alternatives = _alternatives(result)
+    result.others = _next_best(result)[: max(q.top - 1, 0)]
     return result
 
 
@@ -242,29 +245,28 @@ def single_shape_plan(q: Question, demand: float, c: Candidate) -> tuple[float, 
     return (cost or 0.0) * replicas, Line(c, replicas)
 
 
-def _single_shape_plans(q: Question, demand: float, pool: list[Candidate], chosen: FitResult) -> list[Line]:
-    plans = [p for p in (single_shape_plan(q, demand, c) for c in pool) if p is not None]
-    plans.sort(key=lambda p: (p[0], quality_loss(p[1].candidate), p[1].gpus))
+def _rank(single: tuple[float, Line]) -> tuple[float, float, int]:
+    cost, line = single
+    return cost, quality_loss(line.candidate), line.gpus
+
+
+def _next_best(chosen: FitResult) -> list[Line]:
+    """Single-shape plans, cheapest first, other than a line of the chosen plan."""
     chosen_keys = {(line.candidate.key, line.replicas) for line in chosen.lines}
-    return [line for _cost, line in plans if (line.candidate.key, line.replicas) not in chosen_keys]
+    return [line for _cost, line in sorted(chosen.singles, key=_rank)
+            if (line.candidate.key, line.replicas) not in chosen_keys]
 
 
-def _alternatives(q: Question, demand: float, pool: list[Candidate], chosen: FitResult) -> list[Alternative]:
+def _alternatives(chosen: FitResult) -> list[Alternative]:
     """The best single-shape plan on each GPU type the plan does not use."""
     used = {line.candidate.gpu.id for line in chosen.lines}
     best: dict[str, tuple[float, Line]] = {}
-    for c in pool:
-        if c.gpu.id in used:
-            continue
-        found = single_shape_plan(q, demand, c)
-        if found is None:
-            continue
-        key = (found[0], quality_loss(c), found[1].gpus)
-        current = best.get(c.gpu.id)
-        if current is None or key < (current[0], quality_loss(current[1].candidate), current[1].gpus):
-            best[c.gpu.id] = found
+    for single in chosen.singles:
+        gpu = single[1].candidate.gpu.id
+        if gpu not in used and (gpu not in best or _rank(single) < _rank(best[gpu])):
+            best[gpu] = single
     alts = [Alternative(gpu, cost, line) for gpu, (cost, line) in best.items()]
-    alts.sort(key=lambda a: a.plan_cost or 0.0)
+    alts.sort(key=lambda a: a.plan_cost)
     return alts
 
 
@@ -308,18 +310,13 @@ def _why_infeasible(q: Question, demand: float, pool: list[Candidate], status: s
     if status == solver.UNKNOWN:
         return "the solver found no plan within its time limit; narrow the question (--gpu, --precision)"
     relaxed = []
-    checks = [
-        ("inventory", dict(inventory=None)),
-        ("--max-gpus", dict(max_gpus=None)),
-        ("--max-power", dict(max_power_w=None)),
-        ("--budget", dict(budget=None)),
-    ]
-    for flag, change in checks:
-        if flag == "inventory" and not q.inventory or flag == "--max-gpus" and q.max_gpus is None \
-                or flag == "--max-power" and q.max_power_w is None or flag == "--budget" and q.budget is None:
+    candidates = [_solver_candidate(c, q.economics) for c in pool]
+    # each limit the question set, lifted on its own: what would the plan need?
+    for flag, field_name in (("inventory", "inventory"), ("--max-gpus", "max_gpus"),
+                             ("--max-power", "max_power_w"), ("--budget", "budget")):
+        if not getattr(q, field_name):
             continue
-        trial = Question(**{**q.__dict__, **change})
-        plan = solver.solve([_solver_candidate(c, q.economics) for c in pool], _limits(trial, demand, 5.0))
+        plan = solver.solve(candidates, _limits(replace(q, **{field_name: None}), demand, 5.0))
         if plan.status in (solver.OPTIMAL, solver.FEASIBLE):
             needed = {
                 "inventory": ", ".join(f"{g}={n}" for g, n in sorted(plan.gpus_by_type.items())),

@@ -160,7 +160,7 @@ def fit_dict(result: FitResult, explain: bool = False) -> dict[str, Any]:
         "alternatives": [
             {"gpu": a.gpu, "shape": a.line.candidate.key, "replicas": a.line.replicas, "gpus": a.line.gpus,
              "objective_usd": round(a.plan_cost, 4), "difference_usd": round(a.plan_cost - result.cost, 4)}
-            for a in result.alternatives if a.line is not None and a.plan_cost is not None
+            for a in result.alternatives
         ],
         "assumptions": assumptions(result),
     }
@@ -270,8 +270,6 @@ def fit_renderables(result: FitResult, explain: bool = False, width: int = 120) 
             alts.add_column(col, justify="left" if col in ("GPU", "shape") else "right")
         hourly = q.economics.objective == "hourly"
         for a in result.alternatives[:8]:
-            if a.line is None or a.plan_cost is None:
-                continue
             alts.add_row(a.gpu, a.line.candidate.key.split(" ", 1)[1], str(a.line.replicas), str(a.line.gpus),
                          _money(a.plan_cost, hourly), f"+{_money(a.plan_cost - result.cost, hourly)}")
         out.append(alts)

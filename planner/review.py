@@ -16,7 +16,7 @@ from planner.architecture import count_params
 from planner.candidates import Targets, gpu_cost
 from planner.catalog import Catalog
 from planner.errors import NoPlanError
-from planner.plan import FitResult, Question, single_shape_plan, fit, quality_loss
+from planner.plan import FitResult, Question, fit, quality_loss
 from planner.report_fit import OBJECTIVE_WORDS, headline, assumptions, headroom
 from planner.units import Rate, format_rate
 
@@ -167,21 +167,18 @@ def _plan_section(result: FitResult) -> Section:
     return sec
 
 
-def _alternatives_section(result: FitResult, demand: float) -> Section:
+def _alternatives_section(result: FitResult) -> Section:
     q = result.question
     hourly = q.economics.objective == "hourly"
     sec = Section("Alternatives")
     rows = [[a.gpu, a.line.candidate.key.split(" ", 1)[1], str(a.line.gpus), _money(a.plan_cost, hourly),
              _signed_money(a.plan_cost - result.cost, hourly)]
-            for a in result.alternatives if a.line is not None and a.plan_cost is not None]
+            for a in result.alternatives]
     if rows:
         sec.tables.append(DocTable(["GPU type", "best shape", "GPUs", "cost", "vs plan"], rows, "Best plan on each other GPU type"))
     best: dict[str, tuple[float, str, int]] = {}
-    for c in result.pool:
-        found = single_shape_plan(q, demand, c)
-        if found is None:
-            continue
-        cost, line = found
+    for cost, line in result.singles:
+        c = line.candidate
         if c.precision.id not in best or cost < best[c.precision.id][0]:
             best[c.precision.id] = (cost, c.key, line.gpus)
     prec_rows = [[p, key, str(gpus), _money(cost, hourly), _signed_money(cost - result.cost, hourly)]
@@ -288,18 +285,16 @@ def _risks_section(catalog: Catalog, result: FitResult) -> Section:
     return sec
 
 
-def _charts(result: FitResult, demand: float) -> tuple[dict[str, str], dict[str, str], str | None]:
+def _charts(result: FitResult) -> tuple[dict[str, str], dict[str, str], str | None]:
     if not charts.available():
         return {}, {}, "Charts need matplotlib: install planner[report]."
     q = result.question
     encoder = result.spec.model.kind == "encoder"
     points = []
-    for c in result.pool:
-        found = single_shape_plan(q, demand, c)
-        if found is None or c.prediction is None:
-            continue
+    for cost, line in result.singles:
+        c = line.candidate
         latency = c.prediction.e2e_s if encoder else (c.prediction.tpot_s or c.prediction.e2e_s)
-        points.append(charts.Point(c.key, latency * 1e3, found[0]))
+        points.append(charts.Point(c.key, latency * 1e3, cost))
     worst = max((line.candidate.prediction.e2e_s if encoder else (line.candidate.prediction.tpot_s or 0.0))
                 for line in result.lines)
     chosen = charts.Point(_describe_plan(result), worst * 1e3, result.cost)
@@ -322,12 +317,10 @@ def _charts(result: FitResult, demand: float) -> tuple[dict[str, str], dict[str,
 
 
 def build_review(catalog: Catalog, result: FitResult) -> Review:
-    q = result.question
-    demand = q.targets.throughput.per_second if q.targets.throughput else 0.0
-    svgs, titles, missing = _charts(result, demand)
+    svgs, titles, missing = _charts(result)
     plan = _plan_section(result)
     plan.charts = ["memory"] if "memory" in svgs else []
-    alternatives = _alternatives_section(result, demand)
+    alternatives = _alternatives_section(result)
     alternatives.charts = ["cost-latency"] if "cost-latency" in svgs else []
     if missing:
         plan.paragraphs.append(missing)

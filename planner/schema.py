@@ -13,24 +13,17 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-Positive = Annotated[float, Field(gt=0, allow_inf_nan=False)]
-NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False)]
-PositiveInt = Annotated[int, Field(gt=0)]
 # Bounds that no real part comes near: they turn a typo or a hostile overlay
 # into a catalog error instead of an overflow somewhere downstream.
 Usd = Annotated[float, Field(gt=0, le=1e8, allow_inf_nan=False)]
 Tflops = Annotated[float, Field(ge=1e-3, le=1e6, allow_inf_nan=False)]
 Count = Annotated[int, Field(gt=0, le=10_000_000)]
 Milliseconds = Annotated[float, Field(ge=0, le=1e4, allow_inf_nan=False)]
+Share = Annotated[float, Field(gt=0, le=1)]  # a fraction of a peak
 Identifier = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9._-]*$", max_length=64)]
 Text = Annotated[str, Field(min_length=1, max_length=2000)]
 # A date as precise as the source gives it: 2025, 2025-06 or 2025-06-17.
 AsOf = Annotated[str, Field(pattern=r"^\d{4}(-\d{2}(-\d{2})?)?$")]
-
-# Tensor-core (matrix-unit) formats a GPU may run natively. "fp4" covers the
-# block-scaled FP4 formats (NVFP4, MXFP4) on hardware that has them.
-ComputeFormat = Literal["fp32", "tf32", "bf16", "fp16", "fp8", "int8", "int4", "fp4"]
-COMPUTE_FORMATS: tuple[str, ...] = ("fp32", "tf32", "bf16", "fp16", "fp8", "int8", "int4", "fp4")
 
 
 class Strict(BaseModel):
@@ -287,9 +280,9 @@ class EngineFactors(Strict):
     """Achieved shares of peak and fixed costs, FITTED on published measurements
     (benchmarks/fit_efficiency.py; the data it used is named in ``fitted_on``)."""
 
-    bandwidth: Annotated[float, Field(gt=0, le=1)]  # share of peak memory bandwidth reached in decode
-    compute: Annotated[float, Field(gt=0, le=1)]  # share of peak reached by 16/32-bit GEMMs and attention
-    compute_8bit: Annotated[float, Field(gt=0, le=1)]  # share of their own peak reached by FP8/INT8/FP4 GEMMs
+    bandwidth: Share  # share of peak memory bandwidth reached in decode
+    compute: Share  # share of peak reached by 16/32-bit GEMMs and attention
+    compute_8bit: Share  # share of their own peak reached by FP8/INT8/FP4 GEMMs
     decode_overhead_ms: Milliseconds  # fixed cost of one decode step (launches, scheduling, sampling)
     prefill_overhead_ms: Milliseconds  # fixed cost of the pass that yields the first token
     allreduce_us: Annotated[float, Field(ge=0, le=1e6, allow_inf_nan=False)]  # per TP all-reduce or PP hand-off
@@ -297,8 +290,6 @@ class EngineFactors(Strict):
     # 1 = not at all (times add), large = fully (the roofline's max).
     overlap: Annotated[float, Field(ge=1)] = math.inf
 
-
-Share = Annotated[float, Field(gt=0, le=1)]
 
 
 class PartialFactors(Strict):
@@ -323,7 +314,7 @@ class Engine(Strict):
     # specific key that gives it is used.
     factors: dict[Identifier, PartialFactors]
     fitted_on: Text  # which published measurements the factors were fitted on
-    memory_utilization: Annotated[float, Field(gt=0, le=1)]  # share of GPU memory the engine may use
+    memory_utilization: Share  # share of GPU memory the engine may use
     workspace_gib: Annotated[float, Field(ge=0, le=1e4, allow_inf_nan=False)]  # allocator-visible extra buffers
     prefill_chunk_tokens: Count | None = None  # tokens per prefill pass; None: the whole prompt at once
     max_batch: Annotated[int, Field(gt=0, le=1_000_000)] | None = None  # default cap on concurrent sequences

@@ -25,6 +25,7 @@ from planner.schema import EngineFactors
 from planner.workload import Deployment, ModelSpec, Shape
 
 MAX_CSV_BYTES = 5_000_000
+VALIDATION_TPOT_SAMPLES = 16  # finer than planning needs: these rows are few and the fit reads them often
 REQUIRED_COLUMNS = (
     "framework", "model", "gpu", "n_gpus", "tp", "pp", "weight_precision", "kv_precision",
     "batch_size", "input_len", "output_len", "metric", "value", "unit",
@@ -289,8 +290,8 @@ def predict_case(case: Case, factors: EngineFactors | None = None) -> float:
         # decode from the prompt's context (0 for llama-bench tg runs) over the output
         start = shape.input if shape.input > 1 else 0
         steps = max(shape.output, 1)
-        contexts = [start + 1 + round(i * (steps - 1) / max(min(steps, 16) - 1, 1)) for i in range(min(steps, 16))]
-        tpot = sum(perf.decode_step(model, dep, factors, dep.batch, c).total_s for c in contexts) / len(contexts)
+        passes = perf.decode_steps(model, dep, factors, dep.batch, start, steps, samples=VALIDATION_TPOT_SAMPLES)
+        tpot = sum(x.total_s for x in passes) / len(passes)
         return 1.0 / tpot if case.metric.startswith("decode") else tpot * 1e3
     if case.metric == "output_tokens_per_s_total":
         t = perf.timing(model, dep, shape, factors)
