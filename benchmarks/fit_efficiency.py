@@ -34,9 +34,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from planner.catalog import load_catalog  # noqa: E402
-from planner.schema import EngineFactors  # noqa: E402
-from planner.validation import Case, predict_case, read_rows, to_case  # noqa: E402
+from planner.catalog.load import load_catalog  # noqa: E402
+from planner.catalog.schema import EngineFactors  # noqa: E402
+from planner.model.validation import Case, predict_case, read_rows, to_case  # noqa: E402
 
 DATA = ROOT / "benchmarks" / "data" / "measured.csv"
 OUT = ROOT / "catalog" / "engines-fitted.yaml"

@@ -18,21 +18,20 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-# `predict` is also the name of its module: bind the function eagerly, after
-# the module's import has set the package attribute, so the function wins.
-from planner.predict import Prediction, predict  # noqa: E402
+# `predict` is bound eagerly: it is the one name every caller uses first.
+from planner.model.predict import Prediction, predict  # noqa: E402
 
 _EXPORTS = {
-    "load_catalog": "planner.catalog",
-    "Catalog": "planner.catalog",
-    "fit": "planner.plan",
-    "Question": "planner.plan",
-    "FitResult": "planner.plan",
-    "Targets": "planner.candidates",
-    "Economics": "planner.candidates",
-    "validate": "planner.validation",
-    "size_table": "planner.sizing",
-    "PlannerError": "planner.errors",
+    "load_catalog": "planner.catalog.load",
+    "Catalog": "planner.catalog.load",
+    "fit": "planner.plan.fit",
+    "Question": "planner.plan.fit",
+    "FitResult": "planner.plan.fit",
+    "Targets": "planner.plan.candidates",
+    "Economics": "planner.plan.candidates",
+    "validate": "planner.model.validation",
+    "size_table": "planner.model.sizing",
+    "PlannerError": "planner.core.errors",
 }
 
 __all__ = ["__version__", "predict", "Prediction", *_EXPORTS]

@@ -46,6 +46,6 @@ def cli():
 
 @pytest.fixture(scope="session")
 def catalog():
-    from planner.catalog import load_catalog
+    from planner.catalog.load import load_catalog
 
     return load_catalog()

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
-from planner.solver import Candidate, Limits
+from planner.plan.solver import Candidate, Limits
 
 GPU_TYPES = ("gpu-a", "gpu-b", "gpu-c")
 GPUS_PER_REPLICA = (1, 2, 4, 8)

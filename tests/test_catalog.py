@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from planner.catalog import load_catalog, validate_file
-from planner.errors import CatalogError
+from planner.catalog.load import load_catalog, validate_file
+from planner.core.errors import CatalogError
 
 REQUIRED_GPUS = (
     "h100-sxm h100-pcie h100-nvl h200-sxm h200-nvl b200 gb200 gh200 h20 a100-sxm-80gb a100-sxm-40gb "

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from planner.errors import EXIT_BAD_INPUT, EXIT_NO_PLAN
+from planner.core.errors import EXIT_BAD_INPUT, EXIT_NO_PLAN
 
 
 def _fit(cli, *args):
@@ -185,7 +185,7 @@ def test_max_batch_overrides_the_engine_cap(cli):
 
 def test_python_api_predict_is_the_function(catalog):
     import planner
-    import planner.predict  # noqa: F401 - importing the module must not shadow the function
+    import planner.model.predict  # noqa: F401 - importing the module must not shadow the function
 
     assert callable(planner.predict)
     assert planner.predict(catalog, "llama-2-7b", "a100-sxm-80gb", precision="fp16").fits

@@ -6,11 +6,11 @@ import json
 
 import pytest
 
-from planner import perf
-from planner.architecture import count_params
-from planner.errors import InputError
-from planner.predict import predict
-from planner.workload import Deployment, Shape
+from planner.model import perf
+from planner.model.architecture import count_params
+from planner.core.errors import InputError
+from planner.model.predict import predict
+from planner.model.workload import Deployment, Shape
 
 
 def _dep(catalog, gpu="h100-sxm", precision="bf16", kv="bf16", engine="vllm", tp=1, pp=1, batch=1, **kw):

@@ -5,9 +5,9 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from planner import perf
-from planner.catalog import load_catalog
-from planner.workload import Deployment, Shape
+from planner.model import perf
+from planner.catalog.load import load_catalog
+from planner.model.workload import Deployment, Shape
 
 CATALOG = load_catalog()
 DECODERS = sorted(m.id for m in CATALOG.models.values() if m.kind == "decoder")

@@ -12,9 +12,9 @@ import sys
 import pytest
 
 from conftest import ROOT
-from planner.errors import EXIT_WRITE, OutputError
-from planner.output import write_files
-from planner.report_csv import BOM_COLUMNS, SUMMED
+from planner.core.errors import EXIT_WRITE, OutputError
+from planner.report.output import write_files
+from planner.report.csv import BOM_COLUMNS, SUMMED
 
 FLEET = ["fit", "llama-3.1-70b", "--throughput", "5000 tok/s", "--latency", "50ms", "--gpu", "h100-sxm,a100-sxm-80gb,l40s",
          "--inventory", "h100-sxm=8"]
@@ -130,9 +130,9 @@ def test_examples_are_up_to_date():
 
 
 def test_reports_without_matplotlib_say_so(cli, monkeypatch):
-    import planner.charts
+    import planner.report.charts
 
-    monkeypatch.setattr(planner.charts, "available", lambda: False)
+    monkeypatch.setattr(planner.report.charts, "available", lambda: False)
     result = cli("fit", "13B", "--latency", "100ms", "--format", "html")
     assert result.exit_code == 0
     assert "<svg" not in result.stdout and "Charts need matplotlib" in result.stdout

@@ -1,4 +1,4 @@
-"""planner.solver: optimal against brute force, conservative in its rounding, honest when infeasible."""
+"""planner.plan.solver: optimal against brute force, conservative in its rounding, honest when infeasible."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from strategies import questions
 
-from planner.solver import (
+from planner.plan.solver import (
     COST_SCALE,
     INFEASIBLE,
     OPTIMAL,

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from planner.errors import InputError
-from planner.units import (
+from planner.core.errors import InputError
+from planner.core.units import (
     GiB,
     Money,
     Rate,

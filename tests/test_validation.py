@@ -15,7 +15,7 @@ import sys
 import pytest
 
 from conftest import ROOT
-from planner.validation import map_engine, map_gpu, map_precision, read_rows, validate
+from planner.model.validation import map_engine, map_gpu, map_precision, read_rows, validate
 
 DATA = ROOT / "benchmarks" / "data" / "measured.csv"
 

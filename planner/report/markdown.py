@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from planner.review import DocTable, Review
+from planner.report.review import DocTable, Review
 
 
 def _text(text: str) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import html
 
-from planner.review import DocTable, Review
+from planner.report.review import DocTable, Review
 
 STYLE = """
 body { font-family: -apple-system, "Segoe UI", "DejaVu Sans", sans-serif; margin: 2rem auto; max-width: 1100px;

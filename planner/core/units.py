@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Literal
 
-from planner.errors import InputError
+from planner.core.errors import InputError
 
 MAX_PARAMETERS = 10**15
 MAX_SECONDS = Decimal(10**7)  # about four months: longer is surely a typo

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import math
 
-from planner.architecture import count_params
-from planner.catalog import Catalog
-from planner.errors import InputError
-from planner.schema import Model
-from planner.units import format_params
+from planner.model.architecture import count_params
+from planner.catalog.load import Catalog
+from planner.core.errors import InputError
+from planner.catalog.schema import Model
+from planner.core.units import format_params
 
 
 def _reference_models(catalog: Catalog) -> list[tuple[int, Model]]:

@@ -12,7 +12,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from planner.errors import OutputError
+from planner.core.errors import OutputError
 
 
 def _describe(exc: OSError) -> str:

@@ -6,9 +6,9 @@ from typing import Any
 
 from rich.table import Table
 
-from planner.architecture import count_params
-from planner.catalog import Catalog
-from planner.units import format_params
+from planner.model.architecture import count_params
+from planner.catalog.load import Catalog
+from planner.core.units import format_params
 
 
 def catalog_rows(catalog: Catalog, section: str) -> list[dict[str, Any]]:

@@ -1,7 +1,7 @@
 """The command line: parse -> call the library -> render. Nothing else.
 
 Errors the user can cause are PlannerError subclasses; ``main`` prints them
-as one line on stderr and exits with their documented code (see errors.py).
+as one line on stderr and exits with their documented code (see planner/core/errors.py).
 """
 
 from __future__ import annotations
@@ -16,12 +16,12 @@ import typer
 from rich.console import Console
 
 from planner import __version__
-from planner.catalog import Catalog, load_catalog, read_mapping_file, validate_file
-from planner.output import write_files
-from planner.errors import EXIT_INTERNAL, CatalogError, InputError, NoPlanError, PlannerError
-from planner.report import size_dict, size_renderables, to_json
-from planner.sizing import resolve_model, size_table
-from planner.units import parse_count
+from planner.catalog.load import Catalog, load_catalog, read_mapping_file, validate_file
+from planner.report.output import write_files
+from planner.core.errors import EXIT_INTERNAL, CatalogError, InputError, NoPlanError, PlannerError
+from planner.report.size import size_dict, size_renderables, to_json
+from planner.model.sizing import resolve_model, size_table
+from planner.core.units import parse_count
 
 app = typer.Typer(
     name="planner",
@@ -243,10 +243,10 @@ def fit(
 
       planner fit 13B --latency 100ms --format html -o review.html
     """
-    from planner.candidates import Economics, Targets
-    from planner.plan import Question, fit as run_fit
-    from planner.report_fit import fit_dict, fit_renderables
-    from planner.units import parse_duration, parse_money, parse_power, parse_rate
+    from planner.plan.candidates import Economics, Targets
+    from planner.plan.fit import Question, fit as run_fit
+    from planner.report.fit import fit_dict, fit_renderables
+    from planner.core.units import parse_duration, parse_money, parse_power, parse_rate
 
     fmt = _check_format(fmt, ("table", "json", "csv", "markdown", "html"))
     if csv_kind not in ("bom", "candidates"):
@@ -309,7 +309,7 @@ def fit(
     if fmt == "json":
         _emit(to_json(fit_dict(result, explain)) + "\n", output)
     elif fmt == "csv":
-        from planner.report_csv import bom_csv, candidates_csv
+        from planner.report.csv import bom_csv, candidates_csv
 
         _emit(bom_csv(result) if csv_kind == "bom" else candidates_csv(result), output)
     elif fmt in ("markdown", "html"):
@@ -334,9 +334,9 @@ def _without_output(argv: list[str]) -> list[str]:
 
 
 def _emit_review(cat: Catalog, result: Any, fmt: str, output: Optional[Path]) -> None:
-    from planner.report_html import render_html
-    from planner.report_markdown import render_markdown
-    from planner.review import build_review
+    from planner.report.html import render_html
+    from planner.report.markdown import render_markdown
+    from planner.report.review import build_review
 
     review = build_review(cat, result)
     if fmt == "html":
@@ -414,8 +414,8 @@ def predict(
 
       planner predict 13B --gpu l40s --precision int4
     """
-    from planner.predict import predict as run_predict, prediction_dict
-    from planner.report_predict import prediction_renderables
+    from planner.model.predict import predict as run_predict, prediction_dict
+    from planner.report.predict import prediction_renderables
 
     fmt = _check_format(fmt, ("table", "json"))
     cat = _catalog(catalog)
@@ -448,8 +448,8 @@ def validate_command(
 
       planner validate benchmarks/data/measured.csv --summary --format json
     """
-    from planner.report_predict import validation_renderables
-    from planner.validation import read_rows, report_dict, validate
+    from planner.report.predict import validation_renderables
+    from planner.model.validation import read_rows, report_dict, validate
 
     fmt = _check_format(fmt, ("table", "json"))
     cat = _catalog(catalog)
@@ -482,7 +482,7 @@ def catalog_list(
 
       planner catalog list models --format json
     """
-    from planner.catalog_view import catalog_rows, catalog_tables
+    from planner.report.catalog import catalog_rows, catalog_tables
 
     fmt = _check_format(fmt, ("table", "json"))
     if section is not None and section not in _SECTIONS:

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from planner import perf
-from planner.catalog import Catalog
-from planner.errors import PlannerError
-from planner.schema import Engine, EngineFactors, Gpu, Precision
-from planner.units import Rate
-from planner.workload import Deployment, ModelSpec, Shape
+from planner.model import perf
+from planner.catalog.load import Catalog
+from planner.core.errors import PlannerError
+from planner.catalog.schema import Engine, EngineFactors, Gpu, Precision
+from planner.core.units import Rate
+from planner.model.workload import Deployment, ModelSpec, Shape
 
 # Weight formats never worth proposing unless asked for by name: FP32 is
 # dominated by BF16/FP16 (same quality, twice the bytes); TF32 is a compute

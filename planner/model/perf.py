@@ -17,10 +17,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from planner.architecture import count_params
-from planner.errors import InputError
-from planner.schema import EngineFactors, Gpu, Model, Precision
-from planner.workload import Deployment, Shape
+from planner.model.architecture import count_params
+from planner.core.errors import InputError
+from planner.catalog.schema import EngineFactors, Gpu, Model, Precision
+from planner.model.workload import Deployment, Shape
 
 ACTIVATION_BYTES = 2  # activations and all-reduce messages are 16-bit
 LOGIT_BYTES = 4  # logits are upcast to FP32 for sampling (vLLM, HF Transformers)

@@ -17,12 +17,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from planner import perf
-from planner.catalog import Catalog
-from planner.errors import InputError, PlannerError
-from planner.predict import resolve_spec
-from planner.schema import EngineFactors
-from planner.workload import Deployment, ModelSpec, Shape
+from planner.model import perf
+from planner.catalog.load import Catalog
+from planner.core.errors import InputError, PlannerError
+from planner.model.predict import resolve_spec
+from planner.catalog.schema import EngineFactors
+from planner.model.workload import Deployment, ModelSpec, Shape
 
 MAX_CSV_BYTES = 5_000_000
 VALIDATION_TPOT_SAMPLES = 16  # finer than planning needs: these rows are few and the fit reads them often
@@ -130,8 +130,8 @@ class Report:
 
 def bundled_measurements() -> Path | None:
     """The published measurements shipped with planner (wheel or source tree)."""
-    here = Path(__file__).resolve().parent
-    for candidate in (here / "_data" / "measured.csv", here.parent / "benchmarks" / "data" / "measured.csv"):
+    package = Path(__file__).resolve().parent.parent  # planner/
+    for candidate in (package / "_data" / "measured.csv", package.parent / "benchmarks" / "data" / "measured.csv"):
         if candidate.is_file():
             return candidate
     return None

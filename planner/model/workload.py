@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from planner.schema import Engine, Gpu, Model, Precision
+from planner.catalog.schema import Engine, Gpu, Model, Precision
 
 
 @dataclass(frozen=True)

@@ -9,10 +9,10 @@ from rich import box
 from rich.table import Table
 from rich.text import Text
 
-from planner.candidates import Candidate, gpu_cost
-from planner.plan import FitResult, Line, line_prediction, quality_loss
-from planner.predict import prediction_dict
-from planner.units import format_rate
+from planner.plan.candidates import Candidate, gpu_cost
+from planner.plan.fit import FitResult, Line, line_prediction, quality_loss
+from planner.model.predict import prediction_dict
+from planner.core.units import format_rate
 
 OBJECTIVE_WORDS = {
     "hourly": "cloud cost per hour",

@@ -11,8 +11,8 @@ from typing import Any
 from rich.table import Table
 from rich.text import Text
 
-from planner.sizing import SizeTable
-from planner.units import format_params
+from planner.model.sizing import SizeTable
+from planner.core.units import format_params
 
 
 def to_json(data: Any) -> str:

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from planner.architecture import count_params
-from planner.catalog import Catalog
-from planner.schema import Model, Precision
-from planner.units import parse_params
+from planner.model.architecture import count_params
+from planner.catalog.load import Catalog
+from planner.catalog.schema import Model, Precision
+from planner.core.units import parse_params
 
 
 @dataclass(frozen=True)

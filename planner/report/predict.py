@@ -7,8 +7,8 @@ from typing import Any
 from rich.table import Table
 from rich.text import Text
 
-from planner.predict import Prediction
-from planner.validation import Report
+from planner.model.predict import Prediction
+from planner.model.validation import Report
 
 
 def _ms(seconds: float | None) -> str:

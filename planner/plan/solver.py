@@ -433,7 +433,7 @@ def _next_stage(model, objective, xs, best, proven, time_left):
     status, solver = _run(model, time_left)
     time_left -= solver.wall_time
     if status == cp_model.INFEASIBLE:
-        raise RuntimeError("a tie-break stage lost the plan of the stage before it (a bug in planner.solver)")
+        raise RuntimeError("a tie-break stage lost the plan of the stage before it (a bug in planner.plan.solver)")
     if status != cp_model.OPTIMAL and status != cp_model.FEASIBLE:
         return best, False, time_left
     model.add(objective <= solver.value(objective))

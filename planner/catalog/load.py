@@ -17,8 +17,8 @@ from typing import Any, Iterable
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from planner.errors import CatalogError, InputError
-from planner.schema import SECTIONS, Engine, Gpu, Model, Precision
+from planner.core.errors import CatalogError, InputError
+from planner.catalog.schema import SECTIONS, Engine, Gpu, Model, Precision
 
 MAX_FILE_BYTES = 2_000_000
 MAX_ENTRIES_PER_SECTION = 10_000
@@ -28,8 +28,8 @@ BUILTIN_FILES = ("gpus.yaml", "precisions.yaml", "models.yaml", "engines.yaml", 
 
 def builtin_dir() -> Path:
     """The built-in catalog: inside the installed package, or the source tree."""
-    here = Path(__file__).resolve().parent
-    for candidate in (here / "_catalog", here.parent / "catalog"):
+    package = Path(__file__).resolve().parent.parent  # planner/
+    for candidate in (package / "_catalog", package.parent / "catalog"):
         if (candidate / "gpus.yaml").is_file():
             return candidate
     raise CatalogError("the built-in catalog is missing from this installation", hint="reinstall planner")

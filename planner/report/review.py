@@ -11,14 +11,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from planner import charts
-from planner.architecture import count_params
-from planner.candidates import Targets, gpu_cost
-from planner.catalog import Catalog
-from planner.errors import NoPlanError
-from planner.plan import FitResult, Question, fit, quality_loss
-from planner.report_fit import OBJECTIVE_WORDS, headline, assumptions, headroom
-from planner.units import Rate, format_rate
+from planner.report import charts
+from planner.model.architecture import count_params
+from planner.plan.candidates import Targets, gpu_cost
+from planner.catalog.load import Catalog
+from planner.core.errors import NoPlanError
+from planner.plan.fit import FitResult, Question, fit, quality_loss
+from planner.report.fit import OBJECTIVE_WORDS, headline, assumptions, headroom
+from planner.core.units import Rate, format_rate
 
 
 @dataclass
@@ -236,7 +236,7 @@ def _sensitivity_section(catalog: Catalog, result: FitResult) -> Section:
 
 
 def _accuracy_rows(catalog: Catalog, engine: str) -> tuple[list[list[str]], str]:
-    from planner.validation import bundled_measurements, read_rows, validate
+    from planner.model.validation import bundled_measurements, read_rows, validate
 
     path = bundled_measurements()
     if path is None:

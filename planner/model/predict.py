@@ -10,13 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from planner import perf
-from planner.catalog import Catalog
-from planner.derive import derive_architecture
-from planner.errors import InputError
-from planner.schema import EngineFactors
-from planner.units import parse_params
-from planner.workload import Deployment, ModelSpec, Shape
+from planner.model import perf
+from planner.catalog.load import Catalog
+from planner.model.derive import derive_architecture
+from planner.core.errors import InputError
+from planner.catalog.schema import EngineFactors
+from planner.core.units import parse_params
+from planner.model.workload import Deployment, ModelSpec, Shape
 
 DEFAULT_ENGINE = "vllm"
 

@@ -15,7 +15,7 @@ import io
 import math
 from typing import Any
 
-from planner.plan import FitResult, Line, quality_loss
+from planner.plan.fit import FitResult, Line, quality_loss
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 

@@ -10,14 +10,16 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field, replace
 
-from planner import perf, solver
-from planner.candidates import Candidate, Economics, Targets, enumerate_candidates
-from planner.catalog import Catalog
-from planner.errors import InputError, NoPlanError
-from planner.schema import Engine
-from planner.predict import Prediction, resolve_spec
-from planner.units import Money, format_rate
-from planner.workload import Deployment, ModelSpec, Shape
+from planner.model import perf
+
+from planner.plan import solver
+from planner.plan.candidates import Candidate, Economics, Targets, enumerate_candidates
+from planner.catalog.load import Catalog
+from planner.core.errors import InputError, NoPlanError
+from planner.catalog.schema import Engine
+from planner.model.predict import Prediction, resolve_spec
+from planner.core.units import Money, format_rate
+from planner.model.workload import Deployment, ModelSpec, Shape
 
 DEFAULT_INPUT = 512
 DEFAULT_OUTPUT = 256

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from planner.schema import Model
+from planner.catalog.schema import Model
 
 
 @dataclass(frozen=True)
