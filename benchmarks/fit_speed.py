@@ -21,9 +21,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from planner.plan.candidates import Targets  # noqa: E402
 from planner.catalog.load import load_catalog  # noqa: E402
-from planner.plan.fit import Question, fit  # noqa: E402
+from planner.plan.fit import fit  # noqa: E402
+from planner.plan.question import Question, Targets  # noqa: E402
 from planner.core.units import parse_rate  # noqa: E402
 
 RUNS = 5

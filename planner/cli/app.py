@@ -22,6 +22,7 @@ from planner.core.errors import EXIT_INTERNAL, CatalogError, InputError, NoPlanE
 from planner.report.size import size_dict, size_renderables, to_json
 from planner.model.sizing import resolve_model, size_table
 from planner.core.units import parse_count
+from planner.plan import question
 
 app = typer.Typer(
     name="planner",
@@ -60,7 +61,55 @@ OutputOption = Annotated[
     typer.Option("-o", "--output-file", help="Write to this file (atomically: all or nothing) instead of the terminal.", metavar="FILE"),
 ]
 TEXT_WIDTH = 120  # columns of table output written to a file
-_ARGV: list[str] = []  # the arguments as typed, quoted into reports
+
+# The library names the field at fault (economics.years); each command shows
+# the flag that sets it (--years). One table per command, since predict's
+# --gpus (a count) is not fit's --gpu (the allowed types).
+FLAGS: dict[str, dict[str, str]] = {
+    "fit": {
+        "model": "MODEL",
+        "targets.latency_s": "--latency",
+        "targets.ttft_s": "--ttft",
+        "targets.e2e_s": "--e2e",
+        "targets.throughput": "--throughput",
+        "input_tokens": "--input",
+        "output_tokens": "--output",
+        "engine": "--engine",
+        "gpus": "--gpu",
+        "segments": "--segment",
+        "precisions": "--precision",
+        "kv_precisions": "--kv-precision",
+        "max_quality_loss": "--max-quality-loss",
+        "inventory": "--inventory",
+        "budget": "--budget",
+        "max_gpus": "--max-gpus",
+        "max_power_w": "--max-power",
+        "gpus_per_node": "--gpus-per-node",
+        "memory_utilization": "--memory-utilization",
+        "max_batch": "--max-batch",
+        "economics.objective": "--objective",
+        "economics.years": "--years",
+        "economics.power_usd_per_kwh": "--power-price",
+        "economics.pue": "--pue",
+        "top": "--top",
+    },
+    "predict": {
+        "model": "MODEL",
+        "gpus": "--gpus",
+        "tp": "--tp",
+        "pp": "--pp",
+        "replicas": "--gpus / (--tp x --pp)",
+        "batch": "--batch",
+        "memory_utilization": "--memory-utilization",
+        "max_batch": "--max-batch",
+    },
+}
+
+
+def _flags(argv: list[str]) -> dict[str, str]:
+    """The flag table of the command in ``argv`` (its first word that is not an option)."""
+    command = next((arg for arg in argv if not arg.startswith("-")), "")
+    return FLAGS.get(command, {})
 
 
 def _catalog(files: Optional[list[Path]]) -> Catalog:
@@ -140,82 +189,31 @@ def _split(values: Optional[list[str]]) -> tuple[str, ...] | None:
     return items or None
 
 
-def _inventory(text: Optional[str]) -> dict[str, int] | None:
-    """'h100-sxm=16,a100-sxm-80gb=64' or a YAML file mapping GPU id to count."""
-    if not text:
-        return None
-    if "=" in text:
-        pairs: dict[str, int] = {}
-        for item in text.split(","):
-            gpu, sep, count = item.partition("=")
-            if not sep or not gpu.strip():
-                raise InputError(f"inventory item '{item}' is not GPU=COUNT", hint="e.g. --inventory h100-sxm=16,a100-sxm-80gb=64")
-            pairs[gpu.strip().lower()] = parse_count(count, f"inventory count for {gpu.strip()}", maximum=10**7)
-        return pairs
-    if not Path(text).is_file():
-        raise InputError(f"inventory '{text}' is neither GPU=COUNT pairs nor a readable file",
-                         hint="e.g. --inventory h100-sxm=16,a100-sxm-80gb=64 or --inventory fleet.yaml")
-    data = read_mapping_file(Path(text), "inventory")
-    result: dict[str, int] = {}
-    for gpu, count in data.items():
-        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
-            raise InputError(f"{text}: inventory count for '{gpu}' must be a whole number, got {count!r}")
-        result[str(gpu).strip().lower()] = count
-    return result
-
-
-def _max_batch(value: Optional[int]) -> Optional[int]:
-    if value is not None and not 1 <= value <= 1_000_000:
-        raise InputError(f"--max-batch {value} must be between 1 and 1,000,000")
-    return value
-
-
-def _percent(text: str) -> float:
-    raw = text.strip().rstrip("%").strip()
-    try:
-        value = float(raw)
-    except ValueError:
-        raise InputError(f"quality loss '{text}' is not a percentage", hint="e.g. --max-quality-loss 3 or 3%") from None
-    if not 0 <= value <= 100:
-        raise InputError(f"quality loss '{text}' must be between 0 and 100 percent")
-    return value
-
-
-def _power_price(text: str) -> float:
-    raw = text.strip().lower().replace("$", "").replace("usd", "").replace("/kwh", "").strip()
-    try:
-        value = float(raw)
-    except ValueError:
-        raise InputError(f"power price '{text}' is not a price per kWh", hint="e.g. --power-price '$0.12/kWh'") from None
-    if not 0 < value < 10:
-        raise InputError(f"power price '{text}' is outside 0 to $10 per kWh")
-    return value
-
-
 @app.command()
 def fit(
+    ctx: typer.Context,
     model: Annotated[str, typer.Argument(help="A catalog model id (llama-3.1-70b) or a parameter count (13B).")],
     latency: Annotated[Optional[str], typer.Option("--latency", help="Per-token decode latency (TPOT) for decoders; one forward pass for encoders. E.g. 100ms.")] = None,
     ttft: Annotated[Optional[str], typer.Option("--ttft", help="Time to first token, e.g. 500ms.")] = None,
     e2e: Annotated[Optional[str], typer.Option("--e2e", help="End-to-end request latency, e.g. 10s.")] = None,
     throughput: Annotated[Optional[str], typer.Option("--throughput", help="Throughput to serve: '5000 tok/s', '20 req/s' or '300 samples/s'.")] = None,
-    input_tokens: Annotated[str, typer.Option("--input", help="Prompt tokens per request.")] = "512",
-    output_tokens: Annotated[str, typer.Option("--output", help="Generated tokens per request.")] = "256",
-    engine: Annotated[str, typer.Option("--engine", help="vllm, trtllm, sglang, llama.cpp, transformers, lmdeploy or tensorrt.")] = "vllm",
+    input_tokens: Annotated[str, typer.Option("--input", help="Prompt tokens per request.")] = str(question.DEFAULT_INPUT_TOKENS),
+    output_tokens: Annotated[str, typer.Option("--output", help="Generated tokens per request.")] = str(question.DEFAULT_OUTPUT_TOKENS),
+    engine: Annotated[str, typer.Option("--engine", help="vllm, trtllm, sglang, llama.cpp, transformers, lmdeploy or tensorrt.")] = question.DEFAULT_ENGINE,
     gpu: Annotated[Optional[list[str]], typer.Option("--gpu", help="Allowed GPU types (repeatable or comma-separated; default all).")] = None,
     segment: Annotated[Optional[list[str]], typer.Option("--segment", help="Allowed GPU segments: datacenter, workstation, consumer (repeatable or comma-separated).")] = None,
     precision: Annotated[Optional[list[str]], typer.Option("--precision", "-p", help="Allowed weight precisions (default all within the quality limit).")] = None,
     kv_precision: Annotated[Optional[list[str]], typer.Option("--kv-precision", help="Allowed KV-cache precisions (default the engine's).")] = None,
-    max_quality_loss: Annotated[str, typer.Option("--max-quality-loss", help="Largest published quality loss allowed, percent.")] = "3",
+    max_quality_loss: Annotated[str, typer.Option("--max-quality-loss", help="Largest published quality loss allowed, percent.")] = f"{question.DEFAULT_MAX_QUALITY_LOSS:g}",
     inventory: Annotated[Optional[str], typer.Option("--inventory", help="GPUs available: h100-sxm=16,a100-sxm-80gb=64 or a YAML file; unlisted types are unlimited.")] = None,
     budget: Annotated[Optional[str], typer.Option("--budget", help="Spending limit: '$200/h' (cloud) or '$2M' (purchase).")] = None,
     max_gpus: Annotated[Optional[int], typer.Option("--max-gpus", help="Most GPUs in the whole plan.")] = None,
     max_power: Annotated[Optional[str], typer.Option("--max-power", help="Most GPU power (TDP) in the plan, e.g. 20kW.")] = None,
     gpus_per_node: Annotated[Optional[int], typer.Option("--gpus-per-node", help="GPUs per server, the limit for tensor parallelism (default: each GPU's).")] = None,
-    objective: Annotated[str, typer.Option("--objective", help="hourly (cloud $/h), capex (purchase) or tco (purchase + energy).")] = "hourly",
-    years: Annotated[float, typer.Option("--years", help="Years of operation for --objective tco.")] = 5.0,
-    power_price: Annotated[str, typer.Option("--power-price", help="Electricity price for tco, e.g. '$0.12/kWh'.")] = "$0.0895/kWh",
-    pue: Annotated[float, typer.Option("--pue", help="Power usage effectiveness of the data centre, for tco.")] = 1.58,
+    objective: Annotated[str, typer.Option("--objective", help="hourly (cloud $/h), capex (purchase) or tco (purchase + energy).")] = question.Objective.HOURLY.value,
+    years: Annotated[float, typer.Option("--years", help="Years of operation for --objective tco.")] = question.DEFAULT_YEARS,
+    power_price: Annotated[str, typer.Option("--power-price", help="Electricity price for tco, e.g. '$0.12/kWh'.")] = f"${question.DEFAULT_POWER_USD_PER_KWH:g}/kWh",
+    pue: Annotated[float, typer.Option("--pue", help="Power usage effectiveness of the data centre, for tco.")] = question.DEFAULT_PUE,
     memory_utilization: Annotated[Optional[float], typer.Option("--memory-utilization", help="Share of GPU memory the engine may use (default: the engine's).")] = None,
     max_batch: Annotated[Optional[int], typer.Option("--max-batch", help="Most concurrent sequences per replica (default: the engine's, 256 for vLLM).")] = None,
     explain: Annotated[bool, typer.Option("--explain", help="List every GPU type and precision ruled out, and why.")] = False,
@@ -243,68 +241,49 @@ def fit(
 
       planner fit 13B --latency 100ms --format html -o review.html
     """
-    from planner.plan.candidates import Economics, Targets
-    from planner.plan.fit import Question, fit as run_fit
+    from planner.plan.fit import fit as run_fit
+    from planner.plan.question import Economics, Question, Targets, parse_energy_price, parse_inventory, parse_percent
     from planner.report.fit import fit_dict, fit_renderables
     from planner.core.units import parse_duration, parse_money, parse_power, parse_rate
 
     fmt = _check_format(fmt, ("table", "json", "csv", "markdown", "html"))
     if csv_kind not in ("bom", "candidates"):
         raise InputError(f"unknown --csv-kind '{csv_kind}'", hint="expected bom or candidates")
-    if objective not in ("hourly", "capex", "tco"):
-        raise InputError(f"unknown objective '{objective}'", hint="expected hourly, capex or tco")
-    if not 0 < years <= 50:
-        raise InputError(f"--years {years} must be between 0 and 50")
-    if not 1 <= pue <= 5:
-        raise InputError(f"--pue {pue} must be between 1 and 5")
-    if top < 1 or top > 100:
-        raise InputError(f"--top {top} must be between 1 and 100")
-    for name, value, most in (("--max-gpus", max_gpus, 10**7), ("--gpus-per-node", gpus_per_node, 4096)):
-        if value is not None and not 1 <= value <= most:
-            raise InputError(f"{name} {value} must be between 1 and {most:,}")
     targets = Targets(
         latency_s=parse_duration(latency) if latency else None,
         ttft_s=parse_duration(ttft) if ttft else None,
         e2e_s=parse_duration(e2e) if e2e else None,
         throughput=parse_rate(throughput) if throughput else None,
     )
-    cat = _catalog(catalog)
-    allowed_gpus = _split(gpu)
-    segments = _split(segment)
-    if segments:
-        unknown = sorted(set(segments) - {"datacenter", "workstation", "consumer"})
-        if unknown:
-            raise InputError(f"unknown segment '{unknown[0]}'", hint="expected datacenter, workstation or consumer")
-        pool = [cat.gpu(g) for g in allowed_gpus] if allowed_gpus else list(cat.gpus.values())
-        allowed_gpus = tuple(g.id for g in pool if g.segment in segments)
-        if not allowed_gpus:
-            raise InputError("no GPU is left in the allowed segments", hint="widen --segment or --gpu")
     question = Question(
         model=model,
         targets=targets,
         input_tokens=parse_count(input_tokens, "input length"),
         output_tokens=parse_count(output_tokens, "output length"),
         engine=engine,
-        gpus=allowed_gpus,
+        gpus=_split(gpu),
+        segments=_split(segment),
         precisions=_split(precision),
         kv_precisions=_split(kv_precision),
-        max_quality_loss=_percent(max_quality_loss),
-        inventory=_inventory(inventory),
+        max_quality_loss=parse_percent(max_quality_loss),
+        inventory=parse_inventory(inventory) if inventory else None,
         budget=parse_money(budget) if budget else None,
         max_gpus=max_gpus,
         max_power_w=parse_power(max_power) if max_power else None,
         gpus_per_node=gpus_per_node,
         memory_utilization=memory_utilization,
-        max_batch=_max_batch(max_batch),
-        economics=Economics(objective=objective, years=years, power_usd_per_kwh=_power_price(power_price), pue=pue),
+        max_batch=max_batch,
+        economics=Economics(objective=objective, years=years, power_usd_per_kwh=parse_energy_price(power_price), pue=pue),
         top=top,
-        asked="planner " + shlex.join(_without_output(_ARGV)) if _ARGV else None,
+        asked="planner " + shlex.join(_without_output(ctx.obj["argv"])) if ctx.obj else None,
     )
+    cat = _catalog(catalog)
     try:
         result = run_fit(cat, question)
     except NoPlanError as exc:
         if fmt == "json":  # a machine reader still gets an object with the status
-            _emit(to_json({"status": "infeasible", "reason": exc.message, "model": model}) + "\n", output)
+            reason = exc.render_message(FLAGS["fit"])
+            _emit(to_json({"status": "infeasible", "reason": reason, "model": model}) + "\n", output)
         raise
     if fmt == "json":
         _emit(to_json(fit_dict(result, explain)) + "\n", output)
@@ -395,7 +374,7 @@ def predict(
     batch: Annotated[str, typer.Option("--batch", help="Concurrent sequences in the whole deployment, or 'max' (largest that fits).")] = "1",
     input_tokens: Annotated[str, typer.Option("--input", help="Prompt tokens per sequence.")] = "512",
     output_tokens: Annotated[str, typer.Option("--output", help="Generated tokens per sequence.")] = "256",
-    engine: Annotated[str, typer.Option("--engine", help="vllm, trtllm, sglang, llama.cpp, transformers, lmdeploy or tensorrt.")] = "vllm",
+    engine: Annotated[str, typer.Option("--engine", help="vllm, trtllm, sglang, llama.cpp, transformers, lmdeploy or tensorrt.")] = question.DEFAULT_ENGINE,
     memory_utilization: Annotated[
         Optional[float], typer.Option("--memory-utilization", help="Share of GPU memory the engine may use (default: the engine's, 0.9 for vLLM).")
     ] = None,
@@ -423,7 +402,7 @@ def predict(
         cat, model, gpu, precision=precision, kv_precision=kv_precision, gpus=gpus, tp=tp, pp=pp,
         batch=_batch(batch), input_tokens=parse_count(input_tokens, "input length"),
         output_tokens=parse_count(output_tokens, "output length"), engine=engine, memory_utilization=memory_utilization,
-        max_batch=_max_batch(max_batch),
+        max_batch=max_batch,
     )
     if fmt == "json":
         _emit(to_json(prediction_dict(result)) + "\n", output)
@@ -542,17 +521,17 @@ def _fail(message: str, code: int) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: no traceback ever reaches the user."""
+    args = list(sys.argv[1:] if argv is None else argv)
     try:
         # typer handles its own usage errors (exit 2) and --help in standalone mode
-        _ARGV[:] = list(sys.argv[1:] if argv is None else argv)
-        app(args=argv, prog_name="planner")
+        app(args=args, prog_name="planner", obj={"argv": args})
     except CatalogError as exc:
         if len(exc.problems) > 1 or exc.problems[0] != exc.message:
             for line in exc.problems:
                 print(f"planner: catalog: {line}", file=sys.stderr)
         _fail(str(exc), exc.exit_code)
     except PlannerError as exc:
-        _fail(str(exc), exc.exit_code)
+        _fail(exc.render(_flags(args)), exc.exit_code)
     except KeyboardInterrupt:
         _fail("interrupted", 130)
     except BrokenPipeError:

@@ -7,6 +7,9 @@ the code below; the codes are documented in the README.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
 EXIT_OK = 0
 EXIT_INTERNAL = 1  # a bug in planner: reported in one line, never a traceback
 EXIT_BAD_INPUT = 2  # an argument, unit, option or input file is wrong
@@ -15,20 +18,62 @@ EXIT_NO_PLAN = 4  # the question is valid but nothing satisfies it
 EXIT_WRITE = 5  # an output file could not be written
 
 
+@dataclass(frozen=True)
+class Field:
+    """A field of the question named inside a message (``economics.years``).
+
+    The library names the field; each front end names it its own way: the CLI
+    shows the flag (``--years``) through one table of labels. Kept as a part
+    of the message, never formatted into it, so text the user typed (which
+    may hold braces) is never read as a template.
+    """
+
+    name: str
+
+
+Text = str | Sequence[str | Field]
+
+
+def _render(text: Text, labels: Mapping[str, str] | None) -> str:
+    if isinstance(text, str):
+        return text
+    return "".join(part if isinstance(part, str) else (labels or {}).get(part.name, part.name) for part in text)
+
+
 class PlannerError(Exception):
-    """Base class: a problem the user can act on."""
+    """Base class: a problem the user can act on.
+
+    ``message`` and ``hint`` are text, or a sequence of text and `Field`
+    parts; ``render(labels)`` spells the fields as the caller names them
+    (field names by default).
+    """
 
     exit_code = EXIT_BAD_INPUT
 
-    def __init__(self, message: str, *, hint: str | None = None):
-        super().__init__(message)
-        self.message = message
-        self.hint = hint
+    def __init__(self, message: Text, *, hint: Text | None = None, field: str | None = None):
+        super().__init__(_render(message, None))
+        self._message = message
+        self._hint = hint
+        self.field = field  # the question's field at fault, where there is one
+
+    @property
+    def message(self) -> str:
+        return _render(self._message, None)
+
+    @property
+    def hint(self) -> str | None:
+        return None if self._hint is None else _render(self._hint, None)
+
+    def render_message(self, labels: Mapping[str, str] | None = None) -> str:
+        return _render(self._message, labels)
+
+    def render(self, labels: Mapping[str, str] | None = None) -> str:
+        """The whole line: the message, and the hint in brackets."""
+        message = self.render_message(labels)
+        return message if self._hint is None else f"{message} ({_render(self._hint, labels)})"
 
     def __str__(self) -> str:
-        if self.hint:
-            return f"{self.message} ({self.hint})"
-        return self.message
+        return self.render()
 
 
 class InputError(PlannerError):

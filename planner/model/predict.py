@@ -13,12 +13,19 @@ from typing import Any
 from planner.model import perf
 from planner.catalog.load import Catalog
 from planner.model.derive import derive_architecture
-from planner.core.errors import InputError
+from planner.core.errors import Field, InputError
 from planner.catalog.schema import EngineFactors
 from planner.core.units import parse_params
-from planner.model.workload import Deployment, ModelSpec, Shape
-
-DEFAULT_ENGINE = "vllm"
+from planner.model.workload import (
+    DEFAULT_ENGINE,
+    DEFAULT_INPUT_TOKENS,
+    DEFAULT_OUTPUT_TOKENS,
+    MAX_BATCH,
+    Deployment,
+    ModelSpec,
+    Parallelism,
+    Shape,
+)
 
 
 def resolve_spec(catalog: Catalog, text: str) -> ModelSpec:
@@ -78,8 +85,8 @@ def predict(
     tp: int = 1,
     pp: int = 1,
     batch: int | str = 1,
-    input_tokens: int = 512,
-    output_tokens: int = 256,
+    input_tokens: int = DEFAULT_INPUT_TOKENS,
+    output_tokens: int = DEFAULT_OUTPUT_TOKENS,
     engine: str = DEFAULT_ENGINE,
     memory_utilization: float | None = None,
     max_batch: int | None = None,
@@ -87,14 +94,13 @@ def predict(
 ) -> Prediction:
     """Predict one deployment. ``gpus`` is the total (default tp x pp);
     ``batch`` is the deployment's total concurrent sequences, or "max"."""
-    spec = spec or resolve_spec(catalog, model)
-    per_replica = tp * pp
-    gpus = per_replica if gpus is None else gpus
-    if gpus < per_replica or gpus % per_replica:
-        raise InputError(f"--gpus {gpus} is not a multiple of tp x pp = {per_replica}")
+    parallelism = Parallelism.for_gpus(gpus, tp, pp)
     if memory_utilization is not None and not 0 < memory_utilization <= 1:
-        raise InputError(f"memory utilisation {memory_utilization} must be in (0, 1]")
-    replicas = gpus // per_replica
+        raise InputError([Field("memory_utilization"), f" {memory_utilization} must be in (0, 1]"], field="memory_utilization")
+    if max_batch is not None and not 1 <= max_batch <= MAX_BATCH:
+        raise InputError([Field("max_batch"), f" {max_batch} must be between 1 and {MAX_BATCH:,}"], field="max_batch")
+    spec = spec or resolve_spec(catalog, model)
+    gpus, replicas = parallelism.gpus, parallelism.replicas
     kv_name = kv_precision or default_kv_precision(catalog, precision)
     engine_entry = catalog.engine(engine)
     if max_batch is not None:
@@ -119,9 +125,9 @@ def predict(
     else:
         total = int(batch)
         if total < 1:
-            raise InputError("--batch must be at least 1, or 'max'")
+            raise InputError([Field("batch"), " must be at least 1, or 'max'"], field="batch")
         if total % replicas:
-            raise InputError(f"--batch {total} does not split evenly over {replicas} replicas")
+            raise InputError([Field("batch"), f" {total} does not split evenly over {replicas} replicas"], field="batch")
         per_replica_batch = total // replicas
     dep = Deployment(**{**dep.__dict__, "batch": per_replica_batch})
     factors = engine_entry.factors_for(dep.gpu)

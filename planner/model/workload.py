@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from planner.catalog.schema import Engine, Gpu, Model, Precision
+from planner.core.errors import Field, InputError
 
 
 @dataclass(frozen=True)
@@ -53,3 +54,51 @@ class ModelSpec:
     model: Model
     approximate: bool
     label: str
+
+
+# Defaults of a request, shared by `predict` and `fit` (and the reports that
+# say when a default was used).
+DEFAULT_INPUT_TOKENS = 512
+DEFAULT_OUTPUT_TOKENS = 256
+DEFAULT_ENGINE = "vllm"
+# Search and input bounds: policy, not hardware facts; they keep an absurd
+# request an input error instead of an overflow.
+MAX_GPU_COUNT = 10**7  # GPUs in one deployment or plan
+MAX_PARALLEL_DEGREE = 4096  # tensor or pipeline stages in one replica
+MAX_BATCH = 1_000_000  # concurrent sequences a replica may be asked to hold
+
+
+@dataclass(frozen=True)
+class Parallelism:
+    """How a deployment is split: ``tp`` x ``pp`` GPUs make one replica, and
+    ``replicas`` copies serve side by side."""
+
+    tp: int = 1
+    pp: int = 1
+    replicas: int = 1
+
+    def __post_init__(self) -> None:
+        for name, most in (("tp", MAX_PARALLEL_DEGREE), ("pp", MAX_PARALLEL_DEGREE), ("replicas", MAX_GPU_COUNT)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= most:
+                raise InputError([Field(name), f" {value} must be a whole number between 1 and {most:,}"], field=name)
+
+    @classmethod
+    def for_gpus(cls, gpus: int | None, tp: int = 1, pp: int = 1) -> Parallelism:
+        """``gpus`` in all (default one replica) split into replicas of tp x pp."""
+        one = cls(tp, pp)
+        if gpus is None:
+            return one
+        if isinstance(gpus, bool) or not isinstance(gpus, int) or not 1 <= gpus <= MAX_GPU_COUNT:
+            raise InputError([Field("gpus"), f" {gpus} must be a whole number between 1 and {MAX_GPU_COUNT:,}"], field="gpus")
+        if gpus % one.gpus_per_replica:
+            raise InputError([Field("gpus"), f" {gpus} is not a multiple of tp x pp = {one.gpus_per_replica}"], field="gpus")
+        return cls(tp, pp, gpus // one.gpus_per_replica)
+
+    @property
+    def gpus_per_replica(self) -> int:
+        return self.tp * self.pp
+
+    @property
+    def gpus(self) -> int:
+        return self.gpus_per_replica * self.replicas

@@ -16,39 +16,14 @@ from planner.model import perf
 from planner.catalog.load import Catalog
 from planner.core.errors import PlannerError
 from planner.catalog.schema import Engine, EngineFactors, Gpu, Precision
-from planner.core.units import Rate
 from planner.model.workload import Deployment, ModelSpec, Shape
+from planner.plan.question import DEFAULT_MAX_QUALITY_LOSS, Economics, Objective, Targets
 
 # Weight formats never worth proposing unless asked for by name: FP32 is
 # dominated by BF16/FP16 (same quality, twice the bytes); TF32 is a compute
 # mode, not a storage format.
 NOT_PROPOSED = ("fp32", "tf32")
 MAX_PIPELINE_STAGES = 16  # a search bound, not a hardware fact: 16 nodes per replica
-
-
-@dataclass(frozen=True)
-class Targets:
-    """What the answer must meet. Seconds, and a throughput with its kind."""
-
-    latency_s: float | None = None  # TPOT for decoders; one forward pass for encoders
-    ttft_s: float | None = None
-    e2e_s: float | None = None
-    throughput: Rate | None = None
-
-
-@dataclass(frozen=True)
-class Economics:
-    """How a replica's cost is counted for the objective."""
-
-    objective: str = "hourly"  # hourly (cloud $/h), capex (purchase), tco (purchase + energy)
-    # 5 years: hyperscalers depreciate servers over 5-6 years (10-K disclosures
-    # collected in references/procurement/tco.md section 4).
-    years: float = 5.0
-    # EIA Electric Power Annual, 2023 average commercial price in Virginia (the
-    # N. Virginia data-centre hub), 8.95 cents/kWh (references/procurement/tco.md section 2, [T9]).
-    power_usd_per_kwh: float = 0.0895
-    # Uptime Institute 2023 industry-average PUE, 1.58 (references/procurement/tco.md section 1, [T1]).
-    pue: float = 1.58
 
 
 @dataclass
@@ -101,11 +76,11 @@ def gpu_cost(gpu: Gpu, economics: Economics) -> float | None:
     """The objective's cost of one GPU, USD: cloud $/h, purchase price, or
     purchase plus the energy of TDP x PUE over the years at the power price."""
     cloud, purchase = gpu.prices.cloud_usd_per_gpu_hour, gpu.prices.purchase_usd
-    if economics.objective == "hourly":
+    if economics.objective is Objective.HOURLY:
         return None if cloud is None else cloud.value
     if purchase is None:
         return None
-    if economics.objective == "capex":
+    if economics.objective is Objective.CAPEX:
         return purchase.value
     if gpu.tdp_w is None:
         return None
@@ -212,7 +187,7 @@ def evaluate(
 
 
 def _missing_price(gpu: Gpu, economics: Economics) -> str:
-    if economics.objective == "hourly":
+    if economics.objective is Objective.HOURLY:
         return "no cloud price in the catalog (add one with --catalog, or use --objective capex)"
     if gpu.prices.purchase_usd is None:
         return "no purchase price in the catalog (add one with --catalog)"
@@ -241,7 +216,7 @@ def enumerate_candidates(
     gpus: list[Gpu] | None = None,
     precisions: list[Precision] | None = None,
     kv_precisions: list[Precision] | None = None,
-    max_quality_loss: float = 3.0,
+    max_quality_loss: float = DEFAULT_MAX_QUALITY_LOSS,
     gpus_per_node: int | None = None,
     memory_utilization: float | None = None,
     economics: Economics | None = None,

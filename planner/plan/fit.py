@@ -8,46 +8,22 @@ feasible, works out which constraint binds and the smallest relaxation.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from planner.model import perf
 
 from planner.plan import solver
-from planner.plan.candidates import Candidate, Economics, Targets, enumerate_candidates
+from planner.plan.candidates import Candidate, enumerate_candidates
 from planner.catalog.load import Catalog
-from planner.core.errors import InputError, NoPlanError
-from planner.catalog.schema import Engine
+from planner.core.errors import Field, InputError, NoPlanError, Text
+from planner.catalog.schema import Engine, Gpu
 from planner.model.predict import Prediction, resolve_spec
 from planner.core.units import Money, format_rate
 from planner.model.workload import Deployment, ModelSpec, Shape
+from planner.plan.question import Economics, Question
 
-DEFAULT_INPUT = 512
-DEFAULT_OUTPUT = 256
-DEFAULT_MAX_QUALITY_LOSS = 3.0  # percent; excludes Q4_0 (7.5%) and MXFP4 W4A4 (6.4%) by default
-SOLVER_TIME_LIMIT_S = 10.0
-
-
-@dataclass(frozen=True)
-class Question:
-    model: str
-    targets: Targets = Targets()
-    input_tokens: int = DEFAULT_INPUT
-    output_tokens: int = DEFAULT_OUTPUT
-    engine: str = "vllm"
-    gpus: tuple[str, ...] | None = None
-    precisions: tuple[str, ...] | None = None
-    kv_precisions: tuple[str, ...] | None = None
-    max_quality_loss: float = DEFAULT_MAX_QUALITY_LOSS
-    inventory: dict[str, int] | None = None
-    budget: Money | None = None
-    max_gpus: int | None = None
-    max_power_w: float | None = None
-    gpus_per_node: int | None = None
-    memory_utilization: float | None = None
-    max_batch: int | None = None  # overrides the engine's default cap on concurrent sequences per replica
-    economics: Economics = Economics()
-    top: int = 1
-    asked: str | None = None  # the command line as typed, for reports
+SOLVER_TIME_LIMIT_S = 10.0  # the whole solve; a stage cut short reports "feasible"
+RELAXATION_TIME_LIMIT_S = 5.0  # each re-solve with one limit lifted, to explain an empty answer
 
 
 @dataclass
@@ -183,10 +159,24 @@ def _demand(q: Question, spec: ModelSpec) -> float:
     if rate is None:
         return 0.0
     if spec.model.kind == "encoder" and rate.kind == "tokens":
-        raise InputError("an encoder's throughput is in samples/s or req/s, not tok/s", hint="e.g. --throughput '500 samples/s'")
+        raise InputError("an encoder's throughput is in samples/s or req/s, not tok/s",
+                         hint=["e.g. ", Field("targets.throughput"), " '500 samples/s'"], field="targets.throughput")
     if spec.model.kind == "decoder" and rate.kind == "samples":
-        raise InputError("a decoder's throughput is in tok/s or req/s, not samples/s", hint="e.g. --throughput '2000 tok/s'")
+        raise InputError("a decoder's throughput is in tok/s or req/s, not samples/s",
+                         hint=["e.g. ", Field("targets.throughput"), " '2000 tok/s'"], field="targets.throughput")
     return rate.per_second
+
+
+def _allowed_gpus(catalog: Catalog, q: Question) -> list[Gpu] | None:
+    """The GPU types the question allows (None: every one), by name and segment."""
+    gpus = [catalog.gpu(g) for g in q.gpus] if q.gpus else None
+    if not q.segments:
+        return gpus
+    kept = [g for g in (gpus or catalog.gpus.values()) if g.segment in q.segments]
+    if not kept:
+        raise InputError("no GPU is left in the allowed segments", hint=["widen ", Field("segments"), " or ", Field("gpus")],
+                         field="segments")
+    return kept
 
 
 def fit(catalog: Catalog, q: Question) -> FitResult:
@@ -196,10 +186,9 @@ def fit(catalog: Catalog, q: Question) -> FitResult:
     if q.max_batch is not None:
         engine = engine.model_copy(update={"max_batch": q.max_batch})
     demand = _demand(q, spec)
-    if q.inventory:
-        for gpu_id in q.inventory:
-            catalog.gpu(gpu_id)  # unknown ids are an input error
-    gpus = [catalog.gpu(g) for g in q.gpus] if q.gpus else None
+    if q.inventory:  # by id, whichever alias was given; unknown names are an input error
+        q = q.replace(inventory={catalog.gpu(name).id: count for name, count in q.inventory.items()})
+    gpus = _allowed_gpus(catalog, q)
     precisions = [catalog.precision(p) for p in q.precisions] if q.precisions else None
     kvs = [catalog.precision(p) for p in q.kv_precisions] if q.kv_precisions else None
     cands, ruled_out = enumerate_candidates(
@@ -275,7 +264,7 @@ def _alternatives(chosen: FitResult) -> list[Alternative]:
 # --- explaining an empty answer ----------------------------------------------------
 
 
-def _why_no_candidate(spec: ModelSpec, q: Question, cands: list[Candidate], ruled_out: list[tuple[str, str]]) -> str:
+def _why_no_candidate(spec: ModelSpec, q: Question, cands: list[Candidate], ruled_out: list[tuple[str, str]]) -> Text:
     """Which target no shape meets, the best any reaches, and what to relax."""
     t = q.targets
     scored = [c for c in cands if c.prediction is not None]  # fit in memory; batch 1 timed
@@ -291,47 +280,47 @@ def _why_no_candidate(spec: ModelSpec, q: Question, cands: list[Candidate], rule
     else:
         metric, value_of = "TPOT", (lambda c: c.prediction.tpot_s or 0.0)
     checks = [
-        (t.latency_s, value_of, metric, "--latency"),
-        (t.ttft_s, lambda c: c.prediction.ttft_s, "TTFT", "--ttft"),
-        (t.e2e_s, lambda c: c.prediction.e2e_s, "e2e latency", "--e2e"),
+        (t.latency_s, value_of, metric, "targets.latency_s"),
+        (t.ttft_s, lambda c: c.prediction.ttft_s, "TTFT", "targets.ttft_s"),
+        (t.e2e_s, lambda c: c.prediction.e2e_s, "e2e latency", "targets.e2e_s"),
     ]
-    for target, get, label, flag in checks:
+    for target, get, label, field_name in checks:
         if target is None:
             continue
         fastest = min(scored, key=get)
         best = get(fastest)
         if best > target:
-            return (f"no plan meets {label} {target * 1e3:.3g} ms: the fastest, {fastest.gpus}x {fastest.gpu.id} "
-                    f"{fastest.precision.id} (TP {fastest.tp}), reaches {best * 1e3:.3g} ms; relax {flag} to "
-                    f"{math.ceil(best * 1e4) / 10:g}ms or allow faster GPUs or lower precisions")
+            return [f"no plan meets {label} {target * 1e3:.3g} ms: the fastest, {fastest.gpus}x {fastest.gpu.id} "
+                    f"{fastest.precision.id} (TP {fastest.tp}), reaches {best * 1e3:.3g} ms; relax ", Field(field_name),
+                    f" to {math.ceil(best * 1e4) / 10:g}ms or allow faster GPUs or lower precisions"]
     first = next(c for c in cands if c.rejected)
     return f"no candidate meets the targets together; for example {first.key}: {first.rejected}"
 
 
-def _why_infeasible(q: Question, demand: float, pool: list[Candidate], status: str) -> str:
+def _why_infeasible(q: Question, demand: float, pool: list[Candidate], status: str) -> Text:
     if status == solver.UNKNOWN:
-        return "the solver found no plan within its time limit; narrow the question (--gpu, --precision)"
-    relaxed = []
+        return ["the solver found no plan within its time limit; narrow the question (", Field("gpus"), ", ",
+                Field("precisions"), ")"]
+    relaxed: list[str | Field] = []
     candidates = [_solver_candidate(c, q.economics) for c in pool]
     # each limit the question set, lifted on its own: what would the plan need?
-    for flag, field_name in (("inventory", "inventory"), ("--max-gpus", "max_gpus"),
-                             ("--max-power", "max_power_w"), ("--budget", "budget")):
+    for field_name in ("inventory", "max_gpus", "max_power_w", "budget"):
         if not getattr(q, field_name):
             continue
-        plan = solver.solve(candidates, _limits(replace(q, **{field_name: None}), demand, 5.0))
+        plan = solver.solve(candidates, _limits(q.replace(**{field_name: None}), demand, RELAXATION_TIME_LIMIT_S))
         if plan.status in (solver.OPTIMAL, solver.FEASIBLE):
             needed = {
                 "inventory": ", ".join(f"{g}={n}" for g, n in sorted(plan.gpus_by_type.items())),
-                "--max-gpus": f"{plan.gpus}",
-                "--max-power": f"{math.ceil(plan.power_w)}W",
-                "--budget": f"${plan.hourly_usd:,.2f}/h" if q.budget and q.budget.per_hour else f"${plan.capex_usd:,.0f}",
-            }[flag]
-            relaxed.append(f"relax {flag} to {needed}")
+                "max_gpus": f"{plan.gpus}",
+                "max_power_w": f"{math.ceil(plan.power_w)}W",
+                "budget": f"${plan.hourly_usd:,.2f}/h" if q.budget and q.budget.per_hour else f"${plan.capex_usd:,.0f}",
+            }[field_name]
+            relaxed += ["; or " if relaxed else "", "relax ", Field(field_name), f" to {needed}"]
     want = f"{format_rate(q.targets.throughput)}" if q.targets.throughput else "one replica"
     most = _most_throughput(q, pool)
     reach = f"; the allowed hardware serves at most about {most:,.0f} {q.targets.throughput.kind}/s" if q.targets.throughput else ""
-    hint = "; or ".join(relaxed) if relaxed else "allow more GPU types (--gpu) or precisions"
-    return f"no plan serves {want} within the limits{reach}: {hint}"
+    hint: list[str | Field] = relaxed or ["allow more GPU types (", Field("gpus"), ") or precisions"]
+    return [f"no plan serves {want} within the limits{reach}: ", *hint]
 
 
 def _most_throughput(q: Question, pool: list[Candidate]) -> float:

@@ -13,11 +13,12 @@ from planner.plan.candidates import Candidate, gpu_cost
 from planner.plan.fit import FitResult, Line, line_prediction, quality_loss
 from planner.model.predict import prediction_dict
 from planner.core.units import format_rate
+from planner.plan.question import DEFAULT_MAX_QUALITY_LOSS, Objective
 
 OBJECTIVE_WORDS = {
-    "hourly": "cloud cost per hour",
-    "capex": "purchase price of the GPUs",
-    "tco": "purchase price plus energy",
+    Objective.HOURLY: "cloud cost per hour",
+    Objective.CAPEX: "purchase price of the GPUs",
+    Objective.TCO: "purchase price plus energy",
 }
 
 
@@ -78,14 +79,14 @@ def assumptions(result: FitResult) -> list[str]:
     q, spec = result.question, result.spec
     notes = [
         f"Request shape: {result.shape.input} input and {result.shape.output} output tokens per request"
-        + (" (defaults; set --input/--output)" if (q.input_tokens, q.output_tokens) == (512, 256) else "") + ".",
+        + (" (defaults; set --input/--output)" if q.default_lengths else "") + ".",
         f"Engine: {result.engine.name}, with efficiency factors fitted on published measurements "
         "(catalog/engines-fitted.yaml: " + result.engine.fitted_on.split(";")[0] + ").",
         f"Objective: {OBJECTIVE_WORDS[q.economics.objective]}"
         + (f" over {q.economics.years:g} years at ${q.economics.power_usd_per_kwh:g}/kWh and PUE {q.economics.pue:g} (GPU TDP only)"
-           if q.economics.objective == "tco" else "") + ".",
+           if q.economics.objective is Objective.TCO else "") + ".",
         f"Quality: formats whose published loss exceeds {q.max_quality_loss:g}% are excluded"
-        + (" (default; --max-quality-loss)" if q.max_quality_loss == 3.0 else "") + ".",
+        + (" (default; --max-quality-loss)" if q.max_quality_loss == DEFAULT_MAX_QUALITY_LOSS else "") + ".",
     ]
     excluded = [what for what, why in result.ruled_out if "quality loss" in why]
     if excluded:
@@ -103,8 +104,8 @@ def assumptions(result: FitResult) -> list[str]:
     return notes
 
 
-def _price_date(c: Candidate, objective: str) -> str:
-    price = c.gpu.prices.cloud_usd_per_gpu_hour if objective == "hourly" else c.gpu.prices.purchase_usd
+def _price_date(c: Candidate, objective: Objective) -> str:
+    price = c.gpu.prices.cloud_usd_per_gpu_hour if objective is Objective.HOURLY else c.gpu.prices.purchase_usd
     if price is None:
         return "no price"
     who = f"{price.provider}, " if price.provider else ""
@@ -177,7 +178,7 @@ def fit_dict(result: FitResult, explain: bool = False) -> dict[str, Any]:
 
 def headline(result: FitResult) -> str:
     q = result.question
-    hourly = q.economics.objective == "hourly"
+    hourly = q.economics.objective is Objective.HOURLY
     parts = []
     for line in result.lines:
         c = line.candidate
@@ -195,7 +196,7 @@ def headline(result: FitResult) -> str:
             meets.append(f"{row['predicted']:,.0f} {row['unit']} against {row['limit']:,.0f} "
                          f"({row['headroom_pct']:+.0f}%)")
     text = f"Cheapest plan for {result.spec.label}: " + " + ".join(parts) + f", {cost}"
-    if q.economics.objective != "hourly":
+    if q.economics.objective is not Objective.HOURLY:
         text += f" ({OBJECTIVE_WORDS[q.economics.objective]})"
     text += "."
     if meets:
@@ -232,8 +233,8 @@ def fit_renderables(result: FitResult, explain: bool = False, width: int = 120) 
     speed = "samples/s" if encoder else "tok/s"
     cols = ["GPUs", "replicas", "shape", "batch"] + ([] if encoder else ["TTFT"]) + [
         "latency" if encoder else "TPOT", speed, "mem/GPU", "loss", "$/h"]
-    if q.economics.objective != "hourly":
-        cols.append("capex" if q.economics.objective == "capex" else "TCO")
+    if q.economics.objective is not Objective.HOURLY:
+        cols.append("capex" if q.economics.objective is Objective.CAPEX else "TCO")
     for col in cols:
         plan.add_column(col, justify="left" if col in ("GPUs", "shape") else "right", no_wrap=True)
     for line in result.lines:
@@ -249,14 +250,14 @@ def fit_renderables(result: FitResult, explain: bool = False, width: int = 120) 
             f"{m.per_gpu / 1e9:,.1f} GB ({100 * m.per_gpu / m.capacity_per_gpu:.0f}%)",
             f"{quality_loss(c):g}%", _money(costs["cost_per_hour_usd"], True),
         ]
-        if q.economics.objective != "hourly":
+        if q.economics.objective is not Objective.HOURLY:
             row.append(_money(costs["objective_usd"]))
         plan.add_row(*row)
     if len(result.lines) > 1:
         total = [f"{result.gpus} GPUs", str(sum(line.replicas for line in result.lines)), "total", ""] + (
             [] if encoder else [""]) + ["", f"{(result.throughput if encoder else result.tokens_per_s):,.0f}", "", "",
                                         _money(result.hourly_usd, True)]
-        if q.economics.objective != "hourly":
+        if q.economics.objective is not Objective.HOURLY:
             total.append(_money(result.cost))
         plan.add_row(*total, style="bold")
     if width >= 100:
@@ -268,7 +269,7 @@ def fit_renderables(result: FitResult, explain: bool = False, width: int = 120) 
         alts = Table(title="Best alternative on each other GPU type", title_justify="left")
         for col in ("GPU", "shape", "replicas", "GPUs", "cost", "vs plan"):
             alts.add_column(col, justify="left" if col in ("GPU", "shape") else "right")
-        hourly = q.economics.objective == "hourly"
+        hourly = q.economics.objective is Objective.HOURLY
         for a in result.alternatives[:8]:
             alts.add_row(a.gpu, a.line.candidate.key.split(" ", 1)[1], str(a.line.replicas), str(a.line.gpus),
                          _money(a.plan_cost, hourly), f"+{_money(a.plan_cost - result.cost, hourly)}")
@@ -280,7 +281,7 @@ def fit_renderables(result: FitResult, explain: bool = False, width: int = 120) 
             top.add_column(col, justify="left" if col == "shape" else "right")
         for line in result.others:
             cost = (gpu_cost(line.candidate.gpu, q.economics) or 0) * line.gpus
-            top.add_row(line.candidate.key, str(line.replicas), str(line.gpus), _money(cost, q.economics.objective == "hourly"))
+            top.add_row(line.candidate.key, str(line.replicas), str(line.gpus), _money(cost, q.economics.objective is Objective.HOURLY))
         out.append(top)
 
     if explain:

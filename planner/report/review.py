@@ -13,10 +13,11 @@ from dataclasses import dataclass, field, replace
 
 from planner.report import charts
 from planner.model.architecture import count_params
-from planner.plan.candidates import Targets, gpu_cost
+from planner.plan.candidates import gpu_cost
 from planner.catalog.load import Catalog
 from planner.core.errors import NoPlanError
-from planner.plan.fit import FitResult, Question, fit, quality_loss
+from planner.plan.fit import FitResult, fit, quality_loss
+from planner.plan.question import Objective, Question, Targets
 from planner.report.fit import OBJECTIVE_WORDS, headline, assumptions, headroom
 from planner.core.units import Rate, format_rate
 
@@ -106,7 +107,7 @@ def _question_section(result: FitResult) -> Section:
         ["end-to-end target", "-" if t.e2e_s is None else f"{t.e2e_s * 1e3:g} ms"],
         ["throughput target", "-" if t.throughput is None else format_rate(t.throughput)],
         ["request shape", f"{result.shape.input} input, {result.shape.output} output tokens"
-                          + (" (defaults)" if (q.input_tokens, q.output_tokens) == (512, 256) else "")],
+                          + (" (defaults)" if q.default_lengths else "")],
         ["engine", result.engine.name],
         ["GPU types", ", ".join(q.gpus) if q.gpus else "all in the catalog with a price"],
         ["precisions", ", ".join(q.precisions) if q.precisions else f"all with published loss <= {q.max_quality_loss:g}%"],
@@ -121,7 +122,7 @@ def _question_section(result: FitResult) -> Section:
 
 
 def _plan_section(result: FitResult) -> Section:
-    hourly = result.question.economics.objective == "hourly"
+    hourly = result.question.economics.objective is Objective.HOURLY
     encoder = result.spec.model.kind == "encoder"
     sec = Section("The plan", paragraphs=[headline(result)])
     rows = []
@@ -169,7 +170,7 @@ def _plan_section(result: FitResult) -> Section:
 
 def _alternatives_section(result: FitResult) -> Section:
     q = result.question
-    hourly = q.economics.objective == "hourly"
+    hourly = q.economics.objective is Objective.HOURLY
     sec = Section("Alternatives")
     rows = [[a.gpu, a.line.candidate.key.split(" ", 1)[1], str(a.line.gpus), _money(a.plan_cost, hourly),
              _signed_money(a.plan_cost - result.cost, hourly)]
@@ -194,7 +195,7 @@ def _alternatives_section(result: FitResult) -> Section:
 def _variant(catalog: Catalog, q: Question, name: str, **change) -> tuple[str, float | None, str]:
     """(plan description, cost or None, why there is no plan)."""
     try:
-        other = fit(catalog, replace(q, top=1, **change))
+        other = fit(catalog, q.replace(top=1, **change))
     except NoPlanError as exc:
         return name, None, exc.message
     return name, other.cost, _describe_plan(other)
@@ -202,7 +203,7 @@ def _variant(catalog: Catalog, q: Question, name: str, **change) -> tuple[str, f
 
 def _sensitivity_section(catalog: Catalog, result: FitResult) -> Section:
     q, t = result.question, result.question.targets
-    hourly = q.economics.objective == "hourly"
+    hourly = q.economics.objective is Objective.HOURLY
     sec = Section("Sensitivity", paragraphs=["Each variant is solved again from scratch, not extrapolated."])
     variants: list[tuple[str, float | None, str]] = []
 
@@ -221,7 +222,7 @@ def _sensitivity_section(catalog: Catalog, result: FitResult) -> Section:
                              input_tokens=q.input_tokens * 2, output_tokens=q.output_tokens * 2))
     if t.throughput is not None:
         doubled = Rate(t.throughput.per_second * 2, t.throughput.kind)
-        variants.append(_variant(catalog, q, "traffic doubled", targets=replace(t, throughput=doubled)))
+        variants.append(_variant(catalog, q, "traffic doubled", targets=t.replace(throughput=doubled)))
     else:
         sec.paragraphs.append("No throughput target was given, so traffic is not varied: one replica serves the question.")
     rows = [["as asked", _describe_plan(result), _money(result.cost, hourly), ""]]
@@ -298,7 +299,7 @@ def _charts(result: FitResult) -> tuple[dict[str, str], dict[str, str], str | No
     worst = max((line.candidate.prediction.e2e_s if encoder else (line.candidate.prediction.tpot_s or 0.0))
                 for line in result.lines)
     chosen = charts.Point(_describe_plan(result), worst * 1e3, result.cost)
-    hourly = q.economics.objective == "hourly"
+    hourly = q.economics.objective is Objective.HOURLY
     cost_label = "plan cost, USD per hour" if hourly else f"plan cost, USD ({q.economics.objective})"
     latency_label = "forward-pass latency, ms" if encoder else "TPOT, ms"
     bars = [charts.MemoryBar(f"{line.candidate.gpu.id} {line.candidate.precision.id}",

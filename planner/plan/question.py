@@ -1,0 +1,267 @@
+"""The question `fit` answers, validated once for the CLI and the Python API alike.
+
+Every range, choice and default of a question lives here as a named constant;
+the CLI parses text into these objects and the reports read the same
+constants to say which values were defaults. A value out of range is an
+`InputError` that names the question's field (``economics.years``); the CLI
+spells the field as its flag (``--years``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
+
+from planner.catalog.load import read_mapping_file
+from planner.core.errors import Field, InputError
+from planner.core.units import Money, Rate, parse_count
+from planner.model.workload import (
+    DEFAULT_ENGINE,
+    DEFAULT_INPUT_TOKENS,
+    DEFAULT_OUTPUT_TOKENS,
+    MAX_BATCH,
+    MAX_GPU_COUNT,
+)
+
+DEFAULT_MAX_QUALITY_LOSS = 3.0  # percent; excludes Q4_0 (7.5%) and MXFP4 W4A4 (6.4%) by default
+# 5 years: hyperscalers depreciate servers over 5-6 years (10-K disclosures
+# collected in references/procurement/tco.md section 4).
+DEFAULT_YEARS = 5.0
+# EIA Electric Power Annual, 2023 average commercial price in Virginia (the
+# N. Virginia data-centre hub), 8.95 cents/kWh (references/procurement/tco.md section 2, [T9]).
+DEFAULT_POWER_USD_PER_KWH = 0.0895
+# Uptime Institute 2023 industry-average PUE, 1.58 (references/procurement/tco.md section 1, [T1]).
+DEFAULT_PUE = 1.58
+
+# Ranges: what a question can sensibly ask, so an absurd value is an input
+# error rather than an overflow deep in the solver. Policy, not physics.
+MAX_TOKENS = 10**7  # per request, prompt or output (the parser's own bound)
+MAX_GPUS_PER_NODE = 4096
+MAX_TOP = 100
+MAX_YEARS = 50.0
+PUE_RANGE = (1.0, 5.0)
+MAX_POWER_USD_PER_KWH = 10.0
+SEGMENTS = ("datacenter", "workstation", "consumer")
+
+
+class Objective(StrEnum):
+    """What the plan's cost counts."""
+
+    HOURLY = "hourly"  # cloud $/h
+    CAPEX = "capex"  # purchase price
+    TCO = "tco"  # purchase plus energy over the years
+
+
+class _Value(BaseModel):
+    """A frozen, validated value. Fields may also be given by position, in
+    declaration order; any invalid field is one `InputError` naming it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True, validate_default=False)
+    _prefix: ClassVar[str] = ""  # where this value sits in the question, for field names
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        names = list(type(self).model_fields)
+        if len(args) > len(names):
+            raise InputError(f"{type(self).__name__} takes at most {len(names)} positional values, got {len(args)}")
+        for name, value in zip(names, args):
+            if name in kwargs:
+                raise InputError(f"{type(self).__name__}: {name} given twice")
+            kwargs[name] = value
+        try:
+            super().__init__(**kwargs)
+        except ValidationError as exc:
+            raise _input_error(type(self)._prefix, exc) from None
+
+    def replace(self, **changes: Any) -> Any:
+        """A copy with ``changes``, validated again."""
+        return type(self)(**{**{name: getattr(self, name) for name in type(self).model_fields}, **changes})
+
+
+def _input_error(prefix: str, exc: ValidationError) -> InputError:
+    """pydantic's type errors, as one line naming the field. (Our own range
+    checks raise InputError, which pydantic passes through unchanged.)"""
+    first = exc.errors()[0]
+    field = prefix + ".".join(str(part) for part in first["loc"] if isinstance(part, str))
+    return InputError([Field(field), f": {first['msg'][0].lower()}{first['msg'][1:]}"], field=field)
+
+
+def _between(field: str, value: float | None, low: float, high: float, *, low_open: bool = False,
+             high_open: bool = False, unit: str = "") -> None:
+    """Raise naming ``field`` unless low <= value <= high (or strict where open)."""
+    if value is None:
+        return
+    inside = math.isfinite(value) and (value > low if low_open else value >= low) and (value < high if high_open else value <= high)
+    if not inside:
+        shown = f"{high:,}" if isinstance(high, int) else f"{high:g}"
+        raise InputError([Field(field), f" {value} must be between {low:g} and {shown}{unit}"], field=field)
+
+
+class Targets(_Value):
+    """What the answer must meet, in seconds, and a throughput with its kind."""
+
+    _prefix: ClassVar[str] = "targets."
+
+    latency_s: float | None = None  # TPOT for decoders; one forward pass for encoders
+    ttft_s: float | None = None
+    e2e_s: float | None = None
+    throughput: Rate | None = None
+
+    @model_validator(mode="after")
+    def _positive(self) -> Targets:
+        for name in ("latency_s", "ttft_s", "e2e_s"):
+            value = getattr(self, name)
+            if value is not None and not (math.isfinite(value) and value > 0):
+                raise InputError([Field(f"targets.{name}"), f" {value} must be a positive number of seconds"],
+                                 field=f"targets.{name}")
+        if self.throughput is not None and not isinstance(self.throughput, Rate):
+            raise InputError([Field("targets.throughput"), " must be a Rate (planner.core.units.parse_rate)"])
+        return self
+
+
+class Economics(_Value):
+    """How a replica's cost is counted for the objective."""
+
+    _prefix: ClassVar[str] = "economics."
+
+    objective: Objective = Objective.HOURLY
+    years: float = DEFAULT_YEARS
+    power_usd_per_kwh: float = DEFAULT_POWER_USD_PER_KWH
+    pue: float = DEFAULT_PUE
+
+    @field_validator("objective", mode="before")
+    @classmethod
+    def _known_objective(cls, value: Any) -> Any:
+        if isinstance(value, str) and value not in Objective.__members__.values():
+            raise InputError(f"unknown objective '{value}'", hint="expected hourly, capex or tco", field="economics.objective")
+        return value
+
+    @model_validator(mode="after")
+    def _ranges(self) -> Economics:
+        _between("economics.years", self.years, 0, MAX_YEARS, low_open=True)
+        _between("economics.pue", self.pue, *PUE_RANGE)
+        _between("economics.power_usd_per_kwh", self.power_usd_per_kwh, 0, MAX_POWER_USD_PER_KWH,
+                 low_open=True, high_open=True, unit=" per kWh")
+        return self
+
+
+class Question(_Value):
+    """Everything `fit` is asked: the model, targets, request shape, what may
+    be used, the limits, and how cost is counted. Names of GPUs, precisions
+    and the engine are checked against the catalog when `fit` runs."""
+
+    model: str
+    targets: Targets = Targets()
+    input_tokens: int = DEFAULT_INPUT_TOKENS
+    output_tokens: int = DEFAULT_OUTPUT_TOKENS
+    engine: str = DEFAULT_ENGINE
+    gpus: tuple[str, ...] | None = None  # allowed GPU types; None: all
+    segments: tuple[str, ...] | None = None  # allowed market segments; None: all
+    precisions: tuple[str, ...] | None = None
+    kv_precisions: tuple[str, ...] | None = None
+    max_quality_loss: float = DEFAULT_MAX_QUALITY_LOSS  # percent
+    inventory: dict[str, int] | None = None  # GPUs available per type; unlisted types unlimited
+    budget: Money | None = None
+    max_gpus: int | None = None
+    max_power_w: float | None = None
+    gpus_per_node: int | None = None  # limit for tensor parallelism; None: each GPU's own
+    memory_utilization: float | None = None  # None: the engine's
+    max_batch: int | None = None  # overrides the engine's cap on concurrent sequences per replica
+    economics: Economics = Economics()
+    top: int = 1  # plans to show, the chosen one included
+    asked: str | None = None  # the command line as typed, for reports
+
+    @field_validator("gpus", "segments", "precisions", "kv_precisions", mode="before")
+    @classmethod
+    def _names(cls, value: Any) -> Any:
+        """Lists of names, trimmed and lower-cased; an empty list means none given."""
+        if value is None or isinstance(value, str):
+            return value if value is None else (value,)
+        names = tuple(str(v).strip().lower() for v in value if str(v).strip())
+        return names or None
+
+    @model_validator(mode="after")
+    def _ranges(self) -> Question:
+        if not self.model.strip():
+            raise InputError([Field("model"), " is empty"], hint="a catalog model id or a parameter count such as 13B",
+                             field="model")
+        for name in ("input_tokens", "output_tokens"):
+            _between(name, getattr(self, name), 1, MAX_TOKENS)
+        _between("max_quality_loss", self.max_quality_loss, 0, 100, unit=" percent")
+        _between("max_gpus", self.max_gpus, 1, MAX_GPU_COUNT)
+        _between("gpus_per_node", self.gpus_per_node, 1, MAX_GPUS_PER_NODE)
+        _between("max_batch", self.max_batch, 1, MAX_BATCH)
+        _between("top", self.top, 1, MAX_TOP)
+        _between("memory_utilization", self.memory_utilization, 0, 1, low_open=True)
+        if self.max_power_w is not None and not (math.isfinite(self.max_power_w) and self.max_power_w > 0):
+            raise InputError([Field("max_power_w"), f" {self.max_power_w} must be a positive number of watts"],
+                             field="max_power_w")
+        for segment in self.segments or ():
+            if segment not in SEGMENTS:
+                raise InputError(f"unknown segment '{segment}'", hint="expected datacenter, workstation or consumer",
+                                 field="segments")
+        for gpu, count in (self.inventory or {}).items():
+            if isinstance(count, bool) or not isinstance(count, int) or not 0 <= count <= MAX_GPU_COUNT:
+                raise InputError([Field("inventory"), f" count for '{gpu}' must be a whole number from 0 to {MAX_GPU_COUNT:,}, "
+                                  f"got {count!r}"], field="inventory")
+        return self
+
+    @property
+    def default_lengths(self) -> bool:
+        return (self.input_tokens, self.output_tokens) == (DEFAULT_INPUT_TOKENS, DEFAULT_OUTPUT_TOKENS)
+
+
+# --- parsing what people type (the CLI's flags, a scenario file later) ---------------
+
+
+def parse_percent(text: str, what: str = "quality loss") -> float:
+    """'3', '3%' or '2.5 %' as a number of percent (range checked by the question)."""
+    raw = text.strip().rstrip("%").strip()
+    try:
+        value = float(raw)
+    except ValueError:
+        raise InputError(f"{what} '{text}' is not a percentage", hint="e.g. --max-quality-loss 3 or 3%") from None
+    if not math.isfinite(value):
+        raise InputError(f"{what} '{text}' is not a finite percentage")
+    return value
+
+
+def parse_energy_price(text: str) -> float:
+    """'$0.12/kWh', '0.12' or '0.12 USD/kWh' as USD per kWh."""
+    raw = text.strip().lower().replace("$", "").replace("usd", "").replace("/kwh", "").strip()
+    try:
+        value = float(raw)
+    except ValueError:
+        raise InputError(f"power price '{text}' is not a price per kWh", hint="e.g. --power-price '$0.12/kWh'") from None
+    if not 0 < value < MAX_POWER_USD_PER_KWH:
+        raise InputError(f"power price '{text}' is outside 0 to $10 per kWh")
+    return value
+
+
+def parse_inventory(text: str) -> dict[str, int] | None:
+    """'h100-sxm=16,a100-sxm-80gb=64', or the path of a YAML file mapping GPU id to count."""
+    if not text.strip():
+        return None
+    if "=" in text:
+        pairs: dict[str, int] = {}
+        for item in text.split(","):
+            gpu, sep, count = item.partition("=")
+            if not sep or not gpu.strip():
+                raise InputError(f"inventory item '{item}' is not GPU=COUNT", hint="e.g. --inventory h100-sxm=16,a100-sxm-80gb=64")
+            pairs[gpu.strip().lower()] = parse_count(count, f"inventory count for {gpu.strip()}", maximum=MAX_GPU_COUNT)
+        return pairs
+    path = Path(text)
+    if not path.is_file():
+        raise InputError(f"inventory '{text}' is neither GPU=COUNT pairs nor a readable file",
+                         hint="e.g. --inventory h100-sxm=16,a100-sxm-80gb=64 or --inventory fleet.yaml")
+    data: Mapping[str, Any] = read_mapping_file(path, "inventory")
+    result: dict[str, int] = {}
+    for gpu, count in data.items():
+        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+            raise InputError(f"{text}: inventory count for '{gpu}' must be a whole number, got {count!r}")
+        result[str(gpu).strip().lower()] = count
+    return result
