@@ -20,7 +20,8 @@ from planner.catalog.load import Catalog, load_catalog, read_mapping_file, valid
 from planner.report.output import write_files
 from planner.core.errors import EXIT_INTERNAL, CatalogError, InputError, NoPlanError, PlannerError
 from planner.report.size import size_dict, size_renderables, to_json
-from planner.model.sizing import resolve_model, size_table
+from planner.model.resolve import resolve_model
+from planner.model.sizing import size_table
 from planner.core.units import parse_count
 from planner.plan import question
 

@@ -12,10 +12,9 @@ from typing import Any
 
 from planner.model import perf
 from planner.catalog.load import Catalog
-from planner.model.derive import derive_architecture
+from planner.model.resolve import resolve_spec
 from planner.core.errors import Field, InputError
 from planner.catalog.schema import EngineFactors
-from planner.core.units import parse_params
 from planner.model.workload import (
     DEFAULT_ENGINE,
     DEFAULT_INPUT_TOKENS,
@@ -26,14 +25,6 @@ from planner.model.workload import (
     Parallelism,
     Shape,
 )
-
-
-def resolve_spec(catalog: Catalog, text: str) -> ModelSpec:
-    """A catalog model, or an architecture derived for a bare count."""
-    found = catalog.lookup("models", text)
-    if found is not None:
-        return ModelSpec(found, approximate=False, label=found.id)
-    return ModelSpec(derive_architecture(catalog, parse_params(text)), approximate=True, label=text.strip())
 
 
 def default_kv_precision(catalog: Catalog, weight_precision: str) -> str:

@@ -11,35 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from planner.model.architecture import count_params
-from planner.catalog.load import Catalog
-from planner.catalog.schema import Model, Precision
-from planner.core.units import parse_params
-
-
-@dataclass(frozen=True)
-class ModelRef:
-    """What the user named: a catalog model, or a bare parameter count."""
-
-    label: str
-    parameters: int
-    active_parameters: int
-    matmul_parameters: int | None  # per-token GEMM parameters when the architecture is known
-    model: Model | None
-
-    @property
-    def exact(self) -> bool:
-        return self.model is not None
-
-
-def resolve_model(catalog: Catalog, text: str) -> ModelRef:
-    """A catalog model by id or alias, else a parameter count such as "13B"."""
-    found = catalog.lookup("models", text)
-    if found is not None:
-        counts = count_params(found)
-        return ModelRef(found.id, counts.total, counts.active, counts.matmul_active, found)
-    parameters = parse_params(text)
-    return ModelRef(text.strip(), parameters, parameters, None, None)
+from planner.catalog.schema import Precision
+from planner.model.resolve import ModelRef
 
 
 @dataclass(frozen=True)

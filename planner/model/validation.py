@@ -20,7 +20,7 @@ from typing import Any
 from planner.model import perf
 from planner.catalog.load import Catalog
 from planner.core.errors import InputError, PlannerError
-from planner.model.predict import resolve_spec
+from planner.model.resolve import resolve_spec
 from planner.catalog.schema import EngineFactors
 from planner.model.workload import Deployment, ModelSpec, Shape
 

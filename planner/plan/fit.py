@@ -17,7 +17,8 @@ from planner.plan.candidates import Candidate, enumerate_candidates
 from planner.catalog.load import Catalog
 from planner.core.errors import Field, InputError, NoPlanError, Text
 from planner.catalog.schema import Engine, Gpu
-from planner.model.predict import Prediction, resolve_spec
+from planner.model.predict import Prediction
+from planner.model.resolve import resolve_spec
 from planner.core.units import Money, format_rate
 from planner.model.workload import Deployment, ModelSpec, Shape
 from planner.plan.question import Economics, Question

@@ -15,7 +15,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, StrictInt, ValidationError, field_validator, model_validator
 
 from planner.catalog.load import read_mapping_file
 from planner.core.errors import Field, InputError
@@ -75,19 +75,29 @@ class _Value(BaseModel):
         try:
             super().__init__(**kwargs)
         except ValidationError as exc:
-            raise _input_error(type(self)._prefix, exc) from None
+            raise _input_error(type(self), exc) from None
 
     def replace(self, **changes: Any) -> Any:
         """A copy with ``changes``, validated again."""
         return type(self)(**{**{name: getattr(self, name) for name in type(self).model_fields}, **changes})
 
 
-def _input_error(prefix: str, exc: ValidationError) -> InputError:
+def _input_error(cls: type[_Value], exc: ValidationError) -> InputError:
     """pydantic's type errors, as one line naming the field. (Our own range
     checks raise InputError, which pydantic passes through unchanged.)"""
     first = exc.errors()[0]
-    field = prefix + ".".join(str(part) for part in first["loc"] if isinstance(part, str))
-    return InputError([Field(field), f": {first['msg'][0].lower()}{first['msg'][1:]}"], field=field)
+    names: list[str] = []
+    model: Any = cls
+    for part in first["loc"]:  # field names down nested values; a dict key or list index ends the path
+        if not (isinstance(part, str) and isinstance(model, type) and part in getattr(model, "model_fields", {})):
+            break
+        names.append(part)
+        model = model.model_fields[part].annotation
+    if not names and first["loc"]:  # a field the value does not have
+        names.append(str(first["loc"][0]))
+    field = cls._prefix + ".".join(names)
+    where = "".join(f"[{part!r}]" for part in first["loc"][len(names):])
+    return InputError([Field(field), f"{where}: {first['msg'][0].lower()}{first['msg'][1:]}"], field=field)
 
 
 def _between(field: str, value: float | None, low: float, high: float, *, low_open: bool = False,
@@ -156,23 +166,23 @@ class Question(_Value):
 
     model: str
     targets: Targets = Targets()
-    input_tokens: int = DEFAULT_INPUT_TOKENS
-    output_tokens: int = DEFAULT_OUTPUT_TOKENS
+    input_tokens: StrictInt = DEFAULT_INPUT_TOKENS
+    output_tokens: StrictInt = DEFAULT_OUTPUT_TOKENS
     engine: str = DEFAULT_ENGINE
     gpus: tuple[str, ...] | None = None  # allowed GPU types; None: all
     segments: tuple[str, ...] | None = None  # allowed market segments; None: all
     precisions: tuple[str, ...] | None = None
     kv_precisions: tuple[str, ...] | None = None
     max_quality_loss: float = DEFAULT_MAX_QUALITY_LOSS  # percent
-    inventory: dict[str, int] | None = None  # GPUs available per type; unlisted types unlimited
+    inventory: dict[str, StrictInt] | None = None  # GPUs available per type; unlisted types unlimited
     budget: Money | None = None
-    max_gpus: int | None = None
+    max_gpus: StrictInt | None = None
     max_power_w: float | None = None
-    gpus_per_node: int | None = None  # limit for tensor parallelism; None: each GPU's own
+    gpus_per_node: StrictInt | None = None  # limit for tensor parallelism; None: each GPU's own
     memory_utilization: float | None = None  # None: the engine's
-    max_batch: int | None = None  # overrides the engine's cap on concurrent sequences per replica
+    max_batch: StrictInt | None = None  # overrides the engine's cap on concurrent sequences per replica
     economics: Economics = Economics()
-    top: int = 1  # plans to show, the chosen one included
+    top: StrictInt = 1  # plans to show, the chosen one included
     asked: str | None = None  # the command line as typed, for reports
 
     @field_validator("gpus", "segments", "precisions", "kv_precisions", mode="before")
