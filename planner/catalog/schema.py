@@ -86,7 +86,10 @@ class Gpu(Strict):
     release_year: Annotated[int, Field(ge=2010, le=2035)]
     memory_label: Text  # as the vendor sells it, verbatim: "80 GB"
     memory_label_unit: Literal["GB", "GiB"]  # what that label actually counts
-    memory_type: Text
+    memory_type: Text  # as the datasheet names it (HBM3e, GDDR6 with ECC, LPDDR5 unified memory)
+    # hbm, gddr or unified: the memory technology, which decides how much of
+    # the peak bandwidth real kernels reach (the engines' factors are fitted per class)
+    memory_class: Literal["hbm", "gddr", "unified"]
     memory_total_gib: Annotated[float, Field(ge=0.01, le=1e5, allow_inf_nan=False)]  # as the driver reports it
     memory_bandwidth_gbs: Annotated[float, Field(ge=0.1, le=1e6, allow_inf_nan=False)]  # peak, decimal GB/s
     fp32_tflops: Tflops | None = None  # vector (non-tensor) FP32
@@ -125,17 +128,6 @@ class Gpu(Strict):
         if self.interconnect_domain is not None and gpus > self.interconnect_domain:
             return self.host_link_gbs
         return self.interconnect_gbs
-
-    @property
-    def memory_class(self) -> str:
-        """hbm, gddr or unified: the memory technology, which decides how much
-        of the peak bandwidth real kernels reach."""
-        kind = self.memory_type.lower()
-        if "hbm" in kind:
-            return "hbm"
-        if "gddr" in kind:
-            return "gddr"
-        return "unified"
 
     @property
     def memory_total_bytes(self) -> int:
