@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
+import click
 import typer
 from rich.console import Console
 
@@ -38,8 +39,16 @@ app.add_typer(catalog_app, name="catalog")
 
 
 def _console() -> Console:
+    """The run's one terminal console, made on first use and kept in the root context."""
+    ctx = click.get_current_context(silent=True)
+    run = ctx.find_root().obj if ctx is not None else None
+    if isinstance(run, dict) and "console" in run:
+        return run["console"]
     width = os.environ.get("TERMINAL_WIDTH") or os.environ.get("COLUMNS")
-    return Console(width=int(width) if width and width.isdigit() else None, soft_wrap=False)
+    console = Console(width=int(width) if width and width.isdigit() else None, soft_wrap=False)
+    if isinstance(run, dict):
+        run["console"] = console
+    return console
 
 
 def _print(*renderables: Any) -> None:
