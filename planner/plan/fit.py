@@ -119,8 +119,8 @@ class FitResult:
         return sum(line.candidate.throughput * line.replicas for line in self.lines)
 
 
-def _solver_candidate(c: Candidate, economics: Economics) -> solver.Candidate:
-    return solver.Candidate(
+def _replica_option(c: Candidate, economics: Economics) -> solver.ReplicaOption:
+    return solver.ReplicaOption(
         key=c.key,
         gpu=c.gpu.id,
         gpus_per_replica=c.gpus,
@@ -213,12 +213,12 @@ def fit(catalog: Catalog, q: Question) -> FitResult:
     pool = prune_dominated(viable, need_throughput=demand > 0)
     by_key = {c.key: c for c in pool}
     try:
-        plan = solver.solve([_solver_candidate(c, q.economics) for c in pool], _limits(q, demand))
+        plan = solver.solve([_replica_option(c, q.economics) for c in pool], _limits(q, demand))
     except ValueError as exc:  # figures too large for 64-bit integers once scaled
         raise InputError(f"the question cannot be solved: {exc}", hint="check the prices and limits for absurd values") from None
     if plan.status not in (solver.OPTIMAL, solver.FEASIBLE):
         raise NoPlanError(_why_infeasible(q, demand, pool, plan.status))
-    lines = [Line(by_key[line.candidate.key], line.replicas) for line in plan.lines if line.replicas > 0]
+    lines = [Line(by_key[line.option.key], line.replicas) for line in plan.lines if line.replicas > 0]
     singles = [p for p in (single_shape_plan(q, demand, c) for c in pool) if p is not None]
     result = FitResult(q, spec, shape, engine, plan.status, plan.cost, lines, cands, ruled_out, pool=pool, singles=singles)
     result.alternatives = _alternatives(result)
@@ -312,7 +312,7 @@ def _why_infeasible(q: Question, demand: float, pool: list[Candidate], status: s
     if status == solver.UNKNOWN:
         return "the solver found no plan within its time limit; narrow the question (--gpu, --precision)"
     relaxed = []
-    candidates = [_solver_candidate(c, q.economics) for c in pool]
+    candidates = [_replica_option(c, q.economics) for c in pool]
     # each limit the question set, lifted on its own: what would the plan need?
     for flag, field_name in (("inventory", "inventory"), ("--max-gpus", "max_gpus"),
                              ("--max-power", "max_power_w"), ("--budget", "budget")):
