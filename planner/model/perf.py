@@ -15,6 +15,7 @@ fitted by benchmarks/fit_efficiency.py on the published measurements).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from planner.model.architecture import count_params
@@ -97,16 +98,40 @@ def check_deployment(model: Model, dep: Deployment) -> None:
 
 @dataclass(frozen=True)
 class Memory:
-    """Bytes for one replica, and on its most loaded GPU."""
+    """Bytes on the most loaded GPU of one replica (the GPU that decides
+    whether the replica fits), with the replica's totals derived from them."""
 
-    weights: float
-    kv_cache: float
-    activations: float
-    runtime: float
-    per_gpu: float
-    capacity_per_gpu: float
     weights_per_gpu: float
     kv_cache_per_gpu: float
+    activations_per_gpu: float
+    runtime_per_gpu: float
+    capacity_per_gpu: float  # usable: total memory x utilisation
+    # The whole model, kept rather than derived: with PP the embedding and the
+    # output head sit on the first and last stages only, so the GPUs do not
+    # hold equal shares and weights_per_gpu x GPUs overstates it.
+    weights: float
+    tp: int
+    pp: int
+
+    @property
+    def gpus(self) -> int:
+        return self.tp * self.pp
+
+    @property
+    def per_gpu(self) -> float:
+        return self.weights_per_gpu + self.kv_cache_per_gpu + self.activations_per_gpu + self.runtime_per_gpu
+
+    @property
+    def kv_cache(self) -> float:
+        return self.kv_cache_per_gpu * self.gpus
+
+    @property
+    def activations(self) -> float:
+        return self.activations_per_gpu * self.tp
+
+    @property
+    def runtime(self) -> float:
+        return self.runtime_per_gpu * self.gpus
 
     @property
     def total(self) -> float:
@@ -142,28 +167,32 @@ def _weight_split(model: Model, precision: Precision) -> tuple[float, float]:
     return body_params * precision.bits_per_weight / 8, embed_params * embed_bits / 8
 
 
-def kv_elements_per_token(model: Model) -> int:
-    """Cached elements per token, all layers: 2 x layers x KV heads x head dim
-    (K and V; MHA, GQA and MQA alike), or for MLA the compressed latent plus
-    the shared RoPE key (DeepSeek-V2 paper, section 2.1: (d_c + d_h^R) x layers)."""
+def kv_elements_per_token(model: Model, tp: int = 1) -> int:
+    """Cached elements per token, all layers, on one of ``tp`` tensor-parallel
+    ranks: 2 x layers x KV heads x head dim (K and V; MHA, GQA and MQA alike),
+    the KV heads split over TP and replicated when TP exceeds them; or for MLA
+    the compressed latent plus the shared RoPE key, whole on every rank
+    (DeepSeek-V2 paper, section 2.1: (d_c + d_h^R) x layers)."""
     if model.kind == "encoder":
         return 0
     if model.mla is not None:
         return model.layers * (model.mla.kv_lora_rank + model.mla.qk_rope_head_dim)
-    return 2 * model.layers * model.kv_heads * model.head_dim
+    return 2 * model.layers * math.ceil(model.kv_heads / tp) * model.head_dim
+
+
+def kv_bits(precision: Precision) -> float:
+    """Bits per cached element of a KV-cache format."""
+    if precision.kv_bits is None:
+        raise InputError(f"'{precision.id}' is not a KV-cache format",
+                         hint="use fp16, bf16, fp8 or another precision marked kv_cache")
+    return precision.kv_bits
 
 
 def kv_bytes_per_token_per_gpu(model: Model, dep: Deployment) -> float:
-    """KV bytes per token on one GPU: heads split over TP (replicated when
-    TP > KV heads; MLA's latent is replicated on every TP rank), layers over PP."""
+    """KV bytes per token on one GPU: elements per TP rank, layers split over PP."""
     if model.kind == "encoder":
         return 0.0
-    bytes_per_element = dep.kv_precision.kv_bits / 8  # type: ignore[operator]
-    if model.mla is not None:
-        elements = model.layers * (model.mla.kv_lora_rank + model.mla.qk_rope_head_dim)
-    else:
-        elements = 2 * model.layers * math.ceil(model.kv_heads / dep.tp) * model.head_dim
-    return elements * bytes_per_element / dep.pp
+    return kv_elements_per_token(model, dep.tp) * (kv_bits(dep.kv_precision) / 8) / dep.pp
 
 
 def _ffn_width(model: Model) -> int:
@@ -210,34 +239,49 @@ def _runtime_per_gpu(dep: Deployment) -> float:
     return CUDA_CONTEXT_BYTES + dep.engine.workspace_gib * 2**30
 
 
+def _bytes_per_gpu(model: Model, dep: Deployment, shape: Shape) -> Callable[[int], tuple[float, float, float, float]]:
+    """(weights, KV cache, activations, runtime) bytes on the most loaded GPU
+    as a function of the batch; what does not depend on the batch is worked
+    out once, as max_batch asks at many batches."""
+    weights = _weights_per_gpu(model, dep)
+    runtime = _runtime_per_gpu(dep)
+    kv_per_sequence = kv_bytes_per_token_per_gpu(model, dep) * shape.context
+
+    def at(batch: int) -> tuple[float, float, float, float]:
+        return weights, kv_per_sequence * batch, activation_bytes_per_gpu(model, dep, shape, batch), runtime
+
+    return at
+
+
 def memory(model: Model, dep: Deployment, shape: Shape, batch: int | None = None) -> Memory:
     batch = dep.batch if batch is None else batch
+    weights, kv_cache, activations, runtime = _bytes_per_gpu(model, dep, shape)(batch)
     layers_bytes, embed_bytes = weight_split(model, dep.precision)
-    weights_per_gpu = _weights_per_gpu(model, dep)
-    kv_per_gpu = kv_bytes_per_token_per_gpu(model, dep) * shape.context * batch
-    act_per_gpu = activation_bytes_per_gpu(model, dep, shape, batch)
-    runtime_per_gpu = _runtime_per_gpu(dep)
     return Memory(
+        weights_per_gpu=weights,
+        kv_cache_per_gpu=kv_cache,
+        activations_per_gpu=activations,
+        runtime_per_gpu=runtime,
+        capacity_per_gpu=_capacity_per_gpu(dep),
         weights=layers_bytes + embed_bytes,
-        kv_cache=kv_per_gpu * dep.gpus,
-        activations=act_per_gpu * dep.tp,
-        runtime=runtime_per_gpu * dep.gpus,
-        per_gpu=weights_per_gpu + kv_per_gpu + act_per_gpu + runtime_per_gpu,
-        capacity_per_gpu=dep.gpu.memory_total_bytes * dep.utilization,
-        weights_per_gpu=weights_per_gpu,
-        kv_cache_per_gpu=kv_per_gpu,
+        tp=dep.tp,
+        pp=dep.pp,
     )
+
+
+def _capacity_per_gpu(dep: Deployment) -> float:
+    return dep.gpu.memory_total_bytes * dep.utilization
 
 
 def max_batch(model: Model, dep: Deployment, shape: Shape, cap: int | None = None) -> int:
     """Largest batch per replica that fits memory (0 when even one sequence does not)."""
     limit = cap or dep.engine.max_batch or 4096
-    capacity = dep.gpu.memory_total_bytes * dep.utilization
-    fixed = _weights_per_gpu(model, dep) + _runtime_per_gpu(dep)
-    kv_per_sequence = kv_bytes_per_token_per_gpu(model, dep) * shape.context
+    capacity = _capacity_per_gpu(dep)
+    at = _bytes_per_gpu(model, dep, shape)
 
-    def fits(batch: int) -> bool:  # the per-GPU total of memory(), without building it
-        return fixed + kv_per_sequence * batch + activation_bytes_per_gpu(model, dep, shape, batch) <= capacity
+    def fits(batch: int) -> bool:  # Memory.fits, without building a Memory per try
+        weights, kv_cache, activations, runtime = at(batch)
+        return weights + kv_cache + activations + runtime <= capacity
 
     if not fits(1):
         return 0
