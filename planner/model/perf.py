@@ -60,6 +60,14 @@ def matmul_format(gpu: Gpu, precision: Precision) -> tuple[str, float] | None:
     return None
 
 
+def deployment_matmul_format(dep: Deployment) -> tuple[str, float]:
+    """``matmul_format`` of a deployment, which must be able to run at all."""
+    found = matmul_format(dep.gpu, dep.precision)
+    if found is None:
+        raise InputError(f"{dep.gpu.id} cannot run {dep.precision.id}: no {dep.precision.compute} support and no fallback")
+    return found
+
+
 def attention_rate(gpu: Gpu) -> float:
     """Peak FLOP/s for attention (QK^T and AV run in 16-bit)."""
     rate = _rate(gpu, "fp16") or _rate(gpu, "fp32")
@@ -84,8 +92,7 @@ def check_deployment(model: Model, dep: Deployment) -> None:
     if dep.tp > dep.gpu.gpus_per_node:
         raise InputError(f"tensor parallelism {dep.tp} exceeds the {dep.gpu.gpus_per_node} GPUs of one {dep.gpu.id} node",
                          hint="use pipeline parallelism across nodes")
-    if matmul_format(dep.gpu, dep.precision) is None:
-        raise InputError(f"{dep.gpu.id} cannot run {dep.precision.id}: no {dep.precision.compute} support and no fallback")
+    deployment_matmul_format(dep)  # raises when neither the format nor its fallback runs here
     if not dep.precision.weight_format:
         raise InputError(f"'{dep.precision.id}' is a compute mode, not a weight format")
     if not dep.kv_precision.kv_cache:
@@ -328,7 +335,7 @@ class PassTime:
     @property
     def bound(self) -> str:
         terms = {"memory": self.memory_s, "compute": self.compute_s, "communication": self.communication_s}
-        return max(terms, key=terms.get)  # type: ignore[arg-type]
+        return max(terms, key=terms.__getitem__)
 
 
 def _attention_dims(model: Model, decode: bool) -> int:
@@ -354,6 +361,7 @@ def attention_flops(model: Model, query_tokens: int, context: int, sequences: in
     A causal prefill of S tokens has S(S+1)/2 pairs; an encoder S^2; a
     decode step ``context`` pairs per sequence."""
     width = 2 * model.heads * _attention_dims(model, decode=query_tokens == 1)
+    pairs: float
     if query_tokens == 1:
         pairs = context
     elif causal:
@@ -388,15 +396,24 @@ def _allreduce_s(message_bytes: float, dep: Deployment, factors: EngineFactors) 
     bandwidth (half the bidirectional figure), plus a fixed latency (fitted)."""
     if dep.tp == 1:
         return 0.0
-    one_way = dep.gpu.link_gbs(dep.tp) * 1e9 / 2  # type: ignore[operator]
+    one_way = _one_way_bytes_per_s(dep.gpu, dep.gpu.link_gbs(dep.tp))
     return factors.allreduce_us * 1e-6 + 2 * (dep.tp - 1) / dep.tp * message_bytes / one_way
+
+
+def _one_way_bytes_per_s(gpu: Gpu, bidirectional_gbs: float | None) -> float:
+    """Half a link's bidirectional GB/s, in bytes/s. check_deployment refuses
+    to split a GPU with no link, and the catalog schema requires the host link
+    of a GPU whose fast interconnect reaches only part of a node."""
+    if bidirectional_gbs is None:
+        raise InputError(f"'{gpu.id}' has no GPU-to-GPU link in the catalog")
+    return bidirectional_gbs * 1e9 / 2
 
 
 def _handoff_s(message_bytes: float, dep: Deployment, factors: EngineFactors) -> float:
     if dep.pp == 1:
         return 0.0
     # stages sit on different nodes or bridge pairs: the host link carries the hand-off
-    one_way = (dep.gpu.host_link_gbs or dep.gpu.interconnect_gbs) * 1e9 / 2  # type: ignore[operator]
+    one_way = _one_way_bytes_per_s(dep.gpu, dep.gpu.host_link_gbs or dep.gpu.interconnect_gbs)
     return factors.allreduce_us * 1e-6 + message_bytes / one_way
 
 
@@ -414,7 +431,7 @@ def _pass(
     overhead_s: float,
 ) -> PassTime:
     """Roofline of one forward pass over the whole replica (all PP stages in turn)."""
-    fmt, matmul_peak = matmul_format(dep.gpu, dep.precision)  # type: ignore[misc]
+    fmt, matmul_peak = deployment_matmul_format(dep)
     matmul_share = factors.compute_8bit if fmt in LOW_PRECISION_FORMATS else factors.compute
     attn_peak = attention_rate(dep.gpu)
     bandwidth = dep.gpu.memory_bandwidth_bytes_per_s * factors.bandwidth
