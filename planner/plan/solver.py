@@ -48,7 +48,7 @@ before a plan was found or ruled out.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from types import MappingProxyType
@@ -364,6 +364,12 @@ def _show(value: float | Fraction) -> str:
 def _exact(value: float) -> Fraction:
     """The decimal a float prints as, exactly (0.1 -> 1/10)."""
     return Fraction(repr(float(value))) if isinstance(value, float) else Fraction(value)
+
+
+def decimal_total(terms: Iterable[tuple[int, float]]) -> float:
+    """The sum of count x figure over (count, figure) terms, each figure read as
+    the decimal it prints as and added exactly, as a plan's totals are."""
+    return float(sum((count * _exact(figure) for count, figure in terms), Fraction(0)))
 
 
 def _exact_total(lines: Sequence[PlanLine], attr: str) -> Fraction:
