@@ -337,13 +337,15 @@ def _why_infeasible(q: Question, demand: float, pool: list[ScoredShape], status:
     if status == solver.UNKNOWN:
         return "the solver found no plan within its time limit; narrow the question (--gpu, --precision)"
     relaxed = []
-    candidates = [_replica_option(c, q.economics) for c in pool]
+    options = [_replica_option(c, q.economics) for c in pool]
     # each limit the question set, lifted on its own: what would the plan need?
-    for flag, field_name in (("inventory", "inventory"), ("--max-gpus", "max_gpus"),
-                             ("--max-power", "max_power_w"), ("--budget", "budget")):
-        if not getattr(q, field_name):
+    for flag, lifted in (("inventory", replace(q, inventory=None) if q.inventory else None),
+                         ("--max-gpus", replace(q, max_gpus=None) if q.max_gpus else None),
+                         ("--max-power", replace(q, max_power_w=None) if q.max_power_w else None),
+                         ("--budget", replace(q, budget=None) if q.budget else None)):
+        if lifted is None:
             continue
-        plan = solver.solve(candidates, _limits(replace(q, **{field_name: None}), demand, 5.0))
+        plan = solver.solve(options, _limits(lifted, demand, 5.0))
         if plan.status in (solver.OPTIMAL, solver.FEASIBLE):
             needed = {
                 "inventory": ", ".join(f"{g}={n}" for g, n in sorted(plan.gpus_by_type.items())),

@@ -413,7 +413,7 @@ def _replica_bound(option, served, demand, limits, inventory, budgets) -> int:
     return upper
 
 
-def _run(model: cp_model.CpModel, time_limit_s: float) -> tuple[int, cp_model.CpSolver]:
+def _run(model: cp_model.CpModel, time_limit_s: float) -> tuple[cp_model.CpSolverStatus, cp_model.CpSolver]:
     solver = cp_model.CpSolver()
     solver.parameters.max_time_in_seconds = time_limit_s
     solver.parameters.num_workers = NUM_WORKERS
