@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
-from planner.plan.solver import Candidate, Limits
+from planner.plan.solver import Limits, ReplicaOption
 
 GPU_TYPES = ("gpu-a", "gpu-b", "gpu-c")
 GPUS_PER_REPLICA = (1, 2, 4, 8)
@@ -55,9 +55,9 @@ costs_usd = st.sampled_from(range(9)).map(lambda halves: halves / 2) | decimals(
 
 
 @st.composite
-def candidates(draw, gpu_types: tuple[str, ...] = GPU_TYPES) -> Candidate:
+def candidates(draw, gpu_types: tuple[str, ...] = GPU_TYPES) -> ReplicaOption:
     serves_nothing = draw(sometimes(st.just(True), 10)) is not None
-    return Candidate(
+    return ReplicaOption(
         key="draft",  # renumbered by candidate_sets
         gpu=draw(st.sampled_from(gpu_types)),
         gpus_per_replica=draw(st.sampled_from(GPUS_PER_REPLICA)),
@@ -71,21 +71,21 @@ def candidates(draw, gpu_types: tuple[str, ...] = GPU_TYPES) -> Candidate:
 
 
 @st.composite
-def candidate_sets(draw) -> list[Candidate]:
+def candidate_sets(draw) -> list[ReplicaOption]:
     """1-4 candidates over 1-3 GPU types, keys c0, c1, ..."""
     # sizes drawn evenly: st.lists would mostly give the shortest
     gpu_types = GPU_TYPES[: draw(st.sampled_from(range(1, len(GPU_TYPES) + 1)))]
     size = draw(st.sampled_from(range(1, MAX_CANDIDATES + 1)))
     drawn = draw(st.lists(candidates(gpu_types), min_size=size, max_size=size))
     return [
-        Candidate(f"c{i}", c.gpu, c.gpus_per_replica, c.throughput, c.cost, c.hourly_usd, c.capex_usd, c.power_w,
+        ReplicaOption(f"c{i}", c.gpu, c.gpus_per_replica, c.throughput, c.cost, c.hourly_usd, c.capex_usd, c.power_w,
                   c.quality_loss_pct)
         for i, c in enumerate(drawn)
     ]
 
 
 @st.composite
-def limits_for(draw, cands: list[Candidate]) -> Limits:
+def limits_for(draw, cands: list[ReplicaOption]) -> Limits:
     """Limits for `cands`: a demand, inventories, and sometimes caps and budgets.
 
     Caps and budgets are drawn on the scale of a few replicas of these
@@ -123,6 +123,6 @@ def limits_for(draw, cands: list[Candidate]) -> Limits:
 
 
 @st.composite
-def questions(draw) -> tuple[list[Candidate], Limits]:
+def questions(draw) -> tuple[list[ReplicaOption], Limits]:
     cands = draw(candidate_sets())
     return cands, draw(limits_for(cands))

@@ -15,21 +15,21 @@ from planner.plan.solver import (
     COST_SCALE,
     INFEASIBLE,
     OPTIMAL,
-    Candidate,
     Limits,
     Plan,
     PlanLine,
+    ReplicaOption,
     check_plan,
     solve,
 )
 
 
 def candidate(key, gpu="h100", gpus=1, throughput=1000.0, cost=1.0, *, hourly=None, capex=0.0, power=0.0, loss=0.0):
-    return Candidate(key, gpu, gpus, throughput, cost, cost if hourly is None else hourly, capex, power, loss)
+    return ReplicaOption(key, gpu, gpus, throughput, cost, cost if hourly is None else hourly, capex, power, loss)
 
 
 def replicas(plan: Plan) -> dict[str, int]:
-    return {line.candidate.key: line.replicas for line in plan.lines}
+    return {line.option.key: line.replicas for line in plan.lines}
 
 
 # --- optimality by exhaustive search --------------------------------------------
@@ -40,7 +40,7 @@ def _real(value: float) -> Fraction:
     return Fraction(str(value))
 
 
-def best_by_exhaustion(cands: list[Candidate], limits: Limits):
+def best_by_exhaustion(cands: list[ReplicaOption], limits: Limits):
     """The lexicographically least (cost, worst quality loss, GPUs) over every
     feasible replica vector, in exact arithmetic; None when nothing is feasible.
 
@@ -106,8 +106,8 @@ def best_by_exhaustion(cands: list[Candidate], limits: Limits):
 
 
 def plan_key(plan: Plan):
-    cost = sum((line.replicas * _real(line.candidate.cost) for line in plan.lines), Fraction(0))
-    loss = max((_real(line.candidate.quality_loss_pct) for line in plan.lines), default=Fraction(0))
+    cost = sum((line.replicas * _real(line.option.cost) for line in plan.lines), Fraction(0))
+    loss = max((_real(line.option.quality_loss_pct) for line in plan.lines), default=Fraction(0))
     return cost, loss, plan.gpus
 
 
@@ -281,7 +281,7 @@ def test_off_grid_questions_are_never_answered_with_a_broken_plan():
     rng = random.Random(11)
     for _ in range(30):
         cands = [
-            Candidate(f"c{i}", rng.choice("xy"), rng.choice((1, 2)), rng.uniform(0.5, 3), rng.uniform(0, 2),
+            ReplicaOption(f"c{i}", rng.choice("xy"), rng.choice((1, 2)), rng.uniform(0.5, 3), rng.uniform(0, 2),
                       rng.uniform(0, 2), rng.uniform(0, 2), rng.uniform(0, 2), rng.uniform(0, 2))
             for i in range(4)
         ]
@@ -321,14 +321,14 @@ def test_check_plan_names_every_broken_limit():
 # --- scale and reproducibility (nothing timed: speed lives in benchmarks) -----------
 
 
-def _catalog_like(count: int, seed: int) -> list[Candidate]:
+def _catalog_like(count: int, seed: int) -> list[ReplicaOption]:
     rng = random.Random(seed)
     cands = []
     for i in range(count):
         gpus = rng.choice((1, 2, 4, 8))
         hourly = round(gpus * rng.uniform(0.5, 4.0), 3)
         cands.append(
-            Candidate(f"c{i}", rng.choice(("h100", "a100", "l40s", "l4", "mi300x")), gpus,
+            ReplicaOption(f"c{i}", rng.choice(("h100", "a100", "l40s", "l4", "mi300x")), gpus,
                       round(rng.uniform(500, 20_000), 1), hourly, hourly, gpus * 25_000.0, gpus * 500.0,
                       rng.choice((0.0, 0.5, 1.0, 2.5)))
         )
@@ -346,7 +346,7 @@ def test_a_few_hundred_candidates_reach_a_proven_optimum():
 
 def test_the_same_question_gets_the_same_plan():
     # many exact ties in cost, quality and GPUs: the pick among them must not drift
-    cands = [Candidate(f"k{i}", "h100", 1, 1000.0, 1.0, 1.0, 0.0, 0.0, 0.0) for i in range(40)]
+    cands = [ReplicaOption(f"k{i}", "h100", 1, 1000.0, 1.0, 1.0, 0.0, 0.0, 0.0) for i in range(40)]
     cands += _catalog_like(100, seed=2)
     limits = Limits(demand=35_000.0, inventory={"h100": 20})
     first = solve(cands, limits)

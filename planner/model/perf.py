@@ -15,6 +15,7 @@ fitted by benchmarks/fit_efficiency.py on the published measurements).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from planner.model.architecture import count_params
@@ -59,6 +60,14 @@ def matmul_format(gpu: Gpu, precision: Precision) -> tuple[str, float] | None:
     return None
 
 
+def deployment_matmul_format(dep: Deployment) -> tuple[str, float]:
+    """``matmul_format`` of a deployment, which must be able to run at all."""
+    found = matmul_format(dep.gpu, dep.precision)
+    if found is None:
+        raise InputError(f"{dep.gpu.id} cannot run {dep.precision.id}: no {dep.precision.compute} support and no fallback")
+    return found
+
+
 def attention_rate(gpu: Gpu) -> float:
     """Peak FLOP/s for attention (QK^T and AV run in 16-bit)."""
     rate = _rate(gpu, "fp16") or _rate(gpu, "fp32")
@@ -83,8 +92,7 @@ def check_deployment(model: Model, dep: Deployment) -> None:
     if dep.tp > dep.gpu.gpus_per_node:
         raise InputError(f"tensor parallelism {dep.tp} exceeds the {dep.gpu.gpus_per_node} GPUs of one {dep.gpu.id} node",
                          hint="use pipeline parallelism across nodes")
-    if matmul_format(dep.gpu, dep.precision) is None:
-        raise InputError(f"{dep.gpu.id} cannot run {dep.precision.id}: no {dep.precision.compute} support and no fallback")
+    deployment_matmul_format(dep)  # raises when neither the format nor its fallback runs here
     if not dep.precision.weight_format:
         raise InputError(f"'{dep.precision.id}' is a compute mode, not a weight format")
     if not dep.kv_precision.kv_cache:
@@ -97,16 +105,40 @@ def check_deployment(model: Model, dep: Deployment) -> None:
 
 @dataclass(frozen=True)
 class Memory:
-    """Bytes for one replica, and on its most loaded GPU."""
+    """Bytes on the most loaded GPU of one replica (the GPU that decides
+    whether the replica fits), with the replica's totals derived from them."""
 
-    weights: float
-    kv_cache: float
-    activations: float
-    runtime: float
-    per_gpu: float
-    capacity_per_gpu: float
     weights_per_gpu: float
     kv_cache_per_gpu: float
+    activations_per_gpu: float
+    runtime_per_gpu: float
+    capacity_per_gpu: float  # usable: total memory x utilisation
+    # The whole model, kept rather than derived: with PP the embedding and the
+    # output head sit on the first and last stages only, so the GPUs do not
+    # hold equal shares and weights_per_gpu x GPUs overstates it.
+    weights: float
+    tp: int
+    pp: int
+
+    @property
+    def gpus(self) -> int:
+        return self.tp * self.pp
+
+    @property
+    def per_gpu(self) -> float:
+        return self.weights_per_gpu + self.kv_cache_per_gpu + self.activations_per_gpu + self.runtime_per_gpu
+
+    @property
+    def kv_cache(self) -> float:
+        return self.kv_cache_per_gpu * self.gpus
+
+    @property
+    def activations(self) -> float:
+        return self.activations_per_gpu * self.tp
+
+    @property
+    def runtime(self) -> float:
+        return self.runtime_per_gpu * self.gpus
 
     @property
     def total(self) -> float:
@@ -142,28 +174,32 @@ def _weight_split(model: Model, precision: Precision) -> tuple[float, float]:
     return body_params * precision.bits_per_weight / 8, embed_params * embed_bits / 8
 
 
-def kv_elements_per_token(model: Model) -> int:
-    """Cached elements per token, all layers: 2 x layers x KV heads x head dim
-    (K and V; MHA, GQA and MQA alike), or for MLA the compressed latent plus
-    the shared RoPE key (DeepSeek-V2 paper, section 2.1: (d_c + d_h^R) x layers)."""
+def kv_elements_per_token(model: Model, tp: int = 1) -> int:
+    """Cached elements per token, all layers, on one of ``tp`` tensor-parallel
+    ranks: 2 x layers x KV heads x head dim (K and V; MHA, GQA and MQA alike),
+    the KV heads split over TP and replicated when TP exceeds them; or for MLA
+    the compressed latent plus the shared RoPE key, whole on every rank
+    (DeepSeek-V2 paper, section 2.1: (d_c + d_h^R) x layers)."""
     if model.kind == "encoder":
         return 0
     if model.mla is not None:
         return model.layers * (model.mla.kv_lora_rank + model.mla.qk_rope_head_dim)
-    return 2 * model.layers * model.kv_heads * model.head_dim
+    return 2 * model.layers * math.ceil(model.kv_heads / tp) * model.head_dim
+
+
+def kv_bits(precision: Precision) -> float:
+    """Bits per cached element of a KV-cache format."""
+    if precision.kv_bits is None:
+        raise InputError(f"'{precision.id}' is not a KV-cache format",
+                         hint="use fp16, bf16, fp8 or another precision marked kv_cache")
+    return precision.kv_bits
 
 
 def kv_bytes_per_token_per_gpu(model: Model, dep: Deployment) -> float:
-    """KV bytes per token on one GPU: heads split over TP (replicated when
-    TP > KV heads; MLA's latent is replicated on every TP rank), layers over PP."""
+    """KV bytes per token on one GPU: elements per TP rank, layers split over PP."""
     if model.kind == "encoder":
         return 0.0
-    bytes_per_element = dep.kv_precision.kv_bits / 8  # type: ignore[operator]
-    if model.mla is not None:
-        elements = model.layers * (model.mla.kv_lora_rank + model.mla.qk_rope_head_dim)
-    else:
-        elements = 2 * model.layers * math.ceil(model.kv_heads / dep.tp) * model.head_dim
-    return elements * bytes_per_element / dep.pp
+    return kv_elements_per_token(model, dep.tp) * (kv_bits(dep.kv_precision) / 8) / dep.pp
 
 
 def _ffn_width(model: Model) -> int:
@@ -210,34 +246,49 @@ def _runtime_per_gpu(dep: Deployment) -> float:
     return CUDA_CONTEXT_BYTES + dep.engine.workspace_gib * 2**30
 
 
+def _bytes_per_gpu(model: Model, dep: Deployment, shape: Shape) -> Callable[[int], tuple[float, float, float, float]]:
+    """(weights, KV cache, activations, runtime) bytes on the most loaded GPU
+    as a function of the batch; what does not depend on the batch is worked
+    out once, as max_batch asks at many batches."""
+    weights = _weights_per_gpu(model, dep)
+    runtime = _runtime_per_gpu(dep)
+    kv_per_sequence = kv_bytes_per_token_per_gpu(model, dep) * shape.context
+
+    def at(batch: int) -> tuple[float, float, float, float]:
+        return weights, kv_per_sequence * batch, activation_bytes_per_gpu(model, dep, shape, batch), runtime
+
+    return at
+
+
 def memory(model: Model, dep: Deployment, shape: Shape, batch: int | None = None) -> Memory:
     batch = dep.batch if batch is None else batch
+    weights, kv_cache, activations, runtime = _bytes_per_gpu(model, dep, shape)(batch)
     layers_bytes, embed_bytes = weight_split(model, dep.precision)
-    weights_per_gpu = _weights_per_gpu(model, dep)
-    kv_per_gpu = kv_bytes_per_token_per_gpu(model, dep) * shape.context * batch
-    act_per_gpu = activation_bytes_per_gpu(model, dep, shape, batch)
-    runtime_per_gpu = _runtime_per_gpu(dep)
     return Memory(
+        weights_per_gpu=weights,
+        kv_cache_per_gpu=kv_cache,
+        activations_per_gpu=activations,
+        runtime_per_gpu=runtime,
+        capacity_per_gpu=_capacity_per_gpu(dep),
         weights=layers_bytes + embed_bytes,
-        kv_cache=kv_per_gpu * dep.gpus,
-        activations=act_per_gpu * dep.tp,
-        runtime=runtime_per_gpu * dep.gpus,
-        per_gpu=weights_per_gpu + kv_per_gpu + act_per_gpu + runtime_per_gpu,
-        capacity_per_gpu=dep.gpu.memory_total_bytes * dep.utilization,
-        weights_per_gpu=weights_per_gpu,
-        kv_cache_per_gpu=kv_per_gpu,
+        tp=dep.tp,
+        pp=dep.pp,
     )
+
+
+def _capacity_per_gpu(dep: Deployment) -> float:
+    return dep.gpu.memory_total_bytes * dep.utilization
 
 
 def max_batch(model: Model, dep: Deployment, shape: Shape, cap: int | None = None) -> int:
     """Largest batch per replica that fits memory (0 when even one sequence does not)."""
     limit = cap or dep.engine.max_batch or 4096
-    capacity = dep.gpu.memory_total_bytes * dep.utilization
-    fixed = _weights_per_gpu(model, dep) + _runtime_per_gpu(dep)
-    kv_per_sequence = kv_bytes_per_token_per_gpu(model, dep) * shape.context
+    capacity = _capacity_per_gpu(dep)
+    at = _bytes_per_gpu(model, dep, shape)
 
-    def fits(batch: int) -> bool:  # the per-GPU total of memory(), without building it
-        return fixed + kv_per_sequence * batch + activation_bytes_per_gpu(model, dep, shape, batch) <= capacity
+    def fits(batch: int) -> bool:  # Memory.fits, without building a Memory per try
+        weights, kv_cache, activations, runtime = at(batch)
+        return weights + kv_cache + activations + runtime <= capacity
 
     if not fits(1):
         return 0
@@ -284,7 +335,7 @@ class PassTime:
     @property
     def bound(self) -> str:
         terms = {"memory": self.memory_s, "compute": self.compute_s, "communication": self.communication_s}
-        return max(terms, key=terms.get)  # type: ignore[arg-type]
+        return max(terms, key=terms.__getitem__)
 
 
 def _attention_dims(model: Model, decode: bool) -> int:
@@ -310,6 +361,7 @@ def attention_flops(model: Model, query_tokens: int, context: int, sequences: in
     A causal prefill of S tokens has S(S+1)/2 pairs; an encoder S^2; a
     decode step ``context`` pairs per sequence."""
     width = 2 * model.heads * _attention_dims(model, decode=query_tokens == 1)
+    pairs: float
     if query_tokens == 1:
         pairs = context
     elif causal:
@@ -344,15 +396,24 @@ def _allreduce_s(message_bytes: float, dep: Deployment, factors: EngineFactors) 
     bandwidth (half the bidirectional figure), plus a fixed latency (fitted)."""
     if dep.tp == 1:
         return 0.0
-    one_way = dep.gpu.link_gbs(dep.tp) * 1e9 / 2  # type: ignore[operator]
+    one_way = _one_way_bytes_per_s(dep.gpu, dep.gpu.link_gbs(dep.tp))
     return factors.allreduce_us * 1e-6 + 2 * (dep.tp - 1) / dep.tp * message_bytes / one_way
+
+
+def _one_way_bytes_per_s(gpu: Gpu, bidirectional_gbs: float | None) -> float:
+    """Half a link's bidirectional GB/s, in bytes/s. check_deployment refuses
+    to split a GPU with no link, and the catalog schema requires the host link
+    of a GPU whose fast interconnect reaches only part of a node."""
+    if bidirectional_gbs is None:
+        raise InputError(f"'{gpu.id}' has no GPU-to-GPU link in the catalog")
+    return bidirectional_gbs * 1e9 / 2
 
 
 def _handoff_s(message_bytes: float, dep: Deployment, factors: EngineFactors) -> float:
     if dep.pp == 1:
         return 0.0
     # stages sit on different nodes or bridge pairs: the host link carries the hand-off
-    one_way = (dep.gpu.host_link_gbs or dep.gpu.interconnect_gbs) * 1e9 / 2  # type: ignore[operator]
+    one_way = _one_way_bytes_per_s(dep.gpu, dep.gpu.host_link_gbs or dep.gpu.interconnect_gbs)
     return factors.allreduce_us * 1e-6 + message_bytes / one_way
 
 
@@ -370,7 +431,7 @@ def _pass(
     overhead_s: float,
 ) -> PassTime:
     """Roofline of one forward pass over the whole replica (all PP stages in turn)."""
-    fmt, matmul_peak = matmul_format(dep.gpu, dep.precision)  # type: ignore[misc]
+    fmt, matmul_peak = deployment_matmul_format(dep)
     matmul_share = factors.compute_8bit if fmt in LOW_PRECISION_FORMATS else factors.compute
     attn_peak = attention_rate(dep.gpu)
     bandwidth = dep.gpu.memory_bandwidth_bytes_per_s * factors.bandwidth

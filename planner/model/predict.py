@@ -122,7 +122,7 @@ def predict(
         per_replica_batch = total // replicas
     dep = Deployment(**{**dep.__dict__, "batch": per_replica_batch})
     factors = engine_entry.factors_for(dep.gpu)
-    fmt, _ = perf.matmul_format(dep.gpu, dep.precision)  # type: ignore[misc]
+    fmt, _rate = perf.deployment_matmul_format(dep)
     return Prediction(
         spec=spec,
         deployment=dep,

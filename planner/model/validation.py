@@ -109,7 +109,9 @@ class Report:
     def summaries(self) -> list[Summary]:
         groups: dict[str, list[float]] = {}
         for o in self.answered:
-            groups.setdefault(METRIC_GROUPS[o.metric], []).append(o.error)  # type: ignore[arg-type]
+            error = o.error
+            assert error is not None, "an answered row has a measured and a predicted figure"
+            groups.setdefault(METRIC_GROUPS[o.metric], []).append(error)
         result = []
         for group in ("decode", "ttft", "throughput", "encoder", "memory"):
             errors = groups.get(group)
@@ -201,11 +203,14 @@ def map_model(catalog: Catalog, text: str) -> str | None:
     return found.id if found is not None else None
 
 
-def _int(value: str, default: int | None = None) -> int | None:
+def _optional_int(value: str) -> int | None:
     value = (value or "").strip()
-    if not value:
-        return default
-    return int(float(value))
+    return int(float(value)) if value else None
+
+
+def _int(value: str, default: int) -> int:
+    parsed = _optional_int(value)
+    return default if parsed is None else parsed
 
 
 def to_case(catalog: Catalog, index: int, row: dict[str, str]) -> Case | str:
@@ -233,7 +238,7 @@ def to_case(catalog: Catalog, index: int, row: dict[str, str]) -> Case | str:
         n_gpus = _int(row["n_gpus"], 1)
         tp = _int(row["tp"], 1)
         pp = _int(row["pp"], 1)
-        batch = _int(row["batch_size"])
+        batch = _optional_int(row["batch_size"])
         input_len = _int(row["input_len"], 0)
         output_len = _int(row["output_len"], 0)
         value = float(row["value"])
@@ -257,7 +262,7 @@ def to_case(catalog: Catalog, index: int, row: dict[str, str]) -> Case | str:
         return str(exc)
     shape = Shape(max(input_len, 1), output_len) if spec.model.kind == "decoder" else Shape(max(input_len, 1), 0)
     from_engine = batch is None
-    if from_engine:
+    if batch is None:
         if METRIC_GROUPS[metric] == "throughput":
             batch = max(perf.max_batch(spec.model, dep, shape), 1) * replicas
         else:
@@ -294,10 +299,11 @@ def predict_case(case: Case, factors: EngineFactors | None = None) -> float:
         tpot = sum(x.total_s for x in passes) / len(passes)
         return 1.0 / tpot if case.metric.startswith("decode") else tpot * 1e3
     if case.metric == "output_tokens_per_s_total":
-        t = perf.timing(model, dep, shape, factors)
+        timing = perf.timing(model, dep, shape, factors)
         if shape.output <= 1:
-            return dep.batch * case.replicas / t.prefill.total_s
-        return t.tokens_per_s * case.replicas  # type: ignore[operator]
+            return dep.batch * case.replicas / timing.prefill.total_s
+        assert timing.tokens_per_s is not None, "a decoder's timing has a token rate"
+        return timing.tokens_per_s * case.replicas
     raise AssertionError(case.metric)
 
 

@@ -5,12 +5,15 @@ pipeline parallelism across nodes only when a replica does not fit one node)
 x weight precision x KV-cache precision. Each shape gets the largest batch
 per replica that fits memory and meets every latency target, and with it
 its throughput. Shapes that cannot work are kept with the first constraint
-they broke, so `fit --explain` can say why.
+they broke, so `fit --explain` can say why: `evaluate` answers a
+`ScoredShape` or a `RejectedShape`, both a `DeploymentShape` with what was
+found.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import Enum
 
 from planner.model import perf
 from planner.catalog.load import Catalog
@@ -26,23 +29,17 @@ NOT_PROPOSED = ("fp32", "tf32")
 MAX_PIPELINE_STAGES = 16  # a search bound, not a hardware fact: 16 nodes per replica
 
 
-@dataclass
-class Candidate:
-    """One deployment shape and what it achieves, or why it cannot work."""
+@dataclass(frozen=True)
+class DeploymentShape:
+    """One way to lay out a replica: GPU type, weight and KV-cache precision,
+    tensor x pipeline parallelism. Per-replica prices are None where the
+    catalog has none."""
 
     gpu: Gpu
     precision: Precision
     kv_precision: Precision
     tp: int
     pp: int
-    batch: int = 0  # per replica; 0 when ruled out
-    prediction: perf.Timing | None = None
-    memory: perf.Memory | None = None
-    throughput: float = 0.0  # per replica, in the target's unit (tokens/s, req/s, samples/s)
-    tokens_per_s: float = 0.0  # per replica
-    rejected: str | None = None  # first constraint broken
-    too_big: bool = False  # rejected because it does not fit memory
-    factors: EngineFactors | None = field(default=None, repr=False)
 
     @property
     def gpus(self) -> int:
@@ -70,6 +67,41 @@ class Candidate:
         """The objective's cost of one replica, USD."""
         unit = gpu_cost(self.gpu, economics)
         return None if unit is None else unit * self.gpus
+
+
+@dataclass(frozen=True)
+class ScoredShape(DeploymentShape):
+    """A shape that works: the largest batch per replica that fits memory and
+    meets every latency target, and what one replica achieves at it."""
+
+    batch: int
+    prediction: perf.Timing  # at `batch`
+    memory: perf.Memory  # at `batch`
+    throughput: float  # in the target's unit (tokens/s, req/s, samples/s)
+    tokens_per_s: float
+    factors: EngineFactors = field(repr=False)
+
+
+class Constraint(Enum):
+    """What a rejected shape broke first."""
+
+    RUNNABLE = "runnable"  # the GPU, engine or model cannot run the shape at all
+    MEMORY = "memory"  # even one sequence does not fit
+    LATENCY = "latency"  # a latency target is missed even at batch 1
+
+
+@dataclass(frozen=True)
+class RejectedShape(DeploymentShape):
+    """A shape that cannot work, and the first constraint it broke."""
+
+    reason: str
+    constraint: Constraint
+    # On a latency miss, the timing at batch 1 (the shape at its fastest), so
+    # an empty answer can say how close the fastest shape came.
+    batch_one_timing: perf.Timing | None = None
+
+
+Candidate = ScoredShape | RejectedShape
 
 
 def gpu_cost(gpu: Gpu, economics: Economics) -> float | None:
@@ -123,32 +155,30 @@ def evaluate(
     spec: ModelSpec,
     shape: Shape,
     targets: Targets,
-    gpu: Gpu,
-    precision: Precision,
-    kv_precision: Precision,
+    candidate: DeploymentShape,
     engine: Engine,
-    tp: int,
-    pp: int,
     memory_utilization: float | None = None,
 ) -> Candidate:
     """Score one shape: the largest batch that fits and meets the latency targets."""
-    cand = Candidate(gpu, precision, kv_precision, tp, pp)
+    gpu, precision, kv_precision, tp, pp = candidate.gpu, candidate.precision, candidate.kv_precision, candidate.tp, candidate.pp
+
+    def reject(reason: str, constraint: Constraint, batch_one_timing: perf.Timing | None = None) -> RejectedShape:
+        return RejectedShape(gpu, precision, kv_precision, tp, pp, reason, constraint, batch_one_timing)
+
     dep = Deployment(gpu=gpu, precision=precision, kv_precision=kv_precision, engine=engine, tp=tp, pp=pp,
                      batch=1, memory_utilization=memory_utilization)
     model = spec.model
     try:
         perf.check_deployment(model, dep)
     except PlannerError as exc:
-        cand.rejected = exc.message
-        return cand
+        return reject(exc.message, Constraint.RUNNABLE)
     one = perf.memory(model, dep, shape, 1)
     if not one.fits:
         if one.weights_per_gpu > one.capacity_per_gpu:
-            cand.rejected = f"weights {one.weights_per_gpu / 1e9:.1f} GB > {one.capacity_per_gpu / 1e9:.1f} GB usable per GPU"
+            why = f"weights {one.weights_per_gpu / 1e9:.1f} GB > {one.capacity_per_gpu / 1e9:.1f} GB usable per GPU"
         else:
-            cand.rejected = f"one sequence needs {one.per_gpu / 1e9:.1f} GB > {one.capacity_per_gpu / 1e9:.1f} GB usable per GPU"
-        cand.too_big = True
-        return cand
+            why = f"one sequence needs {one.per_gpu / 1e9:.1f} GB > {one.capacity_per_gpu / 1e9:.1f} GB usable per GPU"
+        return reject(why, Constraint.MEMORY)
     factors = engine.factors_for(gpu)
     kind = targets.throughput.kind if targets.throughput else "tokens"
     most = perf.max_batch(model, dep, shape)
@@ -159,9 +189,7 @@ def evaluate(
     first = timing_at(1)
     miss = _meets_latency(spec, first, targets)
     if miss:
-        cand.rejected = miss + " even at batch 1"
-        cand.prediction = first  # kept so an empty answer can say how close the fastest came
-        return cand
+        return reject(miss + " even at batch 1", Constraint.LATENCY, batch_one_timing=first)
     # latency grows with batch: bisect for the largest batch that still meets it
     best_batch, best_timing = 1, first
     top = timing_at(most)
@@ -177,13 +205,15 @@ def evaluate(
             else:
                 hi = mid - 1
         best_batch = lo  # best_timing was set whenever lo moved
-    cand.batch = best_batch
-    cand.prediction = best_timing
-    cand.memory = perf.memory(model, dep, shape, best_batch)
-    cand.throughput = _throughput(spec, best_timing, shape, kind)
-    cand.tokens_per_s = best_timing.tokens_per_s or 0.0
-    cand.factors = factors
-    return cand
+    return ScoredShape(
+        gpu, precision, kv_precision, tp, pp,
+        batch=best_batch,
+        prediction=best_timing,
+        memory=perf.memory(model, dep, shape, best_batch),
+        throughput=_throughput(spec, best_timing, shape, kind),
+        tokens_per_s=best_timing.tokens_per_s or 0.0,
+        factors=factors,
+    )
 
 
 def _missing_price(gpu: Gpu, economics: Economics) -> str:
@@ -242,8 +272,8 @@ def enumerate_candidates(
             ruled_out.append((f"KV {k.id}", f"{engine.name} cannot store its KV cache in {k.id}"))
         elif not named_kv and k.quality.loss_pct > max_quality_loss:
             ruled_out.append((f"KV {k.id}", f"published quality loss {k.quality.loss_pct:g}% > {max_quality_loss:g}% allowed"))
-        elif k.kv_bits not in kv_bits_seen:  # fp16 and bf16 caches are the same bytes: one shape
-            kv_bits_seen.add(k.kv_bits)  # type: ignore[arg-type]
+        elif perf.kv_bits(k) not in kv_bits_seen:  # fp16 and bf16 caches are the same bytes: one shape
+            kv_bits_seen.add(perf.kv_bits(k))
             kv_options.append(k)
 
     candidates: list[Candidate] = []
@@ -270,15 +300,20 @@ def enumerate_candidates(
                 if precision.quality.loss_pct + kv.quality.loss_pct > max_quality_loss and not named_kv:
                     continue  # the two published losses together exceed the limit
                 degrees = tensor_parallel_degrees(spec, per_node)
-                shapes = [evaluate(spec, shape, targets, gpu, precision, kv, engine, tp, 1, memory_utilization)
+                shapes = [evaluate(spec, shape, targets, DeploymentShape(gpu, precision, kv, tp, 1), engine, memory_utilization)
                           for tp in degrees]
                 candidates.extend(shapes)
-                if not all(c.too_big for c in shapes):
+                if not all(_too_big(c) for c in shapes):
                     continue
                 # No single node holds a replica: add pipeline stages across nodes.
                 for pp in range(2, min(MAX_PIPELINE_STAGES, spec.model.layers) + 1):
-                    cand = evaluate(spec, shape, targets, gpu, precision, kv, engine, degrees[-1], pp, memory_utilization)
+                    cand = evaluate(spec, shape, targets, DeploymentShape(gpu, precision, kv, degrees[-1], pp), engine,
+                                    memory_utilization)
                     candidates.append(cand)
-                    if not cand.too_big:
+                    if not _too_big(cand):
                         break
     return candidates, ruled_out
+
+
+def _too_big(c: Candidate) -> bool:
+    return isinstance(c, RejectedShape) and c.constraint is Constraint.MEMORY

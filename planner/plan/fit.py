@@ -8,12 +8,19 @@ feasible, works out which constraint binds and the smallest relaxation.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from planner.model import perf
 
 from planner.plan import solver
-from planner.plan.candidates import Candidate, enumerate_candidates
+from planner.plan.candidates import (
+    Candidate,
+    DeploymentShape,
+    RejectedShape,
+    ScoredShape,
+    enumerate_candidates,
+)
 from planner.catalog.load import Catalog
 from planner.core.errors import Field, InputError, NoPlanError, Text
 from planner.catalog.schema import Engine, Gpu
@@ -27,11 +34,11 @@ SOLVER_TIME_LIMIT_S = 10.0  # the whole solve; a stage cut short reports "feasib
 RELAXATION_TIME_LIMIT_S = 5.0  # each re-solve with one limit lifted, to explain an empty answer
 
 
-@dataclass
+@dataclass(frozen=True)
 class Line:
-    """One line of the plan: a candidate and how many replicas of it."""
+    """One line of the plan: a scored shape and how many replicas of it."""
 
-    candidate: Candidate
+    candidate: ScoredShape
     replicas: int
 
     @property
@@ -39,14 +46,14 @@ class Line:
         return self.candidate.gpus * self.replicas
 
 
-@dataclass
+@dataclass(frozen=True)
 class Alternative:
     gpu: str
     plan_cost: float  # objective cost of the best plan on this GPU type alone
     line: Line
 
 
-@dataclass
+@dataclass(frozen=True)
 class FitResult:
     question: Question
     spec: ModelSpec
@@ -55,38 +62,32 @@ class FitResult:
     status: str
     cost: float  # objective
     lines: list[Line]
-    candidates: list[Candidate]
+    candidates: list[Candidate]  # every shape considered, scored or rejected
     ruled_out: list[tuple[str, str]]
-    alternatives: list[Alternative] = field(default_factory=list)
-    others: list[Line] = field(default_factory=list)  # next-best single-shape plans (--top)
-    pool: list[Candidate] = field(default_factory=list)  # viable and not dominated: what the solver saw
+    alternatives: list[Alternative]
+    others: list[Line]  # next-best single-shape plans (--top)
+    pool: list[ScoredShape]  # viable and not dominated: what the solver saw
     # (objective cost, line) of the cheapest plan made of each pool candidate
     # alone, where the limits allow one; in pool order
-    singles: list[tuple[float, Line]] = field(default_factory=list)
+    singles: list[tuple[float, Line]]
 
     @property
     def gpus(self) -> int:
         return sum(line.gpus for line in self.lines)
 
-    def _sum(self, attr: str) -> float | None:
-        values = [getattr(line.candidate, attr) for line in self.lines]
-        if any(v is None for v in values):
-            return None
-        # rounded to 1e-9 so a total reads the same as the solver's exact decimal sum
-        return round(math.fsum(v * line.replicas for v, line in zip(values, self.lines)), 9)
-
     @property
     def hourly_usd(self) -> float | None:
-        return self._sum("hourly_usd")
+        return _total(self.lines, lambda c: c.hourly_usd)
 
     @property
     def capex_usd(self) -> float | None:
-        return self._sum("capex_usd")
+        return _total(self.lines, lambda c: c.capex_usd)
 
     @property
     def power_w(self) -> float | None:
-        return self._sum("power_w")
+        return _total(self.lines, lambda c: c.power_w)
 
+    # Rates are the performance model's floats, not catalog decimals: added as floats.
     @property
     def tokens_per_s(self) -> float:
         return sum(line.candidate.tokens_per_s * line.replicas for line in self.lines)
@@ -96,8 +97,21 @@ class FitResult:
         return sum(line.candidate.throughput * line.replicas for line in self.lines)
 
 
-def _solver_candidate(c: Candidate, economics: Economics) -> solver.Candidate:
-    return solver.Candidate(
+def _total(lines: list[Line], per_replica: Callable[[ScoredShape], float | None]) -> float | None:
+    """A price or power total, added exactly as the solver adds the same figures
+    (so the plan's total and the solver's agree to the last digit); None when a
+    line lacks the figure."""
+    terms = []
+    for line in lines:
+        value = per_replica(line.candidate)
+        if value is None:
+            return None
+        terms.append((line.replicas, value))
+    return solver.decimal_total(terms)
+
+
+def _replica_option(c: ScoredShape, economics: Economics) -> solver.ReplicaOption:
+    return solver.ReplicaOption(
         key=c.key,
         gpu=c.gpu.id,
         gpus_per_replica=c.gpus,
@@ -110,23 +124,23 @@ def _solver_candidate(c: Candidate, economics: Economics) -> solver.Candidate:
     )
 
 
-def quality_loss(c: Candidate) -> float:
+def quality_loss(c: DeploymentShape) -> float:
     """Published loss of the weight format plus that of a quantised KV cache."""
     return c.precision.quality.loss_pct + c.kv_precision.quality.loss_pct
 
 
-def prune_dominated(cands: list[Candidate], need_throughput: bool) -> list[Candidate]:
+def prune_dominated(cands: list[ScoredShape], need_throughput: bool) -> list[ScoredShape]:
     """Drop candidates another beats outright on the same GPU type: B dominates
     A when A's GPUs are a multiple k of B's, k replicas of B serve at least A's
     throughput, and B loses no more quality (k x B costs, draws and occupies
     exactly what A does). Without a throughput target throughput is moot."""
-    by_gpu: dict[str, list[Candidate]] = {}
+    by_gpu: dict[str, list[ScoredShape]] = {}
     for c in cands:
         by_gpu.setdefault(c.gpu.id, []).append(c)
-    kept: list[Candidate] = []
+    kept: list[ScoredShape] = []
     for group in by_gpu.values():
         group.sort(key=lambda c: (c.gpus, quality_loss(c), -c.throughput))
-        survivors: list[Candidate] = []
+        survivors: list[ScoredShape] = []
         for a in group:
             dominated = False
             for b in survivors:
@@ -197,29 +211,32 @@ def fit(catalog: Catalog, q: Question) -> FitResult:
         max_quality_loss=q.max_quality_loss, gpus_per_node=q.gpus_per_node,
         memory_utilization=q.memory_utilization, economics=q.economics,
     )
-    viable = [c for c in cands if c.batch > 0 and (demand == 0 or c.throughput > 0)]
+    viable = [c for c in cands if isinstance(c, ScoredShape) and (demand == 0 or c.throughput > 0)]
     if not viable:
         raise NoPlanError(_why_no_candidate(spec, q, cands, ruled_out))
     pool = prune_dominated(viable, need_throughput=demand > 0)
     by_key = {c.key: c for c in pool}
     try:
-        plan = solver.solve([_solver_candidate(c, q.economics) for c in pool], _limits(q, demand))
+        plan = solver.solve([_replica_option(c, q.economics) for c in pool], _limits(q, demand))
     except ValueError as exc:  # figures too large for 64-bit integers once scaled
         raise InputError(f"the question cannot be solved: {exc}", hint="check the prices and limits for absurd values") from None
     if plan.status not in (solver.OPTIMAL, solver.FEASIBLE):
         raise NoPlanError(_why_infeasible(q, demand, pool, plan.status))
-    lines = [Line(by_key[line.candidate.key], line.replicas) for line in plan.lines if line.replicas > 0]
+    lines = [Line(by_key[line.option.key], line.replicas) for line in plan.lines if line.replicas > 0]
     singles = [p for p in (single_shape_plan(q, demand, c) for c in pool) if p is not None]
-    result = FitResult(q, spec, shape, engine, plan.status, plan.cost, lines, cands, ruled_out, pool=pool, singles=singles)
-    result.alternatives = _alternatives(result)
-    result.others = _next_best(result)[: max(q.top - 1, 0)]
-    return result
+    return FitResult(
+        q, spec, shape, engine, plan.status, plan.cost, lines, cands, ruled_out,
+        alternatives=_alternatives(lines, singles),
+        others=_next_best(lines, singles)[: max(q.top - 1, 0)],
+        pool=pool,
+        singles=singles,
+    )
 
 
 # --- single-shape plans (alternatives, --top) ------------------------------------
 
 
-def single_shape_plan(q: Question, demand: float, c: Candidate) -> tuple[float, Line] | None:
+def single_shape_plan(q: Question, demand: float, c: ScoredShape) -> tuple[float, Line] | None:
     """The cheapest plan made of one candidate only, or None if limits forbid it."""
     replicas = max(1, math.ceil(demand / c.throughput - 1e-9)) if demand > 0 else 1
     gpus = replicas * c.gpus
@@ -242,18 +259,18 @@ def _rank(single: tuple[float, Line]) -> tuple[float, float, int]:
     return cost, quality_loss(line.candidate), line.gpus
 
 
-def _next_best(chosen: FitResult) -> list[Line]:
+def _next_best(lines: list[Line], singles: list[tuple[float, Line]]) -> list[Line]:
     """Single-shape plans, cheapest first, other than a line of the chosen plan."""
-    chosen_keys = {(line.candidate.key, line.replicas) for line in chosen.lines}
-    return [line for _cost, line in sorted(chosen.singles, key=_rank)
+    chosen_keys = {(line.candidate.key, line.replicas) for line in lines}
+    return [line for _cost, line in sorted(singles, key=_rank)
             if (line.candidate.key, line.replicas) not in chosen_keys]
 
 
-def _alternatives(chosen: FitResult) -> list[Alternative]:
-    """The best single-shape plan on each GPU type the plan does not use."""
-    used = {line.candidate.gpu.id for line in chosen.lines}
+def _alternatives(lines: list[Line], singles: list[tuple[float, Line]]) -> list[Alternative]:
+    """The best single-shape plan on each GPU type the chosen lines do not use."""
+    used = {line.candidate.gpu.id for line in lines}
     best: dict[str, tuple[float, Line]] = {}
-    for single in chosen.singles:
+    for single in singles:
         gpu = single[1].candidate.gpu.id
         if gpu not in used and (gpu not in best or _rank(single) < _rank(best[gpu])):
             best[gpu] = single
@@ -268,47 +285,53 @@ def _alternatives(chosen: FitResult) -> list[Alternative]:
 def _why_no_candidate(spec: ModelSpec, q: Question, cands: list[Candidate], ruled_out: list[tuple[str, str]]) -> Text:
     """Which target no shape meets, the best any reaches, and what to relax."""
     t = q.targets
-    scored = [c for c in cands if c.prediction is not None]  # fit in memory; batch 1 timed
+    timed = [(c, timing) for c in cands if (timing := _closest_timing(c)) is not None]  # fit in memory and were timed
     if not cands:
         reasons = "; ".join(f"{what}: {why}" for what, why in ruled_out[:3])
         return f"no GPU and precision is left to consider ({reasons})"
-    if not scored:
+    if not timed:
         biggest = max(c.gpu.memory_total_gib for c in cands)
         return (f"{spec.label} does not fit in memory on any allowed GPU, even split over a node "
                 f"(largest GPU {biggest:g} GiB); allow more GPUs per replica, a smaller precision, or shorter sequences")
+    value_of: Callable[[perf.Timing], float]
     if spec.model.kind == "encoder":
-        metric, value_of = "latency", (lambda c: c.prediction.e2e_s)
+        metric, value_of = "latency", (lambda timing: timing.e2e_s)
     else:
-        metric, value_of = "TPOT", (lambda c: c.prediction.tpot_s or 0.0)
-    checks = [
+        metric, value_of = "TPOT", (lambda timing: timing.tpot_s or 0.0)
+    checks: list[tuple[float | None, Callable[[perf.Timing], float], str, str]] = [
         (t.latency_s, value_of, metric, "targets.latency_s"),
-        (t.ttft_s, lambda c: c.prediction.ttft_s, "TTFT", "targets.ttft_s"),
-        (t.e2e_s, lambda c: c.prediction.e2e_s, "e2e latency", "targets.e2e_s"),
+        (t.ttft_s, lambda timing: timing.ttft_s, "TTFT", "targets.ttft_s"),
+        (t.e2e_s, lambda timing: timing.e2e_s, "e2e latency", "targets.e2e_s"),
     ]
     for target, get, label, field_name in checks:
         if target is None:
             continue
-        fastest = min(scored, key=get)
-        best = get(fastest)
+        fastest, timing = min(timed, key=lambda pair: get(pair[1]))
+        best = get(timing)
         if best > target:
             return [f"no plan meets {label} {target * 1e3:.3g} ms: the fastest, {fastest.gpus}x {fastest.gpu.id} "
                     f"{fastest.precision.id} (TP {fastest.tp}), reaches {best * 1e3:.3g} ms; relax ", Field(field_name),
                     f" to {math.ceil(best * 1e4) / 10:g}ms or allow faster GPUs or lower precisions"]
-    first = next(c for c in cands if c.rejected)
-    return f"no candidate meets the targets together; for example {first.key}: {first.rejected}"
+    first = next(c for c in cands if isinstance(c, RejectedShape))
+    return f"no candidate meets the targets together; for example {first.key}: {first.reason}"
 
 
-def _why_infeasible(q: Question, demand: float, pool: list[Candidate], status: str) -> Text:
+def _closest_timing(c: Candidate) -> perf.Timing | None:
+    """A scored shape's timing at its batch; a latency miss's at batch 1."""
+    return c.prediction if isinstance(c, ScoredShape) else c.batch_one_timing
+
+
+def _why_infeasible(q: Question, demand: float, pool: list[ScoredShape], status: str) -> Text:
     if status == solver.UNKNOWN:
         return ["the solver found no plan within its time limit; narrow the question (", Field("gpus"), ", ",
                 Field("precisions"), ")"]
     relaxed: list[str | Field] = []
-    candidates = [_solver_candidate(c, q.economics) for c in pool]
+    options = [_replica_option(c, q.economics) for c in pool]
     # each limit the question set, lifted on its own: what would the plan need?
     for field_name in ("inventory", "max_gpus", "max_power_w", "budget"):
         if not getattr(q, field_name):
             continue
-        plan = solver.solve(candidates, _limits(q.replace(**{field_name: None}), demand, RELAXATION_TIME_LIMIT_S))
+        plan = solver.solve(options, _limits(q.replace(**{field_name: None}), demand, RELAXATION_TIME_LIMIT_S))
         if plan.status in (solver.OPTIMAL, solver.FEASIBLE):
             needed = {
                 "inventory": ", ".join(f"{g}={n}" for g, n in sorted(plan.gpus_by_type.items())),
@@ -324,7 +347,7 @@ def _why_infeasible(q: Question, demand: float, pool: list[Candidate], status: s
     return [f"no plan serves {want} within the limits{reach}: ", *hint]
 
 
-def _most_throughput(q: Question, pool: list[Candidate]) -> float:
+def _most_throughput(q: Question, pool: list[ScoredShape]) -> float:
     """Throughput the inventory allows, best candidate per GPU type (ignores other limits)."""
     total = 0.0
     for gpu_id in {c.gpu.id for c in pool}:
@@ -341,8 +364,8 @@ def line_prediction(result: FitResult, line: Line) -> Prediction:
     c = line.candidate
     dep = Deployment(gpu=c.gpu, precision=c.precision, kv_precision=c.kv_precision, engine=result.engine,
                      tp=c.tp, pp=c.pp, batch=c.batch, memory_utilization=result.question.memory_utilization)
-    fmt, _rate = perf.matmul_format(c.gpu, c.precision)  # type: ignore[misc]
+    fmt, _rate = perf.deployment_matmul_format(dep)
     return Prediction(
         spec=result.spec, deployment=dep, shape=result.shape, gpus=line.gpus, replicas=line.replicas,
-        memory=c.memory, timing=c.prediction, factors=c.factors, batch_was_max=False, matmul_format=fmt,  # type: ignore[arg-type]
+        memory=c.memory, timing=c.prediction, factors=c.factors, batch_was_max=False, matmul_format=fmt,
     )

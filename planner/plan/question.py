@@ -89,10 +89,11 @@ def _input_error(cls: type[_Value], exc: ValidationError) -> InputError:
     names: list[str] = []
     model: Any = cls
     for part in first["loc"]:  # field names down nested values; a dict key or list index ends the path
-        if not (isinstance(part, str) and isinstance(model, type) and part in getattr(model, "model_fields", {})):
+        fields: dict[str, Any] = getattr(model, "model_fields", {}) if isinstance(model, type) else {}
+        if not (isinstance(part, str) and part in fields):
             break
         names.append(part)
-        model = model.model_fields[part].annotation
+        model = fields[part].annotation
     if not names and first["loc"]:  # a field the value does not have
         names.append(str(first["loc"][0]))
     field = cls._prefix + ".".join(names)

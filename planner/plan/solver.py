@@ -1,13 +1,14 @@
-"""The cheapest mix of deployment candidates that serves a demand within limits.
+"""The cheapest mix of replica options that serves a demand within limits.
 
-Data in, plan out: a list of `Candidate` (one way to run one replica of the
-model: GPU type, GPUs per replica, precision, batch ...) and the `Limits` of
-the question go in; a `Plan` comes out. Nothing here knows about the catalog,
+Data in, plan out: a list of `ReplicaOption` (one way to run one replica of
+the model, reduced to the figures a plan adds up: GPU type, GPUs per replica,
+throughput, cost, power, quality loss) and the `Limits` of the question go
+in; a `Plan` comes out. Nothing here knows about the catalog,
 the performance model or the terminal.
 
 The model (CP-SAT, integers only)
 ---------------------------------
-One integer variable x_i per candidate: how many replicas of it to run. The
+One integer variable x_i per option: how many replicas of it to run. The
 answer may mix GPU types and precisions.
 
     sum_i x_i * throughput_i             >= demand
@@ -20,7 +21,7 @@ answer may mix GPU types and precisions.
 
 The objective is lexicographic, solved as three stages, each fixing the
 optimum of the one before: (1) the least total cost; (2) among those, the
-least worst quality loss over the candidates in use; (3) among those, the
+least worst quality loss over the options in use; (3) among those, the
 fewest GPUs. A weighted single objective would need weights that depend on
 the magnitudes of the data to stay lexicographic and would overflow sooner;
 stages keep each objective in its own units.
@@ -35,7 +36,7 @@ Floats are read as the shortest decimal that prints them (0.1 is the decimal
 scale resolves are scaled exactly, and `check_plan` judges in those decimals.
 
 Every variable gets the tightest upper bound a best plan can need (see
-`_replica_bound`), which keeps the search small: a few hundred candidates
+`_replica_bound`), which keeps the search small: a few hundred options
 solve in a fraction of a second.
 
 The status says how far to trust the answer: "optimal" when every stage was
@@ -47,7 +48,7 @@ before a plan was found or ruled out.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from types import MappingProxyType
@@ -64,7 +65,7 @@ QUALITY_SCALE = 1_000  # per percentage point of quality loss
 # Reproducible answers, so golden outputs stay stable: one search worker with
 # a fixed seed is deterministic. Parallel workers race, and which of several
 # plans equal on all three stages wins can vary between runs; interleave_search
-# would fix that but ran 3-10x slower on 400 candidates, while one worker was
+# would fix that but ran 3-10x slower on 400 options, while one worker was
 # as fast as two. Only a time limit that cuts a stage short can make two runs
 # differ.
 RANDOM_SEED = 7
@@ -81,7 +82,7 @@ UNKNOWN = "unknown"  # the time limit ran out before any plan was found or ruled
 
 
 @dataclass(frozen=True)
-class Candidate:
+class ReplicaOption:
     """One way to run one replica, with its per-replica figures.
 
     `cost` is what the objective minimises (hourly price, capital or TCO: the
@@ -100,7 +101,7 @@ class Candidate:
 
     def __post_init__(self) -> None:
         if not self.key:
-            raise ValueError("candidate key must not be empty")
+            raise ValueError("option key must not be empty")
         if isinstance(self.gpus_per_replica, bool) or not isinstance(self.gpus_per_replica, int):
             raise ValueError(f"{self.key}: gpus_per_replica must be an integer")
         if self.gpus_per_replica < 1:
@@ -119,7 +120,7 @@ class Limits:
     max_power_w: float | None = None
     max_hourly_usd: float | None = None
     max_capex_usd: float | None = None
-    min_replicas: int = 1  # replicas in total, over all candidates
+    min_replicas: int = 1  # replicas in total, over all options
     time_limit_s: float = 10.0  # for all stages together
 
     def __post_init__(self) -> None:
@@ -141,12 +142,12 @@ class Limits:
 
 @dataclass(frozen=True)
 class PlanLine:
-    candidate: Candidate
+    option: ReplicaOption
     replicas: int
 
     @property
     def gpus(self) -> int:
-        return self.replicas * self.candidate.gpus_per_replica
+        return self.replicas * self.option.gpus_per_replica
 
 
 @dataclass(frozen=True)
@@ -156,12 +157,12 @@ class Plan:
     `status` is OPTIMAL, FEASIBLE, INFEASIBLE or UNKNOWN (module constants);
     lines are empty and cost is 0 unless there is a plan. `cost_bound` is the
     lower bound on cost the solver proved (USD, in the scaled model; exact when
-    candidate costs are multiples of 1/COST_SCALE), None without a plan.
+    option costs are multiples of 1/COST_SCALE), None without a plan.
     """
 
     status: str
     lines: tuple[PlanLine, ...]
-    cost: float  # USD: sum of replicas * candidate.cost
+    cost: float  # USD: sum of replicas * option.cost
     cost_bound: float | None = None
 
     @property
@@ -176,7 +177,7 @@ class Plan:
     def gpus_by_type(self) -> dict[str, int]:
         counts: dict[str, int] = {}
         for line in self.lines:
-            counts[line.candidate.gpu] = counts.get(line.candidate.gpu, 0) + line.gpus
+            counts[line.option.gpu] = counts.get(line.option.gpu, 0) + line.gpus
         return counts
 
     @property
@@ -197,20 +198,20 @@ class Plan:
 
     @property
     def max_quality_loss_pct(self) -> float:
-        return max((line.candidate.quality_loss_pct for line in self.lines if line.replicas > 0), default=0.0)
+        return max((line.option.quality_loss_pct for line in self.lines if line.replicas > 0), default=0.0)
 
 
-def solve(candidates: Sequence[Candidate], limits: Limits) -> Plan:
+def solve(options: Sequence[ReplicaOption], limits: Limits) -> Plan:
     """The cheapest plan, ties broken toward lower quality loss, then fewer GPUs.
 
     Returns a Plan whatever the outcome; "infeasible" is an answer, not an
-    exception. Raises ValueError for duplicate candidate keys or numbers too
+    exception. Raises ValueError for duplicate option keys or numbers too
     large for CP-SAT's 64-bit arithmetic.
     """
-    keys = [candidate.key for candidate in candidates]
+    keys = [option.key for option in options]
     if len(set(keys)) != len(keys):
         duplicates = sorted({key for key in keys if keys.count(key) > 1})
-        raise ValueError(f"candidate keys must be unique; repeated: {', '.join(duplicates)}")
+        raise ValueError(f"option keys must be unique; repeated: {', '.join(duplicates)}")
 
     model = cp_model.CpModel()
     inventory = limits.inventory or {}
@@ -219,13 +220,13 @@ def solve(candidates: Sequence[Candidate], limits: Limits) -> Plan:
     # the demand is never understated (UP), so scaled coverage implies real
     # coverage: sum x*floor(t*S) >= ceil(d*S) gives sum x*t >= d.
     demand = _to_grid(limits.demand, THROUGHPUT_SCALE, math.ceil)
-    served = {c.key: _to_grid(c.throughput, THROUGHPUT_SCALE, math.floor) for c in candidates}
+    served = {c.key: _to_grid(c.throughput, THROUGHPUT_SCALE, math.floor) for c in options}
 
     # Budgets: each replica is charged at least its real figure (UP) against a
     # limit never overstated (DOWN), so a scaled total within the scaled limit
     # is within the real limit. The objective rounds to nearest instead: there
     # is nothing to protect, only prices to compare.
-    budgets: list[tuple[int, dict[str, int]]] = []  # (scaled limit, scaled charge per candidate key)
+    budgets: list[tuple[int, dict[str, int]]] = []  # (scaled limit, scaled charge per option key)
     for limit_name, attr, scale in (
         ("max_power_w", "power_w", POWER_SCALE),
         ("max_hourly_usd", "hourly_usd", COST_SCALE),
@@ -233,14 +234,14 @@ def solve(candidates: Sequence[Candidate], limits: Limits) -> Plan:
     ):
         limit = getattr(limits, limit_name)
         if limit is not None:
-            charge = {c.key: _to_grid(getattr(c, attr), scale, math.ceil) for c in candidates}
+            charge = {c.key: _to_grid(getattr(c, attr), scale, math.ceil) for c in options}
             budgets.append((_to_grid(limit, scale, math.floor), charge))
 
-    variables: list[tuple[Candidate, cp_model.IntVar]] = []
-    for candidate in candidates:
-        upper = _replica_bound(candidate, served[candidate.key], demand, limits, inventory, budgets)
+    variables: list[tuple[ReplicaOption, cp_model.IntVar]] = []
+    for option in options:
+        upper = _replica_bound(option, served[option.key], demand, limits, inventory, budgets)
         if upper > 0:
-            variables.append((candidate, model.new_int_var(0, upper, f"x[{candidate.key}]")))
+            variables.append((option, model.new_int_var(0, upper, f"x[{option.key}]")))
 
     xs = [x for _, x in variables]
     model.add(_weighted(variables, lambda c: served[c.key]) >= demand)
@@ -272,16 +273,16 @@ def solve(candidates: Sequence[Candidate], limits: Limits) -> Plan:
     # a cheaper plan, and should keep it.
     model.add(total_cost <= solver.value(total_cost))
 
-    # Stage 2: least worst quality loss among the candidates in use. Loss is
+    # Stage 2: least worst quality loss among the options in use. Loss is
     # only a tie-breaker, so it rounds to nearest.
     loss = {c.key: _to_grid(c.quality_loss_pct, QUALITY_SCALE, round) for c, _ in variables}
     if len(set(loss.values())) > 1:
         worst = model.new_int_var(0, max(loss.values()), "worst_quality_loss")
-        for candidate, x in variables:
-            used = model.new_bool_var(f"used[{candidate.key}]")
+        for option, x in variables:
+            used = model.new_bool_var(f"used[{option.key}]")
             model.add(x >= 1).only_enforce_if(used)
             model.add(x == 0).only_enforce_if(~used)
-            model.add(worst >= loss[candidate.key]).only_enforce_if(used)
+            model.add(worst >= loss[option.key]).only_enforce_if(used)
         best, proven, time_left = _next_stage(model, worst, xs, best, proven, time_left)
 
     # Stage 3: fewest GPUs.
@@ -299,14 +300,14 @@ def solve(candidates: Sequence[Candidate], limits: Limits) -> Plan:
 def check_plan(plan: Plan, limits: Limits) -> list[str]:
     """Every limit the plan breaks, one message each; an empty list means feasible.
 
-    Independent of the solver: plain arithmetic over the candidates' decimal
+    Independent of the solver: plain arithmetic over the options' decimal
     figures (exact fractions), no scaling, no CP-SAT.
     """
     problems = []
     lines = [line for line in plan.lines if line.replicas != 0]
     for line in plan.lines:
         if line.replicas < 0:
-            problems.append(f"{line.candidate.key}: negative replica count {line.replicas}")
+            problems.append(f"{line.option.key}: negative replica count {line.replicas}")
 
     served = _exact_total(lines, "throughput")
     if served < _exact(limits.demand):
@@ -314,7 +315,7 @@ def check_plan(plan: Plan, limits: Limits) -> list[str]:
 
     gpus_by_type: dict[str, int] = {}
     for line in lines:
-        gpus_by_type[line.candidate.gpu] = gpus_by_type.get(line.candidate.gpu, 0) + line.gpus
+        gpus_by_type[line.option.gpu] = gpus_by_type.get(line.option.gpu, 0) + line.gpus
     for gpu, used in sorted(gpus_by_type.items()):
         available = (limits.inventory or {}).get(gpu)
         if available is not None and used > available:
@@ -365,8 +366,14 @@ def _exact(value: float) -> Fraction:
     return Fraction(repr(float(value))) if isinstance(value, float) else Fraction(value)
 
 
+def decimal_total(terms: Iterable[tuple[int, float]]) -> float:
+    """The sum of count x figure over (count, figure) terms, each figure read as
+    the decimal it prints as and added exactly, as a plan's totals are."""
+    return float(sum((count * _exact(figure) for count, figure in terms), Fraction(0)))
+
+
 def _exact_total(lines: Sequence[PlanLine], attr: str) -> Fraction:
-    return sum((line.replicas * _exact(getattr(line.candidate, attr)) for line in lines), Fraction(0))
+    return sum((line.replicas * _exact(getattr(line.option, attr)) for line in lines), Fraction(0))
 
 
 def _to_grid(value: float, scale: int, rounding) -> int:
@@ -377,36 +384,36 @@ def _to_grid(value: float, scale: int, rounding) -> int:
     return scaled
 
 
-def _weighted(variables: Sequence[tuple[Candidate, cp_model.IntVar]], coefficient) -> cp_model.LinearExpr:
+def _weighted(variables: Sequence[tuple[ReplicaOption, cp_model.IntVar]], coefficient) -> cp_model.LinearExpr:
     return cp_model.LinearExpr.weighted_sum([x for _, x in variables], [coefficient(c) for c, _ in variables])
 
 
-def _replica_bound(candidate, served, demand, limits, inventory, budgets) -> int:
-    """Most replicas of `candidate` any lexicographically best plan can hold.
+def _replica_bound(option, served, demand, limits, inventory, budgets) -> int:
+    """Most replicas of `option` any lexicographically best plan can hold.
 
     If x_i exceeded both ceil(demand / served_i) and min_replicas, dropping one
     replica of i would still cover the demand and the replica floor, break no
     upper limit, cost no more, lose no quality, and save GPUs: that plan was
-    not the best. So x_i <= max(min_replicas, ceil(demand / served_i)), and a
-    candidate that serves nothing (or a question with no demand) only ever
+    not the best. So x_i <= max(min_replicas, ceil(demand / served_i)), and an
+    option that serves nothing (or a question with no demand) only ever
     helps reach min_replicas.
     """
     if demand > 0 and served > 0:
         upper = max(limits.min_replicas, -(-demand // served))
     else:
         upper = limits.min_replicas
-    per_replica = candidate.gpus_per_replica
-    if candidate.gpu in inventory:
-        upper = min(upper, inventory[candidate.gpu] // per_replica)
+    per_replica = option.gpus_per_replica
+    if option.gpu in inventory:
+        upper = min(upper, inventory[option.gpu] // per_replica)
     if limits.max_gpus is not None:
         upper = min(upper, limits.max_gpus // per_replica)
     for limit, charge in budgets:
-        if charge[candidate.key] > 0:
-            upper = min(upper, limit // charge[candidate.key])
+        if charge[option.key] > 0:
+            upper = min(upper, limit // charge[option.key])
     return upper
 
 
-def _run(model: cp_model.CpModel, time_limit_s: float) -> tuple[int, cp_model.CpSolver]:
+def _run(model: cp_model.CpModel, time_limit_s: float) -> tuple[cp_model.CpSolverStatus, cp_model.CpSolver]:
     solver = cp_model.CpSolver()
     solver.parameters.max_time_in_seconds = time_limit_s
     solver.parameters.num_workers = NUM_WORKERS

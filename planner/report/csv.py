@@ -15,6 +15,7 @@ import io
 import math
 from typing import Any
 
+from planner.plan.candidates import RejectedShape, ScoredShape
 from planner.plan.fit import FitResult, Line, quality_loss
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -117,11 +118,11 @@ def candidates_csv(result: FitResult) -> str:
     pool = {c.key for c in result.pool}
     rows = []
     for c in result.candidates:
-        t = c.prediction if c.batch else None
+        scored = c if isinstance(c, ScoredShape) else None
         if c.key in in_plan:
             status, why = "chosen", ""
-        elif c.rejected:
-            status, why = "ruled out", c.rejected
+        elif isinstance(c, RejectedShape):
+            status, why = "ruled out", c.reason
         elif c.key not in pool:
             status, why = "dominated", "another shape on the same GPU type serves as much for the same cost and quality"
         else:
@@ -134,13 +135,13 @@ def candidates_csv(result: FitResult) -> str:
             "gpus_per_replica": c.gpus,
             "weight_precision": c.precision.id,
             "kv_cache_precision": c.kv_precision.id,
-            "batch_per_replica": c.batch or "",
-            "ttft_ms": _number(t.ttft_s * 1e3, 3) if t else "",
-            "tpot_ms": _number(t.tpot_s * 1e3, 3) if t and t.tpot_s is not None else "",
-            "e2e_ms": _number(t.e2e_s * 1e3, 3) if t else "",
-            "output_tokens_per_s_per_replica": _number(c.tokens_per_s, 1) if t else "",
-            "target_throughput_per_replica": _number(c.throughput, 3) if t else "",
-            "memory_used_per_gpu_gb": _number(c.memory.per_gpu / 1e9, 2) if c.memory else "",
+            "batch_per_replica": scored.batch if scored else "",
+            "ttft_ms": _number(scored.prediction.ttft_s * 1e3, 3) if scored else "",
+            "tpot_ms": _number(scored.prediction.tpot_s * 1e3, 3) if scored and scored.prediction.tpot_s is not None else "",
+            "e2e_ms": _number(scored.prediction.e2e_s * 1e3, 3) if scored else "",
+            "output_tokens_per_s_per_replica": _number(scored.tokens_per_s, 1) if scored else "",
+            "target_throughput_per_replica": _number(scored.throughput, 3) if scored else "",
+            "memory_used_per_gpu_gb": _number(scored.memory.per_gpu / 1e9, 2) if scored else "",
             "usd_per_hour_per_replica": _number(hourly),
             "capex_usd_per_replica": _number(capex),
             "quality_loss_pct": _number(quality_loss(c)),

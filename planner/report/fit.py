@@ -9,7 +9,7 @@ from rich import box
 from rich.table import Table
 from rich.text import Text
 
-from planner.plan.candidates import Candidate, gpu_cost
+from planner.plan.candidates import Constraint, DeploymentShape, RejectedShape, gpu_cost
 from planner.plan.fit import FitResult, Line, line_prediction, quality_loss
 from planner.model.predict import prediction_dict
 from planner.core.units import format_rate
@@ -104,7 +104,7 @@ def assumptions(result: FitResult) -> list[str]:
     return notes
 
 
-def _price_date(c: Candidate, objective: Objective) -> str:
+def _price_date(c: DeploymentShape, objective: Objective) -> str:
     price = c.gpu.prices.cloud_usd_per_gpu_hour if objective is Objective.HOURLY else c.gpu.prices.purchase_usd
     if price is None:
         return "no price"
@@ -115,14 +115,19 @@ def _price_date(c: Candidate, objective: Objective) -> str:
 def explain_rows(result: FitResult) -> list[tuple[str, str]]:
     """Every GPU type and precision ruled out, with the first constraint it broke."""
     rows = list(result.ruled_out)
-    by_pair: dict[tuple[str, str], list[Candidate]] = {}
+    by_pair: dict[tuple[str, str], list[RejectedShape]] = {}
+    working: set[tuple[str, str]] = set()  # pairs with at least one shape that works
     for c in result.candidates:
-        by_pair.setdefault((c.gpu.id, c.precision.id), []).append(c)
+        pair = (c.gpu.id, c.precision.id)
+        if isinstance(c, RejectedShape):
+            by_pair.setdefault(pair, []).append(c)
+        else:
+            working.add(pair)
     for (gpu, precision), group in by_pair.items():
-        if not any(c.batch for c in group):
+        if (gpu, precision) not in working:
             # the most capable shape tried: one that fit memory, else the one with most GPUs
-            closest = max(group, key=lambda c: (not c.too_big, c.gpus))
-            rows.append((f"{gpu} {precision}", f"{closest.rejected} ({closest.key.split(' ', 1)[1]})"))
+            closest = max(group, key=lambda c: (c.constraint is not Constraint.MEMORY, c.gpus))
+            rows.append((f"{gpu} {precision}", f"{closest.reason} ({closest.key.split(' ', 1)[1]})"))
     return rows
 
 

@@ -42,12 +42,10 @@ def prediction_renderables(p: Prediction) -> list[Any]:
     mem = Table(title="Memory, one replica", title_justify="left")
     for col in ("part", "replica total", "per GPU (max)"):
         mem.add_column(col, justify="left" if col == "part" else "right")
-    per_gpu_act = m.activations / dep.tp
-    per_gpu_runtime = m.runtime / dep.gpus
     mem.add_row("weights", _gb(m.weights), _gb(m.weights_per_gpu))
     mem.add_row("KV cache", _gb(m.kv_cache), _gb(m.kv_cache_per_gpu))
-    mem.add_row("activations", _gb(m.activations), _gb(per_gpu_act))
-    mem.add_row("runtime (CUDA context, workspace)", _gb(m.runtime), _gb(per_gpu_runtime))
+    mem.add_row("activations", _gb(m.activations), _gb(m.activations_per_gpu))
+    mem.add_row("runtime (CUDA context, workspace)", _gb(m.runtime), _gb(m.runtime_per_gpu))
     mem.add_row("total", _gb(m.total), _gb(m.per_gpu))
     mem.add_row("usable capacity", "", f"{_gb(m.capacity_per_gpu)} ({dep.utilization:.0%} of {dep.gpu.memory_total_gib:g} GiB)")
 

@@ -145,10 +145,9 @@ def _plan_section(result: FitResult) -> Section:
     mem_rows, lat_rows = [], []
     for line in result.lines:
         c, m = line.candidate, line.candidate.memory
-        dep_tp = c.tp
         mem_rows.append([f"{c.gpu.id} {c.precision.id}", _gb(m.weights_per_gpu)]
                         + ([] if encoder else [_gb(m.kv_cache_per_gpu)])
-                        + [_gb(m.activations / dep_tp), _gb(m.runtime / c.gpus), _gb(m.per_gpu), _gb(m.capacity_per_gpu),
+                        + [_gb(m.activations_per_gpu), _gb(m.runtime_per_gpu), _gb(m.per_gpu), _gb(m.capacity_per_gpu),
                            f"{100 * m.per_gpu / m.capacity_per_gpu:.0f}%"])
         passes = [("forward pass" if encoder else "prefill", c.prediction.prefill)]
         if c.prediction.decode is not None:
@@ -304,8 +303,7 @@ def _charts(result: FitResult) -> tuple[dict[str, str], dict[str, str], str | No
     latency_label = "forward-pass latency, ms" if encoder else "TPOT, ms"
     bars = [charts.MemoryBar(f"{line.candidate.gpu.id} {line.candidate.precision.id}",
                              line.candidate.memory.weights_per_gpu / 1e9, line.candidate.memory.kv_cache_per_gpu / 1e9,
-                             line.candidate.memory.activations / line.candidate.tp / 1e9,
-                             line.candidate.memory.runtime / line.candidate.gpus / 1e9,
+                             line.candidate.memory.activations_per_gpu / 1e9, line.candidate.memory.runtime_per_gpu / 1e9,
                              line.candidate.memory.capacity_per_gpu / 1e9) for line in result.lines]
     target = None if q.targets.latency_s is None else q.targets.latency_s * 1e3
     svgs = {
