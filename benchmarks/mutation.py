@@ -47,7 +47,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # The test files that exercise each module, quickest to fail first.
 TESTS = {
-    "planner/model/perf.py": ["tests/test_perf_memory.py", "tests/test_perf.py", "tests/test_params.py",
+    "planner/model/perf.py": ["tests/test_perf_memory.py", "tests/test_perf_timing.py", "tests/test_perf.py", "tests/test_params.py",
                               "tests/test_plan_units.py", "tests/test_perf_properties.py", "tests/test_fit.py"],
     "planner/plan/candidates.py": ["tests/test_plan_units.py", "tests/test_fit.py", "tests/test_cli_errors.py"],
     "planner/plan/solver.py": ["tests/test_plan_units.py", "tests/test_solver.py", "tests/test_fit.py"],
