@@ -56,6 +56,12 @@ TESTS = {
 # (module, enclosing function, original code, mutated code): why the change
 # cannot be observed. Keep each reason to one line; real survivors stay out.
 EQUIVALENT: dict[tuple[str, str, str, str], str] = {
+    ("planner/model/perf.py", "weight_split", "hit[1] is precision", "hit[1] is not precision"):
+        "memo guard: the key is (id(model), id(precision)), so a miss only recomputes the same value",
+    ("planner/model/perf.py", "weight_split", "1", "0"):
+        "memo guard (hit[0] is model is precision: never): a miss only recomputes the same value",
+    ("planner/model/perf.py", "_ffn_width", "0", "1"):
+        "max(routed width, 1) == routed width: every MoE routes through at least one expert FFN of width >= 1",
 }
 
 PRELOAD = ("pytest", "hypothesis", "pydantic", "yaml", "typer", "rich", "ortools.sat.python.cp_model", "numpy")
