@@ -53,10 +53,10 @@ def test_kv_split_over_tp_and_replicated_past_kv_heads(catalog):
     ("mixtral-8x7b", "h100-sxm", 2, 2, 16),
     ("qwen2.5-0.5b", "l4", 1, 1, 1),
 ])
-def test_memory_parts_add_up(catalog, model_id, gpu, tp, pp, batch):
+def test_most_loaded_gpu_holds_at_least_its_share(catalog, model_id, gpu, tp, pp, batch):
+    """The parts themselves are checked against hand figures in test_perf_memory.py."""
     model = catalog.model(model_id)
     m = perf.memory(model, _dep(catalog, gpu=gpu, tp=tp, pp=pp, batch=batch), Shape(1024, 512))
-    assert m.total == pytest.approx(m.weights + m.kv_cache + m.activations + m.runtime)
     assert m.per_gpu <= m.total
     assert m.per_gpu * tp * pp >= m.total * 0.99  # the most loaded GPU holds at least its share
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from planner.model import perf
@@ -26,9 +26,10 @@ SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[Heal
 
 
 def _setup(case):
+    """The model, a deployment and its factors; cases the GPU cannot run are
+    discarded (assume), so they neither pass vacuously nor count as examples."""
     gpu, precision = CATALOG.gpu(case["gpu"]), CATALOG.precision(case["precision"])
-    if perf.matmul_format(gpu, precision) is None:
-        return None
+    assume(perf.matmul_format(gpu, precision) is not None)
     dep = Deployment(gpu=gpu, precision=precision, kv_precision=CATALOG.precision(case["kv"]),
                      engine=CATALOG.engine("vllm"), batch=case["batch"])
     return CATALOG.model(case["model"]), dep, dep.engine.factors_for(gpu)
@@ -37,10 +38,7 @@ def _setup(case):
 @SETTINGS
 @given(cases)
 def test_decode_step_grows_with_batch_and_context(case):
-    setup = _setup(case)
-    if setup is None:
-        return
-    model, dep, f = setup
+    model, dep, f = _setup(case)
     b, c = case["batch"], case["context"]
     step = perf.decode_step(model, dep, f, b, c).total_s
     assert perf.decode_step(model, dep, f, b + 1, c).total_s >= step
@@ -50,10 +48,7 @@ def test_decode_step_grows_with_batch_and_context(case):
 @SETTINGS
 @given(cases)
 def test_more_bandwidth_is_never_slower(case):
-    setup = _setup(case)
-    if setup is None:
-        return
-    model, dep, f = setup
+    model, dep, f = _setup(case)
     faster = Deployment(**{**dep.__dict__, "gpu": dep.gpu.model_copy(
         update={"memory_bandwidth_gbs": min(dep.gpu.memory_bandwidth_gbs * 2, 1e6)})})
     b, c = case["batch"], case["context"]
@@ -63,10 +58,7 @@ def test_more_bandwidth_is_never_slower(case):
 @SETTINGS
 @given(cases)
 def test_memory_grows_with_batch_and_max_batch_fits(case):
-    setup = _setup(case)
-    if setup is None:
-        return
-    model, dep, _f = setup
+    model, dep, _f = _setup(case)
     shape = Shape(max(case["context"] // 2, 1), max(case["context"] // 2, 1))
     b = case["batch"]
     assert perf.memory(model, dep, shape, b + 1).per_gpu > perf.memory(model, dep, shape, b).per_gpu
@@ -83,10 +75,7 @@ def test_memory_grows_with_batch_and_max_batch_fits(case):
 @given(cases)
 def test_throughput_and_latency_trade(case):
     """Batching raises throughput and costs latency (the seed article's trade-off)."""
-    setup = _setup(case)
-    if setup is None:
-        return
-    model, dep, f = setup
+    model, dep, f = _setup(case)
     shape = Shape(512, 128)
     small = perf.timing(model, dep, shape, f, 1)
     large = perf.timing(model, dep, shape, f, max(case["batch"], 2))

@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, run_cli
 from planner.core.errors import EXIT_WRITE, OutputError
 from planner.report.output import write_files
 from planner.report.csv import BOM_COLUMNS, SUMMED
@@ -20,12 +20,21 @@ FLEET = ["fit", "llama-3.1-70b", "--throughput", "5000 tok/s", "--latency", "50m
          "--inventory", "h100-sxm=8"]
 
 
+@pytest.fixture(scope="module")
+def fleet_csv():
+    """The FLEET plan as CSV, solved once for the tests that read it."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("TERMINAL_WIDTH", "120")
+        mp.setenv("NO_COLOR", "1")
+        return run_cli(*FLEET, "--format", "csv")
+
+
 def _rows(text: str) -> list[dict[str, str]]:
     return list(csv.DictReader(io.StringIO(text, newline="")))
 
 
-def test_bom_columns_sum_to_the_totals_row(cli):
-    result = cli(*FLEET, "--format", "csv")
+def test_bom_columns_sum_to_the_totals_row(fleet_csv):
+    result = fleet_csv
     assert result.exit_code == 0, result.stderr
     assert "\r\n" in result.stdout  # RFC 4180 line ends
     rows = _rows(result.stdout)
@@ -41,9 +50,9 @@ def test_bom_columns_sum_to_the_totals_row(cli):
         assert int(row["nodes"]) * int(row["gpus_per_node"]) >= int(row["quantity_gpus"])
 
 
-def test_bom_matches_the_json_plan(cli):
+def test_bom_matches_the_json_plan(cli, fleet_csv):
     plan = json.loads(cli(*FLEET, "--format", "json").stdout)
-    rows = _rows(cli(*FLEET, "--format", "csv").stdout)
+    rows = _rows(fleet_csv.stdout)
     assert float(rows[-1]["quantity_gpus"]) == plan["total"]["gpus"]
     assert float(rows[-1]["extended_usd_per_hour"]) == pytest.approx(plan["total"]["cost_per_hour_usd"])
 

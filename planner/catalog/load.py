@@ -255,25 +255,50 @@ def _cross_check(catalog: Catalog, origin: dict[tuple[str, str], str]) -> list[s
     return problems
 
 
+# Validated catalogs by the identity of the files they were read from: a
+# process that loads the same files again (the test suite, a library caller
+# asking many questions) skips the YAML parse and the validation. Entries are
+# frozen pydantic models, so sharing them is safe; each caller gets its own
+# Catalog and dicts (see _fresh). Failed loads are not cached.
+_LOADED: dict[tuple, Catalog] = {}
+_MAX_LOADED = 32
+
+
+def _file_identity(path: Path) -> tuple:
+    """(resolved path, mtime_ns, size): changes when the file is edited or replaced."""
+    try:
+        st = path.stat()
+    except OSError:
+        return (str(path), None, None)  # read_yaml reports the problem
+    return (str(path.resolve()), st.st_mtime_ns, st.st_size)
+
+
+def _fresh(catalog: Catalog) -> Catalog:
+    """A copy the caller may change without touching the cached one."""
+    return Catalog(gpus=dict(catalog.gpus), precisions=dict(catalog.precisions), models=dict(catalog.models),
+                   engines=dict(catalog.engines), files=list(catalog.files))
+
+
 def load_catalog(overlays: Iterable[str | Path] = (), *, builtin: bool = True) -> Catalog:
-    """The built-in catalog with each overlay file merged on in order."""
-    files: list[tuple[str, dict[str, Any]]] = []
-    names: list[str] = []
+    """The built-in catalog with each overlay file merged on in order
+    (cached per file path, modification time and size)."""
+    sources: list[tuple[str, Path]] = []
     if builtin:
         base = builtin_dir()
-        for name in BUILTIN_FILES:
-            path = base / name
-            if path.is_file():
-                files.append((f"catalog/{name}", read_yaml(path)))
-                names.append(f"catalog/{name}")
-    for overlay in overlays:
-        path = Path(overlay)
-        files.append((str(path), read_yaml(path)))
-        names.append(str(path))
+        sources += [(f"catalog/{name}", base / name) for name in BUILTIN_FILES if (base / name).is_file()]
+    sources += [(str(Path(overlay)), Path(overlay)) for overlay in overlays]
+    key = tuple((name, _file_identity(path)) for name, path in sources)
+    cached = _LOADED.get(key)
+    if cached is not None:
+        return _fresh(cached)
+    files = [(name, read_yaml(path)) for name, path in sources]
     merged, origin = _merge_files(files)
     catalog = _validate(merged, origin)
-    catalog.files = names
-    return catalog
+    catalog.files = [name for name, _path in sources]
+    if len(_LOADED) >= _MAX_LOADED:
+        _LOADED.clear()
+    _LOADED[key] = catalog
+    return _fresh(catalog)
 
 
 def validate_file(path: str | Path) -> list[str]:

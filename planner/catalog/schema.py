@@ -249,6 +249,10 @@ class Model(Strict):
     mla: Mla | None = None
     params_published: Annotated[float, Field(gt=0, le=1e15, allow_inf_nan=False)]  # as the authors state it
     params_active_published: Annotated[float, Field(gt=0, le=1e15, allow_inf_nan=False)] | None = None  # MoE, per token
+    # Parts of the computed active count that the published active figure
+    # leaves out (say where in ``sources.params``), so the two are compared
+    # like for like rather than with a looser tolerance.
+    params_active_excludes: list[Literal["embedding", "head"]] = []
     precision_native: Literal["fp32", "bf16", "fp16", "fp8"] = "bf16"
     sources: dict[str, Text]
     as_of: AsOf
@@ -262,6 +266,8 @@ class Model(Strict):
             raise ValueError("sources needs 'architecture' (the published config the numbers come from)")
         if "params" not in self.sources:
             raise ValueError("sources needs 'params' (where the published parameter count is stated)")
+        if self.params_active_excludes and self.params_active_published is None:
+            raise ValueError("params_active_excludes needs params_active_published")
         return self
 
 

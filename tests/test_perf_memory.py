@@ -1,0 +1,117 @@
+"""Memory of one replica against figures worked out by hand.
+
+The figures below are written out as numbers, from the published configs
+(catalog/models.yaml cites them) and the formulas in planner/model/perf.py's
+docstrings, so a slip in the code cannot move the expected value with it.
+Where a figure compares with a published one the source is named; exact
+integer arithmetic, so the tolerance is float rounding only (rel 1e-12).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from planner.model import perf
+from planner.model.architecture import count_params
+from planner.model.workload import Deployment, Shape
+
+GIB = 2**30
+EXACT = 1e-12
+
+
+def _dep(catalog, model_gpu="h100-sxm", precision="bf16", kv="bf16", tp=1, pp=1):
+    return Deployment(gpu=catalog.gpu(model_gpu), precision=catalog.precision(precision),
+                      kv_precision=catalog.precision(kv), engine=catalog.engine("vllm"), tp=tp, pp=pp)
+
+
+# Llama-3.1-70B (config.json: hidden 8192, 80 layers, 8 KV heads of 128,
+# intermediate 28672, vocab 128256, untied head); 70,553,706,496 parameters
+# (the checkpoint's exact count, catalog params_published).
+# embedding = head = 128,256 x 8,192 = 1,050,673,152 parameters.
+# transformer layers = 70,553,706,496 - 2 x 1,050,673,152 = 68,452,360,192.
+LLAMA_70B_LAYER_BYTES_BF16 = 68_452_360_192 * 2
+LLAMA_70B_EMBED_BYTES_BF16 = 1_050_673_152 * 2  # the input embedding alone; the head is the same size
+
+
+def test_pipeline_stages_split_the_layers_and_the_embeddings(catalog):
+    """With PP and untied embeddings the first stage holds the embedding and
+    the last the head: the most loaded GPU holds its share of the layers plus
+    one of the two, split over TP."""
+    model = catalog.model("llama-3.1-70b")
+    for tp, pp, expected in (
+        (4, 2, LLAMA_70B_LAYER_BYTES_BF16 / 8 + LLAMA_70B_EMBED_BYTES_BF16 / 4),  # 17,638,426,624 B
+        (4, 4, LLAMA_70B_LAYER_BYTES_BF16 / 16 + LLAMA_70B_EMBED_BYTES_BF16 / 4),  # 9,081,881,600 B
+        (8, 2, LLAMA_70B_LAYER_BYTES_BF16 / 16 + LLAMA_70B_EMBED_BYTES_BF16 / 8),
+    ):
+        m = perf.memory(model, _dep(catalog, tp=tp, pp=pp), Shape(1, 1), 1)
+        assert m.weights_per_gpu == pytest.approx(expected, rel=EXACT), (tp, pp)
+        assert m.weights == pytest.approx(LLAMA_70B_LAYER_BYTES_BF16 + 2 * LLAMA_70B_EMBED_BYTES_BF16, rel=EXACT)
+
+
+def test_without_pipeline_every_gpu_holds_both_embedding_and_head(catalog):
+    model = catalog.model("llama-3.1-70b")
+    m = perf.memory(model, _dep(catalog, tp=4), Shape(1, 1), 1)
+    assert m.weights_per_gpu == pytest.approx((LLAMA_70B_LAYER_BYTES_BF16 + 2 * LLAMA_70B_EMBED_BYTES_BF16) / 4, rel=EXACT)
+
+
+def test_tied_embeddings_sit_whole_on_a_stage(catalog):
+    """Qwen2.5-0.5B ties its head to the embedding: the one matrix
+    (151,936 x 896) is needed by the first stage and the last, so the most
+    loaded GPU holds all of it besides its half of the layers."""
+    model = catalog.model("qwen2.5-0.5b")
+    embedding = 151_936 * 896 * 2
+    layers = (count_params(model).total - 151_936 * 896) * 2
+    m = perf.memory(model, _dep(catalog, model_gpu="l4", pp=2), Shape(1, 1), 1)
+    assert m.weights_per_gpu == pytest.approx(layers / 2 + embedding, rel=EXACT)
+
+
+def test_replica_parts_with_pipeline_parallelism(catalog):
+    """Llama-3.1-70B, BF16, TP 4 x PP 2 on H100, 4 sequences of 1024 + 512 tokens.
+
+    KV: 2 (K, V) x 80 layers x 8 KV heads x 128 x 2 B = 327,680 B per token
+    for the whole model (the Llama-3-70B figure of 320 KiB/token), held for
+    1,536 tokens x 4 sequences.
+
+    Activations: the working set of one prefill pass of 4,096 tokens (under
+    vLLM's 8,192-token chunk): (4 x 8192 + 2 x 28672 / TP 4) x 2 B = 94,208 B
+    per token, plus FP32 logits of one position per sequence, 4 x 128,256 / 4
+    x 4 B = 513,024 B: 386,388,992 B per GPU. The replica total counts the 4
+    TP ranks of ONE stage, not all 8 GPUs: the pipeline stages run a pass one
+    after another (perf._pass), so only one stage's activations are live at a
+    time.
+
+    Runtime: 0.5 GiB CUDA context on each of the 8 GPUs (vLLM's workspace is 0).
+    """
+    model = catalog.model("llama-3.1-70b")
+    m = perf.memory(model, _dep(catalog, tp=4, pp=2), Shape(1024, 512), 4)
+    kv_replica = 327_680 * 1_536 * 4
+    act_per_gpu = 4_096 * 94_208 + 513_024
+    assert m.kv_cache == pytest.approx(kv_replica, rel=EXACT)
+    assert m.kv_cache_per_gpu == pytest.approx(kv_replica / 8, rel=EXACT)
+    assert m.activations == pytest.approx(4 * act_per_gpu, rel=EXACT)
+    assert m.runtime == pytest.approx(8 * 0.5 * GIB, rel=EXACT)
+    assert m.weights == pytest.approx(LLAMA_70B_LAYER_BYTES_BF16 + 2 * LLAMA_70B_EMBED_BYTES_BF16, rel=EXACT)
+    weights_per_gpu = LLAMA_70B_LAYER_BYTES_BF16 / 8 + LLAMA_70B_EMBED_BYTES_BF16 / 4
+    assert m.per_gpu == pytest.approx(weights_per_gpu + kv_replica / 8 + act_per_gpu + 0.5 * GIB, rel=EXACT)
+    assert m.capacity_per_gpu == pytest.approx(80 * GIB * 0.9, rel=0.01)  # H100 SXM 80 GB, vLLM's 0.9 utilisation
+
+
+def test_mla_kv_cache_is_the_latent_on_every_tp_rank(catalog):
+    """DeepSeek-V2 paper (arXiv:2405.04434) section 2.1 and Table 1: MLA caches
+    (d_c + d_h^R) x layers elements per token; DeepSeek-V3 has d_c = 512,
+    d_h^R = 64 and 61 layers (config.json), so 35,136 elements, 70,272 B in
+    BF16. The latent is shared by all heads, so TP does not split it: every
+    rank holds all of it. Pipeline stages split the layers. Exact."""
+    model = catalog.model("deepseek-v3")
+    per_token = 61 * (512 + 64) * 2
+    for tp in (1, 2, 8):
+        assert perf.kv_bytes_per_token_per_gpu(model, _dep(catalog, model_gpu="h200", tp=tp)) == per_token
+    assert perf.kv_bytes_per_token_per_gpu(model, _dep(catalog, model_gpu="h200", tp=8, pp=2)) == per_token / 2
+    assert perf.kv_bytes_per_token_per_gpu(model, _dep(catalog, model_gpu="h200", tp=8, kv="fp8")) == per_token / 2
+
+
+def test_gqa_kv_cache_splits_over_tp_and_pp(catalog):
+    """Llama-3.1-70B: 327,680 B per token in BF16 (above); TP 4 gives each rank
+    2 of the 8 KV heads, PP 2 half the layers: 40,960 B per GPU."""
+    model = catalog.model("llama-3.1-70b")
+    assert perf.kv_bytes_per_token_per_gpu(model, _dep(catalog, tp=4, pp=2)) == 40_960

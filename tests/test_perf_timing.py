@@ -1,0 +1,87 @@
+"""Time terms of the performance model against hand-worked figures: bytes a
+decode step reads, attention FLOPs, pipeline hand-offs, the TPOT samples."""
+
+from __future__ import annotations
+
+import pytest
+
+from planner.model import perf
+from planner.model.architecture import count_params
+from planner.model.workload import Deployment
+
+EXACT = 1e-12
+
+
+def _dep(catalog, gpu="h100-sxm", precision="bf16", tp=1, pp=1):
+    return Deployment(gpu=catalog.gpu(gpu), precision=catalog.precision(precision), kv_precision=catalog.precision("bf16"),
+                      engine=catalog.engine("vllm"), tp=tp, pp=pp)
+
+
+def test_one_token_of_deepseek_v3_reads_its_activated_parameters(catalog):
+    """At batch 1 a decode step reads the dense part, the shared expert and
+    8 of 256 routed experts in each MoE layer, and the output head (the input
+    embedding is a one-row gather). DeepSeek-V3 README_WEIGHTS.md, Main Model
+    Weights: 36.6B activated parameters including the 0.9B output head, so
+    73.2 GB in BF16; within 1% (the published figure is rounded to 0.1B)."""
+    model = catalog.model("deepseek-v3")
+    read = perf.decode_weight_bytes(model, catalog.precision("bf16"), 1)
+    assert read == pytest.approx(36.6e9 * 2, rel=0.01)
+    counts = count_params(model)
+    assert read == pytest.approx((counts.active - counts.embedding) * 2, rel=1e-9)
+
+
+def test_a_large_batch_reads_every_expert(catalog):
+    """With 4,096 tokens each picking 2 of 8 Mixtral experts, every expert is
+    read: the whole model but the embedding table."""
+    model = catalog.model("mixtral-8x7b")
+    counts = count_params(model)
+    read = perf.decode_weight_bytes(model, catalog.precision("bf16"), 4096)
+    assert read == pytest.approx((counts.total - counts.embedding) * 2, rel=1e-9)
+
+
+def test_mla_prefill_attention_flops(catalog):
+    """DeepSeek-V3 prefill attends with full heads: per (query, key) pair and
+    head, QK^T over qk_head_dim 192 (128 nope + 64 rope) and AV over
+    v_head_dim 128, 2 FLOPs per multiply-add (config.json). 128 heads, 61
+    layers, a causal prompt of 1,000 tokens has 1000 x 1001 / 2 pairs."""
+    model = catalog.model("deepseek-v3")
+    expected = 2 * 128 * (192 + 128) * 61 * (1000 * 1001 / 2)
+    assert perf.attention_flops(model, 1000, 1000, 1, causal=True) == pytest.approx(expected, rel=EXACT)
+
+
+def test_gqa_decode_attention_flops(catalog):
+    """Llama-3.1-8B decode: 32 heads x (128 + 128) x 2 FLOPs x 32 layers per
+    cached token, 4,096 tokens of context, 3 sequences."""
+    model = catalog.model("llama-3.1-8b")
+    assert perf.attention_flops(model, 1, 4096, 3, causal=True) == pytest.approx(2 * 32 * 256 * 32 * 4096 * 3, rel=EXACT)
+
+
+def test_pipeline_hand_off_crosses_the_link_one_way(catalog):
+    """Llama-3.1-8B, PP 2 on H100 SXM, no TP: one decode step of 1 token hands
+    4,096 x 2 B of activations from stage 1 to stage 2 once, over half the
+    900 GB/s bidirectional NVLink figure (450 GB/s one way; the H100 entry
+    lists no separate host link), plus vLLM's fitted 36.6 us latency."""
+    factors = catalog.engine("vllm").factors_for(catalog.gpu("h100-sxm"))
+    assert factors.allreduce_us == 36.6
+    step = perf.decode_step(catalog.model("llama-3.1-8b"), _dep(catalog, pp=2), factors, 1, 100)
+    assert step.communication_s == pytest.approx(36.6e-6 + 4096 * 2 / 450e9, rel=1e-9)
+
+
+def test_tensor_parallel_all_reduces(catalog):
+    """TP 2: two ring all-reduces per layer (after attention and after the
+    FFN), each 2(n-1)/n = 1 times the 4,096 x 2 B message over 450 GB/s one
+    way, plus 36.6 us each; 32 layers."""
+    factors = catalog.engine("vllm").factors_for(catalog.gpu("h100-sxm"))
+    step = perf.decode_step(catalog.model("llama-3.1-8b"), _dep(catalog, tp=2), factors, 1, 100)
+    assert step.communication_s == pytest.approx(2 * 32 * (36.6e-6 + 4096 * 2 / 450e9), rel=1e-9)
+
+
+def test_tpot_samples_start_after_the_prompt(catalog):
+    """The first generated token after a 100-token prompt is decoded with
+    context 101 and the last of 5 steps with 105."""
+    model, dep = catalog.model("llama-3.1-8b"), _dep(catalog)
+    factors = dep.engine.factors_for(dep.gpu)
+    steps = perf.decode_steps(model, dep, factors, 8, 100, 5)
+    assert [s.total_s for s in steps] == [perf.decode_step(model, dep, factors, 8, c).total_s for c in range(101, 106)]
+    spread = perf.decode_steps(model, dep, factors, 8, 100, 9, samples=3)  # contexts 101, 105, 109
+    assert [s.total_s for s in spread] == [perf.decode_step(model, dep, factors, 8, c).total_s for c in (101, 105, 109)]
