@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from planner.model.predict import resolve_spec
+from planner.model.resolve import resolve_spec
 from planner.model.workload import Shape
 from planner.plan.candidates import (
     Constraint,
