@@ -8,7 +8,7 @@ feasible, works out which constraint binds and the smallest relaxation.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from planner.model import perf
@@ -61,15 +61,15 @@ class FitResult:
     engine: Engine
     status: str
     cost: float  # objective
-    lines: list[Line]
-    candidates: list[Candidate]  # every shape considered, scored or rejected
-    ruled_out: list[tuple[str, str]]
-    alternatives: list[Alternative]
-    others: list[Line]  # next-best single-shape plans (--top)
-    pool: list[ScoredShape]  # viable and not dominated: what the solver saw
+    lines: tuple[Line, ...]
+    candidates: tuple[Candidate, ...]  # every shape considered, scored or rejected
+    ruled_out: tuple[tuple[str, str], ...]
+    alternatives: tuple[Alternative, ...]
+    others: tuple[Line, ...]  # next-best single-shape plans (--top)
+    pool: tuple[ScoredShape, ...]  # viable and not dominated: what the solver saw
     # (objective cost, line) of the cheapest plan made of each pool candidate
     # alone, where the limits allow one; in pool order
-    singles: list[tuple[float, Line]]
+    singles: tuple[tuple[float, Line], ...]
 
     @property
     def gpus(self) -> int:
@@ -97,7 +97,7 @@ class FitResult:
         return sum(line.candidate.throughput * line.replicas for line in self.lines)
 
 
-def _total(lines: list[Line], per_replica: Callable[[ScoredShape], float | None]) -> float | None:
+def _total(lines: Sequence[Line], per_replica: Callable[[ScoredShape], float | None]) -> float | None:
     """A price or power total, added exactly as the solver adds the same figures
     (so the plan's total and the solver's agree to the last digit); None when a
     line lacks the figure."""
@@ -225,11 +225,11 @@ def fit(catalog: Catalog, q: Question) -> FitResult:
     lines = [Line(by_key[line.option.key], line.replicas) for line in plan.lines if line.replicas > 0]
     singles = [p for p in (single_shape_plan(q, demand, c) for c in pool) if p is not None]
     return FitResult(
-        q, spec, shape, engine, plan.status, plan.cost, lines, cands, ruled_out,
-        alternatives=_alternatives(lines, singles),
-        others=_next_best(lines, singles)[: max(q.top - 1, 0)],
-        pool=pool,
-        singles=singles,
+        q, spec, shape, engine, plan.status, plan.cost, tuple(lines), tuple(cands), tuple(ruled_out),
+        alternatives=tuple(_alternatives(lines, singles)),
+        others=tuple(_next_best(lines, singles)[: max(q.top - 1, 0)]),
+        pool=tuple(pool),
+        singles=tuple(singles),
     )
 
 
