@@ -9,6 +9,7 @@ is 2^30-byte GiB as the driver reports it).
 from __future__ import annotations
 
 import math
+from enum import StrEnum
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -223,12 +224,19 @@ class Mla(Strict):
     v_head_dim: Count
 
 
+class ModelKind(StrEnum):
+    """Decoders generate token by token (TTFT, TPOT); encoders answer in one forward pass."""
+
+    DECODER = "decoder"
+    ENCODER = "encoder"
+
+
 class Model(Strict):
     id: Identifier
     aliases: list[Identifier] = []
     name: Text
     family: Identifier
-    kind: Literal["decoder", "encoder"]
+    kind: ModelKind
     layers: Count
     hidden_size: Count
     heads: Count

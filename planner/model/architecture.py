@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from planner.catalog.schema import Model
+from planner.catalog.schema import Model, ModelKind
 
 
 @dataclass(frozen=True)
@@ -119,7 +119,7 @@ def _count_params(m: Model) -> ParamCounts:
 
     head = 0
     head_matmul = 0
-    if m.kind == "decoder":
+    if m.kind is ModelKind.DECODER:
         head_matmul = m.vocab_size * h
         head = 0 if m.tied_embeddings else m.vocab_size * h
     pooler = (h * h + h) if m.pooler else 0

@@ -14,7 +14,7 @@ import math
 from planner.model.architecture import count_params
 from planner.catalog.load import Catalog
 from planner.core.errors import InputError
-from planner.catalog.schema import Model
+from planner.catalog.schema import Model, ModelKind
 from planner.core.units import format_params
 
 
@@ -22,7 +22,7 @@ def _reference_models(catalog: Catalog) -> list[tuple[int, Model]]:
     dense = [
         (count_params(m).total, m)
         for m in catalog.models.values()
-        if m.kind == "decoder" and m.moe is None and m.mla is None
+        if m.kind is ModelKind.DECODER and m.moe is None and m.mla is None
     ]
     if len(dense) < 2:
         raise InputError("the catalog needs at least two dense decoder models to derive an architecture from a count")

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from planner.model.architecture import count_params
 from planner.core.errors import InputError
-from planner.catalog.schema import EngineFactors, Gpu, Model, Precision
+from planner.catalog.schema import EngineFactors, Gpu, Model, ModelKind, Precision
 from planner.model.workload import Deployment, Shape
 
 ACTIVATION_BYTES = 2  # activations and all-reduce messages are 16-bit
@@ -180,7 +180,7 @@ def kv_elements_per_token(model: Model, tp: int = 1) -> int:
     the KV heads split over TP and replicated when TP exceeds them; or for MLA
     the compressed latent plus the shared RoPE key, whole on every rank
     (DeepSeek-V2 paper, section 2.1: (d_c + d_h^R) x layers)."""
-    if model.kind == "encoder":
+    if model.kind is ModelKind.ENCODER:
         return 0
     if model.mla is not None:
         return model.layers * (model.mla.kv_lora_rank + model.mla.qk_rope_head_dim)
@@ -197,7 +197,7 @@ def kv_bits(precision: Precision) -> float:
 
 def kv_bytes_per_token_per_gpu(model: Model, dep: Deployment) -> float:
     """KV bytes per token on one GPU: elements per TP rank, layers split over PP."""
-    if model.kind == "encoder":
+    if model.kind is ModelKind.ENCODER:
         return 0.0
     return kv_elements_per_token(model, dep.tp) * (kv_bits(dep.kv_precision) / 8) / dep.pp
 
@@ -229,7 +229,7 @@ def activation_bytes_per_gpu(model: Model, dep: Deployment, shape: Shape, batch:
         tokens = min(tokens, max(dep.engine.prefill_chunk_tokens, batch))
     tokens = max(tokens, batch)
     per_token = (4 * model.hidden_size + 2 * _ffn_width(model) / dep.tp) * ACTIVATION_BYTES
-    logits = 0.0 if model.kind == "encoder" else batch * model.vocab_size / dep.tp * LOGIT_BYTES
+    logits = 0.0 if model.kind is ModelKind.ENCODER else batch * model.vocab_size / dep.tp * LOGIT_BYTES
     return tokens * per_token + logits
 
 
@@ -237,7 +237,7 @@ def _weights_per_gpu(model: Model, dep: Deployment) -> float:
     """Weights on the most loaded GPU: layers split over TP x PP; with PP the
     first stage holds the embedding and the last the head (both when tied)."""
     layers_bytes, embed_bytes = weight_split(model, dep.precision)
-    if dep.pp == 1 or model.tied_embeddings or model.kind == "encoder":
+    if dep.pp == 1 or model.tied_embeddings or model.kind is ModelKind.ENCODER:
         return layers_bytes / (dep.tp * dep.pp) + embed_bytes / dep.tp
     return layers_bytes / (dep.tp * dep.pp) + embed_bytes / 2 / dep.tp
 
@@ -455,7 +455,7 @@ def prefill(model: Model, dep: Deployment, factors: EngineFactors, sequences: in
     layers_bytes, embed_bytes = weight_split(model, dep.precision)
     weights = (layers_bytes + embed_bytes / 2) * passes
     return _pass(
-        model, dep, factors, tokens=tokens, sequences=sequences, context=prompt, causal=model.kind == "decoder",
+        model, dep, factors, tokens=tokens, sequences=sequences, context=prompt, causal=model.kind is ModelKind.DECODER,
         weight_bytes=weights, kv_bytes_per_gpu=0.0, overhead_s=factors.prefill_overhead_ms * 1e-3,
     )
 
@@ -504,7 +504,7 @@ def decode_steps(
 
 def timing(model: Model, dep: Deployment, shape: Shape, factors: EngineFactors, batch: int | None = None) -> Timing:
     batch = dep.batch if batch is None else batch
-    if model.kind == "encoder":
+    if model.kind is ModelKind.ENCODER:
         forward = prefill(model, dep, factors, batch, shape.input)
         return Timing(forward.total_s, None, forward.total_s, None, batch / forward.total_s, forward, None)
     first = prefill(model, dep, factors, 1, shape.input)

@@ -14,7 +14,7 @@ from planner.model import perf
 from planner.catalog.load import Catalog
 from planner.model.resolve import resolve_spec
 from planner.core.errors import Field, InputError
-from planner.catalog.schema import EngineFactors
+from planner.catalog.schema import EngineFactors, ModelKind
 from planner.model.workload import (
     DEFAULT_ENGINE,
     DEFAULT_INPUT_TOKENS,
@@ -108,7 +108,7 @@ def predict(
     )
     perf.check_deployment(spec.model, dep)
     shape = Shape(input_tokens, output_tokens)
-    if spec.model.kind == "encoder":
+    if spec.model.kind is ModelKind.ENCODER:
         shape = Shape(input_tokens, 0)
     batch_was_max = batch == "max"
     if batch_was_max:

@@ -21,7 +21,7 @@ from planner.model import perf
 from planner.catalog.load import Catalog
 from planner.core.errors import InputError, PlannerError
 from planner.model.resolve import resolve_spec
-from planner.catalog.schema import EngineFactors
+from planner.catalog.schema import EngineFactors, ModelKind
 from planner.model.workload import Deployment, ModelSpec, Shape
 
 MAX_CSV_BYTES = 5_000_000
@@ -231,7 +231,7 @@ def to_case(catalog: Catalog, index: int, row: dict[str, str]) -> Case | str:
     if engine is None:
         return f"framework '{row['framework']}' maps to no engine"
     spec = resolve_spec(catalog, model_id)
-    kv = map_precision(catalog, row["kv_precision"]) if spec.model.kind == "decoder" else None
+    kv = map_precision(catalog, row["kv_precision"]) if spec.model.kind is ModelKind.DECODER else None
     if kv is None or not catalog.precision(kv).kv_cache:
         kv = "fp16"
     try:
@@ -260,7 +260,7 @@ def to_case(catalog: Catalog, index: int, row: dict[str, str]) -> Case | str:
         perf.check_deployment(spec.model, dep)
     except PlannerError as exc:
         return str(exc)
-    shape = Shape(max(input_len, 1), output_len) if spec.model.kind == "decoder" else Shape(max(input_len, 1), 0)
+    shape = Shape(max(input_len, 1), output_len) if spec.model.kind is ModelKind.DECODER else Shape(max(input_len, 1), 0)
     from_engine = batch is None
     if batch is None:
         if METRIC_GROUPS[metric] == "throughput":

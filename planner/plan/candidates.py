@@ -18,7 +18,7 @@ from enum import Enum
 from planner.model import perf
 from planner.catalog.load import Catalog
 from planner.core.errors import PlannerError
-from planner.catalog.schema import Engine, EngineFactors, Gpu, Precision
+from planner.catalog.schema import Engine, EngineFactors, Gpu, ModelKind, Precision
 from planner.model.workload import Deployment, ModelSpec, Shape
 from planner.plan.question import DEFAULT_MAX_QUALITY_LOSS, Economics, Objective, Targets
 
@@ -133,8 +133,8 @@ def tensor_parallel_degrees(spec: ModelSpec, per_node: int) -> list[int]:
 def _meets_latency(spec: ModelSpec, timing: perf.Timing, targets: Targets) -> str | None:
     """The first latency target ``timing`` misses, or None."""
     if targets.latency_s is not None:
-        value = timing.e2e_s if spec.model.kind == "encoder" else timing.tpot_s
-        name = "latency" if spec.model.kind == "encoder" else "TPOT"
+        value = timing.e2e_s if spec.model.kind is ModelKind.ENCODER else timing.tpot_s
+        name = "latency" if spec.model.kind is ModelKind.ENCODER else "TPOT"
         if value is not None and value > targets.latency_s:
             return f"{name} {value * 1e3:.3g} ms > {targets.latency_s * 1e3:.3g} ms"
     if targets.ttft_s is not None and timing.ttft_s > targets.ttft_s:
@@ -145,7 +145,7 @@ def _meets_latency(spec: ModelSpec, timing: perf.Timing, targets: Targets) -> st
 
 
 def _throughput(spec: ModelSpec, timing: perf.Timing, shape: Shape, kind: str) -> float:
-    if spec.model.kind == "encoder":
+    if spec.model.kind is ModelKind.ENCODER:
         return timing.samples_per_s or 0.0
     tokens = timing.tokens_per_s or 0.0
     return tokens / max(shape.output, 1) if kind == "requests" else tokens

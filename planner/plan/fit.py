@@ -23,7 +23,7 @@ from planner.plan.candidates import (
 )
 from planner.catalog.load import Catalog
 from planner.core.errors import Field, InputError, NoPlanError, Text
-from planner.catalog.schema import Engine, Gpu
+from planner.catalog.schema import Engine, Gpu, ModelKind
 from planner.model.predict import Prediction
 from planner.model.resolve import resolve_spec
 from planner.core.units import Money, format_rate
@@ -173,10 +173,10 @@ def _demand(q: Question, spec: ModelSpec) -> float:
     rate = q.targets.throughput
     if rate is None:
         return 0.0
-    if spec.model.kind == "encoder" and rate.kind == "tokens":
+    if spec.model.kind is ModelKind.ENCODER and rate.kind == "tokens":
         raise InputError("an encoder's throughput is in samples/s or req/s, not tok/s",
                          hint=["e.g. ", Field("targets.throughput"), " '500 samples/s'"], field="targets.throughput")
-    if spec.model.kind == "decoder" and rate.kind == "samples":
+    if spec.model.kind is ModelKind.DECODER and rate.kind == "samples":
         raise InputError("a decoder's throughput is in tok/s or req/s, not samples/s",
                          hint=["e.g. ", Field("targets.throughput"), " '2000 tok/s'"], field="targets.throughput")
     return rate.per_second
@@ -196,7 +196,7 @@ def _allowed_gpus(catalog: Catalog, q: Question) -> list[Gpu] | None:
 
 def fit(catalog: Catalog, q: Question) -> FitResult:
     spec = resolve_spec(catalog, q.model)
-    shape = Shape(q.input_tokens, 0 if spec.model.kind == "encoder" else q.output_tokens)
+    shape = Shape(q.input_tokens, 0 if spec.model.kind is ModelKind.ENCODER else q.output_tokens)
     engine = catalog.engine(q.engine)
     if q.max_batch is not None:
         engine = engine.model_copy(update={"max_batch": q.max_batch})
@@ -294,7 +294,7 @@ def _why_no_candidate(spec: ModelSpec, q: Question, cands: list[Candidate], rule
         return (f"{spec.label} does not fit in memory on any allowed GPU, even split over a node "
                 f"(largest GPU {biggest:g} GiB); allow more GPUs per replica, a smaller precision, or shorter sequences")
     value_of: Callable[[perf.Timing], float]
-    if spec.model.kind == "encoder":
+    if spec.model.kind is ModelKind.ENCODER:
         metric, value_of = "latency", (lambda timing: timing.e2e_s)
     else:
         metric, value_of = "TPOT", (lambda timing: timing.tpot_s or 0.0)

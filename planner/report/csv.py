@@ -15,6 +15,7 @@ import io
 import math
 from typing import Any
 
+from planner.catalog.schema import ModelKind
 from planner.plan.candidates import RejectedShape, ScoredShape
 from planner.plan.fit import FitResult, Line, quality_loss
 
@@ -93,7 +94,7 @@ def _bom_row(result: FitResult, index: int, line: Line) -> dict[str, Any]:
         "purchase_price_source": buy.source if buy else "",
         "tdp_w_per_gpu": _number(c.gpu.tdp_w),
         "power_w": _number(c.gpu.tdp_w * line.gpus if c.gpu.tdp_w else None),
-        "output_tokens_per_s": _number(c.tokens_per_s * line.replicas if result.spec.model.kind == "decoder" else None, 1),
+        "output_tokens_per_s": _number(c.tokens_per_s * line.replicas if result.spec.model.kind is ModelKind.DECODER else None, 1),
         "ttft_ms": _number(c.prediction.ttft_s * 1e3, 3),
         "tpot_ms": _number(None if c.prediction.tpot_s is None else c.prediction.tpot_s * 1e3, 3),
         "quality_loss_pct": _number(quality_loss(c)),

@@ -9,6 +9,7 @@ from rich import box
 from rich.table import Table
 from rich.text import Text
 
+from planner.catalog.schema import ModelKind
 from planner.plan.candidates import Constraint, DeploymentShape, RejectedShape, gpu_cost
 from planner.plan.fit import FitResult, Line, line_prediction, quality_loss
 from planner.model.predict import prediction_dict
@@ -45,7 +46,7 @@ def _worst(result: FitResult, attr: str) -> float | None:
 def headroom(result: FitResult) -> list[dict[str, Any]]:
     """Each target, the plan's worst line against it, and the spare share."""
     t = result.question.targets
-    encoder = result.spec.model.kind == "encoder"
+    encoder = result.spec.model.kind is ModelKind.ENCODER
     rows = []
     checks = [
         ("latency (forward pass)" if encoder else "TPOT", t.latency_s, _worst(result, "e2e_s" if encoder else "tpot_s")),
@@ -94,9 +95,9 @@ def assumptions(result: FitResult) -> list[str]:
     if spec.approximate:
         notes.append(f"APPROXIMATE: {spec.label} is a bare parameter count, so its architecture is derived "
                      f"({spec.model.notes}).")
-    if spec.model.kind == "decoder" and q.targets.latency_s is not None:
+    if spec.model.kind is ModelKind.DECODER and q.targets.latency_s is not None:
         notes.append("--latency is the per-token decode latency (TPOT) for this decoder.")
-    elif spec.model.kind == "encoder" and q.targets.latency_s is not None:
+    elif spec.model.kind is ModelKind.ENCODER and q.targets.latency_s is not None:
         notes.append("--latency is the latency of one forward pass for this encoder.")
     dated = sorted({(line.candidate.gpu.id, _price_date(line.candidate, q.economics.objective)) for line in result.lines})
     notes.append("Prices: " + "; ".join(f"{gpu} {date}" for gpu, date in dated) + " (override with --catalog).")
@@ -158,7 +159,7 @@ def fit_dict(result: FitResult, explain: bool = False) -> dict[str, Any]:
             "cost_per_hour_usd": result.hourly_usd,
             "capex_usd": result.capex_usd,
             "power_w": result.power_w,
-            "output_tokens_per_s": round(result.tokens_per_s, 3) if result.spec.model.kind == "decoder" else None,
+            "output_tokens_per_s": round(result.tokens_per_s, 3) if result.spec.model.kind is ModelKind.DECODER else None,
             "throughput": round(result.throughput, 3),
         },
         "headroom": headroom(result),
@@ -188,7 +189,7 @@ def headline(result: FitResult) -> str:
     for line in result.lines:
         c = line.candidate
         shape = f"TP {c.tp}" + (f" x PP {c.pp}" if c.pp > 1 else "")
-        kv = "" if result.spec.model.kind == "encoder" else f", {c.kv_precision.id} KV cache"
+        kv = "" if result.spec.model.kind is ModelKind.ENCODER else f", {c.kv_precision.id} KV cache"
         parts.append(f"{line.gpus} x {c.gpu.id} ({line.replicas} replica{'s' if line.replicas > 1 else ''}, {shape}, "
                      f"{c.precision.id} weights{kv})")
     cost = _money(result.cost, hourly)
@@ -231,7 +232,7 @@ def _cards(table: Table) -> list[Table]:
 def fit_renderables(result: FitResult, explain: bool = False, width: int = 120) -> list[Any]:
     """Rich renderables; below 100 columns each plan line is a two-column card."""
     q = result.question
-    encoder = result.spec.model.kind == "encoder"
+    encoder = result.spec.model.kind is ModelKind.ENCODER
     out: list[Any] = [Text(headline(result), style="bold")]
 
     plan = Table(title="Plan", title_justify="left", box=box.SIMPLE_HEAD)

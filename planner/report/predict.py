@@ -7,6 +7,7 @@ from typing import Any
 from rich.table import Table
 from rich.text import Text
 
+from planner.catalog.schema import ModelKind
 from planner.model.predict import Prediction
 from planner.model.validation import Report
 
@@ -29,7 +30,7 @@ def prediction_renderables(p: Prediction) -> list[Any]:
     batch = dep.batch * p.replicas
     fit = (f"fits: {_gb(m.per_gpu)} of {_gb(m.capacity_per_gpu)} usable per GPU"
            if p.fits else f"DOES NOT FIT: {p.fit_reason}")
-    if p.spec.model.kind == "encoder":
+    if p.spec.model.kind is ModelKind.ENCODER:
         headline = (f"{p.spec.label} on {where}, {dep.precision.id}, {dep.engine.name}: "
                     f"{_ms(t.e2e_s)} per forward pass of {batch} x {p.shape.input} tokens, "
                     f"{t.samples_per_s * p.replicas:,.1f} samples/s; {fit}.")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
+from planner.catalog.schema import ModelKind
 from planner.report import charts
 from planner.model.architecture import count_params
 from planner.plan.candidates import gpu_cost
@@ -123,7 +124,7 @@ def _question_section(result: FitResult) -> Section:
 
 def _plan_section(result: FitResult) -> Section:
     hourly = result.question.economics.objective is Objective.HOURLY
-    encoder = result.spec.model.kind == "encoder"
+    encoder = result.spec.model.kind is ModelKind.ENCODER
     sec = Section("The plan", paragraphs=[headline(result)])
     rows = []
     for line in result.lines:
@@ -289,7 +290,7 @@ def _charts(result: FitResult) -> tuple[dict[str, str], dict[str, str], str | No
     if not charts.available():
         return {}, {}, "Charts need matplotlib: install planner[report]."
     q = result.question
-    encoder = result.spec.model.kind == "encoder"
+    encoder = result.spec.model.kind is ModelKind.ENCODER
     points = []
     for cost, line in result.singles:
         c = line.candidate
