@@ -17,7 +17,7 @@ import typer
 from rich.console import Console
 
 from planner import __version__
-from planner.catalog.load import Catalog, load_catalog, read_mapping_file, validate_file
+from planner.catalog.load import Catalog, load_catalog, validate_file
 from planner.report.output import write_files
 from planner.core.errors import EXIT_INTERNAL, CatalogError, InputError, NoPlanError, PlannerError
 from planner.report.size import size_dict, size_renderables, to_json

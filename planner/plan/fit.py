@@ -26,7 +26,7 @@ from planner.core.errors import Field, InputError, NoPlanError, Text
 from planner.catalog.schema import Engine, Gpu, ModelKind
 from planner.model.predict import Prediction
 from planner.model.resolve import resolve_spec
-from planner.core.units import Money, format_rate
+from planner.core.units import format_rate
 from planner.model.workload import Deployment, ModelSpec, Shape
 from planner.plan.question import Economics, Question
 

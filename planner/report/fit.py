@@ -15,26 +15,13 @@ from planner.plan.fit import FitResult, Line, line_prediction, quality_loss
 from planner.model.predict import prediction_dict
 from planner.core.units import format_rate
 from planner.plan.question import DEFAULT_MAX_QUALITY_LOSS, Objective
+from planner.report.format import milliseconds, money
 
 OBJECTIVE_WORDS = {
     Objective.HOURLY: "cloud cost per hour",
     Objective.CAPEX: "purchase price of the GPUs",
     Objective.TCO: "purchase price plus energy",
 }
-
-
-def _money(value: float | None, hourly: bool = False) -> str:
-    if value is None:
-        return "-"
-    if hourly:
-        return f"${value:,.2f}/h"
-    return f"${value:,.0f}"
-
-
-def _ms(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    return f"{seconds * 1e3:,.3g} ms" if seconds < 10 else f"{seconds:,.1f} s"
 
 
 def _worst(result: FitResult, attr: str) -> float | None:
@@ -192,7 +179,7 @@ def headline(result: FitResult) -> str:
         kv = "" if result.spec.model.kind is ModelKind.ENCODER else f", {c.kv_precision.id} KV cache"
         parts.append(f"{line.gpus} x {c.gpu.id} ({line.replicas} replica{'s' if line.replicas > 1 else ''}, {shape}, "
                      f"{c.precision.id} weights{kv})")
-    cost = _money(result.cost, hourly)
+    cost = money(result.cost, hourly)
     meets = []
     for row in headroom(result):
         if row["unit"] == "ms":
@@ -250,21 +237,21 @@ def fit_renderables(result: FitResult, explain: bool = False, width: int = 120) 
         parallel = f"TP{c.tp}" + (f" PP{c.pp}" if c.pp > 1 else "")
         numerics = c.precision.id if encoder else f"{c.precision.id}/{c.kv_precision.id}"
         row = [f"{line.gpus} x {c.gpu.id}", str(line.replicas), f"{parallel} {numerics}",
-               str(c.batch)] + ([] if encoder else [_ms(c.prediction.ttft_s)]) + [
-            _ms(c.prediction.e2e_s if encoder else c.prediction.tpot_s),
+               str(c.batch)] + ([] if encoder else [milliseconds(c.prediction.ttft_s)]) + [
+            milliseconds(c.prediction.e2e_s if encoder else c.prediction.tpot_s),
             f"{c.throughput * line.replicas:,.0f}" if encoder else f"{c.tokens_per_s * line.replicas:,.0f}",
             f"{m.per_gpu / 1e9:,.1f} GB ({100 * m.per_gpu / m.capacity_per_gpu:.0f}%)",
-            f"{quality_loss(c):g}%", _money(costs["cost_per_hour_usd"], True),
+            f"{quality_loss(c):g}%", money(costs["cost_per_hour_usd"], True),
         ]
         if q.economics.objective is not Objective.HOURLY:
-            row.append(_money(costs["objective_usd"]))
+            row.append(money(costs["objective_usd"]))
         plan.add_row(*row)
     if len(result.lines) > 1:
         total = [f"{result.gpus} GPUs", str(sum(line.replicas for line in result.lines)), "total", ""] + (
             [] if encoder else [""]) + ["", f"{(result.throughput if encoder else result.tokens_per_s):,.0f}", "", "",
-                                        _money(result.hourly_usd, True)]
+                                        money(result.hourly_usd, True)]
         if q.economics.objective is not Objective.HOURLY:
-            total.append(_money(result.cost))
+            total.append(money(result.cost))
         plan.add_row(*total, style="bold")
     if width >= 100:
         out.append(plan)
@@ -278,7 +265,7 @@ def fit_renderables(result: FitResult, explain: bool = False, width: int = 120) 
         hourly = q.economics.objective is Objective.HOURLY
         for a in result.alternatives[:8]:
             alts.add_row(a.gpu, a.line.candidate.key.split(" ", 1)[1], str(a.line.replicas), str(a.line.gpus),
-                         _money(a.plan_cost, hourly), f"+{_money(a.plan_cost - result.cost, hourly)}")
+                         money(a.plan_cost, hourly), f"+{money(a.plan_cost - result.cost, hourly)}")
         out.append(alts)
 
     if result.others:
@@ -287,7 +274,7 @@ def fit_renderables(result: FitResult, explain: bool = False, width: int = 120) 
             top.add_column(col, justify="left" if col == "shape" else "right")
         for line in result.others:
             cost = (gpu_cost(line.candidate.gpu, q.economics) or 0) * line.gpus
-            top.add_row(line.candidate.key, str(line.replicas), str(line.gpus), _money(cost, q.economics.objective is Objective.HOURLY))
+            top.add_row(line.candidate.key, str(line.replicas), str(line.gpus), money(cost, q.economics.objective is Objective.HOURLY))
         out.append(top)
 
     if explain:

@@ -10,45 +10,34 @@ from rich.text import Text
 from planner.catalog.schema import ModelKind
 from planner.model.predict import Prediction
 from planner.model.validation import Report
-
-
-def _ms(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    if seconds >= 10:
-        return f"{seconds:,.1f} s"
-    return f"{seconds * 1e3:,.2f} ms"
-
-
-def _gb(n: float) -> str:
-    return f"{n / 1e9:,.2f} GB"
+from planner.report.format import gigabytes, milliseconds_fixed
 
 
 def prediction_renderables(p: Prediction) -> list[Any]:
     dep, m, t = p.deployment, p.memory, p.timing
     where = f"{p.gpus}x {dep.gpu.id}" + (f" (TP {dep.tp}, PP {dep.pp}, {p.replicas} replica{'s' if p.replicas > 1 else ''})" if p.gpus > 1 else "")
     batch = dep.batch * p.replicas
-    fit = (f"fits: {_gb(m.per_gpu)} of {_gb(m.capacity_per_gpu)} usable per GPU"
+    fit = (f"fits: {gigabytes(m.per_gpu)} of {gigabytes(m.capacity_per_gpu)} usable per GPU"
            if p.fits else f"DOES NOT FIT: {p.fit_reason}")
     if p.spec.model.kind is ModelKind.ENCODER:
         headline = (f"{p.spec.label} on {where}, {dep.precision.id}, {dep.engine.name}: "
-                    f"{_ms(t.e2e_s)} per forward pass of {batch} x {p.shape.input} tokens, "
+                    f"{milliseconds_fixed(t.e2e_s)} per forward pass of {batch} x {p.shape.input} tokens, "
                     f"{t.samples_per_s * p.replicas:,.1f} samples/s; {fit}.")
     else:
-        tpot = f"TPOT {_ms(t.tpot_s)}, " if t.tpot_s is not None else ""
+        tpot = f"TPOT {milliseconds_fixed(t.tpot_s)}, " if t.tpot_s is not None else ""
         headline = (f"{p.spec.label} on {where}, {dep.precision.id} weights, {dep.kv_precision.id} KV cache, "
                     f"{dep.engine.name}, batch {batch}{' (largest that fits)' if p.batch_was_max else ''}: "
-                    f"TTFT {_ms(t.ttft_s)}, {tpot}{t.tokens_per_s * p.replicas:,.0f} output tokens/s; {fit}.")
+                    f"TTFT {milliseconds_fixed(t.ttft_s)}, {tpot}{t.tokens_per_s * p.replicas:,.0f} output tokens/s; {fit}.")
 
     mem = Table(title="Memory, one replica", title_justify="left")
     for col in ("part", "replica total", "per GPU (max)"):
         mem.add_column(col, justify="left" if col == "part" else "right")
-    mem.add_row("weights", _gb(m.weights), _gb(m.weights_per_gpu))
-    mem.add_row("KV cache", _gb(m.kv_cache), _gb(m.kv_cache_per_gpu))
-    mem.add_row("activations", _gb(m.activations), _gb(m.activations_per_gpu))
-    mem.add_row("runtime (CUDA context, workspace)", _gb(m.runtime), _gb(m.runtime_per_gpu))
-    mem.add_row("total", _gb(m.total), _gb(m.per_gpu))
-    mem.add_row("usable capacity", "", f"{_gb(m.capacity_per_gpu)} ({dep.utilization:.0%} of {dep.gpu.memory_total_gib:g} GiB)")
+    mem.add_row("weights", gigabytes(m.weights), gigabytes(m.weights_per_gpu))
+    mem.add_row("KV cache", gigabytes(m.kv_cache), gigabytes(m.kv_cache_per_gpu))
+    mem.add_row("activations", gigabytes(m.activations), gigabytes(m.activations_per_gpu))
+    mem.add_row("runtime (CUDA context, workspace)", gigabytes(m.runtime), gigabytes(m.runtime_per_gpu))
+    mem.add_row("total", gigabytes(m.total), gigabytes(m.per_gpu))
+    mem.add_row("usable capacity", "", f"{gigabytes(m.capacity_per_gpu)} ({dep.utilization:.0%} of {dep.gpu.memory_total_gib:g} GiB)")
 
     lat = Table(title="Time per forward pass", title_justify="left")
     for col in ("pass", "memory", "compute", "communication", "fixed", "total", "bound by"):
@@ -57,11 +46,11 @@ def prediction_renderables(p: Prediction) -> list[Any]:
     if t.decode is not None:
         passes.append((f"decode step (mid-output, batch {dep.batch})", t.decode))
     for name, x in passes:
-        lat.add_row(name, _ms(x.memory_s), _ms(x.compute_s), _ms(x.communication_s), _ms(x.overhead_s), _ms(x.total_s), x.bound)
+        lat.add_row(name, milliseconds_fixed(x.memory_s), milliseconds_fixed(x.compute_s), milliseconds_fixed(x.communication_s), milliseconds_fixed(x.overhead_s), milliseconds_fixed(x.total_s), x.bound)
 
     notes = [
         f"Request shape: {p.shape.input} input and {p.shape.output} output tokens per sequence. "
-        f"GEMMs run in {p.matmul_format}. e2e = TTFT + (output - 1) x TPOT = {_ms(t.e2e_s)}.",
+        f"GEMMs run in {p.matmul_format}. e2e = TTFT + (output - 1) x TPOT = {milliseconds_fixed(t.e2e_s)}.",
         f"Efficiency factors for {dep.engine.id} on {dep.gpu.memory_class.upper()} GPUs are fitted: bandwidth "
         f"{p.factors.bandwidth:.0%}, compute {p.factors.compute:.0%} of peak ({dep.engine.fitted_on}).",
     ]

@@ -9,7 +9,7 @@ model's measured accuracy. report_markdown and report_html lay it out.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from planner.catalog.schema import ModelKind
 from planner.report import charts
@@ -21,6 +21,7 @@ from planner.plan.fit import FitResult, fit, quality_loss
 from planner.plan.question import Objective, Question, Targets
 from planner.report.fit import OBJECTIVE_WORDS, headline, assumptions, headroom
 from planner.core.units import Rate, format_rate
+from planner.report.format import gigabytes, milliseconds, money, number, parameters, percent_change, signed_money
 
 
 @dataclass
@@ -48,42 +49,6 @@ class Review:
     chart_titles: dict[str, str]
 
 
-def _money(value: float | None, hourly: bool) -> str:
-    if value is None:
-        return "-"
-    return f"${value:,.2f}/h" if hourly else f"${value:,.0f}"
-
-
-def _ms(seconds: float | None) -> str:
-    return "-" if seconds is None else f"{seconds * 1e3:,.3g} ms"
-
-
-def _signed_money(value: float, hourly: bool) -> str:
-    sign = "-" if value < 0 else "+"
-    return sign + _money(abs(value), hourly)
-
-
-def _num(value: float) -> str:
-    if abs(value) >= 100:
-        return f"{value:,.0f}"
-    return f"{value:,.3g}"
-
-
-def _pct(value: float) -> str:
-    """A signed percentage, one decimal below 1% so 49.9 against 50 does not read as +0%."""
-    if abs(value) < 0.05:
-        return "0.0%"
-    return f"{value:+.1f}%" if abs(value) < 1 else f"{value:+.0f}%"
-
-
-def _params(n: int) -> str:
-    return f"{n / 1e9:,.2f}B" if n >= 1e9 else f"{n / 1e6:,.1f}M"
-
-
-def _gb(n: float) -> str:
-    return f"{n / 1e9:,.2f} GB"
-
-
 def _describe_plan(result: FitResult) -> str:
     return " + ".join(f"{line.gpus}x {line.candidate.gpu.id} {line.candidate.precision.id}" for line in result.lines)
 
@@ -101,7 +66,7 @@ def _question_section(result: FitResult) -> Section:
         ["architecture", f"{m.kind}, {m.layers} layers, hidden {m.hidden_size}, {m.heads} heads / {m.kv_heads} KV heads, "
                          f"FFN {m.ffn_size}{' gated' if m.ffn_gated else ''}, vocabulary {m.vocab_size}"
                          + (f", {m.moe.experts} experts ({m.moe.active_experts} active)" if m.moe else "")],
-        ["parameters", f"{_params(counts.total)} stored, {_params(counts.active)} active per token"],
+        ["parameters", f"{parameters(counts.total)} stored, {parameters(counts.active)} active per token"],
         ["latency target", "-" if t.latency_s is None else
          f"{t.latency_s * 1e3:g} ms ({'one forward pass' if m.kind == 'encoder' else 'TPOT, per output token'})"],
         ["TTFT target", "-" if t.ttft_s is None else f"{t.ttft_s * 1e3:g} ms"],
@@ -131,31 +96,31 @@ def _plan_section(result: FitResult) -> Section:
         c = line.candidate
         rows.append([
             c.gpu.id, str(line.gpus), str(line.replicas), f"{c.tp} x {c.pp}", c.precision.id,
-            "-" if encoder else c.kv_precision.id, str(c.batch), "-" if encoder else _ms(c.prediction.ttft_s),
-            _ms(c.prediction.e2e_s if encoder else c.prediction.tpot_s),
+            "-" if encoder else c.kv_precision.id, str(c.batch), "-" if encoder else milliseconds(c.prediction.ttft_s),
+            milliseconds(c.prediction.e2e_s if encoder else c.prediction.tpot_s),
             f"{(c.throughput if encoder else c.tokens_per_s) * line.replicas:,.0f}", f"{quality_loss(c):g}%",
-            _money((gpu_cost(c.gpu, result.question.economics) or 0) * line.gpus, hourly),
+            money((gpu_cost(c.gpu, result.question.economics) or 0) * line.gpus, hourly),
         ])
     sec.tables.append(DocTable(["GPU", "GPUs", "replicas", "TP x PP", "weights", "KV cache", "batch/replica", "TTFT",
                                 "latency" if encoder else "TPOT", "samples/s" if encoder else "tokens/s",
                                 "quality loss", "cost"], rows, "Plan lines"))
-    head = [[r["target"], f"{_num(r['limit'])} {r['unit']}", f"{_num(r['predicted'])} {r['unit']}", _pct(r["headroom_pct"])]
+    head = [[r["target"], f"{number(r['limit'])} {r['unit']}", f"{number(r['predicted'])} {r['unit']}", percent_change(r["headroom_pct"])]
             for r in headroom(result)]
     if head:
         sec.tables.append(DocTable(["target", "limit", "predicted (worst line)", "headroom"], head, "Headroom"))
     mem_rows, lat_rows = [], []
     for line in result.lines:
         c, m = line.candidate, line.candidate.memory
-        mem_rows.append([f"{c.gpu.id} {c.precision.id}", _gb(m.weights_per_gpu)]
-                        + ([] if encoder else [_gb(m.kv_cache_per_gpu)])
-                        + [_gb(m.activations_per_gpu), _gb(m.runtime_per_gpu), _gb(m.per_gpu), _gb(m.capacity_per_gpu),
+        mem_rows.append([f"{c.gpu.id} {c.precision.id}", gigabytes(m.weights_per_gpu)]
+                        + ([] if encoder else [gigabytes(m.kv_cache_per_gpu)])
+                        + [gigabytes(m.activations_per_gpu), gigabytes(m.runtime_per_gpu), gigabytes(m.per_gpu), gigabytes(m.capacity_per_gpu),
                            f"{100 * m.per_gpu / m.capacity_per_gpu:.0f}%"])
         passes = [("forward pass" if encoder else "prefill", c.prediction.prefill)]
         if c.prediction.decode is not None:
             passes.append((f"decode step (batch {c.batch})", c.prediction.decode))
         for name, x in passes:
-            lat_rows.append([f"{c.gpu.id} {c.precision.id}", name, _ms(x.memory_s), _ms(x.compute_s),
-                             _ms(x.communication_s), _ms(x.overhead_s), _ms(x.total_s), x.bound])
+            lat_rows.append([f"{c.gpu.id} {c.precision.id}", name, milliseconds(x.memory_s), milliseconds(x.compute_s),
+                             milliseconds(x.communication_s), milliseconds(x.overhead_s), milliseconds(x.total_s), x.bound])
     mem_columns = ["line", "weights"] + ([] if encoder else ["KV cache"]) + ["activations", "runtime", "total", "usable", "used"]
     sec.tables.append(DocTable(mem_columns, mem_rows, "Memory per GPU (most loaded GPU of a replica)"))
     sec.tables.append(DocTable(["line", "pass", "memory", "compute", "communication", "fixed", "total", "bound by"],
@@ -172,8 +137,8 @@ def _alternatives_section(result: FitResult) -> Section:
     q = result.question
     hourly = q.economics.objective is Objective.HOURLY
     sec = Section("Alternatives")
-    rows = [[a.gpu, a.line.candidate.key.split(" ", 1)[1], str(a.line.gpus), _money(a.plan_cost, hourly),
-             _signed_money(a.plan_cost - result.cost, hourly)]
+    rows = [[a.gpu, a.line.candidate.key.split(" ", 1)[1], str(a.line.gpus), money(a.plan_cost, hourly),
+             signed_money(a.plan_cost - result.cost, hourly)]
             for a in result.alternatives]
     if rows:
         sec.tables.append(DocTable(["GPU type", "best shape", "GPUs", "cost", "vs plan"], rows, "Best plan on each other GPU type"))
@@ -182,7 +147,7 @@ def _alternatives_section(result: FitResult) -> Section:
         c = line.candidate
         if c.precision.id not in best or cost < best[c.precision.id][0]:
             best[c.precision.id] = (cost, c.key, line.gpus)
-    prec_rows = [[p, key, str(gpus), _money(cost, hourly), _signed_money(cost - result.cost, hourly)]
+    prec_rows = [[p, key, str(gpus), money(cost, hourly), signed_money(cost - result.cost, hourly)]
                  for p, (cost, key, gpus) in sorted(best.items(), key=lambda kv: kv[1][0])]
     if prec_rows:
         sec.tables.append(DocTable(["weight precision", "best shape", "GPUs", "cost", "vs plan"], prec_rows,
@@ -225,13 +190,13 @@ def _sensitivity_section(catalog: Catalog, result: FitResult) -> Section:
         variants.append(_variant(catalog, q, "traffic doubled", targets=t.replace(throughput=doubled)))
     else:
         sec.paragraphs.append("No throughput target was given, so traffic is not varied: one replica serves the question.")
-    rows = [["as asked", _describe_plan(result), _money(result.cost, hourly), ""]]
+    rows = [["as asked", _describe_plan(result), money(result.cost, hourly), ""]]
     for name, cost, text in variants:
         if cost is None:
             rows.append([name, "no plan (see below)", "-", "-"])
             sec.paragraphs.append(f"{name}: {text}.")
         else:
-            rows.append([name, text, _money(cost, hourly), _signed_money(cost - result.cost, hourly)])
+            rows.append([name, text, money(cost, hourly), signed_money(cost - result.cost, hourly)])
     sec.tables.insert(0, DocTable(["variant", "plan", "cost", "vs as asked"], rows))
     return sec
 
@@ -243,7 +208,7 @@ def _accuracy_rows(catalog: Catalog, engine: str) -> tuple[list[list[str]], str]
     if path is None:
         return [], "The published measurements are not installed, so no accuracy figures are shown."
     report = validate(catalog, read_rows(path))
-    rows = [[s.group, str(s.n), f"{100 * s.median_ape:.1f}%", _pct(100 * s.bias), f"{100 * s.within_25:.0f}%"]
+    rows = [[s.group, str(s.n), f"{100 * s.median_ape:.1f}%", percent_change(100 * s.bias), f"{100 * s.within_25:.0f}%"]
             for s in report.summaries()]
     note = (f"Measured by `planner validate` on the {len(report.answered)} published measurements shipped with planner "
             f"(all engines; the plan uses {engine}). Leave-one-out errors, the figure to expect on configurations "
