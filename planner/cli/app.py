@@ -252,7 +252,15 @@ def fit(
       planner fit 13B --latency 100ms --format html -o review.html
     """
     from planner.plan.fit import fit as run_fit
-    from planner.plan.question import Economics, Question, Targets, parse_energy_price, parse_inventory, parse_percent
+    from planner.plan.question import (
+        Economics,
+        Question,
+        Targets,
+        parse_energy_price,
+        parse_inventory,
+        parse_objective,
+        parse_percent,
+    )
     from planner.report.fit import fit_dict, fit_renderables
     from planner.core.units import parse_duration, parse_money, parse_power, parse_rate
 
@@ -283,7 +291,7 @@ def fit(
         gpus_per_node=gpus_per_node,
         memory_utilization=memory_utilization,
         max_batch=max_batch,
-        economics=Economics(objective=objective, years=years, power_usd_per_kwh=parse_energy_price(power_price), pue=pue),
+        economics=Economics(objective=parse_objective(objective), years=years, power_usd_per_kwh=parse_energy_price(power_price), pue=pue),
         top=top,
         asked="planner " + shlex.join(_without_output(ctx.obj["argv"])) if ctx.obj else None,
     )

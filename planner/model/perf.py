@@ -28,6 +28,9 @@ LOGIT_BYTES = 4  # logits are upcast to FP32 for sampling (vLLM, HF Transformers
 # CUDA context and framework state outside the allocator: "~0.5-1 GiB" per
 # GPU (references/SOURCES.md, memory column conventions); low end taken.
 CUDA_CONTEXT_BYTES = 0.5 * 2**30
+# The largest batch searched when the engine sets no concurrency cap: a search
+# bound, not a hardware fact (memory stops real deployments well before it).
+UNCAPPED_BATCH_SEARCH = 4096
 TPOT_SAMPLES = 5  # decode steps evaluated (evenly spaced) to average TPOT over the output; step time is piecewise linear in context
 # GEMMs in these formats reach a smaller share of their (higher) peak than
 # 16-bit GEMMs do, so they get their own fitted share (compute_8bit).
@@ -282,7 +285,7 @@ def _capacity_per_gpu(dep: Deployment) -> float:
 
 def max_batch(model: Model, dep: Deployment, shape: Shape, cap: int | None = None) -> int:
     """Largest batch per replica that fits memory (0 when even one sequence does not)."""
-    limit = cap or dep.engine.max_batch or 4096
+    limit = cap or dep.engine.max_batch or UNCAPPED_BATCH_SEARCH
     capacity = _capacity_per_gpu(dep)
     at = _bytes_per_gpu(model, dep, shape)
 

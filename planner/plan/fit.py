@@ -30,7 +30,6 @@ from planner.core.units import format_rate
 from planner.model.workload import Deployment, ModelSpec, Shape
 from planner.plan.question import Economics, Question
 
-SOLVER_TIME_LIMIT_S = 10.0  # the whole solve; a stage cut short reports "feasible"
 RELAXATION_TIME_LIMIT_S = 5.0  # each re-solve with one limit lifted, to explain an empty answer
 
 
@@ -156,7 +155,7 @@ def prune_dominated(cands: list[ScoredShape], need_throughput: bool) -> list[Sco
     return kept
 
 
-def _limits(q: Question, demand: float, time_limit: float = SOLVER_TIME_LIMIT_S) -> solver.Limits:
+def _limits(q: Question, demand: float, time_limit: float = solver.DEFAULT_TIME_LIMIT_S) -> solver.Limits:
     budget = q.budget
     return solver.Limits(
         demand=demand,

@@ -147,9 +147,7 @@ class Economics(_Value):
     @field_validator("objective", mode="before")
     @classmethod
     def _known_objective(cls, value: Any) -> Any:
-        if isinstance(value, str) and value not in Objective.__members__.values():
-            raise InputError(f"unknown objective '{value}'", hint="expected hourly, capex or tco", field="economics.objective")
-        return value
+        return parse_objective(value) if isinstance(value, str) else value
 
     @model_validator(mode="after")
     def _ranges(self) -> Economics:
@@ -227,6 +225,14 @@ class Question(_Value):
 
 
 # --- parsing what people type (the CLI's flags, a scenario file later) ---------------
+
+
+def parse_objective(text: str) -> Objective:
+    """'hourly', 'capex' or 'tco'."""
+    try:
+        return Objective(text)
+    except ValueError:
+        raise InputError(f"unknown objective '{text}'", hint="expected hourly, capex or tco", field="economics.objective") from None
 
 
 def parse_percent(text: str, what: str = "quality loss") -> float:

@@ -69,6 +69,7 @@ QUALITY_SCALE = 1_000  # per percentage point of quality loss
 # as fast as two. Only a time limit that cuts a stage short can make two runs
 # differ.
 RANDOM_SEED = 7
+DEFAULT_TIME_LIMIT_S = 10.0  # a stage the limit cuts short reports "feasible", not "optimal"
 NUM_WORKERS = 1
 
 # CP-SAT works in signed 64-bit integers and rejects a model whose sums could
@@ -121,7 +122,7 @@ class Limits:
     max_hourly_usd: float | None = None
     max_capex_usd: float | None = None
     min_replicas: int = 1  # replicas in total, over all options
-    time_limit_s: float = 10.0  # for all stages together
+    time_limit_s: float = DEFAULT_TIME_LIMIT_S  # for all stages together
 
     def __post_init__(self) -> None:
         _require_non_negative("demand", self.demand)
