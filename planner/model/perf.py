@@ -137,6 +137,8 @@ class Memory:
 
     @property
     def activations(self) -> float:
+        # pipeline stages run a pass one after another, so the replica's live
+        # activations at any moment are one stage's: its tp GPUs, not all of them
         return self.activations_per_gpu * self.tp
 
     @property
