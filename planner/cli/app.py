@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import os
 import shlex
+from contextvars import ContextVar
 import sys
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
-import click
 import typer
 from rich.console import Console
 
@@ -38,16 +38,16 @@ catalog_app = typer.Typer(help="Inspect and check the catalog of GPUs, precision
 app.add_typer(catalog_app, name="catalog")
 
 
+# The run's one terminal console: made on first use, forgotten when `main` returns.
+_RUN_CONSOLE: ContextVar[Console | None] = ContextVar("planner_console", default=None)
+
+
 def _console() -> Console:
-    """The run's one terminal console, made on first use and kept in the root context."""
-    ctx = click.get_current_context(silent=True)
-    run = ctx.find_root().obj if ctx is not None else None
-    if isinstance(run, dict) and "console" in run:
-        return run["console"]
-    width = os.environ.get("TERMINAL_WIDTH") or os.environ.get("COLUMNS")
-    console = Console(width=int(width) if width and width.isdigit() else None, soft_wrap=False)
-    if isinstance(run, dict):
-        run["console"] = console
+    console = _RUN_CONSOLE.get()
+    if console is None:
+        width = os.environ.get("TERMINAL_WIDTH") or os.environ.get("COLUMNS")
+        console = Console(width=int(width) if width and width.isdigit() else None, soft_wrap=False)
+        _RUN_CONSOLE.set(console)
     return console
 
 
@@ -540,6 +540,14 @@ def _fail(message: str, code: int) -> None:
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: no traceback ever reaches the user."""
     args = list(sys.argv[1:] if argv is None else argv)
+    run = _RUN_CONSOLE.set(None)
+    try:
+        _run(args)
+    finally:
+        _RUN_CONSOLE.reset(run)
+
+
+def _run(args: list[str]) -> None:
     try:
         # typer handles its own usage errors (exit 2) and --help in standalone mode
         app(args=args, prog_name="planner", obj={"argv": args})
