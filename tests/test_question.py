@@ -39,6 +39,7 @@ def test_objective_is_an_enum_and_reads_as_its_name():
     (lambda: Question("13B", max_quality_loss=101), "max_quality_loss", "max_quality_loss 101.0 must be between 0 and 100 percent"),
     (lambda: Question("13B", top=0), "top", "top 0 must be between 1 and 100"),
     (lambda: Question("13B", max_gpus=0), "max_gpus", "max_gpus 0 must be between 1 and 10,000,000"),
+    (lambda: Question("13B", max_gpus=10**400), "max_gpus", "must be between 1 and 10,000,000"),
     (lambda: Question("13B", max_batch=2_000_000), "max_batch", "max_batch 2000000 must be between 1 and 1,000,000"),
     (lambda: Question("13B", memory_utilization=5), "memory_utilization", "memory_utilization 5.0 must be between 0 and 1"),
     (lambda: Question("13B", memory_utilization=float("nan")), "memory_utilization", "must be between 0 and 1"),

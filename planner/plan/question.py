@@ -106,10 +106,12 @@ def _between(field: str, value: float | None, low: float, high: float, *, low_op
     """Raise naming ``field`` unless low <= value <= high (or strict where open)."""
     if value is None:
         return
-    inside = math.isfinite(value) and (value > low if low_open else value >= low) and (value < high if high_open else value <= high)
+    finite = isinstance(value, int) or math.isfinite(value)  # a 400-digit int has no float
+    inside = finite and (value > low if low_open else value >= low) and (value < high if high_open else value <= high)
     if not inside:
         shown = f"{high:,}" if isinstance(high, int) else f"{high:g}"
-        raise InputError([Field(field), f" {value} must be between {low:g} and {shown}{unit}"], field=field)
+        given = str(value) if len(str(value)) <= 24 else f"{str(value)[:12]}... ({len(str(value))} digits)"
+        raise InputError([Field(field), f" {given} must be between {low:g} and {shown}{unit}"], field=field)
 
 
 class Targets(_Value):
