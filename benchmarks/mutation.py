@@ -49,8 +49,9 @@ ROOT = Path(__file__).resolve().parent.parent
 TESTS = {
     "planner/model/perf.py": ["tests/test_perf_memory.py", "tests/test_perf_timing.py", "tests/test_perf.py", "tests/test_params.py",
                               "tests/test_plan_units.py", "tests/test_perf_properties.py", "tests/test_fit.py"],
-    "planner/plan/candidates.py": ["tests/test_plan_units.py", "tests/test_fit.py", "tests/test_cli_errors.py"],
-    "planner/plan/solver.py": ["tests/test_plan_units.py", "tests/test_solver.py", "tests/test_fit.py"],
+    "planner/plan/candidates.py": ["tests/test_candidates.py", "tests/test_candidates_types.py", "tests/test_plan_units.py",
+                                   "tests/test_fit.py", "tests/test_cli_errors.py"],
+    "planner/plan/solver.py": ["tests/test_solver_units.py", "tests/test_plan_units.py", "tests/test_solver.py", "tests/test_fit.py"],
 }
 
 # (module, enclosing function, original code, mutated code): why the change

@@ -115,3 +115,33 @@ def test_gqa_kv_cache_splits_over_tp_and_pp(catalog):
     2 of the 8 KV heads, PP 2 half the layers: 40,960 B per GPU."""
     model = catalog.model("llama-3.1-70b")
     assert perf.kv_bytes_per_token_per_gpu(model, _dep(catalog, tp=4, pp=2)) == 40_960
+
+
+def test_without_an_engine_cap_the_batch_search_stops_at_4096(catalog):
+    """Qwen2.5-0.5B on an H100 at 256 + 256 tokens: 12,288 B of BF16 KV per
+    token (24 layers x 2 KV heads x 64 x 2 x 2 B), 6.3 MB per sequence, so
+    well over 4,096 sequences would fit the 71.7 usable GB; with no engine
+    cap the search stops at 4,096, with a cap at the cap."""
+    model = catalog.model("qwen2.5-0.5b")
+    dep = _dep(catalog)
+    uncapped = Deployment(gpu=dep.gpu, precision=dep.precision, kv_precision=dep.kv_precision,
+                          engine=dep.engine.model_copy(update={"max_batch": None}))
+    shape = Shape(256, 256)
+    assert perf.kv_bytes_per_token_per_gpu(model, dep) == 12_288
+    assert perf.memory(model, uncapped, shape, 4097).fits
+    assert perf.max_batch(model, uncapped, shape) == 4096
+    assert perf.max_batch(model, dep, shape) == 256  # vLLM's --max-num-seqs
+    assert perf.max_batch(model, uncapped, shape, cap=10) == 10
+
+
+def test_max_batch_is_the_last_batch_that_fits(catalog):
+    """Llama-3.1-8B in BF16 on one H100 with 8k-token sequences (1.07 GB of KV
+    cache each): the search ends where one more sequence would not fit. When
+    even one does not (Llama-3.1-70B's 141 GB on an L4) the answer is 0."""
+    model = catalog.model("llama-3.1-8b")
+    dep = _dep(catalog)
+    shape = Shape(7168, 1024)
+    most = perf.max_batch(model, dep, shape)
+    assert 1 < most < 256
+    assert perf.memory(model, dep, shape, most).fits and not perf.memory(model, dep, shape, most + 1).fits
+    assert perf.max_batch(catalog.model("llama-3.1-70b"), _dep(catalog, model_gpu="l4"), shape) == 0

@@ -7,7 +7,7 @@ import pytest
 
 from planner.model import perf
 from planner.model.architecture import count_params
-from planner.model.workload import Deployment
+from planner.model.workload import Deployment, Shape
 
 EXACT = 1e-12
 
@@ -85,3 +85,74 @@ def test_tpot_samples_start_after_the_prompt(catalog):
     assert [s.total_s for s in steps] == [perf.decode_step(model, dep, factors, 8, c).total_s for c in range(101, 106)]
     spread = perf.decode_steps(model, dep, factors, 8, 100, 9, samples=3)  # contexts 101, 105, 109
     assert [s.total_s for s in spread] == [perf.decode_step(model, dep, factors, 8, c).total_s for c in (101, 105, 109)]
+
+
+def _factors(catalog, dep):
+    return dep.engine.factors_for(dep.gpu)
+
+
+def test_a_single_output_step_is_sampled_once_right_after_the_prompt(catalog):
+    """Two output tokens: the second is the only decode step, at context 101
+    after a 100-token prompt."""
+    model, dep = catalog.model("llama-3.1-8b"), _dep(catalog)
+    factors = _factors(catalog, dep)
+    steps = perf.decode_steps(model, dep, factors, 4, 100, 1)
+    assert [s.total_s for s in steps] == [perf.decode_step(model, dep, factors, 4, 101).total_s]
+
+
+def test_a_request_alone_gets_its_first_token_after_its_own_prefill(catalog):
+    """At batch 1 nothing else is in flight: TTFT is the prompt's prefill
+    alone, and throughput is the output over prefill plus (output - 1) steps."""
+    model, dep = catalog.model("llama-3.1-8b"), _dep(catalog)
+    factors = _factors(catalog, dep)
+    shape = Shape(512, 3)
+    t = perf.timing(model, dep, shape, factors, 1)
+    first = perf.prefill(model, dep, factors, 1, 512)
+    assert t.ttft_s == first.total_s
+    steps = perf.decode_steps(model, dep, factors, 1, 512, 2)
+    tpot = sum(s.total_s for s in steps) / 2
+    assert t.tpot_s == pytest.approx(tpot, rel=EXACT)
+    assert t.e2e_s == pytest.approx(first.total_s + 2 * tpot, rel=EXACT)
+    assert t.tokens_per_s == pytest.approx(3 / (first.total_s + 2 * tpot), rel=EXACT)
+
+
+def test_a_request_joining_a_batch_waits_for_the_others_decode_step(catalog):
+    """At batch 8 the prefill pass also carries the running batch's decode
+    step (its fixed overhead counted once, in the prefill)."""
+    model, dep = catalog.model("llama-3.1-8b"), _dep(catalog)
+    factors = _factors(catalog, dep)
+    t = perf.timing(model, dep, Shape(512, 3), factors, 8)
+    first = perf.prefill(model, dep, factors, 1, 512)
+    middle = t.decode
+    assert t.ttft_s == pytest.approx(first.total_s + middle.total_s - middle.overhead_s, rel=EXACT)
+    batch_prefill = perf.prefill(model, dep, factors, 8, 512)
+    assert t.tokens_per_s == pytest.approx(8 * 3 / (batch_prefill.total_s + 2 * t.tpot_s), rel=EXACT)
+
+
+def test_a_single_output_token_is_the_prefill_alone(catalog):
+    """One output token is produced by the prefill: no TPOT; at batch 4 the
+    throughput is 4 tokens per batched prefill."""
+    model, dep = catalog.model("llama-3.1-8b"), _dep(catalog)
+    factors = _factors(catalog, dep)
+    t = perf.timing(model, dep, Shape(512, 1), factors, 4)
+    first = perf.prefill(model, dep, factors, 1, 512)
+    assert t.tpot_s is None and t.samples_per_s is None
+    assert t.ttft_s == t.e2e_s == first.total_s
+    assert t.tokens_per_s == pytest.approx(4 / perf.prefill(model, dep, factors, 4, 512).total_s, rel=EXACT)
+    assert t.decode.total_s == perf.decode_step(model, dep, factors, 4, 513).total_s
+    one = perf.timing(model, dep, Shape(512, 1), factors, 1)
+    assert one.tokens_per_s == pytest.approx(1 / first.total_s, rel=EXACT)
+
+
+def test_the_physical_limit_is_peak_rates_and_no_fixed_costs(catalog):
+    dep = _dep(catalog)
+    limit = perf.physical_limit(_factors(catalog, dep))
+    assert (limit.bandwidth, limit.compute, limit.compute_8bit) == (1.0, 1.0, 1.0)
+    assert (limit.decode_overhead_ms, limit.prefill_overhead_ms, limit.allreduce_us) == (0.0, 0.0, 0.0)
+    assert limit.overlap == float("inf")
+    # a TP-2 decode step at the limit: weights / peak bandwidth, no overhead, all-reduce by bytes alone
+    model = catalog.model("llama-3.1-8b")
+    step = perf.decode_step(model, _dep(catalog, tp=2), limit, 1, 100)
+    assert step.overhead_s == 0.0
+    assert step.communication_s == pytest.approx(2 * 32 * (4096 * 2 / 450e9), rel=1e-9)
+    assert step.memory_s == pytest.approx(step.bytes_per_gpu / 3350e9, rel=1e-9)  # H100 SXM 3.35 TB/s
