@@ -337,3 +337,103 @@ def test_one_seeded_worker_makes_answers_reproducible():
     _, run = solver._run(cp_model.CpModel(), 1.0)
     assert run.parameters.num_workers == 1
     assert run.parameters.max_time_in_seconds == 1.0
+
+
+def test_stage_two_runs_only_when_usable_options_differ_in_loss(monkeypatch):
+    """An option that cannot fit the GPU cap is left out before the stages,
+    so its different loss does not add a quality stage."""
+    clock = _Clock(monkeypatch, [1.0, 1.0])
+    plan = solve([option("a"), option("wide", gpus=8, loss=2.0)], Limits(demand=1000.0, max_gpus=7))
+    assert clock.limits == [10.0, 9.0]
+    assert {line.option.key for line in plan.lines} == {"a"}
+
+
+def _tiny_stage():
+    """x + y >= 3 over 0..10 each, currently at x = 3: minimising x moves it all to y."""
+    from ortools.sat.python import cp_model
+
+    model = cp_model.CpModel()
+    x, y = model.new_int_var(0, 10, "x"), model.new_int_var(0, 10, "y")
+    model.add(x + y >= 3)
+    return model, x, [x, y]
+
+
+def test_next_stage_improves_and_fixes_its_optimum():
+    model, x, xs = _tiny_stage()
+    best, proven, left = solver._next_stage(model, x, xs, [3, 0], True, 5.0)
+    assert best == [0, 3] and proven is True and 0 < left <= 5.0
+    best, proven, _ = solver._next_stage(model, x, xs, [3, 0], False, 5.0)
+    assert best == [0, 3] and proven is False  # an unproven earlier stage stays unproven
+
+
+def test_next_stage_with_no_time_keeps_the_plan_unproven():
+    model, x, xs = _tiny_stage()
+    assert solver._next_stage(model, x, xs, [3, 0], True, 0.0) == ([3, 0], False, 0.0)
+
+
+def test_next_stage_cut_short_keeps_what_it_found_unproven(monkeypatch):
+    from ortools.sat.python import cp_model
+
+    real = solver._run
+    model, x, xs = _tiny_stage()
+    monkeypatch.setattr(solver, "_run", lambda m, t: (cp_model.FEASIBLE, real(m, t)[1]))
+    best, proven, _ = solver._next_stage(model, x, xs, [3, 0], True, 5.0)
+    assert best == [0, 3] and proven is False
+    monkeypatch.setattr(solver, "_run", lambda m, t: (cp_model.UNKNOWN, real(m, t)[1]))
+    best, proven, _ = solver._next_stage(model, x, xs, [3, 0], True, 5.0)
+    assert best == [3, 0] and proven is False
+
+
+def test_a_first_stage_that_runs_out_of_time_is_unknown(monkeypatch):
+    from ortools.sat.python import cp_model
+
+    real = solver._run
+    monkeypatch.setattr(solver, "_run", lambda m, t: (cp_model.UNKNOWN, real(m, t)[1]))
+    assert solve([option()], Limits(demand=1000.0)) == Plan(solver.UNKNOWN, (), 0.0)
+
+
+# --- resolution of the scaled model ---------------------------------------------------------
+
+
+def test_figures_on_the_grid_are_scaled_exactly():
+    """Throughput to 1e-3 units/s and power to 1e-3 W are exact: three
+    replicas of 1.001/s cover 3.003/s exactly, and three of 700.001 W fit
+    2,100.003 W exactly."""
+    c = option(throughput=1.001, power=700.001)
+    plan = solve([c], Limits(demand=3.003, max_power_w=2100.003))
+    assert plan.replicas == 3 and check_plan(plan, Limits(demand=3.003, max_power_w=2100.003)) == []
+
+
+def test_quality_losses_finer_than_the_grid_are_ties():
+    """Loss is a tie-breaker at 1e-3 percentage points: 0.0004996 rounds to
+    0, ties with a lossless option, and fewer GPUs break the tie."""
+    lossy = option("lossy", gpus=1, loss=0.0004996)
+    exact = option("exact", gpus=2, loss=0.0)
+    assert {line.option.key for line in solve([exact, lossy], Limits(demand=1000.0)).lines} == {"lossy"}
+    one_step = option("lossy", gpus=1, loss=0.001)
+    assert {line.option.key for line in solve([exact, one_step], Limits(demand=1000.0)).lines} == {"exact"}
+
+
+def test_a_plan_using_every_allowed_gpu_is_found():
+    plan = solve([option(gpus=2)], Limits(demand=2000.0, max_gpus=4))
+    assert plan.status == OPTIMAL and plan.replicas == 2 and plan.gpus == 4
+
+
+def test_every_repeated_key_is_named_once():
+    with pytest.raises(ValueError, match="^option keys must be unique; repeated: a, c$"):
+        solve([option("c"), option("a"), option("b"), option("a"), option("c")], Limits())
+
+
+def test_the_solver_types_are_frozen():
+    import dataclasses
+
+    o = option()
+    for value, name in ((o, "cost"), (Limits(), "demand"), (PlanLine(o, 1), "replicas"), (Plan(OPTIMAL, (), 0.0), "cost")):
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            setattr(value, name, 2)
+
+
+def test_replica_bound_small_figures():
+    assert _bound(1000, 1, min_replicas=0) == 1  # the least demand there is still needs a replica
+    assert _bound(1, 5) == 5  # a replica serving one grid unit
+    assert _bound(1, 100, budgets=[(10, {"a": 1})]) == 10  # a charge of one grid unit
