@@ -137,7 +137,7 @@ def test_the_batch_is_the_largest_that_meets_the_tpot_target(catalog):
     assert t40 < t41
     c = _evaluate(catalog, Targets(latency_s=(t40 + t41) / 2))
     assert isinstance(c, ScoredShape)
-    assert c.batch == 40
+    assert c.batch == 40 and isinstance(c.batch, int)
     assert c.prediction.tpot_s == t40 and c.memory == perf.memory(
         catalog.model("llama-3.1-8b"), _dep(catalog), SHAPE, 40)
 
@@ -335,3 +335,17 @@ def test_tp_degrees_divide_the_heads(catalog):
     assert tensor_parallel_degrees(resolve_spec(catalog, "qwen2.5-0.5b"), 8) == [1, 2]
     assert tensor_parallel_degrees(resolve_spec(catalog, "llama-2-13b"), 4) == [1, 2, 4]
     assert tensor_parallel_degrees(resolve_spec(catalog, "llama-2-13b"), 1) == [1]
+
+
+def test_an_encoder_is_scored_in_samples_per_second(catalog):
+    """An encoder emits no tokens: its throughput is sequences per second
+    and its token rate 0."""
+    c = _evaluate(catalog, Targets(latency_s=1.0), model="bert-base")
+    assert isinstance(c, ScoredShape)
+    assert c.throughput == c.prediction.samples_per_s > 0
+    assert c.tokens_per_s == 0.0
+
+
+def test_a_scored_shape_prints_without_its_engine_factors(catalog):
+    c = _evaluate(catalog, Targets(latency_s=0.05))
+    assert "factors=" not in repr(c) and "batch=" in repr(c)
