@@ -349,3 +349,19 @@ def test_an_encoder_is_scored_in_samples_per_second(catalog):
 def test_a_scored_shape_prints_without_its_engine_factors(catalog):
     c = _evaluate(catalog, Targets(latency_s=0.05))
     assert "factors=" not in repr(c) and "batch=" in repr(c)
+
+
+def test_weights_that_exactly_fill_the_gpu_leave_no_room_for_a_sequence(catalog):
+    """Usable memory exactly the weights' bytes (memory utilisation 1, a GPU
+    of weights / 2^30 GiB, exact in binary): the weights fit, the first
+    sequence's cache does not, and that is the reason given."""
+    spec = resolve_spec(catalog, "llama-3.1-8b")
+    h100 = catalog.gpu("h100-sxm")
+    dep = Deployment(gpu=h100, precision=catalog.precision("bf16"), kv_precision=catalog.precision("bf16"),
+                     engine=catalog.engine("vllm"))
+    weights = perf.memory(spec.model, dep, SHAPE, 1).weights_per_gpu
+    gpu = h100.model_copy(update={"memory_total_gib": weights / 2**30})
+    c = evaluate(spec, SHAPE, Targets(), DeploymentShape(gpu, dep.precision, dep.kv_precision, 1, 1),
+                 catalog.engine("vllm"), memory_utilization=1.0)
+    assert isinstance(c, RejectedShape) and c.constraint is Constraint.MEMORY
+    assert c.reason.startswith("one sequence needs ") and c.reason.endswith(f" GB > {weights / 1e9:.1f} GB usable per GPU")

@@ -222,7 +222,7 @@ def test_tensor_parallel_4_all_reduce_moves_one_and_a_half_messages(catalog):
     dep = _dep(catalog, tp=4)
     limit = perf.physical_limit(_factors(catalog, dep))
     step = perf.decode_step(catalog.model("llama-3.1-8b"), dep, limit, 1, 100)
-    assert step.communication_s == pytest.approx(2 * 32 * 1.5 * 8192 / 450e9, rel=EXACT)
+    assert step.communication_s == pytest.approx(2 * 32 * 1.5 * 8192 / 450e9, rel=EXACT, abs=0)  # microseconds: no abs slack
 
 
 def test_prefill_reads_the_weights_once_per_chunk(catalog):
@@ -263,3 +263,14 @@ def test_moe_decode_reads_only_touched_experts_without_gated_ffns(catalog):
     counts = count_params(model)
     read = perf.decode_weight_bytes(model, catalog.precision("bf16"), 1)
     assert read == pytest.approx((counts.active - counts.embedding) * 2, rel=1e-9)
+
+
+def test_two_output_tokens_have_one_decode_step(catalog):
+    """The first token comes from the prefill, the second from one decode
+    step at context 513 after a 512-token prompt: that step is the TPOT."""
+    model, dep = catalog.model("llama-3.1-8b"), _dep(catalog)
+    factors = _factors(catalog, dep)
+    t = perf.timing(model, dep, Shape(512, 2), factors, 1)
+    step = perf.decode_step(model, dep, factors, 1, 513).total_s
+    assert t.tpot_s == step
+    assert t.e2e_s == pytest.approx(perf.prefill(model, dep, factors, 1, 512).total_s + step, rel=EXACT, abs=0)

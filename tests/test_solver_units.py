@@ -213,6 +213,7 @@ def test_plan_totals_add_over_lines():
     assert plan.power_w == 2244.0
     assert plan.max_quality_loss_pct == 2.0  # c holds no replicas
     assert Plan(OPTIMAL, (), 0.0).max_quality_loss_pct == 0.0
+    assert Plan(OPTIMAL, (PlanLine(b, 1),), 0.75).max_quality_loss_pct == 2.0  # a single replica counts
 
 
 def test_decimal_total_adds_the_decimals_written():
