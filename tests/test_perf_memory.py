@@ -115,3 +115,104 @@ def test_gqa_kv_cache_splits_over_tp_and_pp(catalog):
     2 of the 8 KV heads, PP 2 half the layers: 40,960 B per GPU."""
     model = catalog.model("llama-3.1-70b")
     assert perf.kv_bytes_per_token_per_gpu(model, _dep(catalog, tp=4, pp=2)) == 40_960
+
+
+def test_without_an_engine_cap_the_batch_search_stops_at_4096(catalog):
+    """Qwen2.5-0.5B on an H100 at 256 + 256 tokens: 12,288 B of BF16 KV per
+    token (24 layers x 2 KV heads x 64 x 2 x 2 B), 6.3 MB per sequence, so
+    well over 4,096 sequences would fit the 71.7 usable GB; with no engine
+    cap the search stops at 4,096, with a cap at the cap."""
+    model = catalog.model("qwen2.5-0.5b")
+    dep = _dep(catalog)
+    uncapped = Deployment(gpu=dep.gpu, precision=dep.precision, kv_precision=dep.kv_precision,
+                          engine=dep.engine.model_copy(update={"max_batch": None}))
+    shape = Shape(256, 256)
+    assert perf.kv_bytes_per_token_per_gpu(model, dep) == 12_288
+    assert perf.memory(model, uncapped, shape, 4097).fits
+    assert perf.max_batch(model, uncapped, shape) == 4096
+    assert perf.max_batch(model, dep, shape) == 256  # vLLM's --max-num-seqs
+    assert perf.max_batch(model, uncapped, shape, cap=10) == 10
+
+
+def test_max_batch_is_the_last_batch_that_fits(catalog):
+    """Llama-3.1-8B in BF16 on one H100 with 8k-token sequences (1.07 GB of KV
+    cache each): the search ends where one more sequence would not fit. When
+    even one does not (Llama-3.1-70B's 141 GB on an L4) the answer is 0."""
+    model = catalog.model("llama-3.1-8b")
+    dep = _dep(catalog)
+    shape = Shape(7168, 1024)
+    most = perf.max_batch(model, dep, shape)
+    assert 1 < most < 256
+    assert perf.memory(model, dep, shape, most).fits and not perf.memory(model, dep, shape, most + 1).fits
+    assert perf.max_batch(catalog.model("llama-3.1-70b"), _dep(catalog, model_gpu="l4"), shape) == 0
+
+
+def test_max_batch_lands_exactly_on_a_full_gpu(catalog):
+    """A GPU whose usable memory is exactly what 40 sequences take: 40 fit
+    (the parts equal the capacity), 41 do not. Dividing by 2^30 is exact in
+    binary floating point, so the capacity is the same float as the sum."""
+    model = catalog.model("llama-3.1-8b")
+    dep = _dep(catalog)
+    shape = Shape(7168, 1024)
+    need = perf.memory(model, dep, shape, 40).per_gpu
+    gpu = dep.gpu.model_copy(update={"memory_total_gib": need / GIB})
+    full = Deployment(gpu=gpu, precision=dep.precision, kv_precision=dep.kv_precision, engine=dep.engine,
+                      memory_utilization=1.0)
+    at = perf.memory(model, full, shape, 40)
+    assert at.per_gpu == at.capacity_per_gpu and at.fits
+    assert perf.max_batch(model, full, shape) == 40
+
+
+def test_max_batch_is_zero_when_one_sequence_does_not_fit_beside_the_weights(catalog):
+    """Llama-3.1-8B's 16 GB of weights fit an L4's 21.7 usable GB, a
+    100,000-token sequence's 13.2 GB of KV cache beside them does not."""
+    model, dep = catalog.model("llama-3.1-8b"), _dep(catalog, model_gpu="l4")
+    assert perf.memory(model, dep, Shape(100_000, 512), 0).fits
+    assert perf.max_batch(model, dep, Shape(100_000, 512)) == 0
+
+
+def test_memory_fits_up_to_and_including_the_capacity():
+    parts = dict(weights_per_gpu=1.0, kv_cache_per_gpu=1.0, activations_per_gpu=1.0, runtime_per_gpu=1.0, weights=1.0,
+                 tp=1, pp=1)
+    assert perf.Memory(capacity_per_gpu=4.0, **parts).fits
+    assert not perf.Memory(capacity_per_gpu=3.999, **parts).fits
+
+
+def test_engine_workspace_adds_to_the_cuda_context(catalog):
+    """0.5 GiB of CUDA context plus a 1.5 GiB engine workspace: 2 GiB per GPU."""
+    dep = _dep(catalog)
+    engine = dep.engine.model_copy(update={"workspace_gib": 1.5})
+    with_workspace = Deployment(gpu=dep.gpu, precision=dep.precision, kv_precision=dep.kv_precision, engine=engine)
+    assert perf.memory(catalog.model("llama-3.1-8b"), with_workspace, Shape(1, 1), 1).runtime_per_gpu == 2 * GIB
+
+
+def test_kv_elements_per_token(catalog):
+    """Llama-3.1-8B: 2 x 32 layers x 8 KV heads x 128 = 65,536 elements per
+    token on one GPU (the default, TP 1); an encoder caches nothing."""
+    assert perf.kv_elements_per_token(catalog.model("llama-3.1-8b")) == 65_536
+    assert perf.kv_elements_per_token(catalog.model("llama-3.1-8b"), 2) == 32_768
+    assert perf.kv_elements_per_token(catalog.model("bert-base")) == 0
+
+
+def test_encoder_activations_have_no_logits(catalog):
+    """BERT-base, 8 x 128 tokens under TensorRT (no prefill chunk): (4 x 768
+    + 2 x 3072) x 2 B = 18,432 B per token, 1,024 tokens, and no logits."""
+    dep = Deployment(gpu=catalog.gpu("a100-sxm-40gb"), precision=catalog.precision("fp16"),
+                     kv_precision=catalog.precision("fp16"), engine=catalog.engine("tensorrt"))
+    assert perf.activation_bytes_per_gpu(catalog.model("bert-base"), dep, Shape(128, 1), 8) == 1_024 * 18_432
+
+
+def test_moe_activations_pass_through_the_routed_and_shared_experts(catalog):
+    """Mixtral-8x7B routes each token through 2 experts of width 14,336:
+    (4 x 4096 + 2 x 28,672) x 2 B = 147,456 B per token, 4 x 100 tokens,
+    plus FP32 logits 4 x 32,000 x 4 B. A DeepSeek-V3-like model with no dense
+    layers passes through 8 routed + 1 shared expert of width 2,048: FFN
+    width 18,432, (4 x 7168 + 2 x 18,432) x 2 B = 131,072 B per token, plus
+    logits 4 x 129,280 x 4 B."""
+    dep = _dep(catalog)
+    mixtral = catalog.model("mixtral-8x7b")
+    assert perf.activation_bytes_per_gpu(mixtral, dep, Shape(100, 1), 4) == 400 * 147_456 + 4 * 32_000 * 4
+    v3 = catalog.model("deepseek-v3")
+    no_dense = v3.model_copy(update={"moe": v3.moe.model_copy(update={"dense_layers": 0})})
+    assert v3.hidden_size == 7168 and v3.vocab_size == 129_280
+    assert perf.activation_bytes_per_gpu(no_dense, dep, Shape(100, 1), 4) == 400 * 131_072 + 4 * 129_280 * 4

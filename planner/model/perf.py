@@ -86,7 +86,7 @@ def check_deployment(model: Model, dep: Deployment) -> None:
     if model.heads % dep.tp:
         raise InputError(f"tensor parallelism {dep.tp} does not divide {model.id}'s {model.heads} attention heads",
                          hint="choose a TP degree that divides the head count")
-    if dep.tp > 1 and model.mla is None and model.kv_heads % dep.tp and dep.tp % model.kv_heads:
+    if model.mla is None and model.kv_heads % dep.tp and dep.tp % model.kv_heads:
         raise InputError(f"tensor parallelism {dep.tp} and {model.kv_heads} KV heads neither divide the other")
     if dep.pp > model.layers:
         raise InputError(f"pipeline parallelism {dep.pp} exceeds {model.id}'s {model.layers} layers")
@@ -160,9 +160,11 @@ _SPLITS: dict[tuple[int, int], tuple[Model, Precision, tuple[float, float]]] = {
 def weight_split(model: Model, precision: Precision) -> tuple[float, float]:
     """(transformer-layer bytes, embedding + output-head bytes) at ``precision``
     (memoised per model and precision object)."""
+    # The entry holds the model and precision themselves, so their ids cannot
+    # be reused by other objects while it lives: a key match is the same pair.
     key = (id(model), id(precision))
     hit = _SPLITS.get(key)
-    if hit is not None and hit[0] is model and hit[1] is precision:
+    if hit is not None:
         return hit[2]
     if len(_SPLITS) > 4096:
         _SPLITS.clear()
@@ -513,7 +515,7 @@ def timing(model: Model, dep: Deployment, shape: Shape, factors: EngineFactors, 
         forward = prefill(model, dep, factors, batch, shape.input)
         return Timing(forward.total_s, None, forward.total_s, None, batch / forward.total_s, forward, None)
     first = prefill(model, dep, factors, 1, shape.input)
-    batch_prefill = prefill(model, dep, factors, batch, shape.input) if batch > 1 else first
+    batch_prefill = prefill(model, dep, factors, batch, shape.input)
     steps = shape.output - 1
     if steps <= 0:
         step = decode_step(model, dep, factors, batch, shape.input + 1)

@@ -191,7 +191,7 @@ def evaluate(
     if miss:
         return reject(miss + " even at batch 1", Constraint.LATENCY, batch_one_timing=first)
     # latency grows with batch: bisect for the largest batch that still meets it
-    best_batch, best_timing = 1, first
+    best_timing = first
     top = timing_at(most)
     if _meets_latency(spec, top, targets) is None:
         best_batch, best_timing = most, top
