@@ -515,7 +515,7 @@ def timing(model: Model, dep: Deployment, shape: Shape, factors: EngineFactors, 
         forward = prefill(model, dep, factors, batch, shape.input)
         return Timing(forward.total_s, None, forward.total_s, None, batch / forward.total_s, forward, None)
     first = prefill(model, dep, factors, 1, shape.input)
-    batch_prefill = prefill(model, dep, factors, batch, shape.input)
+    batch_prefill = prefill(model, dep, factors, batch, shape.input) if batch > 1 else first
     steps = shape.output - 1
     if steps <= 0:
         step = decode_step(model, dep, factors, batch, shape.input + 1)
