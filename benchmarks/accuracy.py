@@ -19,7 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from planner import perf  # noqa: E402
+from planner.model import perf  # noqa: E402
 from planner.catalog.load import load_catalog  # noqa: E402
 from planner.model.validation import Case, predict_case, read_rows, to_case, validate  # noqa: E402
 

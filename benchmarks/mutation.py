@@ -64,6 +64,12 @@ EQUIVALENT: dict[tuple[str, str, str, str], str] = {
         "memo size bound: clearing the cache one entry sooner only recomputes the same values",
     ("planner/model/perf.py", "weight_split", "4096", "4097"):
         "memo size bound: clearing the cache one entry later only keeps one more entry",
+    ("planner/model/perf.py", "_peaks", "len(_PEAKS) > 4096", "len(_PEAKS) >= 4096"):
+        "memo size bound: clearing the cache one entry sooner only recomputes the same values",
+    ("planner/model/perf.py", "_peaks", "4096", "4097"):
+        "memo size bound: clearing the cache one entry later only keeps one more entry",
+    ("planner/model/perf.py", "timing", "batch > 1", "batch >= 1"):
+        "at batch 1 the batch's prefill is the first prefill: working it out again gives the same pass (skipped for speed)",
     ("planner/model/perf.py", "decode_step", "True", "False"):
         "a decode step has one query per sequence, for which attention_flops counts `context` pairs, causal or not",
     ("planner/model/perf.py", "_handoff_s", "0.0", "1.0"):

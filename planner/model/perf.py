@@ -63,12 +63,31 @@ def matmul_format(gpu: Gpu, precision: Precision) -> tuple[str, float] | None:
     return None
 
 
+_PEAKS: dict[tuple[int, int], tuple[Gpu, Precision, tuple[str, float, float]]] = {}
+
+
 def deployment_matmul_format(dep: Deployment) -> tuple[str, float]:
     """``matmul_format`` of a deployment, which must be able to run at all."""
-    found = matmul_format(dep.gpu, dep.precision)
+    fmt, matmul_peak, _attention_peak = _peaks(dep.gpu, dep.precision)
+    return fmt, matmul_peak
+
+
+def _peaks(gpu: Gpu, precision: Precision) -> tuple[str, float, float]:
+    """(GEMM format, its peak FLOP/s, attention peak FLOP/s), memoised per GPU
+    and precision object: every forward pass asks, and the answer never changes.
+    The entry holds the objects themselves, so their ids cannot be reused."""
+    key = (id(gpu), id(precision))
+    hit = _PEAKS.get(key)
+    if hit is not None:
+        return hit[2]
+    found = matmul_format(gpu, precision)
     if found is None:
-        raise InputError(f"{dep.gpu.id} cannot run {dep.precision.id}: no {dep.precision.compute} support and no fallback")
-    return found
+        raise InputError(f"{gpu.id} cannot run {precision.id}: no {precision.compute} support and no fallback")
+    if len(_PEAKS) > 4096:
+        _PEAKS.clear()
+    result = (found[0], found[1], attention_rate(gpu))
+    _PEAKS[key] = (gpu, precision, result)
+    return result
 
 
 def attention_rate(gpu: Gpu) -> float:
@@ -438,9 +457,8 @@ def _pass(
     overhead_s: float,
 ) -> PassTime:
     """Roofline of one forward pass over the whole replica (all PP stages in turn)."""
-    fmt, matmul_peak = deployment_matmul_format(dep)
+    fmt, matmul_peak, attn_peak = _peaks(dep.gpu, dep.precision)
     matmul_share = factors.compute_8bit if fmt in LOW_PRECISION_FORMATS else factors.compute
-    attn_peak = attention_rate(dep.gpu)
     bandwidth = dep.gpu.memory_bandwidth_bytes_per_s * factors.bandwidth
     gemm = gemm_flops(model, tokens, sequences)
     attn = attention_flops(model, tokens // max(sequences, 1), context, sequences, causal)
