@@ -34,10 +34,17 @@ class Field:
 Text = str | Sequence[str | Field]
 
 
+# C0 and C1 control characters and DEL: text the user typed may carry them
+# (a newline, a carriage return, an escape sequence), and an error is one line
+# of plain text on a terminal, so they are shown escaped (\x1b), never sent.
+_CONTROL = {c: f"\\x{c:02x}" for c in (*range(0x20), *range(0x7F, 0xA0))}
+
+
 def _render(text: Text, labels: Mapping[str, str] | None) -> str:
     if isinstance(text, str):
-        return text
-    return "".join(part if isinstance(part, str) else (labels or {}).get(part.name, part.name) for part in text)
+        return text.translate(_CONTROL)
+    joined = "".join(part if isinstance(part, str) else (labels or {}).get(part.name, part.name) for part in text)
+    return joined.translate(_CONTROL)
 
 
 class PlannerError(Exception):
@@ -89,7 +96,7 @@ class CatalogError(PlannerError):
 
     def __init__(self, message: str, problems: list[str] | None = None, *, hint: str | None = None):
         super().__init__(message, hint=hint)
-        self.problems = problems or [message]
+        self.problems = [problem.translate(_CONTROL) for problem in problems] if problems else [self.message]
 
 
 class NoPlanError(PlannerError):
