@@ -1,11 +1,13 @@
 """Random and hostile command lines: every one must end in a documented exit
-code with at most a one-line error, never an internal error or a traceback.
+code (never 1, the internal-error code), print no traceback, write nothing on
+stderr but planner's own lines, and, asked for JSON, print JSON that parses in
+strict mode (no NaN or Infinity).
 
     python benchmarks/fuzz_cli.py                 # 400 invocations, seed 0
     python benchmarks/fuzz_cli.py --runs 2000 --seed 3
 
-Prints the count per exit code and every invocation that reached the
-internal-error path (exit 1) or printed a traceback. Exits 1 if any did.
+Prints the count per exit code and every invocation that broke a rule;
+exits 1 if any did.
 Runs in-process (fast); writes nothing outside a temporary folder.
 """
 
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import json
 import random
 import sys
 import tempfile
@@ -76,7 +79,7 @@ def _other_args(rng: random.Random, folder: Path) -> list[str]:
     ])
 
 
-def run(args: list[str]) -> tuple[int, str]:
+def run(args: list[str]) -> tuple[int, str, str]:
     out, err = io.StringIO(), io.StringIO()
     code = 0
     with redirect_stdout(out), redirect_stderr(err):
@@ -84,7 +87,28 @@ def run(args: list[str]) -> tuple[int, str]:
             main(args)
         except SystemExit as exc:
             code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    return code, err.getvalue()
+    return code, out.getvalue(), err.getvalue()
+
+
+def _refuse_constant(name: str) -> object:
+    raise ValueError(f"JSON carries {name}")
+
+
+def problems_with(args: list[str], code: int, out: str, err: str) -> list[str]:
+    """What is wrong with one invocation's outcome, by the rules in the docstring."""
+    found = []
+    if code not in (0, 2, 3, 4, 5):
+        found.append(f"exit {code}")
+    if "Traceback" in out + err:
+        found.append("traceback")
+    if any(line and not line.startswith("planner: ") for line in err.splitlines()):
+        found.append("stderr line not from planner")
+    if "json" in args and code in (0, 4) and out.strip():
+        try:
+            json.loads(out, parse_constant=_refuse_constant)
+        except ValueError as exc:
+            found.append(f"JSON: {exc}")
+    return found
 
 
 def main_fuzz() -> int:
@@ -100,15 +124,16 @@ def main_fuzz() -> int:
         for _ in range(opts.runs):
             kind = rng.random()
             args = _fit_args(rng) if kind < 0.5 else _predict_args(rng) if kind < 0.8 else _other_args(rng, folder)
-            code, err = run(args)
+            code, out, err = run(args)
             codes[code] += 1
-            if code == 1 or "Traceback" in err or len(err.strip().splitlines()) > 20:
-                bad.append(f"exit {code}: planner {' '.join(args)}\n    {err.strip()[:300]}")
+            wrong = problems_with(args, code, out, err)
+            if wrong:
+                bad.append(f"{', '.join(wrong)}: planner {' '.join(map(repr, args))}\n    {err.strip()[:300]}")
     print(f"{opts.runs} invocations, seed {opts.seed}; by exit code: "
           + ", ".join(f"{code}: {n}" for code, n in sorted(codes.items())))
     for line in bad:
         print(line)
-    print(f"internal errors or tracebacks: {len(bad)}")
+    print(f"invocations breaking a rule: {len(bad)}")
     return 1 if bad else 0
 
 
