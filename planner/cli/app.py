@@ -66,9 +66,20 @@ CatalogOption = Annotated[
     ),
 ]
 FormatOption = Annotated[str, typer.Option("--format", "-f", help="Output format: table or json.", metavar="FORMAT")]
+
+
+def _output_path(value: Optional[Path]) -> Optional[Path]:
+    """`-o -` is standard output: the same as no -o."""
+    return None if value is not None and str(value) == "-" else value
+
+
 OutputOption = Annotated[
     Optional[Path],
-    typer.Option("-o", "--output-file", help="Write to this file (atomically: all or nothing) instead of the terminal.", metavar="FILE"),
+    typer.Option(
+        "-o", "--output-file", callback=_output_path, metavar="FILE",
+        help="Write to this regular file (atomically: all or nothing; a symbolic link is followed) "
+        "instead of the terminal; '-' is standard output.",
+    ),
 ]
 TEXT_WIDTH = 120  # columns of table output written to a file
 
