@@ -213,3 +213,13 @@ def test_sigterm_mid_write_removes_the_temporary_file_and_terminates(tmp_path):
         child.kill()
         child.stdout.close()
     assert target.read_text() == "previous plan\n" and _names(tmp_path) == ["plan.csv"]
+
+
+def test_handlers_are_put_back_and_an_ignored_signal_stays_ignored(tmp_path):
+    before = signal.signal(signal.SIGTERM, signal.SIG_IGN)  # as under nohup
+    try:
+        sigint = signal.getsignal(signal.SIGINT)
+        write_files({tmp_path / "plan.csv": "plan\n"})
+        assert signal.getsignal(signal.SIGTERM) is signal.SIG_IGN and signal.getsignal(signal.SIGINT) is sigint
+    finally:
+        signal.signal(signal.SIGTERM, before)

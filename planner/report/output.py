@@ -138,6 +138,9 @@ class _Signalled(BaseException):
 
 
 def _raise_signalled(signum: int, _frame: object) -> None:
+    for other in (signal.SIGINT, signal.SIGTERM):  # a second signal must not cut the clean-up short
+        if signal.getsignal(other) is _raise_signalled:
+            signal.signal(other, signal.SIG_IGN)
     raise _Signalled(signum)
 
 
