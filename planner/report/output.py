@@ -88,11 +88,13 @@ def _resolve(path: Path) -> Path:
     for _ in range(_MAX_LINKS):
         directory = target.parent if str(target.parent) else Path(".")
         if not directory.is_dir():
-            missing = f"directory '{directory}' does not exist"
+            missing = (f"'{directory}' is not a directory" if directory.exists()
+                       else f"directory '{directory}' does not exist")
             if target != path:
                 missing = f"it is a symbolic link to '{target}', and {missing}"
             raise OutputError(f"cannot write '{path}': {missing}",
-                              hint="create the directory first or choose another -o path")
+                              hint="choose another -o path" if directory.exists()
+                              else "create the directory first or choose another -o path")
         if not target.is_symlink():
             return Path(os.path.realpath(directory)) / target.name
         _refuse_planted_link(target, path)
