@@ -150,13 +150,13 @@ def _raise_signalled(signum: int, _frame: object) -> None:
 def _signals_clean_up() -> Iterator[None]:
     """Turn SIGINT and SIGTERM into an exception while inside; deliver them again once out."""
     previous: dict[int, object] = {}
-    if threading.current_thread() is threading.main_thread():  # only there can handlers be set
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            handler = signal.getsignal(signum)
-            if handler is not signal.SIG_IGN:
-                previous[signum] = handler
-                signal.signal(signum, _raise_signalled)
     try:
+        if threading.current_thread() is threading.main_thread():  # only there can handlers be set
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                handler = signal.getsignal(signum)
+                if handler is not signal.SIG_IGN:
+                    previous[signum] = handler
+                    signal.signal(signum, _raise_signalled)
         yield
     except _Signalled as caught:
         for signum, handler in previous.items():
