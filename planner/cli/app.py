@@ -19,7 +19,7 @@ from rich.console import Console
 from planner import __version__
 from planner.catalog.load import Catalog, load_catalog, validate_file
 from planner.report.output import write_files
-from planner.core.errors import EXIT_INTERNAL, CatalogError, InputError, NoPlanError, PlannerError
+from planner.core.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, CatalogError, InputError, NoPlanError, PlannerError
 from planner.report.size import size_dict, size_renderables, to_json
 from planner.model.resolve import resolve_model
 from planner.model.sizing import size_table
@@ -66,9 +66,20 @@ CatalogOption = Annotated[
     ),
 ]
 FormatOption = Annotated[str, typer.Option("--format", "-f", help="Output format: table or json.", metavar="FORMAT")]
+
+
+def _output_path(value: Optional[Path]) -> Optional[Path]:
+    """`-o -` is standard output: the same as no -o."""
+    return None if value is not None and str(value) == "-" else value
+
+
 OutputOption = Annotated[
     Optional[Path],
-    typer.Option("-o", "--output-file", help="Write to this file (atomically: all or nothing) instead of the terminal.", metavar="FILE"),
+    typer.Option(
+        "-o", "--output-file", callback=_output_path, metavar="FILE",
+        help="Write to this regular file (atomically: all or nothing; a symbolic link is followed) "
+        "instead of the terminal; '-' is standard output.",
+    ),
 ]
 TEXT_WIDTH = 120  # columns of table output written to a file
 
@@ -559,7 +570,7 @@ def _run(args: list[str]) -> None:
     except PlannerError as exc:
         _fail(exc.render(_flags(args)), exc.exit_code)
     except KeyboardInterrupt:
-        _fail("interrupted", 130)
+        _fail("interrupted", EXIT_INTERRUPTED)
     except BrokenPipeError:
         sys.exit(0)
     except Exception as exc:  # noqa: BLE001 - the last line of defence

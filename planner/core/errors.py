@@ -16,6 +16,8 @@ EXIT_BAD_INPUT = 2  # an argument, unit, option or input file is wrong
 EXIT_CATALOG = 3  # a catalog file (built-in or overlay) is invalid
 EXIT_NO_PLAN = 4  # the question is valid but nothing satisfies it
 EXIT_WRITE = 5  # an output file could not be written
+EXIT_INTERRUPTED = 130  # SIGINT (Ctrl-C): 128 + 2, as a shell reports it
+EXIT_TERMINATED = 143  # SIGTERM: the process ends by the signal, which a shell reports as 128 + 15
 
 
 @dataclass(frozen=True)
