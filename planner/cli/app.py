@@ -191,12 +191,23 @@ def size(
 # --- fit -----------------------------------------------------------------
 
 
-def _split(values: Optional[list[str]]) -> tuple[str, ...] | None:
-    """Repeatable options that also take comma-separated lists."""
-    if not values:
+def _given(value: Optional[str], flag: str, *, optional: bool = True) -> Optional[str]:
+    """A value as given: None when the flag is absent, an error when it is
+    present but blank (an empty value must not silently drop a constraint)."""
+    if value is not None and not value.strip():
+        raise InputError(f"{flag} is empty", hint=f"give a value or leave {flag} out" if optional else "give a value")
+    return value
+
+
+def _split(values: Optional[list[str]], flag: str) -> tuple[str, ...] | None:
+    """Repeatable options that also take comma-separated lists: None when the
+    flag is absent, an error when it is given with nothing but separators."""
+    if values is None:
         return None
     items = tuple(v.strip() for value in values for v in value.split(",") if v.strip())
-    return items or None
+    if not items:
+        raise InputError(f"{flag} is empty", hint=f"give a value or leave {flag} out")
+    return items
 
 
 @app.command()
@@ -267,11 +278,14 @@ def fit(
     fmt = _check_format(fmt, ("table", "json", "csv", "markdown", "html"))
     if csv_kind not in ("bom", "candidates"):
         raise InputError(f"unknown --csv-kind '{csv_kind}'", hint="expected bom or candidates")
+    latency, ttft, e2e = _given(latency, "--latency"), _given(ttft, "--ttft"), _given(e2e, "--e2e")
+    throughput, inventory = _given(throughput, "--throughput"), _given(inventory, "--inventory")
+    budget, max_power = _given(budget, "--budget"), _given(max_power, "--max-power")
     targets = Targets(
-        latency_s=parse_duration(latency) if latency else None,
-        ttft_s=parse_duration(ttft) if ttft else None,
-        e2e_s=parse_duration(e2e) if e2e else None,
-        throughput=parse_rate(throughput) if throughput else None,
+        latency_s=None if latency is None else parse_duration(latency),
+        ttft_s=None if ttft is None else parse_duration(ttft),
+        e2e_s=None if e2e is None else parse_duration(e2e),
+        throughput=None if throughput is None else parse_rate(throughput),
     )
     question = Question(
         model=model,
@@ -279,15 +293,15 @@ def fit(
         input_tokens=parse_count(input_tokens, "input length"),
         output_tokens=parse_count(output_tokens, "output length"),
         engine=engine,
-        gpus=_split(gpu),
-        segments=_split(segment),
-        precisions=_split(precision),
-        kv_precisions=_split(kv_precision),
+        gpus=_split(gpu, "--gpu"),
+        segments=_split(segment, "--segment"),
+        precisions=_split(precision, "--precision"),
+        kv_precisions=_split(kv_precision, "--kv-precision"),
         max_quality_loss=parse_percent(max_quality_loss),
-        inventory=parse_inventory(inventory) if inventory else None,
-        budget=parse_money(budget) if budget else None,
+        inventory=None if inventory is None else parse_inventory(inventory),
+        budget=None if budget is None else parse_money(budget),
         max_gpus=max_gpus,
-        max_power_w=parse_power(max_power) if max_power else None,
+        max_power_w=None if max_power is None else parse_power(max_power),
         gpus_per_node=gpus_per_node,
         memory_utilization=memory_utilization,
         max_batch=max_batch,
@@ -415,6 +429,9 @@ def predict(
     from planner.report.predict import prediction_renderables
 
     fmt = _check_format(fmt, ("table", "json"))
+    for value, flag in ((gpu, "--gpu"), (precision, "--precision"), (engine, "--engine")):
+        _given(value, flag, optional=False)
+    kv_precision = _given(kv_precision, "--kv-precision")
     cat = _catalog(catalog)
     result = run_predict(
         cat, model, gpu, precision=precision, kv_precision=kv_precision, gpus=gpus, tp=tp, pp=pp,
