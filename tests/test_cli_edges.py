@@ -3,9 +3,12 @@ strict JSON (see the exit codes in planner/core/errors.py and the README)."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
-from conftest import run_cli
+from conftest import ROOT, run_cli
 
 
 @pytest.mark.parametrize(("args", "flag"), [
@@ -38,3 +41,49 @@ def test_fit_refuses_an_empty_value_naming_the_flag(args, flag):
 def test_predict_refuses_an_empty_value_naming_the_flag(args, message):
     result = run_cli("predict", "13B", *args)
     assert (result.exit_code, result.stderr) == (2, f"planner: error: {message}\n")
+
+
+# --- usage errors ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("args", "line"), [
+    (("fit",), "Missing argument 'model' (see planner fit --help)"),
+    (("fit", "13B", "--bogus"), "No such option: --bogus"),
+    (("fit", "13B", "--latency", "100ms", "--max-gpus", "x"), "Invalid value for '--max-gpus'"),
+    (("predict", "13B"), "Missing option '--gpu' (see planner predict --help)"),
+    (("catalog", "list", "--format"), "Option '--format' requires an argument (see planner catalog list --help)"),
+    (("catalog", "nosuch"), "No such command 'nosuch' (see planner catalog --help)"),
+    (("nosuch",), "No such command 'nosuch' (see planner --help)"),
+])
+def test_a_usage_error_is_one_line_and_exit_2(args, line):
+    result = run_cli(*args)
+    assert result.exit_code == 2
+    assert result.stderr.startswith("planner: error: ") and result.stderr.count("\n") == 1, result.stderr
+    assert line in result.stderr
+    assert "(see planner" in result.stderr and "Usage:" not in result.stderr
+    assert result.stdout == ""
+
+
+@pytest.mark.parametrize("args", [("--help",), ("fit", "--help"), ("catalog", "list", "--help"), ("--version",)])
+def test_help_and_version_still_exit_0(args):
+    result = run_cli(*args)
+    assert result.exit_code == 0 and result.stdout and result.stderr == ""
+
+
+def test_planner_alone_shows_its_help_as_a_usage_error():
+    result = run_cli()
+    assert result.exit_code == 2 and "Usage: planner" in result.stderr
+
+
+# --- a reader that goes away ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("args", [("catalog", "list"), ("catalog", "list", "--format", "json"), ("--help",)])
+def test_a_reader_gone_early_ends_planner_quietly_with_0(args):
+    """`planner catalog list | head -0`, with a real pipe and a real process: the
+    reader closes before planner (~1 s to start) writes, so every write meets EPIPE."""
+    proc = subprocess.Popen([sys.executable, "-m", "planner", *args], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env={"PATH": "/usr/bin:/bin", "TERMINAL_WIDTH": "80"})
+    proc.stdout.close()
+    _out, err = proc.communicate(timeout=60)
+    assert (proc.returncode, err) == (0, b"")

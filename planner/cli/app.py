@@ -15,18 +15,45 @@ from typing import Annotated, Any, Optional
 
 import typer
 from rich.console import Console
+# typer 0.29 vendors click (no `click` package is installed): its exceptions live here.
+from typer._click.exceptions import NoArgsIsHelpError, UsageError
+from typer.core import TyperGroup
 
 from planner import __version__
 from planner.catalog.load import Catalog, load_catalog, validate_file
 from planner.report.output import write_files
-from planner.core.errors import EXIT_INTERNAL, CatalogError, InputError, NoPlanError, PlannerError
+from planner.core.errors import EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_OK, CatalogError, InputError, NoPlanError, PlannerError
 from planner.report.size import size_dict, size_renderables, to_json
 from planner.model.resolve import resolve_model
 from planner.model.sizing import size_table
 from planner.core.units import parse_count
 from planner.plan import question
 
+class _PipeClosed(Exception):
+    """The reader of stdout went away (`planner ... | head -1`).
+
+    Raised in place of BrokenPipeError, which click would turn into exit 1
+    before `main` sees it.
+    """
+
+
+class _Group(TyperGroup):
+    # --help and --version print while the context is made; commands while invoked.
+    def make_context(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().make_context(*args, **kwargs)
+        except BrokenPipeError as exc:
+            raise _PipeClosed() from exc
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except BrokenPipeError as exc:
+            raise _PipeClosed() from exc
+
+
 app = typer.Typer(
+    cls=_Group,
     name="planner",
     help="Find the cheapest accelerators and quantisation that run a model within a latency or throughput target.",
     no_args_is_help=True,
@@ -42,11 +69,18 @@ app.add_typer(catalog_app, name="catalog")
 _RUN_CONSOLE: ContextVar[Console | None] = ContextVar("planner_console", default=None)
 
 
+class _Console(Console):
+    def on_broken_pipe(self) -> None:
+        # rich's own handling exits 1; planner's closed pipe is exit 0 (see `_run`)
+        self.quiet = True
+        raise _PipeClosed()
+
+
 def _console() -> Console:
     console = _RUN_CONSOLE.get()
     if console is None:
         width = os.environ.get("TERMINAL_WIDTH") or os.environ.get("COLUMNS")
-        console = Console(width=int(width) if width and width.isdigit() else None, soft_wrap=False)
+        console = _Console(width=int(width) if width and width.isdigit() else None, soft_wrap=False)
         _RUN_CONSOLE.set(console)
     return console
 
@@ -564,10 +598,49 @@ def main(argv: list[str] | None = None) -> None:
         _RUN_CONSOLE.reset(run)
 
 
+def _command_path(args: list[str]) -> str:
+    """`planner catalog list` for the command the words of ``args`` name, as far as they name one."""
+    words, command = ["planner"], typer.main.get_command(app)
+    for arg in args:
+        commands = getattr(command, "commands", {})
+        if arg not in commands:
+            break
+        words.append(arg)
+        command = commands[arg]
+    return " ".join(words)
+
+
+def _pipe_closed() -> None:
+    """Leave quietly: point stdout at /dev/null so the interpreter's last flush
+    meets no closed pipe, and exit 0 (the reader took what it wanted)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # stdout is not a file (tests capture it)
+        pass
+    sys.exit(EXIT_OK)
+
+
 def _run(args: list[str]) -> None:
     try:
-        # typer handles its own usage errors (exit 2) and --help in standalone mode
-        app(args=args, prog_name="planner", obj={"argv": args})
+        # Not standalone: usage errors, --help and --version come back here, so
+        # they are reported in planner's one-line form and a closed pipe is not exit 1.
+        code = app(args=args, prog_name="planner", obj={"argv": args}, standalone_mode=False)
+        if code == 130:  # click turns an interrupt into this exit code
+            _fail("interrupted", 130)
+        if isinstance(code, int) and code:
+            sys.exit(code)
+    except NoArgsIsHelpError as exc:  # `planner` or `planner catalog` alone: the help, as a usage error
+        print(exc.format_message(), file=sys.stderr)
+        sys.exit(EXIT_BAD_INPUT)
+    except UsageError as exc:
+        command = exc.ctx.command_path if exc.ctx is not None else _command_path(args)
+        message = " ".join(exc.format_message().split()).rstrip(".")
+        _fail(f"{message} (see {command} --help)", EXIT_BAD_INPUT)
+    except typer.Abort:
+        _fail("interrupted", 130)
+    except _PipeClosed:
+        _pipe_closed()
     except CatalogError as exc:
         if len(exc.problems) > 1 or exc.problems[0] != exc.message:
             for line in exc.problems:
@@ -578,7 +651,7 @@ def _run(args: list[str]) -> None:
     except KeyboardInterrupt:
         _fail("interrupted", 130)
     except BrokenPipeError:
-        sys.exit(0)
+        _pipe_closed()
     except Exception as exc:  # noqa: BLE001 - the last line of defence
         if os.environ.get("PLANNER_DEBUG"):
             raise
