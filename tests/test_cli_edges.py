@@ -3,6 +3,7 @@ strict JSON (see the exit codes in planner/core/errors.py and the README)."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -87,3 +88,51 @@ def test_a_reader_gone_early_ends_planner_quietly_with_0(args):
     proc.stdout.close()
     _out, err = proc.communicate(timeout=60)
     assert (proc.returncode, err) == (0, b"")
+
+
+# --- strict JSON --------------------------------------------------------------------
+
+
+def _no_constant(constant: str):
+    raise AssertionError(f"JSON carries {constant}")
+
+
+@pytest.mark.parametrize("args", [
+    ("size", "13B"),
+    ("size", "bert-base"),
+    ("fit", "13B", "--latency", "100ms", "--explain", "--top", "3"),
+    ("fit", "bert-base", "--latency", "1ms", "--input", "128", "--engine", "tensorrt"),
+    ("fit", "13B", "--latency", "100ms", "--objective", "tco"),
+    ("fit", "13B", "--latency", "1us"),  # infeasible: still an object with the status
+    ("predict", "llama-2-7b", "--gpu", "a100-sxm-80gb", "--batch", "max"),
+    ("predict", "bert-base", "--gpu", "t4", "--input", "128"),
+    ("validate", str(ROOT / "benchmarks" / "data" / "measured.csv")),
+    ("catalog", "list"),
+    ("catalog", "show", "h100-sxm"),
+    ("catalog", "show", "int4"),
+    ("catalog", "show", "llama-3.1-70b"),
+    ("catalog", "show", "vllm"),
+])
+def test_every_command_prints_strict_json(args):
+    result = run_cli(*args, *(() if args[:2] == ("catalog", "show") else ("--format", "json")))
+    assert result.exit_code in (0, 4), result.stderr
+    json.loads(result.stdout, parse_constant=_no_constant)
+
+
+def test_to_json_refuses_a_non_finite_number():
+    from planner.report.size import to_json
+
+    for bad in (float("nan"), float("inf"), -float("inf")):
+        with pytest.raises(ValueError):
+            to_json({"x": bad})
+
+
+def test_a_catalog_overlay_cannot_bring_an_infinite_factor(tmp_path):
+    overlay = tmp_path / "engine.yaml"
+    overlay.write_text(
+        "engines:\n  - id: myeng\n    name: My engine\n    factors:\n      default: {bandwidth: 0.8, compute: 0.6, "
+        "compute_8bit: 0.4, decode_overhead_ms: 3, prefill_overhead_ms: 3, allreduce_us: 30, overlap: .inf}\n"
+        "    fitted_on: none\n    memory_utilization: 0.9\n    workspace_gib: 0\n    kv_cache_formats: [fp16]\n"
+        "    sources: {all: test}\n")
+    result = run_cli("catalog", "show", "myeng", "--catalog", str(overlay))
+    assert result.exit_code == 3 and "overlap" in result.stderr
