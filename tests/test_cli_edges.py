@@ -136,3 +136,11 @@ def test_a_catalog_overlay_cannot_bring_an_infinite_factor(tmp_path):
         "    sources: {all: test}\n")
     result = run_cli("catalog", "show", "myeng", "--catalog", str(overlay))
     assert result.exit_code == 3 and "overlap" in result.stderr
+
+
+def test_an_error_whose_reader_has_gone_still_exits_with_its_code():
+    """`planner fit 2>&1 | head -0`: the message cannot be shown, the exit code still tells."""
+    proc = subprocess.Popen([sys.executable, "-m", "planner", "fit"], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, env={"PATH": "/usr/bin:/bin"})
+    proc.stdout.close()
+    assert proc.wait(timeout=60) == 2

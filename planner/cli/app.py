@@ -583,8 +583,16 @@ def catalog_validate(
 # --- entry point --------------------------------------------------------
 
 
+def _say(text: str) -> None:
+    """One message on stderr; if its reader has gone too, the exit code alone tells."""
+    try:
+        print(text, file=sys.stderr)
+    except BrokenPipeError:
+        _to_devnull(sys.stderr)
+
+
 def _fail(message: str, code: int) -> None:
-    print(f"planner: error: {message}", file=sys.stderr)
+    _say(f"planner: error: {message}")
     sys.exit(code)
 
 
@@ -611,14 +619,18 @@ def _command_path(args: list[str]) -> str:
 
 
 def _pipe_closed() -> None:
-    """Leave quietly: point stdout at /dev/null so the interpreter's last flush
-    meets no closed pipe, and exit 0 (the reader took what it wanted)."""
+    """Leave quietly with exit 0: the reader took what it wanted."""
+    _to_devnull(sys.stdout)
+    sys.exit(EXIT_OK)
+
+
+def _to_devnull(stream: Any) -> None:
+    """Point a stream's descriptor at /dev/null, so the interpreter's last flush meets no closed pipe."""
     try:
         devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-    except (OSError, ValueError, AttributeError):  # stdout is not a file (tests capture it)
+        os.dup2(devnull, stream.fileno())
+    except (OSError, ValueError, AttributeError):  # not a file (tests capture it)
         pass
-    sys.exit(EXIT_OK)
 
 
 def _run(args: list[str]) -> None:
@@ -631,7 +643,7 @@ def _run(args: list[str]) -> None:
         if isinstance(code, int) and code:
             sys.exit(code)
     except NoArgsIsHelpError as exc:  # `planner` or `planner catalog` alone: the help, as a usage error
-        print(exc.format_message(), file=sys.stderr)
+        _say(exc.format_message())
         sys.exit(EXIT_BAD_INPUT)
     except UsageError as exc:
         command = exc.ctx.command_path if exc.ctx is not None else _command_path(args)
@@ -644,7 +656,7 @@ def _run(args: list[str]) -> None:
     except CatalogError as exc:
         if len(exc.problems) > 1 or exc.problems[0] != exc.message:
             for line in exc.problems:
-                print(f"planner: catalog: {line}", file=sys.stderr)
+                _say(f"planner: catalog: {line}")
         _fail(str(exc), exc.exit_code)
     except PlannerError as exc:
         _fail(exc.render(_flags(args)), exc.exit_code)
