@@ -2,6 +2,8 @@
 
 Errors the user can cause are PlannerError subclasses; ``main`` prints them
 as one line on stderr and exits with their documented code (see planner/core/errors.py).
+A malformed command line is reported the same way (exit 2), and a reader that
+closes the pipe early ends planner quietly with exit 0.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from planner.model.resolve import resolve_model
 from planner.model.sizing import size_table
 from planner.core.units import parse_count
 from planner.plan import question
+
 
 class _PipeClosed(Exception):
     """The reader of stdout went away (`planner ... | head -1`).
