@@ -2,6 +2,8 @@
 
 Errors the user can cause are PlannerError subclasses; ``main`` prints them
 as one line on stderr and exits with their documented code (see planner/core/errors.py).
+A malformed command line is reported the same way (exit 2), and a reader that
+closes the pipe early ends planner quietly with exit 0.
 """
 
 from __future__ import annotations
@@ -15,18 +17,55 @@ from typing import Annotated, Any, Optional
 
 import typer
 from rich.console import Console
+# typer 0.29 vendors click (no `click` package is installed): its exceptions live here.
+from typer._click.exceptions import NoArgsIsHelpError, UsageError
+from typer.core import TyperGroup
 
 from planner import __version__
 from planner.catalog.load import Catalog, load_catalog, validate_file
 from planner.report.output import write_files
-from planner.core.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, CatalogError, InputError, NoPlanError, PlannerError
+from planner.core.errors import (
+    EXIT_BAD_INPUT,
+    EXIT_INTERNAL,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    CatalogError,
+    InputError,
+    NoPlanError,
+    PlannerError,
+)
 from planner.report.size import size_dict, size_renderables, to_json
 from planner.model.resolve import resolve_model
 from planner.model.sizing import size_table
 from planner.core.units import parse_count
 from planner.plan import question
 
+
+class _PipeClosed(Exception):
+    """The reader of stdout went away (`planner ... | head -1`).
+
+    Raised in place of BrokenPipeError, which click would turn into exit 1
+    before `main` sees it.
+    """
+
+
+class _Group(TyperGroup):
+    # --help and --version print while the context is made; commands while invoked.
+    def make_context(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().make_context(*args, **kwargs)
+        except BrokenPipeError as exc:
+            raise _PipeClosed() from exc
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except BrokenPipeError as exc:
+            raise _PipeClosed() from exc
+
+
 app = typer.Typer(
+    cls=_Group,
     name="planner",
     help="Find the cheapest accelerators and quantisation that run a model within a latency or throughput target.",
     no_args_is_help=True,
@@ -42,11 +81,18 @@ app.add_typer(catalog_app, name="catalog")
 _RUN_CONSOLE: ContextVar[Console | None] = ContextVar("planner_console", default=None)
 
 
+class _Console(Console):
+    def on_broken_pipe(self) -> None:
+        # rich's own handling exits 1; planner's closed pipe is exit 0 (see `_run`)
+        self.quiet = True
+        raise _PipeClosed()
+
+
 def _console() -> Console:
     console = _RUN_CONSOLE.get()
     if console is None:
         width = os.environ.get("TERMINAL_WIDTH") or os.environ.get("COLUMNS")
-        console = Console(width=int(width) if width and width.isdigit() else None, soft_wrap=False)
+        console = _Console(width=int(width) if width and width.isdigit() else None, soft_wrap=False)
         _RUN_CONSOLE.set(console)
     return console
 
@@ -202,12 +248,23 @@ def size(
 # --- fit -----------------------------------------------------------------
 
 
-def _split(values: Optional[list[str]]) -> tuple[str, ...] | None:
-    """Repeatable options that also take comma-separated lists."""
-    if not values:
+def _given(value: Optional[str], flag: str, *, optional: bool = True) -> Optional[str]:
+    """A value as given: None when the flag is absent, an error when it is
+    present but blank (an empty value must not silently drop a constraint)."""
+    if value is not None and not value.strip():
+        raise InputError(f"{flag} is empty", hint=f"give a value or leave {flag} out" if optional else "give a value")
+    return value
+
+
+def _split(values: Optional[list[str]], flag: str) -> tuple[str, ...] | None:
+    """Repeatable options that also take comma-separated lists: None when the
+    flag is absent, an error when it is given with nothing but separators."""
+    if values is None:
         return None
     items = tuple(v.strip() for value in values for v in value.split(",") if v.strip())
-    return items or None
+    if not items:
+        raise InputError(f"{flag} is empty", hint=f"give a value or leave {flag} out")
+    return items
 
 
 @app.command()
@@ -278,11 +335,14 @@ def fit(
     fmt = _check_format(fmt, ("table", "json", "csv", "markdown", "html"))
     if csv_kind not in ("bom", "candidates"):
         raise InputError(f"unknown --csv-kind '{csv_kind}'", hint="expected bom or candidates")
+    latency, ttft, e2e = _given(latency, "--latency"), _given(ttft, "--ttft"), _given(e2e, "--e2e")
+    throughput, inventory = _given(throughput, "--throughput"), _given(inventory, "--inventory")
+    budget, max_power = _given(budget, "--budget"), _given(max_power, "--max-power")
     targets = Targets(
-        latency_s=parse_duration(latency) if latency else None,
-        ttft_s=parse_duration(ttft) if ttft else None,
-        e2e_s=parse_duration(e2e) if e2e else None,
-        throughput=parse_rate(throughput) if throughput else None,
+        latency_s=None if latency is None else parse_duration(latency),
+        ttft_s=None if ttft is None else parse_duration(ttft),
+        e2e_s=None if e2e is None else parse_duration(e2e),
+        throughput=None if throughput is None else parse_rate(throughput),
     )
     question = Question(
         model=model,
@@ -290,15 +350,15 @@ def fit(
         input_tokens=parse_count(input_tokens, "input length"),
         output_tokens=parse_count(output_tokens, "output length"),
         engine=engine,
-        gpus=_split(gpu),
-        segments=_split(segment),
-        precisions=_split(precision),
-        kv_precisions=_split(kv_precision),
+        gpus=_split(gpu, "--gpu"),
+        segments=_split(segment, "--segment"),
+        precisions=_split(precision, "--precision"),
+        kv_precisions=_split(kv_precision, "--kv-precision"),
         max_quality_loss=parse_percent(max_quality_loss),
-        inventory=parse_inventory(inventory) if inventory else None,
-        budget=parse_money(budget) if budget else None,
+        inventory=None if inventory is None else parse_inventory(inventory),
+        budget=None if budget is None else parse_money(budget),
         max_gpus=max_gpus,
-        max_power_w=parse_power(max_power) if max_power else None,
+        max_power_w=None if max_power is None else parse_power(max_power),
         gpus_per_node=gpus_per_node,
         memory_utilization=memory_utilization,
         max_batch=max_batch,
@@ -426,6 +486,9 @@ def predict(
     from planner.report.predict import prediction_renderables
 
     fmt = _check_format(fmt, ("table", "json"))
+    for value, flag in ((gpu, "--gpu"), (precision, "--precision"), (engine, "--engine")):
+        _given(value, flag, optional=False)
+    kv_precision = _given(kv_precision, "--kv-precision")
     cat = _catalog(catalog)
     result = run_predict(
         cat, model, gpu, precision=precision, kv_precision=kv_precision, gpus=gpus, tp=tp, pp=pp,
@@ -543,8 +606,16 @@ def catalog_validate(
 # --- entry point --------------------------------------------------------
 
 
+def _say(text: str) -> None:
+    """One message on stderr; if its reader has gone too, the exit code alone tells."""
+    try:
+        print(text, file=sys.stderr)
+    except BrokenPipeError:
+        _to_devnull(sys.stderr)
+
+
 def _fail(message: str, code: int) -> None:
-    print(f"planner: error: {message}", file=sys.stderr)
+    _say(f"planner: error: {message}")
     sys.exit(code)
 
 
@@ -558,21 +629,64 @@ def main(argv: list[str] | None = None) -> None:
         _RUN_CONSOLE.reset(run)
 
 
+def _command_path(args: list[str]) -> str:
+    """`planner catalog list` for the command the words of ``args`` name, as far as they name one."""
+    words, command = ["planner"], typer.main.get_command(app)
+    for arg in args:
+        commands = getattr(command, "commands", {})
+        if arg not in commands:
+            break
+        words.append(arg)
+        command = commands[arg]
+    return " ".join(words)
+
+
+def _pipe_closed() -> None:
+    """Leave quietly with exit 0: the reader took what it wanted."""
+    _to_devnull(sys.stdout)
+    sys.exit(EXIT_OK)
+
+
+def _to_devnull(stream: Any) -> None:
+    """Point a stream's descriptor at /dev/null, so the interpreter's last flush meets no closed pipe."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, stream.fileno())
+    except (OSError, ValueError, AttributeError):  # not a file (tests capture it)
+        pass
+
+
 def _run(args: list[str]) -> None:
     try:
-        # typer handles its own usage errors (exit 2) and --help in standalone mode
-        app(args=args, prog_name="planner", obj={"argv": args})
+        # Not standalone: usage errors, --help and --version come back here, so
+        # they are reported in planner's one-line form and a closed pipe is not exit 1.
+        code = app(args=args, prog_name="planner", obj={"argv": args}, standalone_mode=False)
+        if code == 130:  # click turns an interrupt into this exit code
+            _fail("interrupted", 130)
+        if isinstance(code, int) and code:
+            sys.exit(code)
+    except NoArgsIsHelpError as exc:  # `planner` or `planner catalog` alone: the help, as a usage error
+        _say(exc.format_message())
+        sys.exit(EXIT_BAD_INPUT)
+    except UsageError as exc:
+        command = exc.ctx.command_path if exc.ctx is not None else _command_path(args)
+        message = " ".join(exc.format_message().split()).rstrip(".")
+        _fail(f"{message} (see {command} --help)", EXIT_BAD_INPUT)
+    except typer.Abort:
+        _fail("interrupted", 130)
+    except _PipeClosed:
+        _pipe_closed()
     except CatalogError as exc:
         if len(exc.problems) > 1 or exc.problems[0] != exc.message:
             for line in exc.problems:
-                print(f"planner: catalog: {line}", file=sys.stderr)
+                _say(f"planner: catalog: {line}")
         _fail(str(exc), exc.exit_code)
     except PlannerError as exc:
         _fail(exc.render(_flags(args)), exc.exit_code)
     except KeyboardInterrupt:
         _fail("interrupted", EXIT_INTERRUPTED)
     except BrokenPipeError:
-        sys.exit(0)
+        _pipe_closed()
     except Exception as exc:  # noqa: BLE001 - the last line of defence
         if os.environ.get("PLANNER_DEBUG"):
             raise

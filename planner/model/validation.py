@@ -4,14 +4,22 @@ Reads rows in the format of the validation CSV (source, framework, model,
 gpu, n_gpus, tp, pp, weight_precision, kv_precision, batch_size, input_len,
 output_len, metric, value, unit), maps each to catalog names by general
 rules (never by row), predicts it, and reports per-row and per-metric error.
-A row that cannot be mapped is skipped with the reason.
+Only a regular file within MAX_CSV_BYTES is read; a file that is not CSV or
+lacks a column is refused whole (InputError, exit 2). Within a good file a
+row that cannot be used (one it cannot map to the catalog, too few or too many
+fields, a NUL byte, counts that are not whole and bounded, a measured value
+that is not finite and positive) is skipped, numbered as a spreadsheet shows
+it, with the reason; the rest are still scored.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import math
+import os
 import re
+import stat
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -140,13 +148,48 @@ def bundled_measurements() -> Path | None:
 
 
 
+def _read_bounded(path: Path) -> bytes:
+    """The bytes of a regular file of at most MAX_CSV_BYTES.
+
+    The file is opened without blocking (a FIFO would otherwise wait for a
+    writer) and checked with fstat on the open descriptor, so what is checked
+    is what is read; a device (/dev/zero) or FIFO is refused before a byte is
+    read, and at most one byte over the limit is ever read, so a file growing
+    under us is still bounded.
+    """
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise InputError(f"{path}: not a regular file", hint="give a CSV file")
+        if info.st_size > MAX_CSV_BYTES:
+            raise InputError(f"{path}: {info.st_size:,} bytes is over the {MAX_CSV_BYTES:,}-byte limit for validation files")
+        chunks, left = [], MAX_CSV_BYTES + 1
+        while left > 0:
+            chunk = os.read(fd, min(left, 1 << 20))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            left -= len(chunk)
+    finally:
+        os.close(fd)
+    data = b"".join(chunks)
+    if len(data) > MAX_CSV_BYTES:
+        raise InputError(f"{path}: over the {MAX_CSV_BYTES:,}-byte limit for validation files")
+    return data
+
+
 def read_rows(path: str | Path) -> list[dict[str, str]]:
+    """The rows of a validation CSV, as text keyed by column.
+
+    Only a regular file within MAX_CSV_BYTES is read. A file that is not CSV
+    (unterminated quote, NUL byte) or lacks a required column is refused
+    (InputError, exit 2); rows themselves are checked one by one in
+    `to_case`, where a bad row is skipped with its reason.
+    """
     path = Path(path)
     try:
-        size = path.stat().st_size
-        if size > MAX_CSV_BYTES:
-            raise InputError(f"{path}: {size:,} bytes is over the {MAX_CSV_BYTES:,}-byte limit for validation files")
-        text = path.read_text(encoding="utf-8-sig")
+        text = _read_bounded(path).decode("utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"cannot read validation file '{path}': {getattr(exc, 'strerror', None) or exc}") from None
     try:
@@ -203,18 +246,79 @@ def map_model(catalog: Catalog, text: str) -> str | None:
     return found.id if found is not None else None
 
 
-def _optional_int(value: str) -> int | None:
-    value = (value or "").strip()
-    return int(float(value)) if value else None
+# Bounds on a row's counts: far above any published measurement, low enough
+# that every product of them stays a modest finite number.
+MAX_ROW_GPUS = 1 << 16
+MAX_ROW_BATCH = 10**6
+MAX_ROW_TOKENS = 10**7
+MAX_ROW_VALUE = 1e12  # ms, tokens/s or GB: unit conversions (x n_gpus, GiB -> GB) stay finite
 
 
-def _int(value: str, default: int) -> int:
-    parsed = _optional_int(value)
+class _BadRow(ValueError):
+    """A field of a row that cannot be used: the row is skipped with this reason."""
+
+
+def _optional_count(row: dict[str, str], column: str, least: int, most: int) -> int | None:
+    """A whole number in [least, most], or None when the field is blank."""
+    text = row[column].strip()
+    if not text:
+        return None
+    try:
+        number = float(text)
+    except ValueError:
+        raise _BadRow(f"{column} '{_shown(text)}' is not a number") from None
+    if not math.isfinite(number) or not number.is_integer() or not least <= number <= most:
+        raise _BadRow(f"{column} '{_shown(text)}' is not a whole number from {least:,} to {most:,}")
+    return int(number)
+
+
+def _count(row: dict[str, str], column: str, default: int, least: int, most: int) -> int:
+    parsed = _optional_count(row, column, least, most)
     return default if parsed is None else parsed
 
 
+def _measured(row: dict[str, str]) -> float:
+    text = row["value"].strip()
+    try:
+        value = float(text)
+    except ValueError:
+        raise _BadRow(f"value '{_shown(text)}' is not a number") from None
+    if not (math.isfinite(value) and 0 < value <= MAX_ROW_VALUE):
+        raise _BadRow(f"value '{_shown(text)}' is not a finite positive number up to {MAX_ROW_VALUE:g}")
+    return value
+
+
+def _shown(text: str, limit: int = 60) -> str:
+    """User text inside a message: one line, and cut short."""
+    text = " ".join(text.split()).replace("\0", "\\0")
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def _row_problem(row: dict[str | None, Any]) -> str | None:
+    """Why a row as the CSV reader gave it cannot be read at all, if it cannot."""
+    fields = sum(value is not None for key, value in row.items() if key is not None)
+    extra = row.get(None)
+    if extra:
+        return f"row has {fields + len(extra)} fields, the header {fields}"
+    if any(row.get(column) is None for column in REQUIRED_COLUMNS):  # a short row; trailing optional columns may be left off
+        return f"row has {fields} fields, the header {len(row)}"
+    if any(isinstance(value, str) and "\0" in value for value in row.values()):
+        return "row holds a NUL byte"
+    return None
+
+
 def to_case(catalog: Catalog, index: int, row: dict[str, str]) -> Case | str:
-    """Map a row to a Case, or return why it cannot be mapped."""
+    """Map a row to a Case, or return why it cannot be mapped.
+
+    A row that cannot be used (too few or too many fields, a NUL byte, a count
+    that is not a whole number within bounds, a measured value that is not a
+    finite positive number) is never an error for the whole file: like a row
+    naming something outside the catalog, its reason is returned and
+    `validate` reports it as skipped.
+    """
+    problem = _row_problem(row)
+    if problem is not None:
+        return problem
     metric = row["metric"].strip()
     if metric not in METRIC_GROUPS:
         return f"metric '{metric}' is not one planner predicts"
@@ -235,15 +339,15 @@ def to_case(catalog: Catalog, index: int, row: dict[str, str]) -> Case | str:
     if kv is None or not catalog.precision(kv).kv_cache:
         kv = "fp16"
     try:
-        n_gpus = _int(row["n_gpus"], 1)
-        tp = _int(row["tp"], 1)
-        pp = _int(row["pp"], 1)
-        batch = _optional_int(row["batch_size"])
-        input_len = _int(row["input_len"], 0)
-        output_len = _int(row["output_len"], 0)
-        value = float(row["value"])
-    except ValueError as exc:
-        return f"unreadable number: {exc}"
+        n_gpus = _count(row, "n_gpus", 1, 1, MAX_ROW_GPUS)
+        tp = _count(row, "tp", 1, 1, MAX_ROW_GPUS)
+        pp = _count(row, "pp", 1, 1, MAX_ROW_GPUS)
+        batch = _optional_count(row, "batch_size", 1, MAX_ROW_BATCH)
+        input_len = _count(row, "input_len", 0, 0, MAX_ROW_TOKENS)
+        output_len = _count(row, "output_len", 0, 0, MAX_ROW_TOKENS)
+        value = _measured(row)
+    except _BadRow as exc:
+        return str(exc)
     if not (n_gpus and tp and pp) or n_gpus % (tp * pp):
         return f"n_gpus {n_gpus} is not a multiple of tp x pp"
     unit = row["unit"].strip()
@@ -308,13 +412,14 @@ def predict_case(case: Case, factors: EngineFactors | None = None) -> float:
 
 
 def _label(row: dict[str, str]) -> str:
-    return f"{row.get('model', '?')} | {row.get('gpu', '?')} | {row.get('weight_precision', '?').split(' ')[0]} | {row.get('framework', '?').split(' ')[0]}"
+    model, gpu, weight, framework = (_shown(row.get(c) or "?") for c in ("model", "gpu", "weight_precision", "framework"))
+    return f"{model} | {gpu} | {weight.split(' ')[0]} | {framework.split(' ')[0]}"
 
 
 def validate(catalog: Catalog, rows: list[dict[str, str]]) -> Report:
     report = Report()
     for index, row in enumerate(rows, start=2):  # line numbers as a spreadsheet shows them
-        label, metric = _label(row), row.get("metric", "")
+        label, metric = _label(row), _shown(row.get("metric") or "")
         try:
             case = to_case(catalog, index, row)
         except PlannerError as exc:
@@ -322,7 +427,11 @@ def validate(catalog: Catalog, rows: list[dict[str, str]]) -> Report:
         if isinstance(case, str):
             report.outcomes.append(Outcome(index, label, metric, None, None, skipped=case))
             continue
-        report.outcomes.append(Outcome(index, label, metric, case.measured, predict_case(case)))
+        predicted = predict_case(case)
+        if not math.isfinite(predicted) or predicted <= 0:
+            report.outcomes.append(Outcome(index, label, metric, None, None, skipped=f"predicted {predicted} is not a finite positive figure"))
+            continue
+        report.outcomes.append(Outcome(index, label, metric, case.measured, predicted))
     return report
 
 

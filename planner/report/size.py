@@ -16,7 +16,7 @@ from planner.report.format import binary_size, decimal_size, flops, readable_cou
 
 
 def to_json(data: Any) -> str:
-    return json.dumps(data, indent=2, sort_keys=False, ensure_ascii=False)
+    return json.dumps(data, indent=2, sort_keys=False, ensure_ascii=False, allow_nan=False)
 
 
 def _num(value: float, digits: int = 2) -> str:
