@@ -1,6 +1,7 @@
 """Random and hostile command lines: every one must end in a documented exit
 code (never 1, the internal-error code), print no traceback, write nothing on
-stderr but planner's own lines, and, asked for JSON, print JSON that parses in
+stderr but planner's own lines, refuse a value outside its documented range
+(exit 2, never an answer), and, asked for JSON, print JSON that parses in
 strict mode (no NaN or Infinity).
 
     python benchmarks/fuzz_cli.py                 # 400 invocations, seed 0
@@ -55,6 +56,14 @@ def _fit_args(rng: random.Random) -> list[str]:
     for flag in rng.sample(sorted(options), rng.randint(0, 5)):
         args += [flag, rng.choice(options[flag])]
     return args
+
+
+# A value outside the flag's documented range: the run must end in exit 2.
+OUT_OF_RANGE = [("--years", "0"), ("--years", "51"), ("--pue", "0.9"), ("--top", "101"), ("--max-gpus", "0"),
+                ("--max-batch", "1000001"), ("--max-quality-loss", "101"), ("--memory-utilization", "1.01"),
+                ("--latency", "0ms"), ("--latency", "inf"), ("--throughput", "0 tok/s"), ("--input", "0"),
+                ("--objective", "cheapest"), ("--budget", "$0/h"), ("--max-power", "0W"), ("--budget", ""),
+                ("--gpu", ","), ("--inventory", "h100-sxm=-1")]
 
 
 def _predict_args(rng: random.Random) -> list[str]:
@@ -124,9 +133,14 @@ def main_fuzz() -> int:
         for _ in range(opts.runs):
             kind = rng.random()
             args = _fit_args(rng) if kind < 0.5 else _predict_args(rng) if kind < 0.8 else _other_args(rng, folder)
+            outside = args[0] == "fit" and rng.random() < 0.2
+            if outside:
+                args += list(rng.choice(OUT_OF_RANGE))
             code, out, err = run(args)
             codes[code] += 1
             wrong = problems_with(args, code, out, err)
+            if outside and code != 2:
+                wrong.append(f"exit {code} for a value outside its range ({args[-2]} {args[-1]!r})")
             if wrong:
                 bad.append(f"{', '.join(wrong)}: planner {' '.join(map(repr, args))}\n    {err.strip()[:300]}")
     print(f"{opts.runs} invocations, seed {opts.seed}; by exit code: "
