@@ -10,6 +10,7 @@ size limit, and no anchors or aliases (so an alias bomb cannot expand).
 from __future__ import annotations
 
 import copy
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
@@ -35,14 +36,43 @@ def builtin_dir() -> Path:
     raise CatalogError("the built-in catalog is missing from this installation", hint="reinstall planner")
 
 
+# YAML 1.2 floats with an exponent and no dot or no exponent sign (6.74e9,
+# 7e9), which YAML 1.1 reads as text; the schema is strict, so without this
+# a count written the usual way would be refused as a string.
+_FLOAT_12 = re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9][0-9_]*)[eE][-+]?[0-9]+$")
+
+
 class _NoAliasLoader(yaml.SafeLoader):
-    """SafeLoader that refuses anchors and aliases outright, and reads dates
-    (``as_of: 2025-06-17``) as the text they are."""
+    """SafeLoader that refuses anchors, aliases and duplicate keys outright,
+    reads dates (``as_of: 2025-06-17``) as the text they are, and reads 7e9
+    as the number it is."""
 
     yaml_implicit_resolvers = {
         first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
         for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
     }
+    for _first in "-+.0123456789":
+        yaml_implicit_resolvers.setdefault(_first, []).insert(0, ("tag:yaml.org,2002:float", _FLOAT_12))
+    del _first
+
+    def construct_mapping(self, node, deep=False):  # type: ignore[override]
+        # A repeated key would silently replace the first (a second `gpus:`
+        # drops every GPU above it): refuse it, naming both lines.
+        seen: dict[Any, Any] = {}
+        for key_node, _value in node.value:
+            key = self.construct_object(key_node, deep=True)
+            try:
+                first = seen.get(key)
+            except TypeError:
+                continue  # an unhashable key: the base class reports it
+            if first is not None:
+                raise yaml.constructor.ConstructorError(
+                    None, None,
+                    f"duplicate key '{key}' (first at line {first.start_mark.line + 1}); each key may appear once",
+                    key_node.start_mark,
+                )
+            seen[key] = key_node
+        return super().construct_mapping(node, deep=deep)
 
     def compose_node(self, parent, index):  # type: ignore[override]
         if self.check_event(yaml.AliasEvent):
