@@ -13,7 +13,7 @@ from __future__ import annotations
 import pytest
 
 from planner.catalog.load import load_catalog
-from planner.model.architecture import count_params
+from planner.catalog.architecture import count_params
 
 TOLERANCE = 0.01  # README, "Checked against": each computed count within 1% of the published one
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from planner.model import perf
-from planner.model.architecture import count_params
+from planner.catalog.architecture import count_params
 from planner.model.workload import Deployment, Shape
 
 EXACT = 1e-12

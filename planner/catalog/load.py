@@ -19,6 +19,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from planner.core.errors import CatalogError, InputError
+from planner.catalog.architecture import PUBLISHED_TOLERANCE, published_mismatches
 from planner.catalog.schema import SECTIONS, Engine, Gpu, Model, Precision
 
 MAX_FILE_BYTES = 2_000_000
@@ -236,6 +237,7 @@ def _merge_files(files: Iterable[tuple[str, dict[str, Any]]]) -> tuple[dict[str,
 def _validate(merged: dict[str, dict[str, dict]], origin: dict[tuple[str, str], str]) -> Catalog:
     catalog = Catalog()
     problems: list[str] = []
+    invalid: set[tuple[str, str]] = set()
     for section, schema in SECTIONS.items():
         for key, raw in merged[section].items():
             try:
@@ -245,17 +247,35 @@ def _validate(merged: dict[str, dict[str, dict]], origin: dict[tuple[str, str], 
                     problems.append(
                         f"{origin[(section, key)]}: {section} '{key}': field '{_describe(err['loc'])}': {err['msg']}"
                     )
+                invalid.add((section, key))
                 continue
             getattr(catalog, section)[entry.id] = entry
-    problems.extend(_cross_check(catalog, origin))
+    problems.extend(_cross_check(catalog, origin, invalid))
     if problems:
         raise CatalogError(f"{len(problems)} problem(s) in the catalog", problems)
     return catalog
 
 
-def _cross_check(catalog: Catalog, origin: dict[tuple[str, str], str]) -> list[str]:
-    """Checks that span entries: aliases unique, engines named by precisions exist."""
+def _count_check(catalog: Catalog, origin: dict[tuple[str, str], str]) -> list[str]:
+    """Each model's architecture works out to its published parameter counts
+    (within PUBLISHED_TOLERANCE): otherwise its sizes and times are fiction."""
     problems: list[str] = []
+    for model in catalog.models.values():
+        for name, computed, published in published_mismatches(model):
+            problems.append(
+                f"{origin[('models', model.id)]}: models '{model.id}': field '{name}': the architecture works out to "
+                f"{computed:.4g} parameters against the published {published:.4g} ({computed / published:.3g}x); "
+                f"correct the architecture fields or {name} (allowed: within {PUBLISHED_TOLERANCE:.0%})"
+            )
+    return problems
+
+
+def _cross_check(catalog: Catalog, origin: dict[tuple[str, str], str],
+                 invalid: set[tuple[str, str]] = frozenset()) -> list[str]:  # type: ignore[assignment]
+    """Checks that span entries: aliases unique, engines named by precisions
+    exist, architectures match their published parameter counts. A reference
+    to an entry already reported ``invalid`` is not reported again."""
+    problems: list[str] = _count_check(catalog, origin)
     for section in SECTIONS:
         seen: dict[str, str] = {}
         for entry in getattr(catalog, section).values():
@@ -269,6 +289,8 @@ def _cross_check(catalog: Catalog, origin: dict[tuple[str, str], str]) -> list[s
     for engine in catalog.engines.values():
         for fmt in engine.kv_cache_formats:
             found = catalog.precisions.get(fmt)
+            if ("precisions", fmt) in invalid:
+                continue
             if found is None or not found.kv_cache:
                 problems.append(
                     f"{origin[('engines', engine.id)]}: engines '{engine.id}': field 'kv_cache_formats': "
@@ -277,7 +299,7 @@ def _cross_check(catalog: Catalog, origin: dict[tuple[str, str], str]) -> list[s
     if catalog.engines:
         for precision in catalog.precisions.values():
             for engine in precision.engines:
-                if engine not in catalog.engines:
+                if engine not in catalog.engines and ("engines", engine) not in invalid:
                     problems.append(
                         f"{origin[('precisions', precision.id)]}: precisions '{precision.id}': field 'engines': "
                         f"unknown engine '{engine}'"

@@ -18,7 +18,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from planner.model.architecture import count_params
+from planner.catalog.architecture import count_params
 from planner.core.errors import InputError
 from planner.catalog.schema import EngineFactors, Gpu, Model, ModelKind, Precision
 from planner.model.workload import Deployment, Shape

@@ -6,7 +6,7 @@ from typing import Any
 
 from rich.table import Table
 
-from planner.model.architecture import count_params
+from planner.catalog.architecture import count_params
 from planner.catalog.load import Catalog
 from planner.core.units import format_params
 
