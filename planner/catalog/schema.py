@@ -8,11 +8,11 @@ is 2^30-byte GiB as the driver reports it).
 
 from __future__ import annotations
 
-import math
+import re
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 # Bounds that no real part comes near: they turn a typo or a hostile overlay
 # into a catalog error instead of an overflow somewhere downstream. Every
@@ -35,7 +35,27 @@ Parameters = Annotated[float, Field(gt=0, le=1e15, allow_inf_nan=False)]
 # a catalog: it is the physical limit the code asks for (overlap None).
 Overlap = Annotated[float, Field(ge=1, le=100, allow_inf_nan=False)]
 Identifier = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9._-]*$", max_length=64)]
-Text = Annotated[str, Field(min_length=1, max_length=2000)]
+
+# Characters that would act on a terminal instead of being shown: C0 controls
+# other than tab and newline (ESC starts every escape sequence), DEL, the C1
+# controls (U+0080-U+009F; U+009B is a one-byte CSI), and the Unicode
+# bidirectional overrides and isolates that reorder what is displayed.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def _printable(value: str) -> str:
+    found = _CONTROL.search(value)
+    if found:
+        raise ValueError(
+            f"contains the control character U+{ord(found.group()):04X} at position {found.start() + 1}; "
+            "catalog text must be plain printable text"
+        )
+    return value
+
+
+# Free text (names, notes, sources): shown on terminals and in reports, so
+# it may hold no control characters (see _CONTROL).
+Text = Annotated[str, Field(min_length=1, max_length=2000), AfterValidator(_printable)]
 # A date as precise as the source gives it: 2025, 2025-06 or 2025-06-17.
 AsOf = Annotated[str, Field(pattern=r"^\d{4}(-\d{2}(-\d{2})?)?$")]
 

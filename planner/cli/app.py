@@ -46,7 +46,10 @@ def _console() -> Console:
     console = _RUN_CONSOLE.get()
     if console is None:
         width = os.environ.get("TERMINAL_WIDTH") or os.environ.get("COLUMNS")
-        console = Console(width=int(width) if width and width.isdigit() else None, soft_wrap=False)
+        # markup and emoji codes off: strings printed here hold catalog text,
+        # shown as typed ("[/bold]" is a GPU name, not a closing tag)
+        console = Console(width=int(width) if width and width.isdigit() else None, soft_wrap=False, markup=False,
+                          emoji=False)
         _RUN_CONSOLE.set(console)
     return console
 
@@ -363,7 +366,8 @@ def _render_text(renderables: list[Any], width: int = 0) -> str:
     import io
 
     buffer = io.StringIO()
-    console = Console(file=buffer, width=width or TEXT_WIDTH, no_color=True, force_terminal=False, soft_wrap=False)
+    console = Console(file=buffer, width=width or TEXT_WIDTH, no_color=True, force_terminal=False, soft_wrap=False,
+                      markup=False, emoji=False)
     for item in renderables:
         console.print(item)
     return buffer.getvalue()

@@ -7,6 +7,7 @@ the code below; the codes are documented in the README.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -32,6 +33,18 @@ class Field:
 
 
 Text = str | Sequence[str | Field]
+
+# Characters that act on a terminal rather than show: C0 controls (newline
+# and tab included: a problem is one line), DEL, C1 controls and the Unicode
+# bidirectional overrides and isolates.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def one_line(text: str) -> str:
+    """``text`` with every control character spelled as an escape (ESC as
+    \\x1b), so that a file's content quoted in a message cannot move the
+    cursor, clear the screen or break the message over lines."""
+    return _CONTROL.sub(lambda m: repr(m.group())[1:-1], text)
 
 
 def _render(text: Text, labels: Mapping[str, str] | None) -> str:
@@ -88,8 +101,10 @@ class CatalogError(PlannerError):
     exit_code = EXIT_CATALOG
 
     def __init__(self, message: str, problems: list[str] | None = None, *, hint: str | None = None):
+        # problems quote the files (ids, keys, YAML): keep them one line of text
+        message = one_line(message)
         super().__init__(message, hint=hint)
-        self.problems = problems or [message]
+        self.problems = [one_line(p) for p in problems] if problems else [message]
 
 
 class NoPlanError(PlannerError):
