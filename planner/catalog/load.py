@@ -23,7 +23,20 @@ from planner.catalog.architecture import PUBLISHED_TOLERANCE, published_mismatch
 from planner.catalog.schema import SECTIONS, Engine, Gpu, Model, Precision
 
 MAX_FILE_BYTES = 2_000_000
-MAX_ENTRIES_PER_SECTION = 10_000
+MAX_ENTRIES_PER_SECTION = 10_000  # any file, built-in or not: a bound on parsing
+
+# New entries (ids the built-in catalog lacks) that overlays may add, per
+# section, all --catalog files together; changing existing entries is not
+# limited. Each GPU and precision is a set of candidate deployments that `fit`
+# searches, and precisions count twice (weight format x KV-cache format), so
+# these bound the search: with every section at its limit (200 GPUs, 20
+# precisions, 200 models, 20 engines added, a 0.67 MB file) `planner fit 13B
+# --latency 100ms` took 5.2-6.3 s and 169 MB, against 1.3 s for the built-in
+# catalog alone (2-core machine, 2026-12; README, "The catalog"). Unbounded, a
+# 2 MB overlay of 3,180 GPUs took 67 s and 640 MB, and 200 GPUs with 200
+# precisions 219 s. The limits leave room: the built-in catalog has 38 GPUs,
+# 15 precisions, 21 models and 7 engines.
+MAX_NEW_ENTRIES = {"gpus": 200, "precisions": 20, "models": 200, "engines": 20}
 
 BUILTIN_FILES = ("gpus.yaml", "precisions.yaml", "models.yaml", "engines.yaml", "engines-fitted.yaml")
 
@@ -211,12 +224,16 @@ class Catalog:
         return None
 
 
-def _merge_files(files: Iterable[tuple[str, dict[str, Any]]]) -> tuple[dict[str, dict[str, dict]], dict[tuple[str, str], str]]:
-    """Merge raw sections by id; remember which file last touched each entry."""
+def _merge_files(
+    files: Iterable[tuple[str, dict[str, Any]]], builtin: int = 0
+) -> tuple[dict[str, dict[str, dict]], dict[tuple[str, str], str]]:
+    """Merge raw sections by id; remember which file last touched each entry.
+    Files after the first ``builtin`` are overlays, held to MAX_NEW_ENTRIES."""
     merged: dict[str, dict[str, dict]] = {section: {} for section in SECTIONS}
     origin: dict[tuple[str, str], str] = {}
     problems: list[str] = []
-    for name, data in files:
+    added = {section: 0 for section in SECTIONS}
+    for position, (name, data) in enumerate(files):
         for section, entries in data.items():
             for index, entry in enumerate(entries):
                 raw_id = entry.get("id")
@@ -227,6 +244,14 @@ def _merge_files(files: Iterable[tuple[str, dict[str, Any]]]) -> tuple[dict[str,
                 if key in merged[section]:
                     merged[section][key] = _deep_merge(merged[section][key], entry)
                 else:
+                    if position >= builtin:
+                        added[section] += 1
+                        if added[section] > MAX_NEW_ENTRIES[section]:
+                            raise CatalogError(
+                                f"{name}: {section}[{index}]: overlays may add at most {MAX_NEW_ENTRIES[section]} new "
+                                f"{section} in all (each one widens the search); split the question, or keep only the "
+                                f"{section} it needs"
+                            )
                     merged[section][key] = copy.deepcopy(entry)
                 origin[(section, key)] = name
     if problems:
@@ -338,13 +363,14 @@ def load_catalog(overlays: Iterable[str | Path] = (), *, builtin: bool = True) -
     if builtin:
         base = builtin_dir()
         sources += [(f"catalog/{name}", base / name) for name in BUILTIN_FILES if (base / name).is_file()]
-    sources += [(str(Path(overlay)), Path(overlay)) for overlay in overlays]
+    list_overlays = [(str(Path(overlay)), Path(overlay)) for overlay in overlays]
+    sources += list_overlays
     key = tuple((name, _file_identity(path)) for name, path in sources)
     cached = _LOADED.get(key)
     if cached is not None:
         return _fresh(cached)
     files = [(name, read_yaml(path)) for name, path in sources]
-    merged, origin = _merge_files(files)
+    merged, origin = _merge_files(files, builtin=len(sources) - len(list_overlays))
     catalog = _validate(merged, origin)
     catalog.files = [name for name, _path in sources]
     if len(_LOADED) >= _MAX_LOADED:
