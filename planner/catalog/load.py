@@ -386,3 +386,20 @@ def validate_file(path: str | Path) -> list[str]:
     except CatalogError as exc:
         return exc.problems
     return []
+
+
+def overlay_changes(path: str | Path) -> tuple[list[str], list[str]]:
+    """(added, changed): the entries, as ``section/id``, that the valid overlay
+    ``path`` adds to the built-in catalog or changes in it. Both empty: the
+    file is empty, or says only what the built-in catalog already says."""
+    base, overlaid = load_catalog(), load_catalog([path])
+    added: list[str] = []
+    changed: list[str] = []
+    for section in SECTIONS:
+        before: dict[str, Any] = getattr(base, section)
+        for key, entry in getattr(overlaid, section).items():
+            if key not in before:
+                added.append(f"{section}/{key}")
+            elif before[key] != entry:
+                changed.append(f"{section}/{key}")
+    return added, changed

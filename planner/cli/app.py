@@ -17,7 +17,7 @@ import typer
 from rich.console import Console
 
 from planner import __version__
-from planner.catalog.load import Catalog, load_catalog, validate_file
+from planner.catalog.load import Catalog, load_catalog, overlay_changes, validate_file
 from planner.report.output import write_files
 from planner.core.errors import EXIT_INTERNAL, CatalogError, InputError, NoPlanError, PlannerError
 from planner.report.size import size_dict, size_renderables, to_json
@@ -530,7 +530,13 @@ def catalog_validate(
     problems = validate_file(file)
     if problems:
         raise CatalogError(f"{file}: {len(problems)} problem(s)", problems)
-    print(f"{file}: valid")
+    # Still exit 0 when the file changes nothing: it is valid, and an overlay
+    # emptied on purpose should not fail a CI job; the line says so instead.
+    added, changed = overlay_changes(file)
+    if not added and not changed:
+        print(f"{file}: valid, but adds or changes nothing (no entries, or only what the built-in catalog already says)")
+    else:
+        print(f"{file}: valid (adds {len(added)} and changes {len(changed)} catalog entries)")
 
 
 # --- entry point --------------------------------------------------------
