@@ -212,3 +212,11 @@ def test_builtin_engines_show_as_strict_json(cli):
 def test_infinite_gpu_figures_are_refused(tmp_path, field):
     problems = validate_file(_write(tmp_path, f"gpus:\n  - id: l4\n    {field}: .inf\n"))
     assert len(problems) == 1 and f"field '{field}'" in problems[0]
+
+
+def test_source_keys_are_identifiers(tmp_path):
+    """A key is quoted in JSON and in problems as it is: it gets no more room than an id."""
+    path = _write(tmp_path, 'models:\n  - id: llama-2-7b\n    sources: {"params\\u202e": x}\n')
+    problems = validate_file(path)
+    assert problems and all("\u202e" not in p for p in problems)
+    assert any("field 'sources." in p for p in problems)

@@ -140,7 +140,7 @@ class Gpu(Strict):
     interconnect_domain: Annotated[int, Field(gt=0, le=4096)] | None = None
     host_link_gbs: Gbs | None = None  # bidirectional, per GPU
     prices: GpuPrices = GpuPrices()
-    sources: dict[str, Text]
+    sources: dict[Identifier, Text]  # keyed by the field (or "specs") each source backs
     notes: Text | None = None
 
     @field_validator("sources")
@@ -215,7 +215,7 @@ class Precision(Strict):
     kv_bits: Bits | None = None  # bits per cached element
     engines: list[Identifier]  # engines that serve this weight format
     quality: Quality
-    sources: dict[str, Text]
+    sources: dict[Identifier, Text]  # keyed by the field (or "specs") each source backs
     notes: Text | None = None
 
     @model_validator(mode="after")
@@ -297,7 +297,7 @@ class Model(Strict):
     # like for like rather than with a looser tolerance.
     params_active_excludes: list[Literal["embedding", "head"]] = []
     precision_native: Literal["fp32", "bf16", "fp16", "fp8"] = "bf16"
-    sources: dict[str, Text]
+    sources: dict[Identifier, Text]  # keyed by the field (or "specs") each source backs
     as_of: AsOf
     notes: Text | None = None
 
@@ -361,7 +361,7 @@ class Engine(Strict):
     prefill_chunk_tokens: Count | None = None  # tokens per prefill pass; None: the whole prompt at once
     max_batch: Annotated[int, Field(gt=0, le=1_000_000)] | None = None  # default cap on concurrent sequences
     kv_cache_formats: list[Identifier]  # precisions the engine can store its KV cache in
-    sources: dict[str, Text]
+    sources: dict[Identifier, Text]  # keyed by the field (or "specs") each source backs
     notes: Text | None = None
 
     @field_validator("factors")
