@@ -220,3 +220,8 @@ def test_source_keys_are_identifiers(tmp_path):
     problems = validate_file(path)
     assert problems and all("\u202e" not in p for p in problems)
     assert any("field 'sources." in p for p in problems)
+
+
+def test_a_name_is_one_line(tmp_path):
+    problems = validate_file(_write(tmp_path, 'gpus:\n  - id: l4\n    name: "NVIDIA L4\\nsecond line"\n'))
+    assert len(problems) == 1 and "field 'name'" in problems[0] and "one line" in problems[0]

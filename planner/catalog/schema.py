@@ -53,9 +53,17 @@ def _printable(value: str) -> str:
     return value
 
 
-# Free text (names, notes, sources): shown on terminals and in reports, so
-# it may hold no control characters (see _CONTROL).
+def _single_line(value: str) -> str:
+    if "\n" in value or "\t" in value:
+        raise ValueError("must be one line: a name is shown in table cells and headlines")
+    return value
+
+
+# Free text (notes, sources): shown on terminals and in reports, so it may
+# hold no control characters (see _CONTROL).
 Text = Annotated[str, Field(min_length=1, max_length=2000), AfterValidator(_printable)]
+# A name (of a GPU, a format, a model, an engine, a memory type): text on one line.
+Name = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_printable), AfterValidator(_single_line)]
 # A date as precise as the source gives it: 2025, 2025-06 or 2025-06-17.
 AsOf = Annotated[str, Field(pattern=r"^\d{4}(-\d{2}(-\d{2})?)?$")]
 
@@ -114,15 +122,15 @@ GPU_SPEC_FIELDS = (
 class Gpu(Strict):
     id: Identifier
     aliases: list[Identifier] = []
-    vendor: Text
-    name: Text
+    vendor: Name
+    name: Name
     family: Identifier  # hardware generation, e.g. hopper, ampere, ada, cdna3
     segment: Literal["datacenter", "workstation", "consumer"]
-    form_factor: Text
+    form_factor: Name
     release_year: Annotated[int, Field(ge=2010, le=2035)]
-    memory_label: Text  # as the vendor sells it, verbatim: "80 GB"
+    memory_label: Name  # as the vendor sells it, verbatim: "80 GB"
     memory_label_unit: Literal["GB", "GiB"]  # what that label actually counts
-    memory_type: Text  # as the datasheet names it (HBM3e, GDDR6 with ECC, LPDDR5 unified memory)
+    memory_type: Name  # as the datasheet names it (HBM3e, GDDR6 with ECC, LPDDR5 unified memory)
     # hbm, gddr or unified: the memory technology, which decides how much of
     # the peak bandwidth real kernels reach (the engines' factors are fitted per class)
     memory_class: Literal["hbm", "gddr", "unified"]
@@ -131,7 +139,7 @@ class Gpu(Strict):
     fp32_tflops: Tflops | None = None  # vector (non-tensor) FP32
     tensor_tflops: TensorThroughput
     tdp_w: Annotated[float, Field(gt=0, le=1e5, allow_inf_nan=False)] | None = None
-    interconnect: Text  # the GPU-to-GPU link tensor parallelism uses
+    interconnect: Name  # the GPU-to-GPU link tensor parallelism uses
     # bidirectional GB/s per GPU; None: no GPU-to-GPU link
     interconnect_gbs: Gbs | None = None
     gpus_per_node: Annotated[int, Field(gt=0, le=4096)]
@@ -200,7 +208,7 @@ class Quality(Strict):
 class Precision(Strict):
     id: Identifier
     aliases: list[Identifier] = []
-    name: Text
+    name: Name
     family: Literal["float", "integer", "gguf", "block-fp4"]
     bits_per_weight: Bits  # effective, scales included
     weight_format: bool  # usable as a weight storage format
@@ -269,7 +277,7 @@ class ModelKind(StrEnum):
 class Model(Strict):
     id: Identifier
     aliases: list[Identifier] = []
-    name: Text
+    name: Name
     family: Identifier
     kind: Annotated[ModelKind, Field(strict=False)]  # the text 'decoder' or 'encoder'
     layers: Count
@@ -350,7 +358,7 @@ class PartialFactors(Strict):
 class Engine(Strict):
     id: Identifier
     aliases: list[Identifier] = []
-    name: Text
+    name: Name
     # Keyed "default" (every field), then by GPU family (hopper), memory class
     # (hbm, gddr, unified) or segment (consumer): for each field the most
     # specific key that gives it is used.
