@@ -35,7 +35,7 @@ def test_size_110m_is_440mb_at_fp32(cli):
 
 
 def test_size_of_catalog_model_uses_exact_count(cli, catalog):
-    from planner.model.architecture import count_params
+    from planner.catalog.architecture import count_params
 
     result = cli("size", "llama-2-13b", "--format", "json")
     data = json.loads(result.stdout)

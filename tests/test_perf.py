@@ -7,7 +7,7 @@ import json
 import pytest
 
 from planner.model import perf
-from planner.model.architecture import count_params
+from planner.catalog.architecture import count_params
 from planner.core.errors import InputError
 from planner.model.predict import predict
 from planner.model.workload import Deployment, Shape

@@ -12,7 +12,7 @@ from __future__ import annotations
 import pytest
 
 from planner.model import perf
-from planner.model.architecture import count_params
+from planner.catalog.architecture import count_params
 from planner.model.workload import Deployment, Shape
 
 GIB = 2**30

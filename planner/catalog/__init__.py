@@ -1,2 +1,4 @@
-"""The catalog: its strict schema, safe YAML loading and overlays, and look-ups
-by id or alias. Imports only planner.core."""
+"""The catalog: its strict schema, safe YAML loading and overlays, look-ups
+by id or alias, and the parameter counts an architecture works out to (pure
+arithmetic on a model entry, checked against the published counts on load).
+Imports only planner.core."""

@@ -8,27 +8,70 @@ is 2^30-byte GiB as the driver reports it).
 
 from __future__ import annotations
 
-import math
+import re
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 # Bounds that no real part comes near: they turn a typo or a hostile overlay
-# into a catalog error instead of an overflow somewhere downstream.
+# into a catalog error instead of an overflow somewhere downstream. Every
+# number is finite (allow_inf_nan=False) and strict (Strict below): `true` is
+# not 1, and "80" is not 80.
 Usd = Annotated[float, Field(gt=0, le=1e8, allow_inf_nan=False)]
 Tflops = Annotated[float, Field(ge=1e-3, le=1e6, allow_inf_nan=False)]
 Count = Annotated[int, Field(gt=0, le=10_000_000)]
+SmallCount = Annotated[int, Field(ge=0, le=10_000_000)]
 Milliseconds = Annotated[float, Field(ge=0, le=1e4, allow_inf_nan=False)]
-Share = Annotated[float, Field(gt=0, le=1)]  # a fraction of a peak
+Share = Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)]  # a fraction of a peak
+Microseconds = Annotated[float, Field(ge=0, le=1e6, allow_inf_nan=False)]
+Bits = Annotated[float, Field(ge=0.5, le=64, allow_inf_nan=False)]
+Gbs = Annotated[float, Field(ge=0.1, le=1e6, allow_inf_nan=False)]  # decimal GB/s
+Parameters = Annotated[float, Field(gt=0, le=1e15, allow_inf_nan=False)]
+# The p of the p-norm merging memory and compute time. At p = 100 the merged
+# time is within 0.7% of the longer of the two (2^(1/100) = 1.007), so a
+# larger p says nothing more; the fitted values lie in 1..12
+# (benchmarks/fit_efficiency.py). Perfect overlap, max(), is never written in
+# a catalog: it is the physical limit the code asks for (overlap None).
+Overlap = Annotated[float, Field(ge=1, le=100, allow_inf_nan=False)]
 Identifier = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9._-]*$", max_length=64)]
-Text = Annotated[str, Field(min_length=1, max_length=2000)]
+
+# Characters that would act on a terminal instead of being shown: C0 controls
+# other than tab and newline (ESC starts every escape sequence), DEL, the C1
+# controls (U+0080-U+009F; U+009B is a one-byte CSI), and the Unicode
+# bidirectional overrides and isolates that reorder what is displayed.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def _printable(value: str) -> str:
+    found = _CONTROL.search(value)
+    if found:
+        raise ValueError(
+            f"contains the control character U+{ord(found.group()):04X} at position {found.start() + 1}; "
+            "catalog text must be plain printable text"
+        )
+    return value
+
+
+def _single_line(value: str) -> str:
+    if "\n" in value or "\t" in value:
+        raise ValueError("must be one line: a name is shown in table cells and headlines")
+    return value
+
+
+# Free text (notes, sources): shown on terminals and in reports, so it may
+# hold no control characters (see _CONTROL).
+Text = Annotated[str, Field(min_length=1, max_length=2000), AfterValidator(_printable)]
+# A name (of a GPU, a format, a model, an engine, a memory type): text on one line.
+Name = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_printable), AfterValidator(_single_line)]
 # A date as precise as the source gives it: 2025, 2025-06 or 2025-06-17.
 AsOf = Annotated[str, Field(pattern=r"^\d{4}(-\d{2}(-\d{2})?)?$")]
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+    # strict: no coercion, so a boolean or a quoted number is an error where
+    # a number is wanted (YAML 1.2 exponents like 6.74e9 are floats: load.py)
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True, strict=True)
 
 
 # --- accelerators -------------------------------------------------------
@@ -79,33 +122,33 @@ GPU_SPEC_FIELDS = (
 class Gpu(Strict):
     id: Identifier
     aliases: list[Identifier] = []
-    vendor: Text
-    name: Text
+    vendor: Name
+    name: Name
     family: Identifier  # hardware generation, e.g. hopper, ampere, ada, cdna3
     segment: Literal["datacenter", "workstation", "consumer"]
-    form_factor: Text
+    form_factor: Name
     release_year: Annotated[int, Field(ge=2010, le=2035)]
-    memory_label: Text  # as the vendor sells it, verbatim: "80 GB"
+    memory_label: Name  # as the vendor sells it, verbatim: "80 GB"
     memory_label_unit: Literal["GB", "GiB"]  # what that label actually counts
-    memory_type: Text  # as the datasheet names it (HBM3e, GDDR6 with ECC, LPDDR5 unified memory)
+    memory_type: Name  # as the datasheet names it (HBM3e, GDDR6 with ECC, LPDDR5 unified memory)
     # hbm, gddr or unified: the memory technology, which decides how much of
     # the peak bandwidth real kernels reach (the engines' factors are fitted per class)
     memory_class: Literal["hbm", "gddr", "unified"]
     memory_total_gib: Annotated[float, Field(ge=0.01, le=1e5, allow_inf_nan=False)]  # as the driver reports it
-    memory_bandwidth_gbs: Annotated[float, Field(ge=0.1, le=1e6, allow_inf_nan=False)]  # peak, decimal GB/s
+    memory_bandwidth_gbs: Gbs  # peak, decimal GB/s
     fp32_tflops: Tflops | None = None  # vector (non-tensor) FP32
     tensor_tflops: TensorThroughput
     tdp_w: Annotated[float, Field(gt=0, le=1e5, allow_inf_nan=False)] | None = None
-    interconnect: Text  # the GPU-to-GPU link tensor parallelism uses
+    interconnect: Name  # the GPU-to-GPU link tensor parallelism uses
     # bidirectional GB/s per GPU; None: no GPU-to-GPU link
-    interconnect_gbs: Annotated[float, Field(ge=0.1, le=1e6, allow_inf_nan=False)] | None = None
+    interconnect_gbs: Gbs | None = None
     gpus_per_node: Annotated[int, Field(gt=0, le=4096)]
     # GPUs the fast link joins (an NVLink bridge: 2); None: the whole node.
     # Tensor parallelism wider than that runs over host_link_gbs (PCIe).
     interconnect_domain: Annotated[int, Field(gt=0, le=4096)] | None = None
-    host_link_gbs: Annotated[float, Field(ge=0.1, le=1e6, allow_inf_nan=False)] | None = None  # bidirectional, per GPU
+    host_link_gbs: Gbs | None = None  # bidirectional, per GPU
     prices: GpuPrices = GpuPrices()
-    sources: dict[str, Text]
+    sources: dict[Identifier, Text]  # keyed by the field (or "specs") each source backs
     notes: Text | None = None
 
     @field_validator("sources")
@@ -165,9 +208,9 @@ class Quality(Strict):
 class Precision(Strict):
     id: Identifier
     aliases: list[Identifier] = []
-    name: Text
+    name: Name
     family: Literal["float", "integer", "gguf", "block-fp4"]
-    bits_per_weight: Annotated[float, Field(ge=0.5, le=64, allow_inf_nan=False)]  # effective, scales included
+    bits_per_weight: Bits  # effective, scales included
     weight_format: bool  # usable as a weight storage format
     compute: Literal["fp32", "tf32", "bf16", "fp16", "fp8", "int8", "fp4"]  # matrix format of the GEMMs
     # When the GPU lacks ``compute`` natively: the format the kernels fall back
@@ -175,12 +218,12 @@ class Precision(Strict):
     fallback_compute: Literal["fp32", "bf16", "fp16"] | None = None
     # Weight-only and W8A8 checkpoints usually keep the token embedding and
     # output head in 16-bit; GGUF's measured bits already average them in.
-    embeddings_bits: Annotated[float, Field(ge=0.5, le=64, allow_inf_nan=False)] | None = None  # None: as bits_per_weight
+    embeddings_bits: Bits | None = None  # None: as bits_per_weight
     kv_cache: bool = False
-    kv_bits: Annotated[float, Field(ge=0.5, le=64, allow_inf_nan=False)] | None = None  # bits per cached element
+    kv_bits: Bits | None = None  # bits per cached element
     engines: list[Identifier]  # engines that serve this weight format
     quality: Quality
-    sources: dict[str, Text]
+    sources: dict[Identifier, Text]  # keyed by the field (or "specs") each source backs
     notes: Text | None = None
 
     @model_validator(mode="after")
@@ -202,9 +245,9 @@ class Precision(Strict):
 class Moe(Strict):
     experts: Count  # routed experts per MoE layer
     active_experts: Count  # routed experts each token uses
-    shared_experts: Annotated[int, Field(ge=0)] = 0
+    shared_experts: SmallCount = 0
     expert_ffn_size: Count
-    dense_layers: Annotated[int, Field(ge=0)] = 0  # leading layers with a dense FFN instead
+    dense_layers: SmallCount = 0  # leading layers with a dense FFN instead
 
     @model_validator(mode="after")
     def _active_le_total(self) -> "Moe":
@@ -234,9 +277,9 @@ class ModelKind(StrEnum):
 class Model(Strict):
     id: Identifier
     aliases: list[Identifier] = []
-    name: Text
+    name: Name
     family: Identifier
-    kind: ModelKind
+    kind: Annotated[ModelKind, Field(strict=False)]  # the text 'decoder' or 'encoder'
     layers: Count
     hidden_size: Count
     heads: Count
@@ -251,18 +294,18 @@ class Model(Strict):
     attention_bias: bool = False
     mlp_bias: bool = False
     learned_positions: bool = False  # absolute position embeddings (BERT, GPT-2)
-    token_types: Annotated[int, Field(ge=0)] = 0  # BERT segment embeddings
+    token_types: SmallCount = 0  # BERT segment embeddings
     pooler: bool = False  # BERT pooler dense layer
     moe: Moe | None = None
     mla: Mla | None = None
-    params_published: Annotated[float, Field(gt=0, le=1e15, allow_inf_nan=False)]  # as the authors state it
-    params_active_published: Annotated[float, Field(gt=0, le=1e15, allow_inf_nan=False)] | None = None  # MoE, per token
+    params_published: Parameters  # as the authors state it
+    params_active_published: Parameters | None = None  # MoE, per token
     # Parts of the computed active count that the published active figure
     # leaves out (say where in ``sources.params``), so the two are compared
     # like for like rather than with a looser tolerance.
     params_active_excludes: list[Literal["embedding", "head"]] = []
     precision_native: Literal["fp32", "bf16", "fp16", "fp8"] = "bf16"
-    sources: dict[str, Text]
+    sources: dict[Identifier, Text]  # keyed by the field (or "specs") each source backs
     as_of: AsOf
     notes: Text | None = None
 
@@ -291,10 +334,11 @@ class EngineFactors(Strict):
     compute_8bit: Share  # share of their own peak reached by FP8/INT8/FP4 GEMMs
     decode_overhead_ms: Milliseconds  # fixed cost of one decode step (launches, scheduling, sampling)
     prefill_overhead_ms: Milliseconds  # fixed cost of the pass that yields the first token
-    allreduce_us: Annotated[float, Field(ge=0, le=1e6, allow_inf_nan=False)]  # per TP all-reduce or PP hand-off
+    allreduce_us: Microseconds  # per TP all-reduce or PP hand-off
     # How memory traffic and compute overlap within a pass: the p of a p-norm,
-    # 1 = not at all (times add), large = fully (the roofline's max).
-    overlap: Annotated[float, Field(ge=1)] = math.inf
+    # 1 = not at all (times add), large = nearly fully; None = fully (the
+    # roofline's max), which only the physical limit asks for (model/perf.py).
+    overlap: Overlap | None = None
 
 
 
@@ -307,16 +351,14 @@ class PartialFactors(Strict):
     compute_8bit: Share | None = None
     decode_overhead_ms: Milliseconds | None = None
     prefill_overhead_ms: Milliseconds | None = None
-    allreduce_us: Annotated[float, Field(ge=0, le=1e6, allow_inf_nan=False)] | None = None
-    # finite in the catalog (every figure a catalog gives is printable as JSON);
-    # p = 1000 is within 0.1% of the max()
-    overlap: Annotated[float, Field(ge=1, le=1e3, allow_inf_nan=False)] | None = None
+    allreduce_us: Microseconds | None = None
+    overlap: Overlap | None = None
 
 
 class Engine(Strict):
     id: Identifier
     aliases: list[Identifier] = []
-    name: Text
+    name: Name
     # Keyed "default" (every field), then by GPU family (hopper), memory class
     # (hbm, gddr, unified) or segment (consumer): for each field the most
     # specific key that gives it is used.
@@ -327,7 +369,7 @@ class Engine(Strict):
     prefill_chunk_tokens: Count | None = None  # tokens per prefill pass; None: the whole prompt at once
     max_batch: Annotated[int, Field(gt=0, le=1_000_000)] | None = None  # default cap on concurrent sequences
     kv_cache_formats: list[Identifier]  # precisions the engine can store its KV cache in
-    sources: dict[str, Text]
+    sources: dict[Identifier, Text]  # keyed by the field (or "specs") each source backs
     notes: Text | None = None
 
     @field_validator("factors")

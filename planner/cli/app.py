@@ -22,7 +22,7 @@ from typer._click.exceptions import NoArgsIsHelpError, UsageError
 from typer.core import TyperGroup
 
 from planner import __version__
-from planner.catalog.load import Catalog, load_catalog, validate_file
+from planner.catalog.load import Catalog, load_catalog, overlay_changes, validate_file
 from planner.report.output import write_files
 from planner.core.errors import (
     EXIT_BAD_INPUT,
@@ -92,7 +92,10 @@ def _console() -> Console:
     console = _RUN_CONSOLE.get()
     if console is None:
         width = os.environ.get("TERMINAL_WIDTH") or os.environ.get("COLUMNS")
-        console = _Console(width=int(width) if width and width.isdigit() else None, soft_wrap=False)
+        # markup and emoji codes off: strings printed here hold catalog text,
+        # shown as typed ("[/bold]" is a GPU name, not a closing tag)
+        console = _Console(width=int(width) if width and width.isdigit() else None, soft_wrap=False, markup=False,
+                          emoji=False)
         _RUN_CONSOLE.set(console)
     return console
 
@@ -434,7 +437,8 @@ def _render_text(renderables: list[Any], width: int = 0) -> str:
     import io
 
     buffer = io.StringIO()
-    console = Console(file=buffer, width=width or TEXT_WIDTH, no_color=True, force_terminal=False, soft_wrap=False)
+    console = Console(file=buffer, width=width or TEXT_WIDTH, no_color=True, force_terminal=False, soft_wrap=False,
+                      markup=False, emoji=False)
     for item in renderables:
         console.print(item)
     return buffer.getvalue()
@@ -600,7 +604,13 @@ def catalog_validate(
     problems = validate_file(file)
     if problems:
         raise CatalogError(f"{file}: {len(problems)} problem(s)", problems)
-    print(f"{file}: valid")
+    # Still exit 0 when the file changes nothing: it is valid, and an overlay
+    # emptied on purpose should not fail a CI job; the line says so instead.
+    added, changed = overlay_changes(file)
+    if not added and not changed:
+        print(f"{file}: valid, but adds or changes nothing (no entries, or only what the built-in catalog already says)")
+    else:
+        print(f"{file}: valid (adds {len(added)} and changes {len(changed)} catalog entries)")
 
 
 # --- entry point --------------------------------------------------------

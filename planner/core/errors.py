@@ -7,6 +7,7 @@ the code below; the codes are documented in the README.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -35,18 +36,25 @@ class Field:
 
 Text = str | Sequence[str | Field]
 
+# Characters that act on a terminal rather than show: C0 controls (newline
+# and tab included: a problem is one line), DEL, C1 controls and the Unicode
+# bidirectional overrides and isolates.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
-# C0 and C1 control characters and DEL: text the user typed may carry them
-# (a newline, a carriage return, an escape sequence), and an error is one line
-# of plain text on a terminal, so they are shown escaped (\x1b), never sent.
-_CONTROL = {c: f"\\x{c:02x}" for c in (*range(0x20), *range(0x7F, 0xA0))}
+
+def one_line(text: str) -> str:
+    """``text`` with every control character spelled as an escape (ESC as
+    \\x1b), so that a file's content quoted in a message cannot move the
+    cursor, clear the screen or break the message over lines."""
+    return _CONTROL.sub(lambda m: repr(m.group())[1:-1], text)
 
 
 def _render(text: Text, labels: Mapping[str, str] | None) -> str:
+    """The text with fields spelled by ``labels``, as one line: text the user
+    typed may carry a newline or an escape sequence, shown escaped, never sent."""
     if isinstance(text, str):
-        return text.translate(_CONTROL)
-    joined = "".join(part if isinstance(part, str) else (labels or {}).get(part.name, part.name) for part in text)
-    return joined.translate(_CONTROL)
+        return one_line(text)
+    return one_line("".join(part if isinstance(part, str) else (labels or {}).get(part.name, part.name) for part in text))
 
 
 class PlannerError(Exception):
@@ -97,8 +105,10 @@ class CatalogError(PlannerError):
     exit_code = EXIT_CATALOG
 
     def __init__(self, message: str, problems: list[str] | None = None, *, hint: str | None = None):
+        # problems quote the files (ids, keys, YAML): keep them one line of text
+        message = one_line(message)
         super().__init__(message, hint=hint)
-        self.problems = [problem.translate(_CONTROL) for problem in problems] if problems else [self.message]
+        self.problems = [one_line(p) for p in problems] if problems else [message]
 
 
 class NoPlanError(PlannerError):

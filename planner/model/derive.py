@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 
-from planner.model.architecture import count_params
+from planner.catalog.architecture import count_params
 from planner.catalog.load import Catalog
 from planner.core.errors import InputError
 from planner.catalog.schema import Model, ModelKind

@@ -18,7 +18,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from planner.model.architecture import count_params
+from planner.catalog.architecture import count_params
 from planner.core.errors import InputError
 from planner.catalog.schema import EngineFactors, Gpu, Model, ModelKind, Precision
 from planner.model.workload import Deployment, Shape
@@ -468,7 +468,8 @@ def _pass(
     compute_s = (gemm / (matmul_peak * matmul_share) + attn / (attn_peak * factors.compute)) / dep.tp
     message = tokens * model.hidden_size * ACTIVATION_BYTES
     comm = 2 * model.layers * _allreduce_s(message, dep, factors) + (dep.pp - 1) * _handoff_s(message, dep, factors)
-    return PassTime(memory_s, compute_s, comm, overhead_s, bytes_per_gpu, factors.overlap)
+    overlap = math.inf if factors.overlap is None else factors.overlap  # None: perfect overlap
+    return PassTime(memory_s, compute_s, comm, overhead_s, bytes_per_gpu, overlap)
 
 
 def prefill(model: Model, dep: Deployment, factors: EngineFactors, sequences: int, prompt: int) -> PassTime:
@@ -555,5 +556,5 @@ def physical_limit(factors: EngineFactors) -> EngineFactors:
     """The same formulas at 100% of peak bandwidth and compute, no fixed costs."""
     return factors.model_copy(
         update={"bandwidth": 1.0, "compute": 1.0, "compute_8bit": 1.0, "decode_overhead_ms": 0.0, "prefill_overhead_ms": 0.0,
-                "allreduce_us": 0.0, "overlap": math.inf}
+                "allreduce_us": 0.0, "overlap": None}
     )

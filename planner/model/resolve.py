@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from planner.catalog.load import Catalog
 from planner.catalog.schema import Model
 from planner.core.units import parse_params
-from planner.model.architecture import count_params
+from planner.catalog.architecture import count_params
 from planner.model.derive import derive_architecture
 from planner.model.workload import ModelSpec
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from rich.table import Table
 
-from planner.model.architecture import count_params
+from planner.catalog.architecture import count_params
+from planner.report.format import TextTable
 from planner.catalog.load import Catalog
 from planner.core.units import format_params
 
@@ -68,10 +68,10 @@ def catalog_rows(catalog: Catalog, section: str) -> list[dict[str, Any]]:
     return rows
 
 
-def catalog_tables(catalog: Catalog, sections: list[str]) -> list[Table]:
+def catalog_tables(catalog: Catalog, sections: list[str]) -> list[TextTable]:
     tables = []
     for section in sections:
-        table = Table(title=f"{section} ({len(getattr(catalog, section))})", title_justify="left")
+        table = TextTable(title=f"{section} ({len(getattr(catalog, section))})", title_justify="left")
         if section == "gpus":
             for col in ("id", "name", "memory (GiB)", "bandwidth (GB/s)", "BF16 dense (TFLOP/s)", "FP8 dense (TFLOP/s)",
                         "TDP (W)", "cloud ($/GPU-h)", "purchase ($)"):

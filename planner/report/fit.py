@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Any
 
 from rich import box
-from rich.table import Table
 from rich.text import Text
 
 from planner.catalog.schema import ModelKind
@@ -15,7 +14,7 @@ from planner.plan.fit import FitResult, Line, line_prediction, quality_loss
 from planner.model.predict import prediction_dict
 from planner.core.units import format_rate
 from planner.plan.question import DEFAULT_MAX_QUALITY_LOSS, Objective
-from planner.report.format import milliseconds, money
+from planner.report.format import TextTable, milliseconds, money
 
 OBJECTIVE_WORDS = {
     Objective.HOURLY: "cloud cost per hour",
@@ -199,13 +198,13 @@ def headline(result: FitResult) -> str:
     return text
 
 
-def _cards(table: Table) -> list[Table]:
+def _cards(table: TextTable) -> list[TextTable]:
     """The plan table turned sideways: one field/value card per line."""
     headers = [str(col.header) for col in table.columns]
     cells = [list(col.cells) for col in table.columns]
     cards = []
     for i in range(table.row_count):
-        card = Table(title=f"Plan line {i + 1}" if cells[0][i] != "total" else "Plan total", title_justify="left",
+        card = TextTable(title=f"Plan line {i + 1}" if cells[0][i] != "total" else "Plan total", title_justify="left",
                      show_header=False)
         card.add_column("field", style="dim")
         card.add_column("value")
@@ -222,7 +221,7 @@ def fit_renderables(result: FitResult, explain: bool = False, width: int = 120) 
     encoder = result.spec.model.kind is ModelKind.ENCODER
     out: list[Any] = [Text(headline(result), style="bold")]
 
-    plan = Table(title="Plan", title_justify="left", box=box.SIMPLE_HEAD)
+    plan = TextTable(title="Plan", title_justify="left", box=box.SIMPLE_HEAD)
     speed = "samples/s" if encoder else "tok/s"
     cols = ["GPUs", "replicas", "shape", "batch"] + ([] if encoder else ["TTFT"]) + [
         "latency" if encoder else "TPOT", speed, "mem/GPU", "loss", "$/h"]
@@ -259,7 +258,7 @@ def fit_renderables(result: FitResult, explain: bool = False, width: int = 120) 
         out.extend(_cards(plan))
 
     if result.alternatives:
-        alts = Table(title="Best alternative on each other GPU type", title_justify="left")
+        alts = TextTable(title="Best alternative on each other GPU type", title_justify="left")
         for col in ("GPU", "shape", "replicas", "GPUs", "cost", "vs plan"):
             alts.add_column(col, justify="left" if col in ("GPU", "shape") else "right")
         hourly = q.economics.objective is Objective.HOURLY
@@ -269,7 +268,7 @@ def fit_renderables(result: FitResult, explain: bool = False, width: int = 120) 
         out.append(alts)
 
     if result.others:
-        top = Table(title="Next best plans", title_justify="left")
+        top = TextTable(title="Next best plans", title_justify="left")
         for col in ("shape", "replicas", "GPUs", "cost"):
             top.add_column(col, justify="left" if col == "shape" else "right")
         for line in result.others:
@@ -278,7 +277,7 @@ def fit_renderables(result: FitResult, explain: bool = False, width: int = 120) 
         out.append(top)
 
     if explain:
-        ruled = Table(title="Ruled out", title_justify="left")
+        ruled = TextTable(title="Ruled out", title_justify="left")
         ruled.add_column("GPU / precision")
         ruled.add_column("first constraint broken")
         for what, why in explain_rows(result):

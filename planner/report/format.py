@@ -4,9 +4,29 @@ number; GB is 10^9 bytes and GiB 2^30. JSON and CSV keep plain numbers."""
 
 from __future__ import annotations
 
+from typing import Any
+
+from rich.table import Table
+from rich.text import Text
+
 from planner.core.units import format_params
 
 NONE = "-"  # a figure the catalog or the model does not have
+
+
+class TextTable(Table):
+    """A rich table whose title and cells are shown as the text they are.
+
+    Cells carry catalog text (GPU and model names, notes) that an overlay
+    file may set: a plain ``str`` would be read as rich markup (``[/bold]``
+    raises, ``[link=...]`` hides a hyperlink), so every string is wrapped in
+    ``Text``, which rich never parses."""
+
+    def __init__(self, *headers: Any, title: Any = None, **kwargs: Any) -> None:
+        super().__init__(*headers, title=Text(title) if isinstance(title, str) else title, **kwargs)
+
+    def add_row(self, *renderables: Any, **kwargs: Any) -> None:
+        super().add_row(*(Text(cell) if isinstance(cell, str) else cell for cell in renderables), **kwargs)
 
 
 def money(value: float | None, hourly: bool = False) -> str:

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from rich.table import Table
 from rich.text import Text
 
 from planner.catalog.schema import ModelKind
 from planner.model.predict import Prediction
 from planner.model.validation import Report
-from planner.report.format import gigabytes, milliseconds_fixed
+from planner.report.format import TextTable, gigabytes, milliseconds_fixed
 
 
 def prediction_renderables(p: Prediction) -> list[Any]:
@@ -29,7 +28,7 @@ def prediction_renderables(p: Prediction) -> list[Any]:
                     f"{dep.engine.name}, batch {batch}{' (largest that fits)' if p.batch_was_max else ''}: "
                     f"TTFT {milliseconds_fixed(t.ttft_s)}, {tpot}{t.tokens_per_s * p.replicas:,.0f} output tokens/s; {fit}.")
 
-    mem = Table(title="Memory, one replica", title_justify="left")
+    mem = TextTable(title="Memory, one replica", title_justify="left")
     for col in ("part", "replica total", "per GPU (max)"):
         mem.add_column(col, justify="left" if col == "part" else "right")
     mem.add_row("weights", gigabytes(m.weights), gigabytes(m.weights_per_gpu))
@@ -39,7 +38,7 @@ def prediction_renderables(p: Prediction) -> list[Any]:
     mem.add_row("total", gigabytes(m.total), gigabytes(m.per_gpu))
     mem.add_row("usable capacity", "", f"{gigabytes(m.capacity_per_gpu)} ({dep.utilization:.0%} of {dep.gpu.memory_total_gib:g} GiB)")
 
-    lat = Table(title="Time per forward pass", title_justify="left")
+    lat = TextTable(title="Time per forward pass", title_justify="left")
     for col in ("pass", "memory", "compute", "communication", "fixed", "total", "bound by"):
         lat.add_column(col, justify="left" if col in ("pass", "bound by") else "right")
     passes = [("prefill (first token)", t.prefill)]
@@ -63,7 +62,7 @@ def prediction_renderables(p: Prediction) -> list[Any]:
 def validation_renderables(report: Report, show_rows: bool = True) -> list[Any]:
     out: list[Any] = []
     if show_rows:
-        rows = Table(title="Per measurement", title_justify="left")
+        rows = TextTable(title="Per measurement", title_justify="left")
         for col in ("row", "case", "metric", "measured", "predicted", "error"):
             rows.add_column(col, justify="right" if col in ("row", "measured", "predicted", "error") else "left")
         for o in report.outcomes:
@@ -72,7 +71,7 @@ def validation_renderables(report: Report, show_rows: bool = True) -> list[Any]:
             else:
                 rows.add_row(str(o.row), o.label, o.metric, f"{o.measured:,.4g}", f"{o.predicted:,.4g}", f"{100 * o.error:+.1f}%")
         out.append(rows)
-    summary = Table(title="Error by metric", title_justify="left")
+    summary = TextTable(title="Error by metric", title_justify="left")
     for col in ("metric group", "rows", "median |error|", "bias (median)", "within 25%"):
         summary.add_column(col, justify="left" if col == "metric group" else "right")
     for s in report.summaries():

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from planner.catalog.schema import ModelKind
 from planner.report import charts
-from planner.model.architecture import count_params
+from planner.catalog.architecture import count_params
 from planner.plan.candidates import gpu_cost
 from planner.catalog.load import Catalog
 from planner.core.errors import NoPlanError

@@ -8,11 +8,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from rich.table import Table
 from rich.text import Text
 
 from planner.model.sizing import SizeTable
-from planner.report.format import binary_size, decimal_size, flops, readable_count
+from planner.report.format import TextTable, binary_size, decimal_size, flops, readable_count
 
 
 def to_json(data: Any) -> str:
@@ -52,7 +51,7 @@ def size_renderables(table: SizeTable) -> list[Any]:
     what = f"{ref.label} ({readable_count(ref.parameters)} parameters" + (
         f", {readable_count(ref.active_parameters)} active per token)" if ref.active_parameters != ref.parameters else ")"
     )
-    grid = Table(title=f"Model size of {what}", title_justify="left")
+    grid = TextTable(title=f"Model size of {what}", title_justify="left")
     grid.add_column("precision")
     grid.add_column("bits/param", justify="right")
     grid.add_column("bytes/param", justify="right")

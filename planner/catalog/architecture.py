@@ -134,3 +134,30 @@ def _count_params(m: Model) -> ParamCounts:
         other=router + pooler,
         head_matmul=head_matmul,
     )
+
+
+# How far a catalog model's computed counts may lie from the published ones
+# before loading refuses it. Published counts are often rounded ("7B" for
+# Llama 2's 6.74B is 3.7% off, "72B" for Qwen2's 72.7B 1%), so the load check
+# allows 5%: enough for a count quoted to two significant figures, while an
+# architecture that is not the model it names (a hidden size or expert count
+# mistyped, a field off by an order of magnitude) is far outside it. The
+# built-in models are held to 1% by tests/test_params.py.
+PUBLISHED_TOLERANCE = 0.05
+
+
+def comparable_active(m: Model, counts: ParamCounts) -> int:
+    """The computed active count, less the parts the published active figure
+    leaves out (``params_active_excludes``), so the two compare like for like."""
+    return counts.active - sum(getattr(counts, part) for part in m.params_active_excludes)
+
+
+def published_mismatches(m: Model, tolerance: float = PUBLISHED_TOLERANCE) -> list[tuple[str, int, float]]:
+    """(field, computed, published) for each published count the architecture
+    misses by more than ``tolerance`` (relative to the published count)."""
+    counts = count_params(m)
+    pairs = [("params_published", counts.total, m.params_published)]
+    if m.params_active_published is not None:
+        pairs.append(("params_active_published", comparable_active(m, counts), m.params_active_published))
+    return [(name, computed, published) for name, computed, published in pairs
+            if abs(computed - published) > tolerance * published]
