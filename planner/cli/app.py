@@ -17,8 +17,10 @@ from typing import Annotated, Any, Optional
 
 import typer
 from rich.console import Console
-# typer 0.29 vendors click (no `click` package is installed): its exceptions live here.
-from typer._click.exceptions import NoArgsIsHelpError, UsageError
+try:  # typer 0.29 vendors click (no `click` package is installed): its exceptions live here
+    from typer._click.exceptions import NoArgsIsHelpError, UsageError
+except ImportError:  # a typer that depends on the click package instead
+    from click.exceptions import NoArgsIsHelpError, UsageError  # type: ignore[no-redef]
 from typer.core import TyperGroup
 
 from planner import __version__
