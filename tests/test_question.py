@@ -90,6 +90,7 @@ def test_parsers_at_the_edge():
     assert parse_energy_price("$0.12/kWh") == 0.12
     assert parse_inventory("H100-SXM=16, l40s=2k") == {"h100-sxm": 16, "l40s": 2000}
     assert parse_inventory(" ") is None
+    assert parse_inventory("gb200=0") == {"gb200": 0}  # excludes a type, as a file's `gb200: 0` does
     with pytest.raises(InputError, match="not a percentage"):
         parse_percent("lots")
     with pytest.raises(InputError, match="not GPU=COUNT"):

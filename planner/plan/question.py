@@ -271,7 +271,9 @@ def parse_inventory(text: str) -> dict[str, int] | None:
             gpu, sep, count = item.partition("=")
             if not sep or not gpu.strip():
                 raise InputError(f"inventory item '{item}' is not GPU=COUNT", hint="e.g. --inventory h100-sxm=16,a100-sxm-80gb=64")
-            pairs[gpu.strip().lower()] = parse_count(count, f"inventory count for {gpu.strip()}", maximum=MAX_GPU_COUNT)
+            # 0 excludes a type, as it does in an inventory file
+            pairs[gpu.strip().lower()] = 0 if count.strip() == "0" else parse_count(
+                count, f"inventory count for {gpu.strip()}", maximum=MAX_GPU_COUNT)
         return pairs
     path = Path(text)
     if not path.is_file():
