@@ -9,13 +9,12 @@ minute; `benchmarks/fuzz_cli.py` is the long run that prints counts.
 
 from __future__ import annotations
 
-import io
 import json
 import math
-from contextlib import redirect_stderr, redirect_stdout
 
 import pytest
 from hypothesis import HealthCheck, given, settings
+from conftest import run_cli
 from hypothesis import strategies as st
 
 from planner.core.errors import EXIT_BAD_INPUT, PlannerError
@@ -57,16 +56,8 @@ PREDICT_OPTIONS = {
 
 
 def _run(args: list[str]) -> tuple[int, str, str]:
-    from planner.cli import main
-
-    out, err = io.StringIO(), io.StringIO()
-    code = 0
-    with redirect_stdout(out), redirect_stderr(err):
-        try:
-            main(args)
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    return code, out.getvalue(), err.getvalue()
+    result = run_cli(*args)
+    return result.exit_code, result.stdout, result.stderr
 
 
 def _strict_json(text: str) -> object:
