@@ -116,6 +116,7 @@ GPU_SPEC_FIELDS = (
     "host_link_gbs",
     "release_year",
     "memory_label",
+    "compute_capability",
 )
 
 
@@ -125,6 +126,9 @@ class Gpu(Strict):
     vendor: Name
     name: Name
     family: Identifier  # hardware generation, e.g. hopper, ampere, ada, cdna3
+    # NVIDIA's compute capability ("8.0", "12.0"): what CUDA kernels and the
+    # engines' support tables key on. None for other vendors.
+    compute_capability: Annotated[str, Field(pattern=r"^\d{1,2}\.\d$")] | None = None
     segment: Literal["datacenter", "workstation", "consumer"]
     form_factor: Name
     release_year: Annotated[int, Field(ge=2010, le=2035)]
@@ -267,6 +271,30 @@ class Mla(Strict):
     v_head_dim: Count
 
 
+class SlidingWindow(Strict):
+    """Local attention: ``layers`` of the model's layers attend to the last
+    ``window`` tokens only (Mistral 7B v0.1, Gemma 2/3, gpt-oss); the others
+    attend to the whole context. A local layer's KV cache stops growing at
+    ``window`` tokens."""
+
+    window: Count
+    layers: Count  # how many layers use the window
+
+
+class LinearAttention(Strict):
+    """Linear-attention layers (Gated DeltaNet in Qwen3-Next and Qwen3.5):
+    a recurrent state of fixed size per sequence instead of a KV cache that
+    grows with the context. ``layers`` of the model's layers are linear; the
+    rest use the model's own (full) attention fields."""
+
+    layers: Count
+    key_heads: Count
+    value_heads: Count
+    key_head_dim: Count
+    value_head_dim: Count
+    conv_kernel: Count = 4  # short causal convolution over q, k, v
+
+
 class ModelKind(StrEnum):
     """Decoders generate token by token (TTFT, TPOT); encoders answer in one forward pass."""
 
@@ -289,7 +317,10 @@ class Model(Strict):
     ffn_gated: bool  # SwiGLU/GeGLU: three matrices instead of two
     vocab_size: Count
     tied_embeddings: bool
-    max_context: Count
+    max_context: Count  # the context the model was trained and released for
+    # Longer context the model card documents with RoPE scaling (YaRN, NTK):
+    # allowed only when the user opts in (--rope-scaling), as the engines ask.
+    max_context_extended: Count | None = None
     norm: Literal["rmsnorm", "layernorm"] = "rmsnorm"
     attention_bias: bool = False
     mlp_bias: bool = False
@@ -298,13 +329,18 @@ class Model(Strict):
     pooler: bool = False  # BERT pooler dense layer
     moe: Moe | None = None
     mla: Mla | None = None
+    sliding_window: SlidingWindow | None = None
+    linear_attention: LinearAttention | None = None
     params_published: Parameters  # as the authors state it
     params_active_published: Parameters | None = None  # MoE, per token
     # Parts of the computed active count that the published active figure
     # leaves out (say where in ``sources.params``), so the two are compared
     # like for like rather than with a looser tolerance.
     params_active_excludes: list[Literal["embedding", "head"]] = []
-    precision_native: Literal["fp32", "bf16", "fp16", "fp8"] = "bf16"
+    # The precision the weights were released in. Quality figures of other
+    # formats are relative to this release (an FP8 or MXFP4 checkpoint is its
+    # own baseline, not a 16-bit one).
+    precision_native: Literal["fp32", "bf16", "fp16", "fp8", "mxfp4", "nvfp4"] = "bf16"
     sources: dict[Identifier, Text]  # keyed by the field (or "specs") each source backs
     as_of: AsOf
     notes: Text | None = None
@@ -319,6 +355,12 @@ class Model(Strict):
             raise ValueError("sources needs 'params' (where the published parameter count is stated)")
         if self.params_active_excludes and self.params_active_published is None:
             raise ValueError("params_active_excludes needs params_active_published")
+        local = self.sliding_window.layers if self.sliding_window else 0
+        linear = self.linear_attention.layers if self.linear_attention else 0
+        if local + linear > self.layers:
+            raise ValueError(f"sliding-window ({local}) and linear-attention ({linear}) layers exceed the {self.layers} layers")
+        if self.max_context_extended is not None and self.max_context_extended <= self.max_context:
+            raise ValueError(f"max_context_extended {self.max_context_extended} must exceed max_context {self.max_context}")
         return self
 
 
