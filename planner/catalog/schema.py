@@ -302,9 +302,17 @@ class ModelKind(StrEnum):
     ENCODER = "encoder"
 
 
+# A Hugging Face repository id as the Hub spells it: "meta-llama/Llama-3.1-8B-Instruct".
+HfId = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$", max_length=200)]
+
+
 class Model(Strict):
     id: Identifier
     aliases: list[Identifier] = []
+    # Hub repositories of this architecture (base, instruct, re-quantised
+    # releases), so `planner fit meta-llama/Llama-3.1-8B-Instruct` resolves
+    # here; matched without regard to case.
+    hf_ids: list[HfId] = []
     name: Name
     family: Identifier
     kind: Annotated[ModelKind, Field(strict=False)]  # the text 'decoder' or 'encoder'
