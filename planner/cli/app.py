@@ -146,6 +146,7 @@ FLAGS: dict[str, dict[str, str]] = {
         "targets.throughput": "--throughput",
         "input_tokens": "--input",
         "output_tokens": "--output",
+        "rope_scaling": "--rope-scaling",
         "engine": "--engine",
         "gpus": "--gpu",
         "segments": "--segment",
@@ -174,6 +175,9 @@ FLAGS: dict[str, dict[str, str]] = {
         "batch": "--batch",
         "memory_utilization": "--memory-utilization",
         "max_batch": "--max-batch",
+        "input_tokens": "--input",
+        "output_tokens": "--output",
+        "rope_scaling": "--rope-scaling",
     },
 }
 
@@ -282,6 +286,9 @@ def fit(
     throughput: Annotated[Optional[str], typer.Option("--throughput", help="Throughput to serve: '5000 tok/s', '20 req/s' or '300 samples/s'.")] = None,
     input_tokens: Annotated[str, typer.Option("--input", help="Prompt tokens per request.")] = str(question.DEFAULT_INPUT_TOKENS),
     output_tokens: Annotated[str, typer.Option("--output", help="Generated tokens per request.")] = str(question.DEFAULT_OUTPUT_TOKENS),
+    rope_scaling: Annotated[
+        bool, typer.Option("--rope-scaling", help="Allow the longer context the model card documents with RoPE scaling (YaRN); the engine must be started with it.")
+    ] = False,
     engine: Annotated[str, typer.Option("--engine", help="vllm, trtllm, sglang, llama.cpp, transformers, lmdeploy or tensorrt.")] = question.DEFAULT_ENGINE,
     gpu: Annotated[Optional[list[str]], typer.Option("--gpu", help="Allowed GPU types (repeatable or comma-separated; default all).")] = None,
     segment: Annotated[Optional[list[str]], typer.Option("--segment", help="Allowed GPU segments: datacenter, workstation, consumer (repeatable or comma-separated).")] = None,
@@ -354,6 +361,7 @@ def fit(
         targets=targets,
         input_tokens=parse_count(input_tokens, "input length"),
         output_tokens=parse_count(output_tokens, "output length"),
+        rope_scaling=rope_scaling,
         engine=engine,
         gpus=_split(gpu, "--gpu"),
         segments=_split(segment, "--segment"),
@@ -469,6 +477,9 @@ def predict(
     batch: Annotated[str, typer.Option("--batch", help="Concurrent sequences in the whole deployment, or 'max' (largest that fits).")] = "1",
     input_tokens: Annotated[str, typer.Option("--input", help="Prompt tokens per sequence.")] = "512",
     output_tokens: Annotated[str, typer.Option("--output", help="Generated tokens per sequence.")] = "256",
+    rope_scaling: Annotated[
+        bool, typer.Option("--rope-scaling", help="Allow the longer context the model card documents with RoPE scaling (YaRN); the engine must be started with it.")
+    ] = False,
     engine: Annotated[str, typer.Option("--engine", help="vllm, trtllm, sglang, llama.cpp, transformers, lmdeploy or tensorrt.")] = question.DEFAULT_ENGINE,
     memory_utilization: Annotated[
         Optional[float], typer.Option("--memory-utilization", help="Share of GPU memory the engine may use (default: the engine's, 0.9 for vLLM).")
@@ -500,7 +511,7 @@ def predict(
         cat, model, gpu, precision=precision, kv_precision=kv_precision, gpus=gpus, tp=tp, pp=pp,
         batch=_batch(batch), input_tokens=parse_count(input_tokens, "input length"),
         output_tokens=parse_count(output_tokens, "output length"), engine=engine, memory_utilization=memory_utilization,
-        max_batch=max_batch,
+        max_batch=max_batch, rope_scaling=rope_scaling,
     )
     if fmt == "json":
         _emit(to_json(prediction_dict(result)) + "\n", output)

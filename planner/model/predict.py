@@ -24,6 +24,7 @@ from planner.model.workload import (
     ModelSpec,
     Parallelism,
     Shape,
+    check_context,
 )
 
 
@@ -81,6 +82,7 @@ def predict(
     engine: str = DEFAULT_ENGINE,
     memory_utilization: float | None = None,
     max_batch: int | None = None,
+    rope_scaling: bool = False,
     spec: ModelSpec | None = None,
 ) -> Prediction:
     """Predict one deployment. ``gpus`` is the total (default tp x pp);
@@ -110,6 +112,7 @@ def predict(
     shape = Shape(input_tokens, output_tokens)
     if spec.model.kind is ModelKind.ENCODER:
         shape = Shape(input_tokens, 0)
+    check_context(spec, shape, rope_scaling)
     batch_was_max = batch == "max"
     if batch_was_max:
         per_replica_batch = max(perf.max_batch(spec.model, dep, shape), 1)

@@ -47,6 +47,42 @@ class Shape:
         return self.input + self.output
 
 
+def context_window(model: Model, rope_scaling: bool = False) -> int:
+    """Tokens a sequence may hold: the released context, or the longer one
+    the model card documents with RoPE scaling when the user opts in."""
+    if rope_scaling and model.max_context_extended is not None:
+        return model.max_context_extended
+    return model.max_context
+
+
+def check_context(spec: ModelSpec, shape: Shape, rope_scaling: bool = False) -> None:
+    """Refuse a request longer than the model's context window.
+
+    Input plus output must fit: the engines refuse such a request (vLLM's
+    max_model_len defaults to the config's max_position_embeddings), and a
+    model run past its trained positions degrades. A count-only model ("13B")
+    has no known window, so nothing is checked.
+    """
+    if spec.approximate:
+        return
+    model = spec.model
+    window = context_window(model, rope_scaling)
+    if shape.context <= window:
+        return
+    asked = f"{shape.input:,} tokens" if shape.output == 0 else (
+        f"{shape.input:,} input + {shape.output:,} output = {shape.context:,} tokens")
+    message: list[str | Field] = [f"{asked} exceed {model.id}'s context window of {window:,} tokens"]
+    extended = model.max_context_extended
+    if extended is not None and not rope_scaling and shape.context <= extended:
+        hint: list[str | Field] = [f"its card documents {extended:,} tokens with RoPE scaling: add ",
+                                   Field("rope_scaling"), " (the engine must be started with it)"]
+    elif shape.output:
+        hint = ["shorten ", Field("input_tokens"), " or ", Field("output_tokens"), f" to {window:,} tokens in all"]
+    else:
+        hint = ["shorten ", Field("input_tokens"), f" to {window:,} tokens"]
+    raise InputError(message, hint=hint, field="input_tokens")
+
+
 @dataclass(frozen=True)
 class ModelSpec:
     """An architecture to predict with, and whether it was derived from a bare count."""

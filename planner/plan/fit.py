@@ -27,7 +27,7 @@ from planner.catalog.schema import Engine, Gpu, ModelKind
 from planner.model.predict import Prediction
 from planner.model.resolve import resolve_spec
 from planner.core.units import format_rate
-from planner.model.workload import Deployment, ModelSpec, Shape
+from planner.model.workload import Deployment, ModelSpec, Shape, check_context
 from planner.plan.question import Economics, Question
 
 RELAXATION_TIME_LIMIT_S = 5.0  # each re-solve with one limit lifted, to explain an empty answer
@@ -196,6 +196,7 @@ def _allowed_gpus(catalog: Catalog, q: Question) -> list[Gpu] | None:
 def fit(catalog: Catalog, q: Question) -> FitResult:
     spec = resolve_spec(catalog, q.model)
     shape = Shape(q.input_tokens, 0 if spec.model.kind is ModelKind.ENCODER else q.output_tokens)
+    check_context(spec, shape, q.rope_scaling)
     engine = catalog.engine(q.engine)
     if q.max_batch is not None:
         engine = engine.model_copy(update={"max_batch": q.max_batch})

@@ -15,7 +15,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, StrictInt, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, StrictBool, StrictInt, ValidationError, field_validator, model_validator
 
 from planner.catalog.load import read_mapping_file
 from planner.core.errors import Field, InputError
@@ -169,6 +169,7 @@ class Question(_Value):
     targets: Targets = Targets()
     input_tokens: StrictInt = DEFAULT_INPUT_TOKENS
     output_tokens: StrictInt = DEFAULT_OUTPUT_TOKENS
+    rope_scaling: StrictBool = False  # allow the longer context the model card documents with RoPE scaling
     engine: str = DEFAULT_ENGINE
     gpus: tuple[str, ...] | None = None  # allowed GPU types; None: all
     segments: tuple[str, ...] | None = None  # allowed market segments; None: all
