@@ -225,3 +225,22 @@ def test_source_keys_are_identifiers(tmp_path):
 def test_a_name_is_one_line(tmp_path):
     problems = validate_file(_write(tmp_path, 'gpus:\n  - id: l4\n    name: "NVIDIA L4\\nsecond line"\n'))
     assert len(problems) == 1 and "field 'name'" in problems[0] and "one line" in problems[0]
+
+
+def test_an_unknown_name_suggests_the_close_ones():
+    from conftest import run_cli
+
+    result = run_cli("predict", "llama-2-7b", "--gpu", "h10")
+    assert result.exit_code == 2
+    assert "unknown GPU 'h10' (did you mean h100-sxm, h20 or a10?" in result.stderr
+    assert "did you mean fp8?" in run_cli("predict", "llama-2-7b", "--gpu", "h100", "-p", "fp9").stderr
+    assert "did you mean vllm?" in run_cli("fit", "llama-2-7b", "--engine", "vlm").stderr
+
+
+def test_a_name_close_to_nothing_points_to_the_list_without_dumping_it():
+    from conftest import run_cli
+
+    result = run_cli("predict", "llama-2-7b", "--gpu", "zzz")
+    assert result.exit_code == 2
+    assert "see `planner catalog list gpus` for the" in result.stderr
+    assert "h100-sxm" not in result.stderr

@@ -10,6 +10,7 @@ size limit, and no anchors or aliases (so an alias bomb cannot expand).
 from __future__ import annotations
 
 import copy
+import difflib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -197,11 +198,26 @@ class Catalog:
                 return entry
         return None
 
+    def suggestions(self, section: str, key: str, limit: int = 3) -> list[str]:
+        """Catalog ids close to ``key`` (by id or alias), best first: for "did you mean"."""
+        entries: dict[str, Any] = getattr(self, section)
+        names = {name: entry.id for entry in entries.values() for name in (entry.id, *entry.aliases)}
+        close = difflib.get_close_matches(key.strip().lower(), list(names), n=limit * 3, cutoff=0.6)
+        return list(dict.fromkeys(names[name] for name in close))[:limit]
+
     def _require(self, section: str, key: str, what: str) -> Any:
         found = self.lookup(section, key)
         if found is None:
-            known = ", ".join(sorted(getattr(self, section)))
-            raise InputError(f"unknown {what} '{key}'", hint=f"known: {known}; see `planner catalog list {section}`")
+            close = self.suggestions(section, key)
+            entries = getattr(self, section)
+            if close:
+                options = close[0] if len(close) == 1 else f"{', '.join(close[:-1])} or {close[-1]}"
+                hint = f"did you mean {options}? see `planner catalog list {section}`"
+            elif len(entries) <= 20:
+                hint = f"known: {', '.join(sorted(entries))}; see `planner catalog list {section}`"
+            else:
+                hint = f"see `planner catalog list {section}` for the {len(entries)} known"
+            raise InputError(f"unknown {what} '{key}'", hint=hint)
         return found
 
     def gpu(self, key: str) -> Gpu:
