@@ -17,7 +17,7 @@ import pytest
 NEW_GPUS = (
     "b300 gb300 gb10 rtx-5080 rtx-5070-ti rtx-5060-ti-16gb rtx-4080-super rtx-4070-ti-super "
     "rtx-4060-ti-16gb rtx-3060-12gb rx-7900-xtx radeon-pro-w7900 radeon-ai-pro-r9700 "
-    "apple-m4-pro apple-m4-max apple-m3-ultra"
+    "apple-m4-pro apple-m4-max apple-m3-ultra rtx-pro-4500"
 ).split()
 ALIASES = {
     "dgx-spark": "gb10",
@@ -73,6 +73,7 @@ CORES_AND_CLOCK = [
     ("rtx-4060-ti-16gb", 4352, 2535, 2, "Wccftech / Guru3D RTX 4060 Ti specs"),
     ("rtx-4090", 16384, 2520, 2, "NVIDIA RTX 4090 launch specs (incpak.com)"),
     ("rtx-3060-12gb", 3584, 1777, 2, "Guru3D table, RTX 3060 column"),
+    ("rtx-pro-4500", 10496, 2617, 2, "technical.city RTX PRO 4500 Blackwell specs"),
     ("rx-7900-xtx", 6144, 2500, 4, "Tom's Hardware RX 7900 spec table (96 CUs, 2,500 MHz)"),
 ]
 
