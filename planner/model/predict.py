@@ -153,6 +153,7 @@ def prediction_dict(p: Prediction) -> dict[str, Any]:
         "model": p.spec.label,
         "architecture": p.spec.model.id,
         "approximate": p.spec.approximate,
+        **({"resolved": p.spec.note} if p.spec.note else {}),
         "gpu": dep.gpu.id,
         "gpus": p.gpus,
         "tp": dep.tp,
