@@ -23,6 +23,7 @@ import datetime as _dt
 import json
 import math
 import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -96,11 +97,12 @@ def _reject_constant(name: str) -> Any:
 def read_json_object(path: Path, what: str, limit: int) -> dict[str, Any]:
     """A JSON file holding one object, read within ``limit`` bytes."""
     try:
-        if not path.is_file():
-            raise InputError(f"{what} '{path}' is not a regular file")
-        size = path.stat().st_size
+        info = path.stat()
     except OSError as exc:  # a symlink loop, a name too long, no permission
         raise InputError(f"cannot read {what} '{path}': {exc.strerror or exc}") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise InputError(f"{what} '{path}' is not a regular file", hint=f"pass a {CONFIG_NAME} or the directory holding it")
+    size = info.st_size
     if size > limit:
         raise InputError(f"{what} '{path}' is {size:,} bytes, over the {limit:,}-byte limit",
                          hint=f"is it really a {CONFIG_NAME}?")
@@ -161,9 +163,9 @@ def _index_total(config_file: Path) -> tuple[int | None, int | None]:
     values = []
     for key in ("total_size", "total_parameters"):
         value = meta.get(key)
-        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or not 0 < value <= 10**16):
-            raise InputError(f"'{index}': metadata.{key} must be a positive whole number, not {value!r}")
-        values.append(value)
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 10**16):
+            raise InputError(f"'{index}': metadata.{key} must be a whole number of at most 10^16, not {json.dumps(value)[:40]}")
+        values.append(value or None)  # 0: an index written without the figure
     return values[0], values[1]
 
 
@@ -193,7 +195,7 @@ class _Config:
     def name(self, key: str) -> str:
         return (self.prefix if self.inner.get(key) is not None else "") + key
 
-    def int(self, key: str, default: int | None = None, *, required: bool = False) -> int | None:
+    def whole(self, key: str, default: int | None = None, *, required: bool = False) -> int | None:
         value = self.raw(key)
         if value is None:
             if required:
@@ -204,16 +206,21 @@ class _Config:
             raise InputError(f"{self.where}: '{self.name(key)}' must be a whole number, not {json.dumps(value)[:40]}")
         return value
 
+    def need(self, key: str) -> int:
+        value = self.whole(key, required=True)
+        assert value is not None
+        return value
+
     def first_int(self, *keys: str, required: bool = True) -> int | None:
         for key in keys:
             if self.has(key):
-                return self.int(key)
+                return self.whole(key)
         if required:
             raise InputError(f"{self.where}: none of {', '.join(repr(k) for k in keys)} is given",
                              hint="is this the config.json of a transformer language model?")
         return None
 
-    def bool(self, key: str, default: bool) -> bool:
+    def flag(self, key: str, default: bool) -> bool:
         value = self.raw(key)
         if value is None:
             return default
@@ -322,7 +329,7 @@ def _context(cfg: _Config, kind_encoder: bool, model_type: str, notes: list[str]
 
 def _layer_kinds(cfg: _Config, layers: int) -> tuple[int, int]:
     """(sliding-window layers, linear-attention layers)."""
-    window = cfg.int("sliding_window")
+    window = cfg.whole("sliding_window")
     types = cfg.strings("layer_types")
     if types is not None:
         if len(types) != layers:
@@ -336,15 +343,15 @@ def _layer_kinds(cfg: _Config, layers: int) -> tuple[int, int]:
             raise InputError(f"{cfg.where}: layer_types has sliding_attention layers but no sliding_window")
         return local, types.count("linear_attention")
     linear = 0
-    interval = cfg.int("full_attention_interval")
+    interval = cfg.whole("full_attention_interval")
     if interval is not None:
         if interval < 1:
             raise InputError(f"{cfg.where}: 'full_attention_interval' must be at least 1")
         linear = layers - layers // interval  # every interval-th layer is full attention
-    if not window or not cfg.bool("use_sliding_window", True):
+    if not window or not cfg.flag("use_sliding_window", True):
         return 0, linear
     if cfg.has("sliding_window_pattern"):  # Gemma 3: every pattern-th layer is global
-        pattern = cfg.int("sliding_window_pattern")
+        pattern = cfg.whole("sliding_window_pattern")
         assert pattern is not None
         if pattern < 1:
             raise InputError(f"{cfg.where}: 'sliding_window_pattern' must be at least 1")
@@ -353,7 +360,7 @@ def _layer_kinds(cfg: _Config, layers: int) -> tuple[int, int]:
     if model_type == "gemma2":  # even-numbered layers are local (transformers Gemma2DecoderLayer)
         return (layers + 1) // 2, linear
     if cfg.has("max_window_layers") and cfg.has("use_sliding_window"):  # Qwen2: layers from this index on
-        first = cfg.int("max_window_layers")
+        first = cfg.whole("max_window_layers")
         assert first is not None
         return max(layers - first, 0), linear
     return layers - linear, linear
@@ -368,7 +375,7 @@ def _moe(cfg: _Config, layers: int, hidden_ffn: int, notes: list[str]) -> tuple[
     assert active is not None
     expert_ffn = cfg.first_int("moe_intermediate_size", required=False) or hidden_ffn
     dense_ffn = cfg.first_int("intermediate_size_mlp", required=False) or hidden_ffn
-    shared = cfg.int("n_shared_experts", 0) or 0
+    shared = cfg.whole("n_shared_experts", 0) or 0
     shared_size = cfg.first_int("shared_expert_intermediate_size", "shared_intermediate_size", required=False)
     if shared_size:
         # One wide shared expert (Qwen2-MoE: 20480 = 8 x 2560) has the parameters
@@ -383,13 +390,13 @@ def _moe(cfg: _Config, layers: int, hidden_ffn: int, notes: list[str]) -> tuple[
     model_type = cfg.text("model_type") or ""
     if model_type.startswith("llama4"):
         shared = max(shared, 1)  # Llama 4 MoE layers add one shared expert of the routed size
-        step = cfg.int("interleave_moe_layer_step", 1)
+        step = cfg.whole("interleave_moe_layer_step", 1)
         if step != 1:
             raise cfg.refuse("interleave_moe_layer_step", f"MoE on every {step}th layer only")
-    dense_layers = cfg.int("first_k_dense_replace", 0) or 0
-    if cfg.int("moe_layer_freq", 1) != 1:
+    dense_layers = cfg.whole("first_k_dense_replace", 0) or 0
+    if cfg.whole("moe_layer_freq", 1) != 1:
         raise cfg.refuse("moe_layer_freq", "MoE on every few layers only")
-    if cfg.int("decoder_sparse_step", 1) != 1:
+    if cfg.whole("decoder_sparse_step", 1) != 1:
         raise cfg.refuse("decoder_sparse_step", "MoE on every few layers only")
     only_dense = cfg.ints("mlp_only_layers") or []
     if only_dense:
@@ -410,10 +417,9 @@ def _mla(cfg: _Config) -> Mla | None:
     if not cfg.has("kv_lora_rank"):
         return None
     try:
-        return Mla(q_lora_rank=cfg.int("q_lora_rank"), kv_lora_rank=cfg.int("kv_lora_rank"),
-                   qk_nope_head_dim=cfg.int("qk_nope_head_dim", required=True),
-                   qk_rope_head_dim=cfg.int("qk_rope_head_dim", required=True),
-                   v_head_dim=cfg.int("v_head_dim", required=True))
+        return Mla(q_lora_rank=cfg.whole("q_lora_rank"), kv_lora_rank=cfg.need("kv_lora_rank"),
+                   qk_nope_head_dim=cfg.need("qk_nope_head_dim"), qk_rope_head_dim=cfg.need("qk_rope_head_dim"),
+                   v_head_dim=cfg.need("v_head_dim"))
     except ValidationError as exc:
         raise _schema_error(cfg.where, exc, prefix="mla.") from None
 
@@ -455,11 +461,11 @@ def parse_config(
     assert layers is not None and hidden is not None and heads is not None and vocab is not None
     if heads < 1 or hidden < 1:
         raise InputError(f"{source}: num_attention_heads and hidden_size must be positive")
-    if cfg.bool("multi_query", False):
+    if cfg.flag("multi_query", False):
         kv_heads = 1
     else:
         kv_heads = cfg.first_int("num_key_value_heads", "n_head_kv", "num_kv_heads", required=False) or heads
-    head_dim = cfg.int("head_dim") or hidden // heads
+    head_dim = cfg.whole("head_dim") or hidden // heads
     ffn = cfg.first_int("intermediate_size", "n_inner", "ffn_dim", required=False) or 4 * hidden
     if not cfg.has("intermediate_size") and not cfg.has("n_inner"):
         notes.append(f"No intermediate_size: the FFN is taken as 4 x hidden = {ffn}.")
@@ -470,12 +476,12 @@ def parse_config(
         kv_heads = heads  # the latent is expanded per head; the KV cache holds the latent (perf.py)
     moe, ffn = _moe(cfg, layers, ffn, notes)
     local, linear_layers = _layer_kinds(cfg, layers)
-    window = cfg.int("sliding_window")
+    window = cfg.whole("sliding_window")
     max_context, extended = _context(cfg, encoder, model_type, notes)
     sliding = None
     if local and window and window < max_context:
         sliding = {"window": window, "layers": local}
-    chunk = cfg.int("attention_chunk_size")
+    chunk = cfg.whole("attention_chunk_size")
     if chunk and chunk < max_context:
         if sliding is not None:
             raise cfg.refuse("attention_chunk_size", "chunked attention beside a sliding window")
@@ -483,7 +489,7 @@ def parse_config(
         # NoPE layers (every 4th) to the whole context. A chunk holds at most
         # `chunk` tokens, so a window of that size bounds its KV cache from above.
         rope_layers = cfg.ints("no_rope_layers")
-        interval = cfg.int("no_rope_layer_interval", 4) or 4
+        interval = cfg.whole("no_rope_layer_interval", 4) or 4
         local_layers = sum(1 for v in rope_layers if v) if rope_layers else layers - layers // interval
         sliding = {"window": chunk, "layers": local_layers}
         notes.append(f"Chunked attention ({chunk}-token chunks on {local_layers} layers) is modelled as a "
@@ -492,16 +498,16 @@ def parse_config(
     if linear_layers:
         linear = {
             "layers": linear_layers,
-            "key_heads": cfg.int("linear_num_key_heads", required=True),
-            "value_heads": cfg.int("linear_num_value_heads", required=True),
-            "key_head_dim": cfg.int("linear_key_head_dim", required=True),
-            "value_head_dim": cfg.int("linear_value_head_dim", required=True),
-            "conv_kernel": cfg.int("linear_conv_kernel_dim", 4),
+            "key_heads": cfg.whole("linear_num_key_heads", required=True),
+            "value_heads": cfg.whole("linear_num_value_heads", required=True),
+            "key_head_dim": cfg.whole("linear_key_head_dim", required=True),
+            "value_head_dim": cfg.whole("linear_value_head_dim", required=True),
+            "conv_kernel": cfg.whole("linear_conv_kernel_dim", 4),
         }
-        if cfg.bool("attn_output_gate", False):
+        if cfg.flag("attn_output_gate", False):
             notes.append("The full-attention layers' output gate (attn_output_gate) is not counted.")
 
-    tied = cfg.bool("tie_word_embeddings", model_type in _TIED_BY_DEFAULT)
+    tied = cfg.flag("tie_word_embeddings", model_type in _TIED_BY_DEFAULT)
     if not cfg.has("tie_word_embeddings") and not encoder:
         notes.append(f"tie_word_embeddings is absent: taken as {str(tied).lower()}, the transformers default "
                      f"for {model_type or 'this model'}.")
@@ -526,10 +532,10 @@ def parse_config(
         "max_context": max_context,
         "max_context_extended": extended,
         "norm": "layernorm" if model_type in _LAYERNORM else "rmsnorm",
-        "attention_bias": model_type in _ATTENTION_BIAS or cfg.bool("attention_bias", False),
-        "mlp_bias": model_type in _MLP_BIAS or cfg.bool("mlp_bias", False),
+        "attention_bias": model_type in _ATTENTION_BIAS or cfg.flag("attention_bias", False),
+        "mlp_bias": model_type in _MLP_BIAS or cfg.flag("mlp_bias", False),
         "learned_positions": encoder,
-        "token_types": (cfg.int("type_vocab_size", 0) or 0) if encoder else 0,
+        "token_types": (cfg.whole("type_vocab_size", 0) or 0) if encoder else 0,
         "pooler": encoder,
         "moe": moe,
         "mla": mla,
@@ -566,7 +572,7 @@ def parse_config(
         published = float(stored)
         params_source = f"{INDEX_NAME} beside {source}: {how}"
         if abs(counts.total - stored) > COUNT_WARN_TOLERANCE * stored:
-            mtp = cfg.int("num_nextn_predict_layers", 0) or 0
+            mtp = cfg.whole("num_nextn_predict_layers", 0) or 0
             why = (f"; the checkpoint also holds {mtp} multi-token-prediction layer(s), which planner does not count"
                    if mtp else "")
             warnings.append(f"{name}: the architecture works out to {counts.total:,} parameters, "

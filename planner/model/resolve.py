@@ -55,6 +55,8 @@ _RELEASE_SUFFIXES = (
     "-instruct", "-chat", "-base", "-it", "-hf", "-fp8", "-nvfp4", "-mxfp4", "-awq", "-gptq", "-int4", "-int8",
     "-gguf",
 )
+_QUANTISED = {s for s in _RELEASE_SUFFIXES if any(q in s for q in ("fp8", "int", "bnb", "w4", "w8", "fp4", "awq",
+                                                                   "gptq", "gguf"))}
 _COUNT = re.compile(r"^\s*[0-9][0-9_.,]*(?:[eE][-+]?[0-9]+)?\s*[A-Za-z]?\s*$")
 
 
@@ -71,14 +73,18 @@ def _by_hf_id(catalog: Catalog, text: str) -> Model | None:
     return None
 
 
-def _by_release(catalog: Catalog, text: str) -> tuple[Model, list[str]] | None:
-    """The catalog model that ``text`` names with release suffixes, and the suffixes stripped."""
+def _by_release(catalog: Catalog, text: str) -> tuple[Model, str | None, list[str]] | None:
+    """The catalog model that ``text`` names with release suffixes: the
+    model, the Hub repository whose name matched (if one did), the suffixes stripped."""
     name = text.strip().lower().split("/")[-1]
     stripped: list[str] = []
     while True:
-        found = catalog.lookup("models", name) or _by_repo_name(catalog, name)
+        found = catalog.lookup("models", name)
         if found is not None:
-            return found, stripped
+            return found, None, stripped
+        repo = _by_repo_name(catalog, name)
+        if repo is not None:
+            return repo[0], repo[1], stripped
         suffix = next((s for s in _RELEASE_SUFFIXES if name.endswith(s) and len(name) > len(s)), None)
         if suffix is None:
             return None
@@ -86,11 +92,13 @@ def _by_release(catalog: Catalog, text: str) -> tuple[Model, list[str]] | None:
         name = name[: -len(suffix)]
 
 
-def _by_repo_name(catalog: Catalog, name: str) -> Model | None:
-    """A catalog model one of whose hf_ids is ``*/name`` (any organisation: mirrors, re-uploads)."""
+def _by_repo_name(catalog: Catalog, name: str) -> tuple[Model, str] | None:
+    """The catalog model one of whose hf_ids is ``*/name`` (any organisation:
+    mirrors, re-uploads), and that id."""
     for model in catalog.models.values():
-        if any(hf.lower().split("/")[-1] == name for hf in model.hf_ids):
-            return model
+        for hf in model.hf_ids:
+            if hf.lower().split("/")[-1] == name:
+                return model, hf
     return None
 
 
@@ -187,16 +195,21 @@ def resolve_model(catalog: Catalog, text: str) -> ModelRef:
     if is_hf_id(wanted):
         found = _by_hf_id(catalog, wanted)
         if found is not None:
-            return _ref(found, found.id, f"{wanted} is {found.id} ({found.name})")
+            return _ref(found, found.id, f"{wanted} is a release of {found.id} ({found.name})")
     release = _by_release(catalog, wanted) if wanted else None
     if release is not None:
-        model, stripped = release
-        if stripped:
-            what = "-".join(s.lstrip("-") for s in reversed(stripped))
-            note = (f"{wanted} taken as {model.id} ({model.name}), whose {what} release it names; "
-                    "weights are sized at the precision chosen")
+        model, repo, stripped = release
+        what = "-".join(s.lstrip("-") for s in reversed(stripped))
+        if repo is not None:
+            same = wanted.lower() == repo.lower() or "/" not in wanted and not stripped
+            note = (f"{wanted} {'is' if same else 'taken as'} {repo}" + (f" ({what})" if what else "")
+                    + f", a release of {model.id} ({model.name})")
+        elif stripped:
+            note = f"{wanted} taken as {model.id} ({model.name}), whose {what} release it names"
         else:
             note = f"{wanted} is {model.id} ({model.name})"
+        if any(s in _QUANTISED for s in stripped):
+            note += "; its weights are sized at the precision chosen, not the checkpoint's own format"
         return _ref(model, model.id, note)
     if wanted and not _COUNT.match(wanted):
         path = Path(wanted).expanduser()
