@@ -433,3 +433,12 @@ def test_hostile_config_is_one_line_exit_2(tmp_path, case, fragment):
 def test_library_errors_are_input_errors(tmp_path):
     with pytest.raises(InputError):
         load_config(_config(tmp_path, [1]))
+
+
+def test_llama4_chunked_attention_and_shared_expert():
+    model = load_config(SYNTHETIC / "llama4-chunked.json").model
+    assert model.moe is not None
+    assert (model.moe.experts, model.moe.active_experts, model.moe.shared_experts, model.moe.expert_ffn_size) == (16, 1, 1, 256)
+    # RoPE layers (no_rope_layers 1) attend within 1024-token chunks: bounded above by a 1024-token window
+    assert model.sliding_window is not None and (model.sliding_window.window, model.sliding_window.layers) == (1024, 6)
+    assert "upper bound" in (model.notes or "") and "Only the language model is counted" in (model.notes or "")

@@ -306,7 +306,7 @@ def _precision(cfg: _Config, notes: list[str]) -> str:
     return dtype
 
 
-def _context(cfg: _Config, kind_encoder: bool, model_type: str, notes: list[str]) -> tuple[int, int | None]:
+def _context(cfg: _Config, model_type: str, notes: list[str]) -> tuple[int, int | None]:
     window = cfg.first_int("max_position_embeddings", "n_positions", "max_seq_len")
     assert window is not None
     window -= _POSITION_OFFSET.get(model_type, 0)
@@ -467,17 +467,20 @@ def parse_config(
         kv_heads = cfg.first_int("num_key_value_heads", "n_head_kv", "num_kv_heads", required=False) or heads
     head_dim = cfg.whole("head_dim") or hidden // heads
     ffn = cfg.first_int("intermediate_size", "n_inner", "ffn_dim", required=False) or 4 * hidden
-    if not cfg.has("intermediate_size") and not cfg.has("n_inner"):
-        notes.append(f"No intermediate_size: the FFN is taken as 4 x hidden = {ffn}.")
+    ffn_given = cfg.has("intermediate_size") or cfg.has("n_inner") or cfg.has("ffn_dim")
 
     mla = _mla(cfg)
     if mla is not None:
         head_dim = mla.qk_nope_head_dim + mla.qk_rope_head_dim
         kv_heads = heads  # the latent is expanded per head; the KV cache holds the latent (perf.py)
     moe, ffn = _moe(cfg, layers, ffn, notes)
+    if not ffn_given and (moe is None or moe.dense_layers):  # GPT-J's n_inner null: 4 x hidden
+        notes.append(f"No intermediate_size: the dense FFN is taken as 4 x hidden = {ffn}.")
+    if isinstance(data.get("vision_config"), dict) or isinstance(data.get("audio_config"), dict):
+        notes.append("Only the language model is counted; the vision or audio encoder beside it is not.")
     local, linear_layers = _layer_kinds(cfg, layers)
     window = cfg.whole("sliding_window")
-    max_context, extended = _context(cfg, encoder, model_type, notes)
+    max_context, extended = _context(cfg, model_type, notes)
     sliding = None
     if local and window and window < max_context:
         sliding = {"window": window, "layers": local}

@@ -236,6 +236,10 @@ def size(
       planner size 110M --precision fp32
 
       planner size llama-2-13b --format json
+
+      planner size meta-llama/Llama-3.1-8B-Instruct
+
+      planner size path/to/model-dir  (a config.json, or a directory holding one)
     """
     fmt = _check_format(fmt, ("table", "json"))
     cat = _catalog(catalog)
