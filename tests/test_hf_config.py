@@ -442,3 +442,47 @@ def test_llama4_chunked_attention_and_shared_expert():
     # RoPE layers (no_rope_layers 1) attend within 1024-token chunks: bounded above by a 1024-token window
     assert model.sliding_window is not None and (model.sliding_window.window, model.sliding_window.layers) == (1024, 6)
     assert "upper bound" in (model.notes or "") and "Only the language model is counted" in (model.notes or "")
+
+
+def test_a_linked_config_is_named_by_the_folder_it_was_found_in(tmp_path):
+    blobs = tmp_path / "blobs"
+    blobs.mkdir()
+    (blobs / "3f2a").write_text(LLAMA_8B.read_text())
+    folder = tmp_path / "Local-Llama"
+    folder.mkdir()
+    (folder / "config.json").symlink_to(blobs / "3f2a")
+    assert load_config(folder).model.name == "Local-Llama"
+
+
+@pytest.mark.parametrize("extra, fragment", [
+    ({"num_key_value_heads": 64}, "heads 32 is not a multiple of kv_heads 64"),
+    ({"num_local_experts": 4, "num_experts_per_tok": 8}, "moe: Value error, active_experts 8 > experts 4"),
+    ({"layer_types": ["full_attention"] * 3}, "lists 3 layers, not num_hidden_layers 32"),
+])
+def test_inconsistent_configs_are_one_line_errors(tmp_path, extra, fragment):
+    _one_line_error(run_cli("size", str(_config(tmp_path, _llama() | extra))), fragment)
+
+
+@pytest.mark.parametrize("quant, dtype, native", [
+    ({"quant_method": "fp8", "weight_block_size": [128, 128]}, "bfloat16", "fp8"),
+    ({"quant_method": "modelopt", "quant_algo": "NVFP4"}, "bfloat16", "nvfp4"),
+    ({"quant_method": "modelopt", "quant_algo": "FP8"}, "bfloat16", "fp8"),
+    ({"quant_method": "mxfp4"}, "bfloat16", "mxfp4"),
+    ({"quant_method": "awq", "bits": 4}, "float16", "fp16"),  # 4-bit AWQ: not a native precision; noted
+    (None, "float32", "fp32"),
+])
+def test_native_precision(tmp_path, quant, dtype, native):
+    data = _llama() | {"torch_dtype": dtype}
+    if quant is not None:
+        data["quantization_config"] = quant
+    model = load_config(_config(tmp_path, data)).model
+    assert model.precision_native == native
+    assert ("quantised (awq)" in (model.notes or "")) == (native == "fp16")
+
+
+@pytest.mark.parametrize("fixture", ["linear-attention.json", "sliding-layer-types.json", "mla-moe.json"])
+def test_parsed_features_run_through_predict(fixture):
+    result = run_cli("predict", str(SYNTHETIC / fixture), "--gpu", "h100-sxm", "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["fits"] and data["memory_gb"]["weights"] > 0 and data["tpot_ms"] > 0

@@ -426,7 +426,7 @@ def _mla(cfg: _Config) -> Mla | None:
 
 def _schema_error(where: str, exc: ValidationError, prefix: str = "") -> InputError:
     err = exc.errors()[0]
-    loc = prefix + ".".join(str(p) for p in err["loc"])
+    loc = (prefix + ".".join(str(p) for p in err["loc"])).rstrip(".")
     return InputError(f"{where}: {loc or 'model'}: {err['msg']}", hint="the config holds a value no real model has")
 
 
@@ -598,8 +598,10 @@ def _name_for(data: dict[str, Any], config_file: Path, name: str | None) -> str:
     given = data.get("_name_or_path")
     if isinstance(given, str) and _HF_ID.match(given) and len(given) <= 200:
         return given
-    folder = config_file.resolve().parent.name if config_file.name == CONFIG_NAME else config_file.stem
-    return folder or config_file.stem or "model"
+    # absolute(), not resolve(): a config.json linked into a cache's blobs/
+    # is named by the folder it was found in, not by where the link points
+    folder = config_file.absolute().parent.name if config_file.name == CONFIG_NAME else config_file.stem
+    return (folder or config_file.stem or "model")[:200]
 
 
 def load_config(path: str | Path, *, name: str | None = None) -> ParsedModel:
