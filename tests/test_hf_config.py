@@ -314,7 +314,8 @@ def test_a_hugging_face_id_not_cached_says_how_to_get_its_config():
     result = run_cli("size", "acme/Nowhere-9B")
     assert result.exit_code == EXIT_BAD_INPUT and result.stdout == ""
     assert result.stderr.count("\n") == 1
-    assert "model 'acme/Nowhere-9B' is neither in the catalog nor in the local Hugging Face cache" in result.stderr
+    assert ("model 'acme/Nowhere-9B' is not in the catalog, not a local path, and not in the local Hugging Face "
+            "cache") in result.stderr
     assert "huggingface-cli download acme/Nowhere-9B config.json --local-dir DIR" in result.stderr
 
 
@@ -486,3 +487,9 @@ def test_parsed_features_run_through_predict(fixture):
     assert result.exit_code == 0, result.stderr
     data = json.loads(result.stdout)
     assert data["fits"] and data["memory_gb"]["weights"] > 0 and data["tpot_ms"] > 0
+
+
+def test_did_you_mean_for_a_mistyped_hugging_face_id():
+    result = run_cli("size", "meta-llama/Llama-3.1-8B-Instrct")
+    assert result.exit_code == EXIT_BAD_INPUT
+    assert "did you mean meta-llama/Llama-3.1-8B-Instruct" in result.stderr

@@ -157,8 +157,8 @@ def _suggestions(catalog: Catalog, text: str) -> list[str]:
         matches = difflib.get_close_matches(wanted.split("/")[-1], names, n=6, cutoff=0.6)
     shown: list[str] = []
     for match in matches:
-        # an alias or a repository name is shown as what it resolves to
-        target = match if match in catalog.models or "/" in match else names[match]
+        # an alias is shown as the id it names; a Hub id as the Hub spells it
+        target = names[match]
         if target not in shown:
             shown.append(target)
     return shown[:3]
@@ -175,7 +175,8 @@ def _unknown(catalog: Catalog, text: str) -> InputError:
     if is_hf_id(text.strip()):
         org_name = text.strip()
         return InputError(
-            f"model '{org_name}' is neither in the catalog nor in the local Hugging Face cache ({hf_cache_dir()})",
+            f"model '{org_name}' is not in the catalog, not a local path, and not in the local Hugging Face cache "
+            f"({hf_cache_dir()})",
             hint=f"{guess}get its config with `huggingface-cli download {org_name} config.json --local-dir DIR` "
                  "and pass DIR",
         )
