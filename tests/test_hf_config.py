@@ -493,3 +493,10 @@ def test_did_you_mean_for_a_mistyped_hugging_face_id():
     result = run_cli("size", "meta-llama/Llama-3.1-8B-Instrct")
     assert result.exit_code == EXIT_BAD_INPUT
     assert "did you mean meta-llama/Llama-3.1-8B-Instruct" in result.stderr
+
+
+def test_the_count_warning_is_in_the_json_too(tmp_path):
+    folder = _with_index(tmp_path, round(2 * 8_030_261_248 * 1.05))
+    result = run_cli("predict", str(folder), "--gpu", "h100-sxm", "--format", "json")
+    assert result.exit_code == 0 and result.stderr.startswith("planner: warning: Llama-local: ")
+    assert json.loads(result.stdout)["warnings"][0].startswith("Llama-local: the architecture works out to")

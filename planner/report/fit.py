@@ -134,6 +134,7 @@ def fit_dict(result: FitResult, explain: bool = False) -> dict[str, Any]:
         "model": result.spec.label,
         "approximate": result.spec.approximate,
         **({"resolved": result.spec.note} if result.spec.note else {}),
+        **({"warnings": list(result.spec.warnings)} if result.spec.warnings else {}),
         "targets": {
             "latency_ms": None if q.targets.latency_s is None else q.targets.latency_s * 1e3,
             "ttft_ms": None if q.targets.ttft_s is None else q.targets.ttft_s * 1e3,
