@@ -15,6 +15,8 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from conftest import ROOT, run_cli
 from planner.catalog.architecture import comparable_active, count_params
@@ -500,3 +502,30 @@ def test_the_count_warning_is_in_the_json_too(tmp_path):
     result = run_cli("predict", str(folder), "--gpu", "h100-sxm", "--format", "json")
     assert result.exit_code == 0 and result.stderr.startswith("planner: warning: Llama-local: ")
     assert json.loads(result.stdout)["warnings"][0].startswith("Llama-local: the architecture works out to")
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-2**70, 2**70) | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    max_leaves=12,
+)
+KEYS = sorted(set(json.loads(LLAMA_8B.read_text())) | set(json.loads((SYNTHETIC / "mla-moe.json").read_text()))
+              | set(json.loads((SYNTHETIC / "linear-attention.json").read_text()))
+              | {"text_config", "layer_types", "sliding_window", "sliding_window_pattern", "quantization_config",
+                 "attention_chunk_size", "no_rope_layers", "shared_expert_intermediate_size", "n_shared_experts",
+                 "interleave_moe_layer_step", "multi_query", "type_vocab_size", "rope_parameters"})
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(base=st.sampled_from(["llama", "mla-moe", "linear"]), changes=st.dictionaries(st.sampled_from(KEYS), json_values,
+                                                                                        max_size=4))
+def test_any_mutated_config_parses_or_is_an_input_error(base, changes):
+    """Hostile values anywhere: the parser answers with a model or an InputError, never anything else."""
+    source = {"llama": LLAMA_8B, "mla-moe": SYNTHETIC / "mla-moe.json",
+              "linear": SYNTHETIC / "linear-attention.json"}[base]
+    data = json.loads(source.read_text()) | changes
+    try:
+        parsed = parse_config(data, name="fuzz", source="config.json", as_of="2026-12-03")
+    except InputError:
+        return
+    assert count_params(parsed.model).total <= 1e15

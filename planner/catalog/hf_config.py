@@ -70,7 +70,6 @@ _BYTES = {"fp32": 4, "bf16": 2, "fp16": 2}
 _UNSUPPORTED = {
     "index_topk": "a sparse-attention indexer (DeepSeek sparse attention)",
     "cross_attention_layers": "cross-attention layers (Llama 3.2 Vision)",
-    "num_experts_per_layer": "a different expert count per layer",
 }
 
 
@@ -320,6 +319,8 @@ def _context(cfg: _Config, model_type: str, notes: list[str]) -> tuple[int, int 
         # Without the original window the factor may be how the config already
         # reached max_position_embeddings (Gemma 3: linear x8): nothing more is claimed.
         base = original if isinstance(original, int) and not isinstance(original, bool) and original > 0 else None
+        if base and base * factor > 1e9:  # beyond any schema bound, and past what int() of a float keeps exact
+            raise InputError(f"{cfg.where}: rope_scaling factor {factor:g} over {base} gives an absurd context")
         reach = int(base * factor) if base else 0
         if base and reach > window:
             extended = reach
@@ -374,6 +375,8 @@ def _moe(cfg: _Config, layers: int, hidden_ffn: int, notes: list[str]) -> tuple[
     active = cfg.first_int("num_experts_per_tok", "experts_per_token", "moe_top_k")
     assert active is not None
     expert_ffn = cfg.first_int("moe_intermediate_size", required=False) or hidden_ffn
+    if expert_ffn < 1:
+        raise InputError(f"{cfg.where}: the experts' intermediate size must be positive, not {expert_ffn}")
     dense_ffn = cfg.first_int("intermediate_size_mlp", required=False) or hidden_ffn
     shared = cfg.whole("n_shared_experts", 0) or 0
     shared_size = cfg.first_int("shared_expert_intermediate_size", "shared_intermediate_size", required=False)
