@@ -529,3 +529,23 @@ def test_any_mutated_config_parses_or_is_an_input_error(base, changes):
     except InputError:
         return
     assert count_params(parsed.model).total <= 1e15
+
+
+def test_gpt_j_keys_round_trip_to_the_catalog_count(catalog):
+    gptj = catalog.models["gpt-j-6b"]
+    # GPT-2-style key names, n_inner null (the FFN is 4 x n_embd), as gpt-j-6b's config.json has them
+    data = {"model_type": "gptj", "n_embd": gptj.hidden_size, "n_layer": gptj.layers, "n_head": gptj.heads,
+            "n_inner": None, "n_positions": gptj.max_context, "vocab_size": gptj.vocab_size,
+            "tie_word_embeddings": False, "torch_dtype": "float16"}
+    model = parse_config(data, name="EleutherAI/gpt-j-6b", source="config.json", as_of="2026-12-03").model
+    for field in ("layers", "hidden_size", "heads", "kv_heads", "head_dim", "ffn_size", "ffn_gated", "norm",
+                  "attention_bias", "mlp_bias", "precision_native"):
+        assert getattr(model, field) == getattr(gptj, field), field
+    assert count_params(model).total == count_params(gptj).total
+
+
+def test_xlm_roberta_positions_leave_out_the_padding_offset():
+    data = {"model_type": "xlm-roberta", "hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4,
+            "intermediate_size": 128, "vocab_size": 100, "max_position_embeddings": 514, "type_vocab_size": 1}
+    model = parse_config(data, name="x", source="config.json", as_of="2026-12-03").model
+    assert model.kind.value == "encoder" and model.max_context == 512 and model.token_types == 1
