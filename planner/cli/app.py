@@ -35,6 +35,7 @@ from planner.core.errors import (
     InputError,
     NoPlanError,
     PlannerError,
+    one_line,
 )
 from planner.report.size import size_dict, size_renderables, to_json
 from planner.model.resolve import resolve_model
@@ -223,7 +224,7 @@ def _root(
 
 @app.command()
 def size(
-    model: Annotated[str, typer.Argument(help="A catalog model id (llama-2-13b) or a parameter count (13B, 110M, 7e9).")],
+    model: Annotated[str, typer.Argument(help="A catalog model id (llama-3.1-8b), a Hugging Face id (meta-llama/Llama-3.1-8B-Instruct), a config.json or model directory, or a parameter count (13B).")],
     precision: Annotated[
         Optional[list[str]], typer.Option("--precision", "-p", help="Show only this precision. Repeatable.")
     ] = None,
@@ -239,10 +240,15 @@ def size(
       planner size 110M --precision fp32
 
       planner size llama-2-13b --format json
+
+      planner size meta-llama/Llama-3.1-8B-Instruct
+
+      planner size path/to/model-dir  (a config.json, or a directory holding one)
     """
     fmt = _check_format(fmt, ("table", "json"))
     cat = _catalog(catalog)
     ref = resolve_model(cat, model)
+    _warn(ref.warnings)
     if precision:
         chosen = [cat.precision(p) for p in precision]
     else:
@@ -279,7 +285,7 @@ def _split(values: Optional[list[str]], flag: str) -> tuple[str, ...] | None:
 @app.command()
 def fit(
     ctx: typer.Context,
-    model: Annotated[str, typer.Argument(help="A catalog model id (llama-3.1-70b) or a parameter count (13B).")],
+    model: Annotated[str, typer.Argument(help="A catalog model id (llama-3.1-8b), a Hugging Face id (meta-llama/Llama-3.1-8B-Instruct), a config.json or model directory, or a parameter count (13B).")],
     latency: Annotated[Optional[str], typer.Option("--latency", help="Per-token decode latency (TPOT) for decoders; one forward pass for encoders. E.g. 100ms.")] = None,
     ttft: Annotated[Optional[str], typer.Option("--ttft", help="Time to first token, e.g. 500ms.")] = None,
     e2e: Annotated[Optional[str], typer.Option("--e2e", help="End-to-end request latency, e.g. 10s.")] = None,
@@ -382,6 +388,7 @@ def fit(
     cat = _catalog(catalog)
     try:
         result = run_fit(cat, question)
+        _warn(result.spec.warnings)
     except NoPlanError as exc:
         if fmt == "json":  # a machine reader still gets an object with the status
             reason = exc.render_message(FLAGS["fit"])
@@ -465,7 +472,7 @@ def _batch(text: str) -> int | str:
 
 @app.command()
 def predict(
-    model: Annotated[str, typer.Argument(help="A catalog model id (llama-2-7b) or a parameter count (13B).")],
+    model: Annotated[str, typer.Argument(help="A catalog model id (llama-3.1-8b), a Hugging Face id (meta-llama/Llama-3.1-8B-Instruct), a config.json or model directory, or a parameter count (13B).")],
     gpu: Annotated[str, typer.Option("--gpu", help="GPU id or alias (see `planner catalog list gpus`).")],
     precision: Annotated[str, typer.Option("--precision", "-p", help="Weight precision.")] = "bf16",
     kv_precision: Annotated[
@@ -513,6 +520,7 @@ def predict(
         output_tokens=parse_count(output_tokens, "output length"), engine=engine, memory_utilization=memory_utilization,
         max_batch=max_batch, rope_scaling=rope_scaling,
     )
+    _warn(result.spec.warnings)
     if fmt == "json":
         _emit(to_json(prediction_dict(result)) + "\n", output)
     elif output is not None:
@@ -635,6 +643,13 @@ def _say(text: str) -> None:
         print(text, file=sys.stderr)
     except BrokenPipeError:
         _to_devnull(sys.stderr)
+
+
+def _warn(warnings: tuple[str, ...]) -> None:
+    """Warnings about the model read (a parsed config's count against its
+    checkpoint's), one line each on stderr, ahead of the answer."""
+    for line in warnings:
+        _say(f"planner: warning: {one_line(line)}")
 
 
 def _fail(message: str, code: int) -> None:

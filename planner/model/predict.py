@@ -156,6 +156,8 @@ def prediction_dict(p: Prediction) -> dict[str, Any]:
         "model": p.spec.label,
         "architecture": p.spec.model.id,
         "approximate": p.spec.approximate,
+        **({"resolved": p.spec.note} if p.spec.note else {}),
+        **({"warnings": list(p.spec.warnings)} if p.spec.warnings else {}),
         "gpu": dep.gpu.id,
         "gpus": p.gpus,
         "tp": dep.tp,

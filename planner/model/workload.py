@@ -90,6 +90,10 @@ class ModelSpec:
     model: Model
     approximate: bool
     label: str
+    # How the name was read when not literally (a release suffix stripped, a
+    # config.json parsed), and warnings about a parsed config: shown with the answer.
+    note: str | None = None
+    warnings: tuple[str, ...] = ()
 
 
 # Defaults of a request, shared by `predict` and `fit` (and the reports that

@@ -78,6 +78,8 @@ def assumptions(result: FitResult) -> list[str]:
     excluded = [what for what, why in result.ruled_out if "quality loss" in why]
     if excluded:
         notes.append("Excluded for quality: " + ", ".join(excluded) + ".")
+    if spec.note:
+        notes.append(f"Model: {spec.note}.")
     if spec.approximate:
         notes.append(f"APPROXIMATE: {spec.label} is a bare parameter count, so its architecture is derived "
                      f"({spec.model.notes}).")
@@ -131,6 +133,8 @@ def fit_dict(result: FitResult, explain: bool = False) -> dict[str, Any]:
         "objective": {"kind": q.economics.objective, "value_usd": round(result.cost, 4)},
         "model": result.spec.label,
         "approximate": result.spec.approximate,
+        **({"resolved": result.spec.note} if result.spec.note else {}),
+        **({"warnings": list(result.spec.warnings)} if result.spec.warnings else {}),
         "targets": {
             "latency_ms": None if q.targets.latency_s is None else q.targets.latency_s * 1e3,
             "ttft_ms": None if q.targets.ttft_s is None else q.targets.ttft_s * 1e3,

@@ -53,6 +53,8 @@ def prediction_renderables(p: Prediction) -> list[Any]:
         f"Efficiency factors for {dep.engine.id} on {dep.gpu.memory_class.upper()} GPUs are fitted: bandwidth "
         f"{p.factors.bandwidth:.0%}, compute {p.factors.compute:.0%} of peak ({dep.engine.fitted_on}).",
     ]
+    if p.spec.note:
+        notes.append(f"Model: {p.spec.note}.")
     if p.spec.approximate:
         notes.append(f"APPROXIMATE: no catalog model is named, so the architecture is derived for the count "
                      f"({p.spec.model.notes}).")

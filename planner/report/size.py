@@ -29,6 +29,8 @@ def size_dict(table: SizeTable) -> dict[str, Any]:
         "parameters": ref.parameters,
         "active_parameters": ref.active_parameters,
         "architecture_known": ref.exact,
+        **({"resolved": ref.note} if ref.note else {}),
+        **({"warnings": list(ref.warnings)} if ref.warnings else {}),
         "forward_flops_per_token": table.forward_flops_per_token,
         "forward_flops_exact": table.flops_exact,
         "units": {"GB": 10**9, "GiB": 2**30},
@@ -73,4 +75,6 @@ def size_renderables(table: SizeTable) -> list[Any]:
         "1 GB = 10^9 bytes (1k = 1000, as the seed article converts); 1 GiB = 2^30 bytes.",
         style="dim",
     )
+    if ref.note:
+        notes.append(f"\nModel: {ref.note}.")
     return [grid, notes]
