@@ -19,7 +19,7 @@ from typing import Any, Iterable
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from planner.core.errors import CatalogError, InputError
+from planner.core.errors import CatalogError, InputError, alternatives
 from planner.catalog.architecture import PUBLISHED_TOLERANCE, published_mismatches
 from planner.catalog.schema import SECTIONS, Engine, Gpu, Model, Precision
 
@@ -211,8 +211,7 @@ class Catalog:
             close = self.suggestions(section, key)
             entries = getattr(self, section)
             if close:
-                options = close[0] if len(close) == 1 else f"{', '.join(close[:-1])} or {close[-1]}"
-                hint = f"did you mean {options}? see `planner catalog list {section}`"
+                hint = f"did you mean {alternatives(close)}? see `planner catalog list {section}`"
             elif len(entries) <= 20:
                 hint = f"known: {', '.join(sorted(entries))}; see `planner catalog list {section}`"
             else:

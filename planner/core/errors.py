@@ -121,3 +121,10 @@ class OutputError(PlannerError):
     """An output file could not be written; nothing partial was left behind."""
 
     exit_code = EXIT_WRITE
+
+
+def alternatives(names: Sequence[str]) -> str:
+    """Names as a sentence offers them: "a", "a or b", "a, b or c"."""
+    if len(names) <= 1:
+        return "".join(names)
+    return f"{', '.join(names[:-1])} or {names[-1]}"

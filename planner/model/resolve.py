@@ -22,7 +22,7 @@ from planner.catalog.architecture import count_params
 from planner.catalog.hf_config import CONFIG_NAME, ParsedModel, is_hf_id, load_config
 from planner.catalog.load import Catalog
 from planner.catalog.schema import Model
-from planner.core.errors import InputError
+from planner.core.errors import InputError, alternatives
 from planner.core.units import parse_params
 from planner.model.derive import derive_architecture
 from planner.model.workload import ModelSpec
@@ -171,7 +171,7 @@ def _parsed(parsed: ParsedModel) -> ModelRef:
 
 def _unknown(catalog: Catalog, text: str) -> InputError:
     close = _suggestions(catalog, text)
-    guess = f"did you mean {' or '.join(close)}? " if close else ""
+    guess = f"did you mean {alternatives(close)}? " if close else ""
     if is_hf_id(text.strip()):
         org_name = text.strip()
         return InputError(
