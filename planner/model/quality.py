@@ -235,7 +235,7 @@ def _weights(catalog: Catalog, model: Model, precision: Precision) -> QualityFig
         return QualityFigure(fmt, "weights", Rule.FORMAT_DEFAULT, precision.quality.loss_pct, precision.quality.basis,
                              precision.quality.source)
     return QualityFigure(fmt, "weights", Rule.UNKNOWN, None,
-                         f"no published figure for {fmt} measured against a {native} release of this model or its "
+                         f"no published figure for {fmt} measured against the {native} release of this model or its "
                          "family; the 16-bit figures do not apply to it",
                          "catalog/quality.yaml (no entry)")
 

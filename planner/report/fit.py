@@ -103,10 +103,26 @@ def loss_cell(result: FitResult, c: DeploymentShape) -> str:
     return loss + ("*" if quality.flagged else "")
 
 
+def _unknown_quality(result: FitResult) -> list[str]:
+    """The formats of the plan whose quality on this model is unknown, as 'fp8 weights'."""
+    found: list[str] = []
+    for line in result.lines:
+        quality = result.quality_of(line.candidate)
+        for part, figure in (("weights", quality.weights), ("KV cache", quality.kv_cache)):
+            name = f"{figure.precision} {part}"
+            if figure.loss_pct is None and name not in found:
+                found.append(name)
+    return found
+
+
 def quality_notes(result: FitResult) -> list[str]:
     """One note per format the plan uses: its quality figure, how it was chosen,
     and its source; first a legend when the loss column carries a '*'."""
     notes: list[str] = []
+    unknown = _unknown_quality(result)
+    if unknown:
+        notes.append(f"QUALITY UNKNOWN: no published figure says what {', '.join(unknown)} cost "
+                     f"{result.spec.label}; it is in the plan because it was named (--precision / --kv-precision).")
     if any(result.quality_of(line.candidate).flagged for line in result.lines):
         notes.append("* in the loss column: a figure not measured on this model (borrowed from another model, a "
                      "format default, or unknown); the notes below say which.")
@@ -190,6 +206,7 @@ def fit_dict(result: FitResult, explain: bool = False) -> dict[str, Any]:
             for a in result.alternatives
         ],
         "assumptions": assumptions(result),
+        "quality_notes": quality_notes(result),
     }
     if result.others:
         data["next_best"] = [
@@ -229,6 +246,9 @@ def headline(result: FitResult) -> str:
         text += " Meets " + "; ".join(meets) + "."
     else:
         text += " No target was given: the cheapest deployment that fits."
+    unknown = _unknown_quality(result)
+    if unknown:
+        text += f" Quality loss of {', '.join(unknown)} on this model: unknown (no published figure)."
     return text
 
 
