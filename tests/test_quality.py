@@ -83,7 +83,9 @@ def test_tied_figures_use_the_largest_loss(catalog):
 
 
 def test_a_family_without_figures_falls_back_to_the_format_default_flagged(catalog):
-    figure = _figure(catalog, "mistral-7b", "int4")
+    """GPT-J 6B: no figure of its own or of its family, so the format's single figure, flagged."""
+    assert not [f for f in catalog.quality.values() if f.family == "gpt-j"]
+    figure = _figure(catalog, "gpt-j-6b", "int4")
     assert figure.rule is Rule.FORMAT_DEFAULT and figure.flagged
     assert figure.loss_pct == catalog.precision("int4").quality.loss_pct
     assert figure.label == "assumed: format default, not measured on this model"
