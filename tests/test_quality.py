@@ -99,6 +99,21 @@ def test_native_upcast_and_baseline_formats_lose_nothing(catalog):
     assert _figure(catalog, "llama-3.1-8b", "bf16").rule is Rule.NATIVE
 
 
+def test_an_mxfp4_release_is_its_own_baseline(catalog):
+    """A release in MXFP4 (as gpt-oss ships its MoE weights): MXFP4 is the
+    release itself, 16-bit is an upcast, and NVFP4 needs a figure measured
+    against that release (none in the catalog), so it is unknown."""
+    release = catalog.model("deepseek-v3").model_copy(update={"precision_native": "mxfp4"})
+    assert quality_loss(catalog, release, catalog.precision("mxfp4"), "weights").rule is Rule.NATIVE
+    assert quality_loss(catalog, release, catalog.precision("bf16"), "weights").rule is Rule.UPCAST
+    assert quality_loss(catalog, release, catalog.precision("nvfp4"), "weights").rule is Rule.UNKNOWN
+
+
+def test_a_16_bit_release_in_the_other_16_bit_format_is_the_baseline_not_an_upcast(catalog):
+    figure = _figure(catalog, "llama-2-7b", "bf16")  # released in FP16
+    assert figure.rule is Rule.BASELINE and figure.loss_pct == 0
+
+
 # --- native FP8 releases -------------------------------------------------------
 
 
