@@ -251,7 +251,7 @@ def _kv_cache(catalog: Catalog, model: Model, precision: Precision) -> QualityFi
     if found is not None:
         return found
     return QualityFigure(fmt, "kv_cache", Rule.UNKNOWN, None,
-                         f"no published figure for a {fmt} KV cache on any model; the {fmt} weight figure "
+                         f"no published figure for the KV cache in {fmt} on any model; the {fmt} weight figure "
                          "does not apply to the KV cache",
                          "catalog/quality.yaml (no entry)")
 
