@@ -72,7 +72,8 @@ def assumptions(result: FitResult) -> list[str]:
         f"Objective: {OBJECTIVE_WORDS[q.economics.objective]}"
         + (f" over {q.economics.years:g} years at ${q.economics.power_usd_per_kwh:g}/kWh and PUE {q.economics.pue:g} (GPU TDP only)"
            if q.economics.objective is Objective.TCO else "") + ".",
-        f"Quality: formats whose published loss exceeds {q.max_quality_loss:g}% are excluded"
+        f"Quality: formats whose published loss on this model (weights plus KV cache) exceeds {q.max_quality_loss:g}%, "
+        "or is unknown, are excluded unless named"
         + (" (default; --max-quality-loss)" if q.max_quality_loss == DEFAULT_MAX_QUALITY_LOSS else "") + ".",
     ]
     excluded = [what for what, why in result.ruled_out if why.startswith(QUALITY_REASONS)]
