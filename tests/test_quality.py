@@ -318,3 +318,19 @@ def test_every_figure_names_a_source_a_date_and_a_known_format(catalog):
         assert figure.precision in catalog.precisions and figure.source and figure.as_of
     covered = {f.precision for f in catalog.quality.values()}
     assert {"fp8", "int8", "int8-weight-only", "int4", "nvfp4", "mxfp4", "q8_0", "q4_0", "q4_k_m", "q5_k_m"} <= covered
+
+
+def test_a_figure_measured_against_a_16_bit_release_does_not_apply_to_an_fp8_release(tmp_path):
+    """The same family and size, but measured against BF16 weights: it says
+    nothing about re-quantising DeepSeek-V3's FP8 release."""
+    path = tmp_path / "bf16-baseline.yaml"
+    path.write_text(FIGURE.replace("baseline_precision: fp8", "baseline_precision: bf16")
+                    .replace("model: deepseek-v3", "model: some-bf16-deepseek"))
+    mine = load_catalog([path])
+    figure = quality_loss(mine, mine.model("deepseek-v3"), mine.precision("int8-weight-only"), "weights")
+    assert figure.rule is Rule.UNKNOWN
+    other = tmp_path / "fp8-baseline.yaml"
+    other.write_text(FIGURE.replace("model: deepseek-v3", "model: some-fp8-deepseek"))
+    mine = load_catalog([other])
+    figure = quality_loss(mine, mine.model("deepseek-v3"), mine.precision("int8-weight-only"), "weights")
+    assert figure.rule is Rule.NEAREST and figure.loss_pct == 0.9
