@@ -16,8 +16,13 @@ from planner.model.workload import Shape
 from planner.plan import fit as fit_module
 from planner.plan import solver
 from planner.plan.candidates import DeploymentShape, RejectedShape, ScoredShape, enumerate_candidates, evaluate
-from planner.plan.fit import fit, prune_dominated, single_shape_plan
+from planner.plan.fit import PlanQuality, fit, prune_dominated, single_shape_plan
 from planner.plan.question import Question, Targets
+
+
+def _loss(catalog, model="llama-3.1-8b"):
+    """The ranking loss fit uses: the model's own quality figures."""
+    return PlanQuality(catalog, catalog.model(model)).rank
 
 
 def _shape(catalog, gpu="h100-sxm", precision="bf16", kv="bf16", tp=1, pp=1, model="llama-3.1-8b", targets=Targets()):
@@ -34,30 +39,30 @@ def _shape(catalog, gpu="h100-sxm", precision="bf16", kv="bf16", tp=1, pp=1, mod
 def test_k_replicas_of_a_smaller_shape_dominate_when_they_serve_as_much(catalog):
     one, two = _shape(catalog, tp=1), _shape(catalog, tp=2)
     assert two.throughput < 2 * one.throughput  # TP 2 scales sublinearly
-    assert prune_dominated([two, one], need_throughput=True) == [one]
+    assert prune_dominated([two, one], need_throughput=True, loss=_loss(catalog)) == [one]
     # exactly as much is enough (k x B's throughput >= A's)
-    assert prune_dominated([replace(two, throughput=2 * one.throughput), one], need_throughput=True) == [one]
+    assert prune_dominated([replace(two, throughput=2 * one.throughput), one], need_throughput=True, loss=_loss(catalog)) == [one]
 
 
 def test_a_shape_serving_more_than_k_replicas_survives(catalog):
     one, two = _shape(catalog, tp=1), _shape(catalog, tp=2)
     faster = replace(two, throughput=2 * one.throughput + 1)
-    assert {c.key for c in prune_dominated([faster, one], need_throughput=True)} == {faster.key, one.key}
+    assert {c.key for c in prune_dominated([faster, one], need_throughput=True, loss=_loss(catalog))} == {faster.key, one.key}
     # without a throughput target throughput is moot: fewer GPUs at the same quality win
-    assert prune_dominated([faster, one], need_throughput=False) == [one]
+    assert prune_dominated([faster, one], need_throughput=False, loss=_loss(catalog)) == [one]
 
 
 def test_a_lossier_shape_never_dominates(catalog):
     bf16_tp2 = _shape(catalog, tp=2)
     fp8_tp1 = _shape(catalog, precision="fp8", tp=1)
-    assert fp8_tp1.precision.quality.loss_pct > 0
-    kept = prune_dominated([bf16_tp2, fp8_tp1], need_throughput=False)
+    assert _loss(catalog)(fp8_tp1) > 0  # Llama-3.1-8B's own FP8 figure
+    kept = prune_dominated([bf16_tp2, fp8_tp1], need_throughput=False, loss=_loss(catalog))
     assert {c.key for c in kept} == {bf16_tp2.key, fp8_tp1.key}
 
 
 def test_shapes_on_other_gpu_types_never_dominate(catalog):
     h100, a100 = _shape(catalog, tp=1), _shape(catalog, gpu="a100-sxm-80gb", tp=2)
-    assert {c.key for c in prune_dominated([a100, h100], need_throughput=False)} == {a100.key, h100.key}
+    assert {c.key for c in prune_dominated([a100, h100], need_throughput=False, loss=_loss(catalog))} == {a100.key, h100.key}
 
 
 # --- single-shape plans -----------------------------------------------------------

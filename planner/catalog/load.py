@@ -1,7 +1,7 @@
 """Load, merge and look up the catalog: the built-in YAML plus user overlays.
 
 An overlay file has the same sections as the built-in catalog (``gpus``,
-``precisions``, ``models``, ``engines``). An entry whose ``id`` already exists
+``precisions``, ``models``, ``engines``, ``quality``). An entry whose ``id`` already exists
 is merged field by field onto it (override a price); a new ``id`` adds an
 entry, which must then be complete. Files are read with a safe loader, a
 size limit, and no anchors or aliases (so an alias bomb cannot expand).
@@ -21,7 +21,7 @@ from pydantic import BaseModel, ValidationError
 
 from planner.core.errors import CatalogError, InputError, alternatives
 from planner.catalog.architecture import PUBLISHED_TOLERANCE, published_mismatches
-from planner.catalog.schema import SECTIONS, Engine, Gpu, Model, Precision
+from planner.catalog.schema import SECTIONS, Engine, Gpu, Model, Precision, QualityMeasurement
 
 MAX_FILE_BYTES = 2_000_000
 MAX_ENTRIES_PER_SECTION = 10_000  # any file, built-in or not: a bound on parsing
@@ -37,9 +37,11 @@ MAX_ENTRIES_PER_SECTION = 10_000  # any file, built-in or not: a bound on parsin
 # 2 MB overlay of 3,180 GPUs took 67 s and 640 MB, and 200 GPUs with 200
 # precisions 219 s. The limits leave room: the built-in catalog has 38 GPUs,
 # 15 precisions, 21 models and 7 engines.
-MAX_NEW_ENTRIES = {"gpus": 200, "precisions": 20, "models": 200, "engines": 20}
+# Quality figures do not widen the search (they only decide which formats
+# pass --max-quality-loss), so their bound is only one on parsing.
+MAX_NEW_ENTRIES = {"gpus": 200, "precisions": 20, "models": 200, "engines": 20, "quality": 2000}
 
-BUILTIN_FILES = ("gpus.yaml", "precisions.yaml", "models.yaml", "engines.yaml", "engines-fitted.yaml")
+BUILTIN_FILES = ("gpus.yaml", "precisions.yaml", "models.yaml", "engines.yaml", "engines-fitted.yaml", "quality.yaml")
 
 
 def builtin_dir() -> Path:
@@ -186,6 +188,7 @@ class Catalog:
     precisions: dict[str, Precision] = field(default_factory=dict)
     models: dict[str, Model] = field(default_factory=dict)
     engines: dict[str, Engine] = field(default_factory=dict)
+    quality: dict[str, QualityMeasurement] = field(default_factory=dict)  # published figures per model and format
     files: list[str] = field(default_factory=list)
 
     def lookup(self, section: str, key: str) -> Any:
@@ -336,6 +339,7 @@ def _cross_check(catalog: Catalog, origin: dict[tuple[str, str], str],
                     f"{origin[('engines', engine.id)]}: engines '{engine.id}': field 'kv_cache_formats': "
                     f"'{fmt}' is not a precision marked kv_cache"
                 )
+    problems.extend(_quality_check(catalog, origin, invalid))
     if catalog.engines:
         for precision in catalog.precisions.values():
             for engine in precision.engines:
@@ -344,6 +348,31 @@ def _cross_check(catalog: Catalog, origin: dict[tuple[str, str], str],
                         f"{origin[('precisions', precision.id)]}: precisions '{precision.id}': field 'engines': "
                         f"unknown engine '{engine}'"
                     )
+    return problems
+
+
+def _quality_check(catalog: Catalog, origin: dict[tuple[str, str], str],
+                   invalid: set[tuple[str, str]]) -> list[str]:
+    """A quality figure names a format the catalog has, one that can hold the
+    part it measured. A model id the catalog lacks is allowed (figures are
+    written for models being added; ``family`` with ``params_b`` still place
+    the figure), and where the id is in the catalog its family is the
+    catalog's (planner/model/quality.py), so a differently spelt family is
+    not an error either."""
+    problems: list[str] = []
+    if not catalog.precisions:
+        return problems  # a catalog without precisions (tests, partial files) has nothing to check against
+    for figure in catalog.quality.values():
+        where = f"{origin[('quality', figure.id)]}: quality '{figure.id}'"
+        fmt = catalog.precisions.get(figure.precision)
+        if fmt is None:
+            if ("precisions", figure.precision) not in invalid:
+                problems.append(f"{where}: field 'precision': unknown precision '{figure.precision}'")
+            continue
+        if figure.part == "kv_cache" and not fmt.kv_cache:
+            problems.append(f"{where}: field 'part': '{fmt.id}' is not a precision marked kv_cache")
+        if figure.part == "weights" and not fmt.weight_format:
+            problems.append(f"{where}: field 'part': '{fmt.id}' is not a weight format")
     return problems
 
 
@@ -368,7 +397,7 @@ def _file_identity(path: Path) -> tuple:
 def _fresh(catalog: Catalog) -> Catalog:
     """A copy the caller may change without touching the cached one."""
     return Catalog(gpus=dict(catalog.gpus), precisions=dict(catalog.precisions), models=dict(catalog.models),
-                   engines=dict(catalog.engines), files=list(catalog.files))
+                   engines=dict(catalog.engines), quality=dict(catalog.quality), files=list(catalog.files))
 
 
 def load_catalog(overlays: Iterable[str | Path] = (), *, builtin: bool = True) -> Catalog:

@@ -441,4 +441,41 @@ class Engine(Strict):
         return EngineFactors(**resolved)
 
 
-SECTIONS = {"gpus": Gpu, "precisions": Precision, "models": Model, "engines": Engine}
+# --- quality figures per model ---------------------------------------------
+
+# Precisions a release can ship in (Model.precision_native): the baseline a
+# quality figure was measured against.
+ReleasePrecision = Literal["fp32", "bf16", "fp16", "fp8", "mxfp4", "nvfp4"]
+
+
+class QualityMeasurement(Strict):
+    """One published measurement of what a format costs one model.
+
+    ``loss_pct`` is the relative degradation in percent against the
+    ``baseline_precision`` release: (baseline score - quantised score) /
+    baseline score x 100 for accuracy, (quantised - baseline) / baseline x 100
+    for perplexity, as ``metric`` states. A quantised model that scored higher
+    is written as 0 and says so in ``notes``. ``model`` is the catalog id when
+    the measured model is in the catalog; ``family`` and ``params_b`` are always
+    given, so a model without its own figure can borrow the nearest size of its
+    family (planner/model/quality.py states the rule).
+    """
+
+    id: Identifier
+    aliases: list[Identifier] = []
+    precision: Identifier  # the format measured (a precisions id)
+    part: Literal["weights", "kv_cache"]  # what was quantised
+    model: Identifier | None = None  # catalog model id, when the model is in the catalog
+    family: Identifier  # the catalog's family id (llama, qwen, mistral, deepseek ...)
+    params_b: Annotated[float, Field(gt=0, le=1e5, allow_inf_nan=False)]  # total parameters, billions
+    measured_on: Name  # the checkpoint as its publisher names it
+    baseline_precision: ReleasePrecision = "bf16"  # the release the loss is relative to
+    method: Name  # RTN, GPTQ, AWQ, SmoothQuant, ModelOpt PTQ, QAT ...
+    metric: Text  # what was measured, and how the percentage was worked out
+    loss_pct: Annotated[float, Field(ge=0, le=100, allow_inf_nan=False)]
+    source: Text  # paper table, model card URL with commit or date
+    as_of: AsOf
+    notes: Text | None = None
+
+
+SECTIONS = {"gpus": Gpu, "precisions": Precision, "models": Model, "engines": Engine, "quality": QualityMeasurement}

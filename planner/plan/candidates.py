@@ -19,6 +19,7 @@ from planner.model import perf
 from planner.catalog.load import Catalog
 from planner.core.errors import PlannerError
 from planner.catalog.schema import Engine, EngineFactors, Gpu, ModelKind, Precision
+from planner.model.quality import QualityFigure, quality_loss
 from planner.model.workload import Deployment, ModelSpec, Shape
 from planner.plan.question import DEFAULT_MAX_QUALITY_LOSS, Economics, Objective, Targets
 
@@ -224,16 +225,32 @@ def _missing_price(gpu: Gpu, economics: Economics) -> str:
     return "no TDP in the catalog, so its energy cost is unknown"
 
 
-def _precision_allowed(p: Precision, engine: Engine, max_loss: float, named: bool) -> str | None:
+def _quality_excluded(quality: QualityFigure, max_loss: float, named: bool) -> str | None:
+    """Why ``quality`` rules its format out under ``--max-quality-loss``, with
+    the figure and its source; None if it passes. A format of unknown quality
+    on this model passes only when the user named it."""
+    if quality.loss_pct is None:
+        if named:
+            return None
+        return (f"quality unknown on this model ({quality.metric}); name it with "
+                f"{'--kv-precision' if quality.part == 'kv_cache' else '--precision'} to plan with it anyway")
+    if quality.loss_pct > max_loss:
+        return (f"published quality loss {quality.loss_pct:g}% > {max_loss:g}% allowed (--max-quality-loss); "
+                f"{quality.label}: {quality.metric}; source: {quality.source}")
+    return None
+
+
+def _precision_allowed(p: Precision, engine: Engine, max_loss: float, named: bool,
+                       quality: QualityFigure) -> str | None:
+    """Why weight format ``p`` is not considered, or None; ``quality`` is its
+    figure on the model asked about (planner/model/quality.py)."""
     if not p.weight_format:
         return "a compute mode, not a weight format"
     if not named and p.id in NOT_PROPOSED:
         return "dominated by 16-bit formats (ask for it with --precision)"
     if engine.id not in p.engines:
         return f"{engine.name} does not serve {p.id}"
-    if p.quality.loss_pct > max_loss:
-        return f"published quality loss {p.quality.loss_pct:g}% > {max_loss:g}% allowed (--max-quality-loss)"
-    return None
+    return _quality_excluded(quality, max_loss, named)
 
 
 def enumerate_candidates(
@@ -256,8 +273,12 @@ def enumerate_candidates(
     ruled_out: list[tuple[str, str]] = []
     named_precisions = precisions is not None
     weight_options = []
+    # Quality is the model's own: the figure for this model, weights and KV
+    # cache apart, chosen by the rule in planner/model/quality.py.
+    weight_quality: dict[str, QualityFigure] = {}
     for p in precisions or list(catalog.precisions.values()):
-        why = _precision_allowed(p, engine, max_quality_loss, named_precisions)
+        weight_quality[p.id] = quality_loss(catalog, spec.model, p, "weights")
+        why = _precision_allowed(p, engine, max_quality_loss, named_precisions, weight_quality[p.id])
         if why:
             ruled_out.append((p.id, why))
         else:
@@ -265,13 +286,16 @@ def enumerate_candidates(
     named_kv = kv_precisions is not None
     kv_options: list[Precision] = []
     kv_bits_seen: set[float] = set()
+    kv_quality: dict[str, QualityFigure] = {}
     for k in kv_precisions or [catalog.precision(f) for f in engine.kv_cache_formats]:
+        kv_quality[k.id] = quality_loss(catalog, spec.model, k, "kv_cache")
         if not k.kv_cache:
             ruled_out.append((f"KV {k.id}", "not a KV-cache format"))
         elif k.id not in engine.kv_cache_formats:
             ruled_out.append((f"KV {k.id}", f"{engine.name} cannot store its KV cache in {k.id}"))
-        elif not named_kv and k.quality.loss_pct > max_quality_loss:
-            ruled_out.append((f"KV {k.id}", f"published quality loss {k.quality.loss_pct:g}% > {max_quality_loss:g}% allowed"))
+        elif not named_kv and (why := _quality_excluded(kv_quality[k.id], max_quality_loss, False)) is not None:
+            # a KV format the user named is kept whatever its loss, as before
+            ruled_out.append((f"KV {k.id}", why))
         elif perf.kv_bits(k) not in kv_bits_seen:  # fp16 and bf16 caches are the same bytes: one shape
             kv_bits_seen.add(perf.kv_bits(k))
             kv_options.append(k)
@@ -290,14 +314,14 @@ def enumerate_candidates(
                 continue
             # Formats that run identically here (same bytes, same GEMM rate, same
             # quality) are one shape: keep the first (bf16 over fp16 where equal).
-            signature = (precision.bits_per_weight, precision.embeddings_bits, fmt[1], precision.quality.loss_pct)
+            signature = (precision.bits_per_weight, precision.embeddings_bits, fmt[1], weight_quality[precision.id].rank_pct)
             if signature in seen:
                 continue
             seen.add(signature)
             for kv in kv_options:
                 if kv.compute == "fp4" and gpu.tensor_flops("fp4") is None:
                     continue  # an FP4 KV cache needs FP4 hardware to read it back
-                if precision.quality.loss_pct + kv.quality.loss_pct > max_quality_loss and not named_kv:
+                if _known_loss(weight_quality[precision.id], kv_quality[kv.id]) > max_quality_loss and not named_kv:
                     continue  # the two published losses together exceed the limit
                 degrees = tensor_parallel_degrees(spec, per_node)
                 shapes = [evaluate(spec, shape, targets, DeploymentShape(gpu, precision, kv, tp, 1), engine, memory_utilization)
@@ -313,6 +337,11 @@ def enumerate_candidates(
                     if not _too_big(cand):
                         break
     return candidates, ruled_out
+
+
+def _known_loss(*figures: QualityFigure) -> float:
+    """The published losses added (an unknown one was named by the user and counts nothing here)."""
+    return sum(f.loss_pct for f in figures if f.loss_pct is not None)
 
 
 def _too_big(c: Candidate) -> bool:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from planner.model import perf
 
@@ -23,14 +23,34 @@ from planner.plan.candidates import (
 )
 from planner.catalog.load import Catalog
 from planner.core.errors import Field, InputError, NoPlanError, Text
-from planner.catalog.schema import Engine, Gpu, ModelKind
+from planner.catalog.schema import Engine, Gpu, Model, ModelKind
 from planner.model.predict import Prediction
+from planner.model.quality import DeploymentQuality, deployment_quality
 from planner.model.resolve import resolve_spec
 from planner.core.units import format_rate
 from planner.model.workload import Deployment, ModelSpec, Shape, check_context
 from planner.plan.question import Economics, Question
 
 RELAXATION_TIME_LIMIT_S = 5.0  # each re-solve with one limit lifted, to explain an empty answer
+
+
+class PlanQuality:
+    """The quality figures (weights and KV cache, planner/model/quality.py) of
+    each shape's formats on the model asked about, looked up once per pair."""
+
+    def __init__(self, catalog: Catalog, model: Model) -> None:
+        self._catalog, self._model = catalog, model
+        self._cache: dict[tuple[str, str], DeploymentQuality] = {}
+
+    def __call__(self, c: DeploymentShape) -> DeploymentQuality:
+        key = (c.precision.id, c.kv_precision.id)
+        if key not in self._cache:
+            self._cache[key] = deployment_quality(self._catalog, self._model, c.precision, c.kv_precision)
+        return self._cache[key]
+
+    def rank(self, c: DeploymentShape) -> float:
+        """Weights plus KV loss for ordering shapes; an unknown loss ranks after every known one."""
+        return self(c).rank_pct
 
 
 @dataclass(frozen=True)
@@ -69,10 +89,20 @@ class FitResult:
     # (objective cost, line) of the cheapest plan made of each pool candidate
     # alone, where the limits allow one; in pool order
     singles: tuple[tuple[float, Line], ...]
+    # the figures behind every shape's quality loss (weights and KV cache)
+    quality: PlanQuality = field(repr=False, compare=False)
 
     @property
     def gpus(self) -> int:
         return sum(line.gpus for line in self.lines)
+
+    def quality_of(self, c: DeploymentShape) -> DeploymentQuality:
+        """The weight and KV-cache figures of one shape, with their sources and rules."""
+        return self.quality(c)
+
+    def quality_loss(self, c: DeploymentShape) -> float | None:
+        """Weights plus KV-cache loss in percent; None when either is unknown."""
+        return self.quality(c).loss_pct
 
     @property
     def hourly_usd(self) -> float | None:
@@ -109,7 +139,7 @@ def _total(lines: Sequence[Line], per_replica: Callable[[ScoredShape], float | N
     return solver.decimal_total(terms)
 
 
-def _replica_option(c: ScoredShape, economics: Economics) -> solver.ReplicaOption:
+def _replica_option(c: ScoredShape, economics: Economics, loss: Callable[[DeploymentShape], float]) -> solver.ReplicaOption:
     return solver.ReplicaOption(
         key=c.key,
         gpu=c.gpu.id,
@@ -119,26 +149,23 @@ def _replica_option(c: ScoredShape, economics: Economics) -> solver.ReplicaOptio
         hourly_usd=c.hourly_usd or 0.0,
         capex_usd=c.capex_usd or 0.0,
         power_w=c.power_w or 0.0,
-        quality_loss_pct=quality_loss(c),
+        quality_loss_pct=loss(c),
     )
 
 
-def quality_loss(c: DeploymentShape) -> float:
-    """Published loss of the weight format plus that of a quantised KV cache."""
-    return c.precision.quality.loss_pct + c.kv_precision.quality.loss_pct
-
-
-def prune_dominated(cands: list[ScoredShape], need_throughput: bool) -> list[ScoredShape]:
+def prune_dominated(cands: list[ScoredShape], need_throughput: bool,
+                    loss: Callable[[DeploymentShape], float]) -> list[ScoredShape]:
     """Drop candidates another beats outright on the same GPU type: B dominates
     A when A's GPUs are a multiple k of B's, k replicas of B serve at least A's
-    throughput, and B loses no more quality (k x B costs, draws and occupies
-    exactly what A does). Without a throughput target throughput is moot."""
+    throughput, and B loses no more quality by ``loss`` (PlanQuality.rank: k x
+    B costs, draws and occupies exactly what A does). Without a throughput
+    target throughput is moot."""
     by_gpu: dict[str, list[ScoredShape]] = {}
     for c in cands:
         by_gpu.setdefault(c.gpu.id, []).append(c)
     kept: list[ScoredShape] = []
     for group in by_gpu.values():
-        group.sort(key=lambda c: (c.gpus, quality_loss(c), -c.throughput))
+        group.sort(key=lambda c: (c.gpus, loss(c), -c.throughput))
         survivors: list[ScoredShape] = []
         for a in group:
             dominated = False
@@ -146,7 +173,7 @@ def prune_dominated(cands: list[ScoredShape], need_throughput: bool) -> list[Sco
                 if a.gpus % b.gpus:
                     continue
                 k = a.gpus // b.gpus
-                if quality_loss(b) <= quality_loss(a) and (not need_throughput or k * b.throughput >= a.throughput):
+                if loss(b) <= loss(a) and (not need_throughput or k * b.throughput >= a.throughput):
                     dominated = True
                     break
             if not dominated:
@@ -214,22 +241,24 @@ def fit(catalog: Catalog, q: Question) -> FitResult:
     viable = [c for c in cands if isinstance(c, ScoredShape) and (demand == 0 or c.throughput > 0)]
     if not viable:
         raise NoPlanError(_why_no_candidate(spec, q, cands, ruled_out))
-    pool = prune_dominated(viable, need_throughput=demand > 0)
+    quality = PlanQuality(catalog, spec.model)
+    pool = prune_dominated(viable, need_throughput=demand > 0, loss=quality.rank)
     by_key = {c.key: c for c in pool}
     try:
-        plan = solver.solve([_replica_option(c, q.economics) for c in pool], _limits(q, demand))
+        plan = solver.solve([_replica_option(c, q.economics, quality.rank) for c in pool], _limits(q, demand))
     except ValueError as exc:  # figures too large for 64-bit integers once scaled
         raise InputError(f"the question cannot be solved: {exc}", hint="check the prices and limits for absurd values") from None
     if plan.status not in (solver.OPTIMAL, solver.FEASIBLE):
-        raise NoPlanError(_why_infeasible(q, demand, pool, plan.status))
+        raise NoPlanError(_why_infeasible(q, demand, pool, plan.status, quality))
     lines = [Line(by_key[line.option.key], line.replicas) for line in plan.lines if line.replicas > 0]
     singles = [p for p in (single_shape_plan(q, demand, c) for c in pool) if p is not None]
     return FitResult(
         q, spec, shape, engine, plan.status, plan.cost, tuple(lines), tuple(cands), tuple(ruled_out),
-        alternatives=tuple(_alternatives(lines, singles)),
-        others=tuple(_next_best(lines, singles)[: max(q.top - 1, 0)]),
+        alternatives=tuple(_alternatives(lines, singles, quality.rank)),
+        others=tuple(_next_best(lines, singles, quality.rank)[: max(q.top - 1, 0)]),
         pool=tuple(pool),
         singles=tuple(singles),
+        quality=quality,
     )
 
 
@@ -254,25 +283,27 @@ def single_shape_plan(q: Question, demand: float, c: ScoredShape) -> tuple[float
     return (cost or 0.0) * replicas, Line(c, replicas)
 
 
-def _rank(single: tuple[float, Line]) -> tuple[float, float, int]:
+def _rank(single: tuple[float, Line], loss: Callable[[DeploymentShape], float]) -> tuple[float, float, int]:
     cost, line = single
-    return cost, quality_loss(line.candidate), line.gpus
+    return cost, loss(line.candidate), line.gpus
 
 
-def _next_best(lines: list[Line], singles: list[tuple[float, Line]]) -> list[Line]:
+def _next_best(lines: list[Line], singles: list[tuple[float, Line]],
+               loss: Callable[[DeploymentShape], float]) -> list[Line]:
     """Single-shape plans, cheapest first, other than a line of the chosen plan."""
     chosen_keys = {(line.candidate.key, line.replicas) for line in lines}
-    return [line for _cost, line in sorted(singles, key=_rank)
+    return [line for _cost, line in sorted(singles, key=lambda single: _rank(single, loss))
             if (line.candidate.key, line.replicas) not in chosen_keys]
 
 
-def _alternatives(lines: list[Line], singles: list[tuple[float, Line]]) -> list[Alternative]:
+def _alternatives(lines: list[Line], singles: list[tuple[float, Line]],
+                  loss: Callable[[DeploymentShape], float]) -> list[Alternative]:
     """The best single-shape plan on each GPU type the chosen lines do not use."""
     used = {line.candidate.gpu.id for line in lines}
     best: dict[str, tuple[float, Line]] = {}
     for single in singles:
         gpu = single[1].candidate.gpu.id
-        if gpu not in used and (gpu not in best or _rank(single) < _rank(best[gpu])):
+        if gpu not in used and (gpu not in best or _rank(single, loss) < _rank(best[gpu], loss)):
             best[gpu] = single
     alts = [Alternative(gpu, cost, line) for gpu, (cost, line) in best.items()]
     alts.sort(key=lambda a: a.plan_cost)
@@ -321,12 +352,12 @@ def _closest_timing(c: Candidate) -> perf.Timing | None:
     return c.prediction if isinstance(c, ScoredShape) else c.batch_one_timing
 
 
-def _why_infeasible(q: Question, demand: float, pool: list[ScoredShape], status: str) -> Text:
+def _why_infeasible(q: Question, demand: float, pool: list[ScoredShape], status: str, quality: PlanQuality) -> Text:
     if status == solver.UNKNOWN:
         return ["the solver found no plan within its time limit; narrow the question (", Field("gpus"), ", ",
                 Field("precisions"), ")"]
     relaxed: list[str | Field] = []
-    options = [_replica_option(c, q.economics) for c in pool]
+    options = [_replica_option(c, q.economics, quality.rank) for c in pool]
     # each limit the question set, lifted on its own: what would the plan need?
     for field_name in ("inventory", "max_gpus", "max_power_w", "budget"):
         if not getattr(q, field_name):

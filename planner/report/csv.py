@@ -17,7 +17,7 @@ from typing import Any
 
 from planner.catalog.schema import ModelKind
 from planner.plan.candidates import RejectedShape, ScoredShape
-from planner.plan.fit import FitResult, Line, quality_loss
+from planner.plan.fit import FitResult, Line
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
@@ -97,7 +97,7 @@ def _bom_row(result: FitResult, index: int, line: Line) -> dict[str, Any]:
         "output_tokens_per_s": _number(c.tokens_per_s * line.replicas if result.spec.model.kind is ModelKind.DECODER else None, 1),
         "ttft_ms": _number(c.prediction.ttft_s * 1e3, 3),
         "tpot_ms": _number(None if c.prediction.tpot_s is None else c.prediction.tpot_s * 1e3, 3),
-        "quality_loss_pct": _number(quality_loss(c)),
+        "quality_loss_pct": _number(result.quality_loss(c)),
     }
 
 
@@ -145,7 +145,7 @@ def candidates_csv(result: FitResult) -> str:
             "memory_used_per_gpu_gb": _number(scored.memory.per_gpu / 1e9, 2) if scored else "",
             "usd_per_hour_per_replica": _number(hourly),
             "capex_usd_per_replica": _number(capex),
-            "quality_loss_pct": _number(quality_loss(c)),
+            "quality_loss_pct": _number(result.quality_loss(c)),
             "replicas_in_plan": in_plan.get(c.key, 0),
             "status": status,
             "why": why,

@@ -10,7 +10,7 @@ from rich.text import Text
 
 from planner.catalog.schema import ModelKind
 from planner.plan.candidates import Constraint, DeploymentShape, RejectedShape, gpu_cost
-from planner.plan.fit import FitResult, Line, line_prediction, quality_loss
+from planner.plan.fit import FitResult, Line, line_prediction
 from planner.model.predict import prediction_dict
 from planner.core.units import format_rate
 from planner.plan.question import DEFAULT_MAX_QUALITY_LOSS, Objective
@@ -72,12 +72,13 @@ def assumptions(result: FitResult) -> list[str]:
         f"Objective: {OBJECTIVE_WORDS[q.economics.objective]}"
         + (f" over {q.economics.years:g} years at ${q.economics.power_usd_per_kwh:g}/kWh and PUE {q.economics.pue:g} (GPU TDP only)"
            if q.economics.objective is Objective.TCO else "") + ".",
-        f"Quality: formats whose published loss exceeds {q.max_quality_loss:g}% are excluded"
+        f"Quality: formats whose published loss on this model (weights plus KV cache) exceeds {q.max_quality_loss:g}%, "
+        "or is unknown, are excluded unless named"
         + (" (default; --max-quality-loss)" if q.max_quality_loss == DEFAULT_MAX_QUALITY_LOSS else "") + ".",
     ]
-    excluded = [what for what, why in result.ruled_out if "quality loss" in why]
+    excluded = [what for what, why in result.ruled_out if why.startswith(QUALITY_REASONS)]
     if excluded:
-        notes.append("Excluded for quality: " + ", ".join(excluded) + ".")
+        notes.append("Excluded for quality: " + ", ".join(excluded) + " (--explain gives each figure and its source).")
     if spec.note:
         notes.append(f"Model: {spec.note}.")
     if spec.approximate:
@@ -90,6 +91,54 @@ def assumptions(result: FitResult) -> list[str]:
     dated = sorted({(line.candidate.gpu.id, _price_date(line.candidate, q.economics.objective)) for line in result.lines})
     notes.append("Prices: " + "; ".join(f"{gpu} {date}" for gpu, date in dated) + " (override with --catalog).")
     notes.append(f"Solver: CP-SAT, {result.status}.")
+    return notes
+
+
+# How candidates.py words a format ruled out on quality.
+QUALITY_REASONS = ("published quality loss", "quality unknown")
+
+
+def loss_cell(result: FitResult, c: DeploymentShape) -> str:
+    """The plan table's loss: weights plus KV, '*' when a figure is borrowed
+    or assumed (the notes say which), 'unknown' when a figure is missing."""
+    quality = result.quality_of(c)
+    loss = "unknown" if quality.loss_pct is None else f"{quality.loss_pct:g}%"
+    return loss + ("*" if quality.flagged else "")
+
+
+def _unknown_quality(result: FitResult) -> list[str]:
+    """The formats of the plan whose quality on this model is unknown, as 'fp8 weights'."""
+    found: list[str] = []
+    for line in result.lines:
+        quality = result.quality_of(line.candidate)
+        for part, figure in (("weights", quality.weights), ("KV cache", quality.kv_cache)):
+            name = f"{figure.precision} {part}"
+            if figure.loss_pct is None and name not in found:
+                found.append(name)
+    return found
+
+
+def quality_notes(result: FitResult) -> list[str]:
+    """One note per format the plan uses: its quality figure, how it was chosen,
+    and its source; first a legend when the loss column carries a '*'."""
+    notes: list[str] = []
+    unknown = _unknown_quality(result)
+    if unknown:
+        notes.append(f"QUALITY UNKNOWN: no published figure says what {', '.join(unknown)} cost "
+                     f"{result.spec.label}; it is in the plan because it was named (--precision / --kv-precision).")
+    if any(result.quality_of(line.candidate).flagged for line in result.lines):
+        notes.append("* in the loss column: a figure not measured on this model (borrowed from another model, a "
+                     "format default, or unknown); the notes below say which.")
+    encoder = result.spec.model.kind is ModelKind.ENCODER
+    seen: set[tuple[str, str]] = set()
+    for line in result.lines:
+        quality = result.quality_of(line.candidate)
+        parts = [("weights", quality.weights)] + ([] if encoder else [("KV cache", quality.kv_cache)])
+        for part, figure in parts:
+            if (part, figure.precision) in seen:
+                continue
+            seen.add((part, figure.precision))
+            notes.append(f"Quality of {figure.precision} {part} on {result.spec.label}: {figure.describe()}.")
     return notes
 
 
@@ -125,7 +174,9 @@ def fit_dict(result: FitResult, explain: bool = False) -> dict[str, Any]:
     lines = []
     for line in result.lines:
         entry = prediction_dict(line_prediction(result, line))
-        entry.update(replicas=line.replicas, gpus=line.gpus, quality_loss_pct=quality_loss(line.candidate))
+        quality = result.quality_of(line.candidate)
+        entry.update(replicas=line.replicas, gpus=line.gpus, quality_loss_pct=quality.loss_pct,
+                     quality={"weights": quality.weights.as_json(), "kv_cache": quality.kv_cache.as_json()})
         entry.update(_line_costs(result, line))
         lines.append(entry)
     data: dict[str, Any] = {
@@ -160,6 +211,7 @@ def fit_dict(result: FitResult, explain: bool = False) -> dict[str, Any]:
             for a in result.alternatives
         ],
         "assumptions": assumptions(result),
+        "quality_notes": quality_notes(result),
     }
     if result.others:
         data["next_best"] = [
@@ -199,6 +251,9 @@ def headline(result: FitResult) -> str:
         text += " Meets " + "; ".join(meets) + "."
     else:
         text += " No target was given: the cheapest deployment that fits."
+    unknown = _unknown_quality(result)
+    if unknown:
+        text += f" Quality loss of {', '.join(unknown)} on this model: unknown (no published figure)."
     return text
 
 
@@ -244,7 +299,7 @@ def fit_renderables(result: FitResult, explain: bool = False, width: int = 120) 
             milliseconds(c.prediction.e2e_s if encoder else c.prediction.tpot_s),
             f"{c.throughput * line.replicas:,.0f}" if encoder else f"{c.tokens_per_s * line.replicas:,.0f}",
             f"{m.per_gpu / 1e9:,.1f} GB ({100 * m.per_gpu / m.capacity_per_gpu:.0f}%)",
-            f"{quality_loss(c):g}%", money(costs["cost_per_hour_usd"], True),
+            loss_cell(result, c), money(costs["cost_per_hour_usd"], True),
         ]
         if q.economics.objective is not Objective.HOURLY:
             row.append(money(costs["objective_usd"]))
@@ -287,5 +342,5 @@ def fit_renderables(result: FitResult, explain: bool = False, width: int = 120) 
         for what, why in explain_rows(result):
             ruled.add_row(what, why)
         out.append(ruled)
-    out.append(Text("\n".join(assumptions(result)), style="dim"))
+    out.append(Text("\n".join(quality_notes(result) + assumptions(result)), style="dim"))
     return out

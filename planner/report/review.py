@@ -17,9 +17,9 @@ from planner.catalog.architecture import count_params
 from planner.plan.candidates import gpu_cost
 from planner.catalog.load import Catalog
 from planner.core.errors import NoPlanError
-from planner.plan.fit import FitResult, fit, quality_loss
+from planner.plan.fit import FitResult, fit
 from planner.plan.question import Objective, Question, Targets
-from planner.report.fit import OBJECTIVE_WORDS, headline, assumptions, headroom
+from planner.report.fit import OBJECTIVE_WORDS, headline, assumptions, headroom, loss_cell, quality_notes
 from planner.core.units import Rate, format_rate
 from planner.report.format import gigabytes, milliseconds, money, number, parameters, percent_change, signed_money
 
@@ -76,7 +76,7 @@ def _question_section(result: FitResult) -> Section:
                           + (" (defaults)" if q.default_lengths else "")],
         ["engine", result.engine.name],
         ["GPU types", ", ".join(q.gpus) if q.gpus else "all in the catalog with a price"],
-        ["precisions", ", ".join(q.precisions) if q.precisions else f"all with published loss <= {q.max_quality_loss:g}%"],
+        ["precisions", ", ".join(q.precisions) if q.precisions else f"all with a published loss <= {q.max_quality_loss:g}% on this model (weights plus KV cache)"],
         ["limits", ", ".join(filter(None, [
             f"inventory {', '.join(f'{k}={v}' for k, v in q.inventory.items())}" if q.inventory else "",
             f"budget {q.budget}" if q.budget else "", f"at most {q.max_gpus} GPUs" if q.max_gpus else "",
@@ -98,7 +98,7 @@ def _plan_section(result: FitResult) -> Section:
             c.gpu.id, str(line.gpus), str(line.replicas), f"{c.tp} x {c.pp}", c.precision.id,
             "-" if encoder else c.kv_precision.id, str(c.batch), "-" if encoder else milliseconds(c.prediction.ttft_s),
             milliseconds(c.prediction.e2e_s if encoder else c.prediction.tpot_s),
-            f"{(c.throughput if encoder else c.tokens_per_s) * line.replicas:,.0f}", f"{quality_loss(c):g}%",
+            f"{(c.throughput if encoder else c.tokens_per_s) * line.replicas:,.0f}", loss_cell(result, c),
             money((gpu_cost(c.gpu, result.question.economics) or 0) * line.gpus, hourly),
         ])
     sec.tables.append(DocTable(["GPU", "GPUs", "replicas", "TP x PP", "weights", "KV cache", "batch/replica", "TTFT",
@@ -218,14 +218,8 @@ def _accuracy_rows(catalog: Catalog, engine: str) -> tuple[list[list[str]], str]
 
 def _risks_section(catalog: Catalog, result: FitResult) -> Section:
     sec = Section("Risks and assumptions")
-    seen = set()
-    for line in result.lines:
-        for p in (line.candidate.precision, line.candidate.kv_precision):
-            if p.id in seen:
-                continue
-            seen.add(p.id)
-            sec.bullets.append(f"Quality of {p.id}: published loss {p.quality.loss_pct:g}% ({p.quality.basis}; source: "
-                               f"{p.quality.source}).")
+    # each format's figure on this model; '*' marks one borrowed or assumed (planner/model/quality.py)
+    sec.bullets.extend(quality_notes(result))
     for line in result.lines:
         f = line.candidate.factors
         bullet = (
