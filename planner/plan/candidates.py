@@ -19,6 +19,7 @@ from planner.model import perf
 from planner.catalog.load import Catalog
 from planner.core.errors import PlannerError
 from planner.catalog.schema import Engine, EngineFactors, Gpu, ModelKind, Precision
+from planner.catalog.support import KV_CACHE, support
 from planner.model.workload import Deployment, ModelSpec, Shape
 from planner.plan.question import DEFAULT_MAX_QUALITY_LOSS, Economics, Objective, Targets
 
@@ -283,10 +284,20 @@ def enumerate_candidates(
             continue
         per_node = gpus_per_node or gpu.gpus_per_node
         seen: set[tuple] = set()
+        # What the engine can run on this GPU, by the format support matrix;
+        # each refusal names its rule (fit --explain, the candidates CSV).
+        gpu_kv: list[Precision] = []
+        for kv in kv_options:
+            kv_support = support(gpu, kv, engine, KV_CACHE)
+            if kv_support.runs:
+                gpu_kv.append(kv)
+            else:
+                ruled_out.append((f"{gpu.id} KV {kv.id}", kv_support.rule))
         for precision in weight_options:
-            fmt = perf.matmul_format(gpu, precision)
+            weights = support(gpu, precision, engine)
+            fmt = perf.matmul_format(gpu, precision, engine)
             if fmt is None:
-                ruled_out.append((f"{gpu.id} {precision.id}", f"no {precision.compute} support and no fallback"))
+                ruled_out.append((f"{gpu.id} {precision.id}", weights.rule))
                 continue
             # Formats that run identically here (same bytes, same GEMM rate, same
             # quality) are one shape: keep the first (bf16 over fp16 where equal).
@@ -294,9 +305,7 @@ def enumerate_candidates(
             if signature in seen:
                 continue
             seen.add(signature)
-            for kv in kv_options:
-                if kv.compute == "fp4" and gpu.tensor_flops("fp4") is None:
-                    continue  # an FP4 KV cache needs FP4 hardware to read it back
+            for kv in gpu_kv:
                 if precision.quality.loss_pct + kv.quality.loss_pct > max_quality_loss and not named_kv:
                     continue  # the two published losses together exceed the limit
                 degrees = tensor_parallel_degrees(spec, per_node)
