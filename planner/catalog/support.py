@@ -100,7 +100,7 @@ def cite(rule: SupportRule) -> str:
 
 def support(gpu: Gpu, precision: Precision, engine: Engine, use: str = WEIGHTS) -> Support:
     """How ``engine`` runs ``precision`` on ``gpu``, as weights or as the KV cache."""
-    what = precision.id if use == WEIGHTS else f"a {precision.id} KV cache"
+    run = f"run {precision.id} weights" if use == WEIGHTS else f"keep its KV cache in {precision.id}"
     if use == WEIGHTS and engine.id not in precision.engines:
         return Support(UNSUPPORTED, None, f"{engine.name} does not serve {precision.id} (precisions.yaml, engines)")
     if use == KV_CACHE and not precision.kv_cache:
@@ -110,10 +110,10 @@ def support(gpu: Gpu, precision: Precision, engine: Engine, use: str = WEIGHTS) 
     rule = deciding_rule(gpu, precision.id, engine, use)
     if rule is None:
         return Support(UNSUPPORTED, None,
-                       f"{engine.name} is not known to run {what} on {gpu.id} ({hardware(gpu)}): {NO_RULE} "
+                       f"{engine.name} is not known to {run} on {gpu.id} ({hardware(gpu)}): {NO_RULE} "
                        f"(add one to the support section of a --catalog overlay)")
     if rule.mode == UNSUPPORTED:
-        return Support(UNSUPPORTED, None, f"{engine.name} cannot run {what} on {gpu.id} ({hardware(gpu)}): {cite(rule)}",
+        return Support(UNSUPPORTED, None, f"{engine.name} cannot {run} on {gpu.id} ({hardware(gpu)}): {cite(rule)}",
                        rule.id)
     if use == KV_CACHE:
         return Support(rule.mode, None, cite(rule), rule.id)
@@ -121,6 +121,6 @@ def support(gpu: Gpu, precision: Precision, engine: Engine, use: str = WEIGHTS) 
     assert compute is not None  # the schema requires compute on weight-only rules
     if gemm_rate(gpu, compute) is None:
         return Support(UNSUPPORTED, None,
-                       f"{cite(rule)} runs {precision.id} at the {compute} rate, but the catalog gives {gpu.id} no "
-                       f"{compute} rate", rule.id)
+                       f"{engine.name} cannot {run} on {gpu.id}: {cite(rule)} runs them at the {compute} rate, but "
+                       f"the catalog gives {gpu.id} no {compute} rate", rule.id)
     return Support(rule.mode, compute, cite(rule), rule.id)

@@ -577,7 +577,9 @@ def catalog_show(
     entry: Annotated[str, typer.Argument(help="Id or alias of a GPU, precision or model.")],
     catalog: CatalogOption = None,
 ) -> None:
-    """Show one catalog entry with every figure and its source.
+    """Show one catalog entry with every figure and its source; for a GPU, also
+    what runs there: per engine, each weight and KV-cache format as native,
+    weight-only (the rate its GEMMs run at) or no (catalog/support.yaml).
 
     Examples:
 
@@ -585,12 +587,17 @@ def catalog_show(
 
       planner catalog show int4
     """
+    from planner.report.catalog import gpu_support
+
     cat = _catalog(catalog)
     found = cat.find(entry)
     if found is None:
         raise InputError(f"no catalog entry '{entry}'", hint="see `planner catalog list`")
     section, item = found
-    print(to_json({"section": section, **item.model_dump(mode="json", exclude_none=True)}))
+    shown = {"section": section, **item.model_dump(mode="json", exclude_none=True)}
+    if section == "gpus":
+        shown["runs"] = gpu_support(cat, item)
+    print(to_json(shown))
 
 
 @catalog_app.command("validate")

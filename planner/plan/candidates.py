@@ -265,7 +265,6 @@ def enumerate_candidates(
             weight_options.append(p)
     named_kv = kv_precisions is not None
     kv_options: list[Precision] = []
-    kv_bits_seen: set[float] = set()
     for k in kv_precisions or [catalog.precision(f) for f in engine.kv_cache_formats]:
         if not k.kv_cache:
             ruled_out.append((f"KV {k.id}", "not a KV-cache format"))
@@ -273,8 +272,7 @@ def enumerate_candidates(
             ruled_out.append((f"KV {k.id}", f"{engine.name} cannot store its KV cache in {k.id}"))
         elif not named_kv and k.quality.loss_pct > max_quality_loss:
             ruled_out.append((f"KV {k.id}", f"published quality loss {k.quality.loss_pct:g}% > {max_quality_loss:g}% allowed"))
-        elif perf.kv_bits(k) not in kv_bits_seen:  # fp16 and bf16 caches are the same bytes: one shape
-            kv_bits_seen.add(perf.kv_bits(k))
+        else:
             kv_options.append(k)
 
     candidates: list[Candidate] = []
@@ -287,12 +285,14 @@ def enumerate_candidates(
         # What the engine can run on this GPU, by the format support matrix;
         # each refusal names its rule (fit --explain, the candidates CSV).
         gpu_kv: list[Precision] = []
+        kv_bits_seen: set[float] = set()
         for kv in kv_options:
             kv_support = support(gpu, kv, engine, KV_CACHE)
-            if kv_support.runs:
-                gpu_kv.append(kv)
-            else:
+            if not kv_support.runs:
                 ruled_out.append((f"{gpu.id} KV {kv.id}", kv_support.rule))
+            elif perf.kv_bits(kv) not in kv_bits_seen:  # fp16 and bf16 caches are the same bytes: one shape
+                kv_bits_seen.add(perf.kv_bits(kv))
+                gpu_kv.append(kv)
         for precision in weight_options:
             weights = support(gpu, precision, engine)
             fmt = perf.matmul_format(gpu, precision, engine)

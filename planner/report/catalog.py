@@ -1,4 +1,5 @@
-"""Catalog entries laid out for `planner catalog list`: one row each."""
+"""Catalog entries laid out for `planner catalog list` (one row each) and
+what runs on a GPU for `planner catalog show`."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ from typing import Any
 
 
 from planner.catalog.architecture import count_params
+from planner.catalog.schema import Gpu
+from planner.catalog.support import KV_CACHE, support
 from planner.report.format import TextTable
 from planner.catalog.load import Catalog
 from planner.core.units import format_params
@@ -110,3 +113,17 @@ def catalog_tables(catalog: Catalog, sections: list[str]) -> list[TextTable]:
                               f"{m.heads}/{m.kv_heads}", f"{m.max_context:,}")
         tables.append(table)
     return tables
+
+
+def gpu_support(catalog: Catalog, gpu: Gpu) -> dict[str, dict[str, dict[str, str]]]:
+    """What runs on ``gpu``, per engine: each weight format the engine serves and
+    each KV-cache format it offers, as native, weight-only (its GEMM rate) or no
+    (the format support matrix, catalog/support.yaml)."""
+    runs: dict[str, dict[str, dict[str, str]]] = {}
+    for engine in catalog.engines.values():
+        weights = {p.id: support(gpu, p, engine).label for p in catalog.precisions.values()
+                   if p.weight_format and engine.id in p.engines}
+        kv = {f: support(gpu, catalog.precisions[f], engine, KV_CACHE).label for f in engine.kv_cache_formats
+              if f in catalog.precisions}
+        runs[engine.id] = {"weights": weights, "kv_cache": kv}
+    return runs
