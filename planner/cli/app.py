@@ -542,12 +542,12 @@ def validate_command(
 
 # --- catalog ------------------------------------------------------------
 
-_SECTIONS = ("gpus", "precisions", "models", "engines")
+_SECTIONS = ("gpus", "precisions", "models", "engines", "support")
 
 
 @catalog_app.command("list")
 def catalog_list(
-    section: Annotated[Optional[str], typer.Argument(help="gpus, precisions, models or engines (default: all).")] = None,
+    section: Annotated[Optional[str], typer.Argument(help="gpus, precisions, models, engines or support (default: all).")] = None,
     fmt: FormatOption = "table",
     catalog: CatalogOption = None,
 ) -> None:
@@ -563,7 +563,7 @@ def catalog_list(
 
     fmt = _check_format(fmt, ("table", "json"))
     if section is not None and section not in _SECTIONS:
-        raise InputError(f"unknown catalog section '{section}'", hint="expected gpus, precisions, models or engines")
+        raise InputError(f"unknown catalog section '{section}'", hint="expected gpus, precisions, models, engines or support")
     cat = _catalog(catalog)
     sections = [section] if section else list(_SECTIONS)
     if fmt == "json":
