@@ -285,11 +285,12 @@ def enumerate_candidates(
         # What the engine can run on this GPU, by the format support matrix;
         # each refusal names its rule (fit --explain, the candidates CSV).
         gpu_kv: list[Precision] = []
+        kv_refused: list[tuple[str, str]] = []  # listed after the weight formats: those usually decide
         kv_bits_seen: set[float] = set()
         for kv in kv_options:
             kv_support = support(gpu, kv, engine, KV_CACHE)
             if not kv_support.runs:
-                ruled_out.append((f"{gpu.id} KV {kv.id}", kv_support.rule))
+                kv_refused.append((f"{gpu.id} KV {kv.id}", kv_support.rule))
             elif perf.kv_bits(kv) not in kv_bits_seen:  # fp16 and bf16 caches are the same bytes: one shape
                 kv_bits_seen.add(perf.kv_bits(kv))
                 gpu_kv.append(kv)
@@ -321,6 +322,7 @@ def enumerate_candidates(
                     candidates.append(cand)
                     if not _too_big(cand):
                         break
+        ruled_out.extend(kv_refused)
     return candidates, ruled_out
 
 
