@@ -402,3 +402,10 @@ def test_bad_rules_are_catalog_errors(tmp_path, body, fragment):
     with pytest.raises(CatalogError) as info:
         load_catalog([path])
     assert any(fragment in problem for problem in info.value.problems), info.value.problems
+
+
+def test_the_public_api_answers_the_same_question():
+    import planner
+
+    found = planner.support(CATALOG.gpu("a100"), CATALOG.precision("fp8"), CATALOG.engine("vllm"))
+    assert isinstance(found, planner.Support) and found.label == "weight-only (fp16 rate)"
