@@ -32,6 +32,8 @@ _EXPORTS = {
     "validate": "planner.model.validation",
     "size_table": "planner.model.sizing",
     "PlannerError": "planner.core.errors",
+    "support": "planner.catalog.support",
+    "Support": "planner.catalog.support",
 }
 
 __all__ = ["__version__", "predict", "Prediction", *_EXPORTS]

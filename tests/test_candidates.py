@@ -202,9 +202,10 @@ def test_unnamed_weight_formats_are_those_the_engine_serves_within_the_loss_limi
 
 
 def test_a_format_the_gpu_cannot_run_is_ruled_out_per_gpu(catalog):
-    """A V100 has no INT8 tensor rate in the catalog and INT8 W8A8 has no fallback."""
-    cands, ruled_out = _enumerate(catalog, gpus=["v100-sxm-32gb", "h100-sxm"], precisions=["int8"], kv_precisions=["bf16"])
-    assert ruled_out == [("v100-sxm-32gb int8", "no int8 support and no fallback")]
+    """vLLM runs INT8 W8A8 from Turing on, not on a V100; the support rule that says so is the reason."""
+    cands, ruled_out = _enumerate(catalog, gpus=["v100-sxm-32gb", "h100-sxm"], precisions=["int8"], kv_precisions=["fp16"])
+    assert [what for what, _why in ruled_out] == ["v100-sxm-32gb int8"]
+    assert "support rule 'vllm-int8-volta'" in ruled_out[0][1]
     assert {c.gpu.id for c in cands} == {"h100-sxm"}
 
 

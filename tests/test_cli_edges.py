@@ -105,7 +105,7 @@ def _no_constant(constant: str):
     ("fit", "13B", "--latency", "100ms", "--objective", "tco"),
     ("fit", "13B", "--latency", "1us"),  # infeasible: still an object with the status
     ("predict", "llama-2-7b", "--gpu", "a100-sxm-80gb", "--batch", "max"),
-    ("predict", "bert-base", "--gpu", "t4", "--input", "128"),
+    ("predict", "bert-base", "--gpu", "t4", "--precision", "fp16", "--input", "128"),  # vLLM runs no BF16 on a T4
     ("validate", str(ROOT / "benchmarks" / "data" / "measured.csv")),
     ("catalog", "list"),
     ("catalog", "show", "h100-sxm"),

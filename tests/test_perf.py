@@ -77,27 +77,29 @@ def test_quantised_weights_keep_embeddings_16_bit(catalog):
 
 
 def _every_runnable(catalog):
+    """Every model x GPU x weight format that some engine runs, with the first such engine."""
     for model in catalog.models.values():
         for gpu in catalog.gpus.values():
             for precision in catalog.precisions.values():
-                if not precision.weight_format or perf.matmul_format(gpu, precision) is None:
-                    continue
-                yield model, gpu, precision
+                engine = next((e for e in catalog.engines.values() if precision.weight_format
+                               and perf.matmul_format(gpu, precision, e) is not None), None)
+                if engine is not None:
+                    yield model, gpu, precision, engine
 
 
 def test_no_prediction_beats_the_physical_limit(catalog):
     """Every model x GPU x precision: each pass is no faster than the same formulas at
     100% of peak, nor than the plain bounds bytes / peak bandwidth and FLOPs / peak FLOP/s."""
     checked = 0
-    for model, gpu, precision in _every_runnable(catalog):
-        dep = _dep(catalog, gpu=gpu.id, precision=precision.id, kv="fp16")
+    for model, gpu, precision, engine in _every_runnable(catalog):
+        dep = _dep(catalog, gpu=gpu.id, precision=precision.id, kv="fp16", engine=engine.id)
         factors = dep.engine.factors_for(gpu)
         limit = perf.physical_limit(factors)
         prompt = 256
         real_p = perf.prefill(model, dep, factors, 1, prompt)
         ideal_p = perf.prefill(model, dep, limit, 1, prompt)
         assert real_p.total_s >= ideal_p.total_s
-        _fmt, peak = perf.matmul_format(gpu, precision)
+        _fmt, peak = perf.matmul_format(gpu, precision, engine)
         assert real_p.total_s >= perf.gemm_flops(model, prompt, 1) / max(peak, perf.attention_rate(gpu))
         if model.kind == "decoder":
             real_d = perf.decode_step(model, dep, factors, 1, prompt)

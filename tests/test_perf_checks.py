@@ -12,9 +12,9 @@ from planner.model import perf
 from planner.model.workload import Deployment
 
 
-def _dep(catalog, gpu="h100-sxm", precision="bf16", kv="bf16", **kwargs):
+def _dep(catalog, gpu="h100-sxm", precision="bf16", kv="bf16", engine="vllm", **kwargs):
     return Deployment(gpu=catalog.gpu(gpu), precision=catalog.precision(precision), kv_precision=catalog.precision(kv),
-                      engine=catalog.engine("vllm"), **kwargs)
+                      engine=catalog.engine(engine), **kwargs)
 
 
 def _refusal(catalog, model, dep) -> str:
@@ -52,8 +52,10 @@ def test_one_stage_per_layer_at_most(catalog):
 
 
 def test_a_gpu_with_no_link_runs_alone_only(catalog):
-    """An M2 Ultra lists no GPU-to-GPU link: one runs, two cannot share a replica."""
-    perf.check_deployment(catalog.model("qwen2.5-0.5b"), _dep(catalog, gpu="apple-m2-ultra", precision="fp16", kv="fp16"))
-    dep = _dep(catalog, gpu="apple-m2-ultra", precision="fp16", kv="fp16", pp=2)
+    """An M2 Ultra lists no GPU-to-GPU link: one runs, two cannot share a replica
+    (llama.cpp's Metal backend: vLLM has no Apple GPU backend)."""
+    apple = dict(gpu="apple-m2-ultra", precision="fp16", kv="fp16", engine="llama.cpp")
+    perf.check_deployment(catalog.model("qwen2.5-0.5b"), _dep(catalog, **apple))
+    dep = _dep(catalog, **apple, pp=2)
     assert _refusal(catalog, "qwen2.5-0.5b", dep) == (
         "'apple-m2-ultra' has no GPU-to-GPU link, so it cannot be split over 2 GPUs")

@@ -29,7 +29,7 @@ def _setup(case):
     """The model, a deployment and its factors; cases the GPU cannot run are
     discarded (assume), so they neither pass vacuously nor count as examples."""
     gpu, precision = CATALOG.gpu(case["gpu"]), CATALOG.precision(case["precision"])
-    assume(perf.matmul_format(gpu, precision) is not None)
+    assume(perf.matmul_format(gpu, precision, CATALOG.engine("vllm")) is not None)
     dep = Deployment(gpu=gpu, precision=precision, kv_precision=CATALOG.precision(case["kv"]),
                      engine=CATALOG.engine("vllm"), batch=case["batch"])
     return CATALOG.model(case["model"]), dep, dep.engine.factors_for(gpu)

@@ -1,9 +1,11 @@
 """Load, merge and look up the catalog: the built-in YAML plus user overlays.
 
 An overlay file has the same sections as the built-in catalog (``gpus``,
-``precisions``, ``models``, ``engines``, ``quality``). An entry whose ``id`` already exists
-is merged field by field onto it (override a price); a new ``id`` adds an
-entry, which must then be complete. Files are read with a safe loader, a
+``precisions``, ``models``, ``engines``, ``quality``, ``support``). An entry whose ``id``
+already exists is merged field by field onto it (override a price); a new
+``id`` adds an entry, which must then be complete. New support rules come
+after the built-in ones, so they win where both match (the last matching
+rule decides: planner/catalog/support.py). Files are read with a safe loader, a
 size limit, and no anchors or aliases (so an alias bomb cannot expand).
 """
 
@@ -21,7 +23,8 @@ from pydantic import BaseModel, ValidationError
 
 from planner.core.errors import CatalogError, InputError, alternatives
 from planner.catalog.architecture import PUBLISHED_TOLERANCE, published_mismatches
-from planner.catalog.schema import SECTIONS, Engine, Gpu, Model, Precision, QualityMeasurement
+from planner.catalog.schema import SECTIONS, Engine, Gpu, Model, Precision, QualityMeasurement, SupportRule
+from planner.catalog.support import KV_CACHE, attach_rules
 
 MAX_FILE_BYTES = 2_000_000
 MAX_ENTRIES_PER_SECTION = 10_000  # any file, built-in or not: a bound on parsing
@@ -39,9 +42,12 @@ MAX_ENTRIES_PER_SECTION = 10_000  # any file, built-in or not: a bound on parsin
 # 15 precisions, 21 models and 7 engines.
 # Quality figures do not widen the search (they only decide which formats
 # pass --max-quality-loss), so their bound is only one on parsing.
-MAX_NEW_ENTRIES = {"gpus": 200, "precisions": 20, "models": 200, "engines": 20, "quality": 2000}
+# Support rules likewise only narrow what runs where; their bound is on
+# parsing and matching work alone.
+MAX_NEW_ENTRIES = {"gpus": 200, "precisions": 20, "models": 200, "engines": 20, "quality": 2000, "support": 1000}
 
-BUILTIN_FILES = ("gpus.yaml", "precisions.yaml", "models.yaml", "engines.yaml", "engines-fitted.yaml", "quality.yaml")
+BUILTIN_FILES = ("gpus.yaml", "precisions.yaml", "models.yaml", "engines.yaml", "engines-fitted.yaml", "quality.yaml",
+                 "support.yaml")
 
 
 def builtin_dir() -> Path:
@@ -189,6 +195,7 @@ class Catalog:
     models: dict[str, Model] = field(default_factory=dict)
     engines: dict[str, Engine] = field(default_factory=dict)
     quality: dict[str, QualityMeasurement] = field(default_factory=dict)  # published figures per model and format
+    support: dict[str, SupportRule] = field(default_factory=dict)  # in catalog order: the last match decides
     files: list[str] = field(default_factory=list)
 
     def lookup(self, section: str, key: str) -> Any:
@@ -296,6 +303,7 @@ def _validate(merged: dict[str, dict[str, dict]], origin: dict[tuple[str, str], 
     problems.extend(_cross_check(catalog, origin, invalid))
     if problems:
         raise CatalogError(f"{len(problems)} problem(s) in the catalog", problems)
+    attach_rules(catalog.engines, catalog.support.values())
     return catalog
 
 
@@ -340,6 +348,7 @@ def _cross_check(catalog: Catalog, origin: dict[tuple[str, str], str],
                     f"'{fmt}' is not a precision marked kv_cache"
                 )
     problems.extend(_quality_check(catalog, origin, invalid))
+    problems.extend(_support_check(catalog, origin, invalid))
     if catalog.engines:
         for precision in catalog.precisions.values():
             for engine in precision.engines:
@@ -376,6 +385,31 @@ def _quality_check(catalog: Catalog, origin: dict[tuple[str, str], str],
     return problems
 
 
+def _support_check(catalog: Catalog, origin: dict[tuple[str, str], str], invalid: set[tuple[str, str]]) -> list[str]:
+    """Support rules name engines, formats and GPUs that exist, and formats fit
+    for their use (weights or the KV cache). Families are not checked: a rule
+    may be written for hardware the catalog does not hold yet."""
+    problems: list[str] = []
+    for rule in catalog.support.values():
+        where = f"{origin[('support', rule.id)]}: support '{rule.id}'"
+        for engine in rule.engines:
+            if engine not in catalog.engines and ("engines", engine) not in invalid:
+                problems.append(f"{where}: field 'engines': unknown engine '{engine}'")
+        for fmt in rule.formats:
+            found = catalog.precisions.get(fmt)
+            if found is None:
+                if ("precisions", fmt) not in invalid:
+                    problems.append(f"{where}: field 'formats': unknown precision '{fmt}'")
+            elif rule.use == KV_CACHE and not found.kv_cache:
+                problems.append(f"{where}: field 'formats': '{fmt}' is not a precision marked kv_cache")
+            elif rule.use != KV_CACHE and not found.weight_format:
+                problems.append(f"{where}: field 'formats': '{fmt}' is not a weight format (use: kv-cache for a cache format)")
+        for gpu in rule.gpus:
+            if catalog.lookup("gpus", gpu) is None and ("gpus", gpu) not in invalid:
+                problems.append(f"{where}: field 'gpus': unknown GPU '{gpu}'")
+    return problems
+
+
 # Validated catalogs by the identity of the files they were read from: a
 # process that loads the same files again (the test suite, a library caller
 # asking many questions) skips the YAML parse and the validation. Entries are
@@ -397,7 +431,8 @@ def _file_identity(path: Path) -> tuple:
 def _fresh(catalog: Catalog) -> Catalog:
     """A copy the caller may change without touching the cached one."""
     return Catalog(gpus=dict(catalog.gpus), precisions=dict(catalog.precisions), models=dict(catalog.models),
-                   engines=dict(catalog.engines), quality=dict(catalog.quality), files=list(catalog.files))
+                   engines=dict(catalog.engines), quality=dict(catalog.quality), support=dict(catalog.support),
+                   files=list(catalog.files))
 
 
 def load_catalog(overlays: Iterable[str | Path] = (), *, builtin: bool = True) -> Catalog:
@@ -444,6 +479,6 @@ def overlay_changes(path: str | Path) -> tuple[list[str], list[str]]:
         for key, entry in getattr(overlaid, section).items():
             if key not in before:
                 added.append(f"{section}/{key}")
-            elif before[key] != entry:
+            elif before[key].model_dump() != entry.model_dump():  # fields only: an engine's attached rules are not its own
                 changed.append(f"{section}/{key}")
     return added, changed

@@ -12,7 +12,7 @@ import re
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 # Bounds that no real part comes near: they turn a typo or a hostile overlay
 # into a catalog error instead of an overflow somewhere downstream. Every
@@ -217,9 +217,8 @@ class Precision(Strict):
     bits_per_weight: Bits  # effective, scales included
     weight_format: bool  # usable as a weight storage format
     compute: Literal["fp32", "tf32", "bf16", "fp16", "fp8", "int8", "fp4"]  # matrix format of the GEMMs
-    # When the GPU lacks ``compute`` natively: the format the kernels fall back
-    # to (dequantise and run in 16-bit), or null when the format cannot run.
-    fallback_compute: Literal["fp32", "bf16", "fp16"] | None = None
+    # Which GPUs run it natively, which through a dequantising (weight-only)
+    # kernel and at which rate, and which cannot: catalog/support.yaml.
     # Weight-only and W8A8 checkpoints usually keep the token embedding and
     # output head in 16-bit; GGUF's measured bits already average them in.
     embeddings_bits: Bits | None = None  # None: as bits_per_weight
@@ -421,6 +420,10 @@ class Engine(Strict):
     kv_cache_formats: list[Identifier]  # precisions the engine can store its KV cache in
     sources: dict[Identifier, Text]  # keyed by the field (or "specs") each source backs
     notes: Text | None = None
+    # The support rules that name this engine, in catalog order: attached by
+    # the loader from catalog/support.yaml (never read from an engine entry),
+    # so every deployment carries what its engine runs where.
+    _support_rules: tuple["SupportRule", ...] = PrivateAttr(default=())
 
     @field_validator("factors")
     @classmethod
@@ -478,4 +481,90 @@ class QualityMeasurement(Strict):
     notes: Text | None = None
 
 
-SECTIONS = {"gpus": Gpu, "precisions": Precision, "models": Model, "engines": Engine, "quality": QualityMeasurement}
+# --- the format support matrix -------------------------------------------
+
+# An NVIDIA compute capability as CUDA writes it: "7.0", "8.6", "12.1".
+ComputeCapability = Annotated[str, Field(pattern=r"^\d{1,2}\.\d$")]
+
+
+def capability_key(value: str) -> tuple[int, int]:
+    """"8.6" -> (8, 6): compute capabilities compare as (major, minor), so 12.0 > 9.0."""
+    major, minor = value.split(".")
+    return int(major), int(minor)
+
+
+class CapabilityRange(Strict):
+    """NVIDIA GPUs whose compute capability lies in [min, max] (either end open)."""
+
+    min: ComputeCapability | None = None
+    max: ComputeCapability | None = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "CapabilityRange":
+        if self.min is None and self.max is None:
+            raise ValueError("give min, max or both")
+        if self.min is not None and self.max is not None and capability_key(self.min) > capability_key(self.max):
+            raise ValueError(f"min {self.min} is above max {self.max}")
+        return self
+
+    def holds(self, value: str) -> bool:
+        key = capability_key(value)
+        return (self.min is None or key >= capability_key(self.min)) and (
+            self.max is None or key <= capability_key(self.max))
+
+
+class SupportRule(Strict):
+    """One line of the format support matrix (catalog/support.yaml): how
+    ``engines`` run ``formats`` on the GPUs the rule selects.
+
+    ``native``: the GEMMs run at the format's own matrix rate (its precision's
+    ``compute``). ``weight-only``: weights are stored in the format and
+    dequantised inside the kernel; the GEMMs run at the rate of ``compute``
+    (FP8 Marlin on Ampere runs W8A16 at the 16-bit rate). ``unsupported``: the
+    engine cannot run the format there. For ``use: kv-cache`` the formats are
+    KV-cache formats and ``native`` means the engine can keep its cache in
+    them there (attention reads it at the 16-bit rate either way).
+
+    A GPU is selected by its NVIDIA ``compute_capability`` range, its
+    ``family`` (other vendors: cdna3, gaudi3, apple-m3 ...) or its ``gpus`` id;
+    any one match selects it. Rules are read in order and the LAST one that
+    matches decides, so an overlay's added rule overrides the built-in ones.
+    """
+
+    id: Identifier
+    aliases: list[Identifier] = []
+    engines: Annotated[list[Identifier], Field(min_length=1)]
+    formats: Annotated[list[Identifier], Field(min_length=1)]
+    use: Literal["weights", "kv-cache"] = "weights"
+    compute_capability: CapabilityRange | None = None
+    families: list[Identifier] = []
+    gpus: list[Identifier] = []
+    mode: Literal["native", "weight-only", "unsupported"]
+    # weight-only: the matrix format the dequantised GEMMs run in
+    compute: Literal["fp32", "bf16", "fp16", "fp8"] | None = None
+    source: Text
+    as_of: AsOf
+    notes: Text | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "SupportRule":
+        if self.compute_capability is None and not self.families and not self.gpus:
+            raise ValueError("select hardware with compute_capability, families or gpus (a rule for every GPU "
+                             "would also decide for GPUs nobody has looked at)")
+        if self.mode == "weight-only" and self.compute is None:
+            raise ValueError("mode weight-only needs compute: the format the dequantised GEMMs run in")
+        if self.mode != "weight-only" and self.compute is not None:
+            raise ValueError(f"compute is only for mode weight-only; a {self.mode} rule takes the format's own")
+        if self.use == "kv-cache" and self.mode == "weight-only":
+            raise ValueError("a KV-cache rule is native (the engine stores its cache in the format) or unsupported")
+        return self
+
+    def selects(self, gpu: Gpu) -> bool:
+        if gpu.id in self.gpus or gpu.family in self.families:
+            return True
+        return (self.compute_capability is not None and gpu.compute_capability is not None
+                and self.compute_capability.holds(gpu.compute_capability))
+
+
+SECTIONS = {"gpus": Gpu, "precisions": Precision, "models": Model, "engines": Engine, "quality": QualityMeasurement,
+            "support": SupportRule}

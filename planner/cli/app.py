@@ -561,12 +561,12 @@ def validate_command(
 
 # --- catalog ------------------------------------------------------------
 
-_SECTIONS = ("gpus", "precisions", "models", "engines")
+_SECTIONS = ("gpus", "precisions", "models", "engines", "support")
 
 
 @catalog_app.command("list")
 def catalog_list(
-    section: Annotated[Optional[str], typer.Argument(help="gpus, precisions, models or engines (default: all).")] = None,
+    section: Annotated[Optional[str], typer.Argument(help="gpus, precisions, models, engines or support (default: all).")] = None,
     fmt: FormatOption = "table",
     catalog: CatalogOption = None,
 ) -> None:
@@ -582,7 +582,7 @@ def catalog_list(
 
     fmt = _check_format(fmt, ("table", "json"))
     if section is not None and section not in _SECTIONS:
-        raise InputError(f"unknown catalog section '{section}'", hint="expected gpus, precisions, models or engines")
+        raise InputError(f"unknown catalog section '{section}'", hint="expected gpus, precisions, models, engines or support")
     cat = _catalog(catalog)
     sections = [section] if section else list(_SECTIONS)
     if fmt == "json":
@@ -596,7 +596,9 @@ def catalog_show(
     entry: Annotated[str, typer.Argument(help="Id or alias of a GPU, precision or model.")],
     catalog: CatalogOption = None,
 ) -> None:
-    """Show one catalog entry with every figure and its source.
+    """Show one catalog entry with every figure and its source; for a GPU, also
+    what runs there: per engine, each weight and KV-cache format as native,
+    weight-only (the rate its GEMMs run at) or no (catalog/support.yaml).
 
     Examples:
 
@@ -604,12 +606,17 @@ def catalog_show(
 
       planner catalog show int4
     """
+    from planner.report.catalog import gpu_support
+
     cat = _catalog(catalog)
     found = cat.find(entry)
     if found is None:
         raise InputError(f"no catalog entry '{entry}'", hint="see `planner catalog list`")
     section, item = found
-    print(to_json({"section": section, **item.model_dump(mode="json", exclude_none=True)}))
+    shown = {"section": section, **item.model_dump(mode="json", exclude_none=True)}
+    if section == "gpus":
+        shown["runs"] = gpu_support(cat, item)
+    print(to_json(shown))
 
 
 @catalog_app.command("validate")

@@ -20,7 +20,8 @@ from dataclasses import dataclass
 
 from planner.catalog.architecture import count_params
 from planner.core.errors import InputError
-from planner.catalog.schema import EngineFactors, Gpu, Model, ModelKind, Precision
+from planner.catalog.schema import Engine, EngineFactors, Gpu, Model, ModelKind, Precision
+from planner.catalog.support import KV_CACHE, gemm_rate, support
 from planner.model.workload import Deployment, Shape
 
 ACTIVATION_BYTES = 2  # activations and all-reduce messages are 16-bit
@@ -40,59 +41,52 @@ LOW_PRECISION_FORMATS = ("fp8", "int8", "int4", "fp4")
 # --- formats the hardware runs ----------------------------------------------
 
 
-def _rate(gpu: Gpu, fmt: str) -> float | None:
-    rate = gpu.tensor_flops(fmt)
-    if rate is None and fmt in ("fp16", "bf16"):
-        # 16-bit activations run in whichever 16-bit format the GPU has
-        rate = gpu.tensor_flops("bf16" if fmt == "fp16" else "fp16")
-    return rate
+def matmul_format(gpu: Gpu, precision: Precision, engine: Engine) -> tuple[str, float] | None:
+    """The format the GEMMs of ``precision`` run in on ``gpu`` under ``engine``,
+    and its peak FLOP/s; None where the engine cannot run it there.
 
-
-def matmul_format(gpu: Gpu, precision: Precision) -> tuple[str, float] | None:
-    """The format the GEMMs of ``precision`` run in on ``gpu``, and its peak FLOP/s.
-
-    The native format where the GPU has it, else the precision's fallback
-    (weights dequantised to 16-bit), else None: the precision cannot run.
+    The format support matrix decides (planner/catalog/support.py): natively,
+    the precision's own ``compute`` format; through a weight-only kernel, the
+    rule's ``compute`` (FP8 Marlin on Ampere runs at the 16-bit rate).
     """
-    for fmt in (precision.compute, precision.fallback_compute):
-        if fmt is None:
-            continue
-        rate = _rate(gpu, fmt)
-        if rate is not None:
-            return fmt, rate
-    return None
+    found = support(gpu, precision, engine)
+    if found.compute is None:
+        return None
+    rate = gemm_rate(gpu, found.compute)
+    return None if rate is None else (found.compute, rate)
 
 
-_PEAKS: dict[tuple[int, int], tuple[Gpu, Precision, tuple[str, float, float]]] = {}
+_PEAKS: dict[tuple[int, int, int], tuple[Gpu, Precision, Engine, tuple[str, float, float]]] = {}
 
 
 def deployment_matmul_format(dep: Deployment) -> tuple[str, float]:
     """``matmul_format`` of a deployment, which must be able to run at all."""
-    fmt, matmul_peak, _attention_peak = _peaks(dep.gpu, dep.precision)
+    fmt, matmul_peak, _attention_peak = _peaks(dep.gpu, dep.precision, dep.engine)
     return fmt, matmul_peak
 
 
-def _peaks(gpu: Gpu, precision: Precision) -> tuple[str, float, float]:
-    """(GEMM format, its peak FLOP/s, attention peak FLOP/s), memoised per GPU
-    and precision object: every forward pass asks, and the answer never changes.
-    The entry holds the objects themselves, so their ids cannot be reused."""
-    key = (id(gpu), id(precision))
+def _peaks(gpu: Gpu, precision: Precision, engine: Engine) -> tuple[str, float, float]:
+    """(GEMM format, its peak FLOP/s, attention peak FLOP/s), memoised per GPU,
+    precision and engine object: every forward pass asks, and the answer never
+    changes. The entry holds the objects themselves, so their ids cannot be reused."""
+    key = (id(gpu), id(precision), id(engine))
     hit = _PEAKS.get(key)
     if hit is not None:
-        return hit[2]
-    found = matmul_format(gpu, precision)
-    if found is None:
-        raise InputError(f"{gpu.id} cannot run {precision.id}: no {precision.compute} support and no fallback")
+        return hit[3]
+    found = support(gpu, precision, engine)
+    rate = gemm_rate(gpu, found.compute) if found.compute else None
+    if found.compute is None or rate is None:
+        raise InputError(found.rule, hint=f"see `planner catalog show {gpu.id}` for what runs there")
     if len(_PEAKS) > 4096:
         _PEAKS.clear()
-    result = (found[0], found[1], attention_rate(gpu))
-    _PEAKS[key] = (gpu, precision, result)
+    result = (found.compute, rate, attention_rate(gpu))
+    _PEAKS[key] = (gpu, precision, engine, result)
     return result
 
 
 def attention_rate(gpu: Gpu) -> float:
     """Peak FLOP/s for attention (QK^T and AV run in 16-bit)."""
-    rate = _rate(gpu, "fp16") or _rate(gpu, "fp32")
+    rate = gemm_rate(gpu, "fp16") or gemm_rate(gpu, "fp32")
     if rate is None:
         raise InputError(f"GPU '{gpu.id}' has neither a 16-bit nor an FP32 throughput in the catalog")
     return rate
@@ -114,12 +108,15 @@ def check_deployment(model: Model, dep: Deployment) -> None:
     if dep.tp > dep.gpu.gpus_per_node:
         raise InputError(f"tensor parallelism {dep.tp} exceeds the {dep.gpu.gpus_per_node} GPUs of one {dep.gpu.id} node",
                          hint="use pipeline parallelism across nodes")
-    deployment_matmul_format(dep)  # raises when neither the format nor its fallback runs here
     if not dep.precision.weight_format:
         raise InputError(f"'{dep.precision.id}' is a compute mode, not a weight format")
     if not dep.kv_precision.kv_cache:
         raise InputError(f"'{dep.kv_precision.id}' is not a KV-cache format",
                          hint="use fp16, bf16, fp8 or another precision marked kv_cache")
+    deployment_matmul_format(dep)  # raises, naming the rule, when the engine cannot run the weights here
+    kv = support(dep.gpu, dep.kv_precision, dep.engine, KV_CACHE)
+    if not kv.runs:
+        raise InputError(kv.rule, hint=f"see `planner catalog show {dep.gpu.id}` for the KV-cache formats that run there")
 
 
 # --- memory -------------------------------------------------------------------
@@ -457,7 +454,7 @@ def _pass(
     overhead_s: float,
 ) -> PassTime:
     """Roofline of one forward pass over the whole replica (all PP stages in turn)."""
-    fmt, matmul_peak, attn_peak = _peaks(dep.gpu, dep.precision)
+    fmt, matmul_peak, attn_peak = _peaks(dep.gpu, dep.precision, dep.engine)
     matmul_share = factors.compute_8bit if fmt in LOW_PRECISION_FORMATS else factors.compute
     bandwidth = dep.gpu.memory_bandwidth_bytes_per_s * factors.bandwidth
     gemm = gemm_flops(model, tokens, sequences)

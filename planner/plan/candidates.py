@@ -19,6 +19,7 @@ from planner.model import perf
 from planner.catalog.load import Catalog
 from planner.core.errors import PlannerError
 from planner.catalog.schema import Engine, EngineFactors, Gpu, ModelKind, Precision
+from planner.catalog.support import KV_CACHE, support
 from planner.model.quality import QualityFigure, quality_loss
 from planner.model.workload import Deployment, ModelSpec, Shape
 from planner.plan.question import DEFAULT_MAX_QUALITY_LOSS, Economics, Objective, Targets
@@ -285,7 +286,6 @@ def enumerate_candidates(
             weight_options.append(p)
     named_kv = kv_precisions is not None
     kv_options: list[Precision] = []
-    kv_bits_seen: set[float] = set()
     kv_quality: dict[str, QualityFigure] = {}
     for k in kv_precisions or [catalog.precision(f) for f in engine.kv_cache_formats]:
         kv_quality[k.id] = quality_loss(catalog, spec.model, k, "kv_cache")
@@ -296,8 +296,7 @@ def enumerate_candidates(
         elif not named_kv and (why := _quality_excluded(kv_quality[k.id], max_quality_loss, False)) is not None:
             # a KV format the user named is kept whatever its loss, as before
             ruled_out.append((f"KV {k.id}", why))
-        elif perf.kv_bits(k) not in kv_bits_seen:  # fp16 and bf16 caches are the same bytes: one shape
-            kv_bits_seen.add(perf.kv_bits(k))
+        else:
             kv_options.append(k)
 
     candidates: list[Candidate] = []
@@ -307,10 +306,23 @@ def enumerate_candidates(
             continue
         per_node = gpus_per_node or gpu.gpus_per_node
         seen: set[tuple] = set()
+        # What the engine can run on this GPU, by the format support matrix;
+        # each refusal names its rule (fit --explain, the candidates CSV).
+        gpu_kv: list[Precision] = []
+        kv_refused: list[tuple[str, str]] = []  # listed after the weight formats: those usually decide
+        kv_bits_seen: set[float] = set()
+        for kv in kv_options:
+            kv_support = support(gpu, kv, engine, KV_CACHE)
+            if not kv_support.runs:
+                kv_refused.append((f"{gpu.id} KV {kv.id}", kv_support.rule))
+            elif perf.kv_bits(kv) not in kv_bits_seen:  # fp16 and bf16 caches are the same bytes: one shape
+                kv_bits_seen.add(perf.kv_bits(kv))
+                gpu_kv.append(kv)
         for precision in weight_options:
-            fmt = perf.matmul_format(gpu, precision)
+            weights = support(gpu, precision, engine)
+            fmt = perf.matmul_format(gpu, precision, engine)
             if fmt is None:
-                ruled_out.append((f"{gpu.id} {precision.id}", f"no {precision.compute} support and no fallback"))
+                ruled_out.append((f"{gpu.id} {precision.id}", weights.rule))
                 continue
             # Formats that run identically here (same bytes, same GEMM rate, same
             # quality) are one shape: keep the first (bf16 over fp16 where equal).
@@ -318,9 +330,7 @@ def enumerate_candidates(
             if signature in seen:
                 continue
             seen.add(signature)
-            for kv in kv_options:
-                if kv.compute == "fp4" and gpu.tensor_flops("fp4") is None:
-                    continue  # an FP4 KV cache needs FP4 hardware to read it back
+            for kv in gpu_kv:
                 if _known_loss(weight_quality[precision.id], kv_quality[kv.id]) > max_quality_loss and not named_kv:
                     continue  # the two published losses together exceed the limit
                 degrees = tensor_parallel_degrees(spec, per_node)
@@ -336,6 +346,7 @@ def enumerate_candidates(
                     candidates.append(cand)
                     if not _too_big(cand):
                         break
+        ruled_out.extend(kv_refused)
     return candidates, ruled_out
 
 

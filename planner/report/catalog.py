@@ -1,4 +1,5 @@
-"""Catalog entries laid out for `planner catalog list`: one row each."""
+"""Catalog entries laid out for `planner catalog list` (one row each) and
+what runs on a GPU for `planner catalog show`."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ from typing import Any
 
 
 from planner.catalog.architecture import count_params
+from planner.catalog.schema import Gpu, SupportRule
+from planner.catalog.support import KV_CACHE, support
 from planner.report.format import TextTable
 from planner.catalog.load import Catalog
 from planner.core.units import format_params
@@ -49,6 +52,18 @@ def catalog_rows(catalog: Catalog, section: str) -> list[dict[str, Any]]:
                 "bandwidth_share": f.bandwidth,
                 "compute_share": f.compute,
                 "fitted_on": e.fitted_on,
+            })
+    elif section == "support":
+        for r in catalog.support.values():
+            rows.append({
+                "id": r.id,
+                "engines": r.engines,
+                "formats": r.formats,
+                "use": r.use,
+                "hardware": rule_hardware(r),
+                "mode": r.mode,
+                "compute": r.compute,
+                "as_of": r.as_of,
             })
     elif section == "models":
         for m in catalog.models.values():
@@ -98,6 +113,12 @@ def catalog_tables(catalog: Catalog, sections: list[str]) -> list[TextTable]:
                 f = e.factors["default"]
                 table.add_row(e.id, e.name, f"{e.memory_utilization:.0%}", str(e.max_batch or "-"),
                               ", ".join(e.kv_cache_formats), f"{f.bandwidth:.0%}", f"{f.compute:.0%}")
+        elif section == "support":
+            for col in ("id", "engines", "formats", "use", "hardware", "mode"):
+                table.add_column(col, justify="left", no_wrap=col == "id")
+            for r in catalog.support.values():
+                mode = f"{r.mode} ({r.compute})" if r.compute else r.mode
+                table.add_row(r.id, ", ".join(r.engines), ", ".join(r.formats), r.use, rule_hardware(r), mode)
         else:
             for col in ("id", "name", "kind", "parameters", "layers", "hidden", "heads/kv", "context"):
                 table.add_column(col, justify="left" if col in ("id", "name", "kind") else "right", no_wrap=col == "id")
@@ -110,3 +131,35 @@ def catalog_tables(catalog: Catalog, sections: list[str]) -> list[TextTable]:
                               f"{m.heads}/{m.kv_heads}", f"{m.max_context:,}")
         tables.append(table)
     return tables
+
+
+def gpu_support(catalog: Catalog, gpu: Gpu) -> dict[str, dict[str, dict[str, str]]]:
+    """What runs on ``gpu``, per engine: each weight format the engine serves and
+    each KV-cache format it offers, as native, weight-only (its GEMM rate) or no
+    (the format support matrix, catalog/support.yaml)."""
+    runs: dict[str, dict[str, dict[str, str]]] = {}
+    for engine in catalog.engines.values():
+        weights = {p.id: support(gpu, p, engine).label for p in catalog.precisions.values()
+                   if p.weight_format and engine.id in p.engines}
+        kv = {f: support(gpu, catalog.precisions[f], engine, KV_CACHE).label for f in engine.kv_cache_formats
+              if f in catalog.precisions}
+        runs[engine.id] = {"weights": weights, "kv_cache": kv}
+    return runs
+
+
+def rule_hardware(rule: SupportRule) -> str:
+    """The GPUs a support rule selects, as short text: "cc 7.5-8.6, cdna3" (cc:
+    NVIDIA compute capability; "cc 8.0+" has no upper end)."""
+    parts = []
+    cc = rule.compute_capability
+    if cc is not None:
+        if cc.min == cc.max:
+            parts.append(f"cc {cc.min}")
+        elif cc.max is None:
+            parts.append(f"cc {cc.min}+")
+        elif cc.min is None:
+            parts.append(f"cc up to {cc.max}")
+        else:
+            parts.append(f"cc {cc.min}-{cc.max}")
+    parts += rule.families + rule.gpus
+    return ", ".join(parts)
