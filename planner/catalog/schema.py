@@ -252,6 +252,11 @@ class Moe(Strict):
     shared_experts: SmallCount = 0
     expert_ffn_size: Count
     dense_layers: SmallCount = 0  # leading layers with a dense FFN instead
+    # Every layer_step-th layer is a mixture of experts, the others dense
+    # (Llama 4 Maverick's interleave_moe_layer_step 2: layers 2, 4, 6, ...
+    # counting from 1); 1 means every layer after the leading dense ones.
+    layer_step: Annotated[int, Field(ge=1, le=64)] = 1
+    router_bias: bool = False  # the router's linear layer has a bias (gpt-oss)
 
     @model_validator(mode="after")
     def _active_le_total(self) -> "Moe":
@@ -293,6 +298,12 @@ class LinearAttention(Strict):
     key_head_dim: Count
     value_head_dim: Count
     conv_kernel: Count = 4  # short causal convolution over q, k, v
+    # Bits per element of the recurrent state. Hugging Face Transformers'
+    # reference Gated DeltaNet (modeling_qwen3_next.py, torch_chunk_gated_delta_rule)
+    # runs the recurrence in float32 and keeps its final state in float32;
+    # vLLM keeps it in mamba_ssm_cache_dtype (default: the model's dtype).
+    # 32 is the larger, so memory is not under-counted.
+    state_bits: Bits = 32
 
 
 class ModelKind(StrEnum):
@@ -331,6 +342,12 @@ class Model(Strict):
     max_context_extended: Count | None = None
     norm: Literal["rmsnorm", "layernorm"] = "rmsnorm"
     attention_bias: bool = False
+    # RMSNorm of each query and key head over head_dim (Qwen3, Gemma 3,
+    # GLM-4.5): two head_dim-sized weights per attention layer.
+    qk_norm: bool = False
+    # A sigmoid gate on the attention output, projected by q_proj alongside
+    # the queries (Qwen3-Next, Qwen3.5 attn_output_gate): q_proj is twice as wide.
+    attention_output_gate: bool = False
     mlp_bias: bool = False
     learned_positions: bool = False  # absolute position embeddings (BERT, GPT-2)
     token_types: SmallCount = 0  # BERT segment embeddings
