@@ -195,6 +195,10 @@ class Catalog:
         for entry in entries.values():
             if wanted in entry.aliases:
                 return entry
+        # a model's Hugging Face repository id, matched without regard to case
+        for entry in entries.values():
+            if any(wanted == hf_id.lower() for hf_id in getattr(entry, "hf_ids", ())):
+                return entry
         return None
 
     def _require(self, section: str, key: str, what: str) -> Any:

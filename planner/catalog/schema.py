@@ -336,10 +336,11 @@ class Model(Strict):
     ffn_gated: bool  # SwiGLU/GeGLU: three matrices instead of two
     vocab_size: Count
     tied_embeddings: bool
-    max_context: Count  # the context the model was trained and released for
+    # the context the model was trained and released for (Llama 4 Scout: 10,485,760)
+    max_context: Annotated[int, Field(gt=0, le=100_000_000)]
     # Longer context the model card documents with RoPE scaling (YaRN, NTK):
     # allowed only when the user opts in (--rope-scaling), as the engines ask.
-    max_context_extended: Count | None = None
+    max_context_extended: Annotated[int, Field(gt=0, le=100_000_000)] | None = None
     norm: Literal["rmsnorm", "layernorm"] = "rmsnorm"
     attention_bias: bool = False
     # RMSNorm of each query and key head over head_dim (Qwen3, Gemma 3,
@@ -365,7 +366,7 @@ class Model(Strict):
     # The precision the weights were released in. Quality figures of other
     # formats are relative to this release (an FP8 or MXFP4 checkpoint is its
     # own baseline, not a 16-bit one).
-    precision_native: Literal["fp32", "bf16", "fp16", "fp8", "mxfp4", "nvfp4"] = "bf16"
+    precision_native: Literal["fp32", "bf16", "fp16", "fp8", "int4", "mxfp4", "nvfp4"] = "bf16"
     sources: dict[Identifier, Text]  # keyed by the field (or "specs") each source backs
     as_of: AsOf
     notes: Text | None = None

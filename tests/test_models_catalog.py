@@ -1,0 +1,73 @@
+"""The models served in the Hopper measurements resolve to catalog entries
+by their Hugging Face repository id, and `planner predict` answers for each.
+
+SILICON_MODEL_PATHS are the distinct values of the `model_path` column of
+/work/shared/validation/silicon-hopper.csv (see SILICON.md there), copied
+here so the test needs nothing outside the repository.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from conftest import run_cli
+from planner.catalog.load import load_catalog
+
+# model_path -> (catalog id, weight precision, TP degree) of a deployment on
+# H200 that the measurements also use (precision column; MoE runs on up to 8 GPUs).
+SILICON_MODEL_PATHS = {
+    "Qwen/Qwen3-32B": ("qwen3-32b", "bf16", 1),
+    "deepseek-ai/DeepSeek-R1": ("deepseek-r1", "fp8", 8),
+    "openai/gpt-oss-120b": ("gpt-oss-120b", "mxfp4", 1),
+    "meta-llama/Llama-3.1-8B-Instruct": ("llama-3.1-8b", "bf16", 1),
+    "Qwen/Qwen3-235B-A22B-FP8": ("qwen3-235b-a22b", "fp8", 4),
+    "meta-llama/Llama-3.1-70B": ("llama-3.1-70b", "bf16", 4),
+    "MiniMaxAI/MiniMax-M2.5": ("minimax-m2.5", "fp8", 4),
+    "deepseek-ai/DeepSeek-V3": ("deepseek-v3", "fp8", 8),
+    "Qwen/Qwen3.5-397B-A17B": ("qwen3.5-397b-a17b", "bf16", 8),
+    "moonshotai/Kimi-K2.5": ("kimi-k2.5", "int4", 8),
+    "zhipuai/GLM-5": ("glm-5", "fp8", 8),
+    "nvidia/Llama-3.1-8B-Instruct-FP8": ("llama-3.1-8b", "fp8", 1),
+}
+
+CATALOG = load_catalog()
+
+
+@pytest.mark.parametrize("model_path", sorted(SILICON_MODEL_PATHS))
+def test_each_measured_model_path_resolves_through_hf_ids(model_path):
+    expected = SILICON_MODEL_PATHS[model_path][0]
+    assert CATALOG.model(model_path).id == expected
+    assert CATALOG.model(model_path.upper()).id == expected  # the Hub matches names without regard to case
+
+
+@pytest.mark.parametrize("model_path", sorted(SILICON_MODEL_PATHS))
+def test_predict_answers_for_each_measured_model_on_h200(model_path):
+    model_id, precision, tp = SILICON_MODEL_PATHS[model_path]
+    result = run_cli("predict", model_path, "--gpu", "h200-sxm", "--precision", precision, "--tp", str(tp),
+                     "--input", "1024", "--output", "1024", "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    answer = json.loads(result.stdout)
+    assert answer["model"] == model_id
+    assert answer["fits"] is True, answer["fit_reason"]  # every one of them runs on at most 8 H200s
+    assert answer["ttft_ms"] > 0 and answer["tpot_ms"] > 0
+
+
+def test_hf_ids_are_unique_across_models():
+    seen: dict[str, str] = {}
+    for model in CATALOG.models.values():
+        for hf_id in model.hf_ids:
+            key = hf_id.lower()
+            assert key not in seen, f"{hf_id} names both {seen[key]} and {model.id}"
+            seen[key] = model.id
+
+
+def test_every_model_names_its_hub_repositories():
+    assert [m.id for m in CATALOG.models.values() if not m.hf_ids] == []
+
+
+def test_a_documented_extended_context_exceeds_the_native_one():
+    extended = {m.id: (m.max_context, m.max_context_extended) for m in CATALOG.models.values() if m.max_context_extended}
+    assert extended["qwen3-32b"] == (32_768, 131_072)  # Qwen3-32B card: 32,768 natively, 131,072 with YaRN
+    assert all(native < longer for native, longer in extended.values())
