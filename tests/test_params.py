@@ -28,6 +28,8 @@ KNOWN_TOTAL_GAPS = {
     "kimi-k2": "1,026.4B computed against the K2 report's 1.04T (-1.3%); no exact checkpoint count sourced",
     "kimi-k2.5": "same language model as kimi-k2 (-1.3%)",
     "llama-4-scout": "107.8B computed against the card's 109B (-1.1%): the vision encoder is not modelled",
+    "mistral-nemo-12b": "12.25B computed against the rounded 12B headline (+2.1%); no exact checkpoint count sourced",
+    "phi-4": "14.66B computed against the report's rounded 14B (+4.7%); no exact checkpoint count sourced",
 }
 KNOWN_ACTIVE_GAPS = {
     "llama-4-scout": "17.17B computed against the card's rounded 17B (+1.0%)",
@@ -35,6 +37,7 @@ KNOWN_ACTIVE_GAPS = {
     "minimax-m2": "10.42B (without the input embedding) against the rounded 10B headline (+4.2%)",
     "minimax-m2.5": "same architecture as minimax-m2 (+4.2%)",
     "qwen3-30b-a3b": "3.35B computed against the card's 3.3B (+1.6%)",
+    "glm-4.5-air": "12.18B (without embedding and head) against the rounded 12B headline (+1.5%)",
     "qwen3.5-397b-a17b": "17.35B computed against the card's rounded 17B (+2.0%)",
 }
 
