@@ -297,3 +297,24 @@ def test_models_without_local_layers_keep_the_per_token_formula(catalog):
     model = catalog.model("llama-3.1-8b")
     dep = _dep(catalog)
     assert perf.kv_bytes_per_sequence_per_gpu(model, dep, 3_000) == 131_072 * 3_000
+
+
+def test_interleaved_moe_decode_reads_every_dense_layer_and_the_routed_experts(catalog):
+    """Llama 4 Maverick, BF16, batch 1: all non-expert weights plus one routed
+    expert in each of the 24 MoE layers (1 of 128 per token). Transformer
+    layers hold 797,285,754,880 bytes (398,642,877,440 parameters: total less
+    embedding and head, 2 x 202,048 x 5,120); the 127 unread experts of each
+    MoE layer are 24 x 127 x 3 x 5,120 x 8,192 = 383,527,157,760 parameters,
+    767,054,315,520 bytes; the output head adds 2,068,971,520 bytes (half the embedding +
+    head bytes). 797,285,754,880 - 767,054,315,520 + 2,068,971,520 = 32,300,410,880."""
+    model = catalog.model("llama-4-maverick")
+    assert perf.decode_weight_bytes(model, catalog.precision("bf16"), 1) == 32_300_410_880
+
+
+def test_chunked_local_layers_of_llama_4_stop_at_the_chunk(catalog):
+    """Llama 4 Scout: 36 of 48 layers attend within 8,192-token chunks, 12
+    globally; 8 KV heads of 128 in BF16 = 4,096 bytes per layer and token.
+    At 100,000 tokens: 4,096 x (12 x 100,000 + 36 x 8,192) = 6,123,159,552 bytes."""
+    model = catalog.model("llama-4-scout")
+    dep = _dep(catalog, model_gpu="h200-sxm")
+    assert perf.kv_bytes_per_sequence_per_gpu(model, dep, 100_000) == 6_123_159_552
