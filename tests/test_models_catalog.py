@@ -71,3 +71,14 @@ def test_a_documented_extended_context_exceeds_the_native_one():
     extended = {m.id: (m.max_context, m.max_context_extended) for m in CATALOG.models.values() if m.max_context_extended}
     assert extended["qwen3-32b"] == (32_768, 131_072)  # Qwen3-32B card: 32,768 natively, 131,072 with YaRN
     assert all(native < longer for native, longer in extended.values())
+
+
+@pytest.mark.parametrize("count", [1_000_000_000, 11_000_000_000, 12_000_000_000, 26_000_000_000, 100_000_000_000])
+def test_a_derived_architecture_has_only_full_attention_and_no_hub_id(count):
+    """Bare counts ("26B") borrow a catalog layout: never one with
+    sliding-window or linear-attention layers, whose layer split would not
+    fit the derived depth, and never a Hub repository id."""
+    from planner.model.derive import derive_architecture
+    model = derive_architecture(CATALOG, count)
+    assert model.sliding_window is None and model.linear_attention is None
+    assert model.hf_ids == []
