@@ -82,3 +82,14 @@ def test_a_derived_architecture_has_only_full_attention_and_no_hub_id(count):
     model = derive_architecture(CATALOG, count)
     assert model.sliding_window is None and model.linear_attention is None
     assert model.hf_ids == []
+
+
+def test_a_mixture_of_experts_without_an_expert_layer_is_refused():
+    """layer_step larger than the layers after the dense ones leaves no MoE
+    layer; the schema refuses it rather than divide by zero later."""
+    from pydantic import ValidationError
+    from planner.catalog.schema import Model
+    entry = CATALOG.model("mixtral-8x7b").model_dump()
+    entry["moe"]["layer_step"] = 64  # 32 layers: (i + 1) % 64 is never 0
+    with pytest.raises(ValidationError, match="no layer is a mixture of experts"):
+        Model.model_validate(entry, strict=False)

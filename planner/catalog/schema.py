@@ -385,6 +385,10 @@ class Model(Strict):
         linear = self.linear_attention.layers if self.linear_attention else 0
         if local + linear > self.layers:
             raise ValueError(f"sliding-window ({local}) and linear-attention ({linear}) layers exceed the {self.layers} layers")
+        if self.moe is not None and not any((i + 1) % self.moe.layer_step == 0
+                                            for i in range(self.moe.dense_layers, self.layers)):
+            raise ValueError(f"moe: no layer is a mixture of experts (dense_layers {self.moe.dense_layers}, "
+                             f"layer_step {self.moe.layer_step}, {self.layers} layers)")
         if self.max_context_extended is not None and self.max_context_extended <= self.max_context:
             raise ValueError(f"max_context_extended {self.max_context_extended} must exceed max_context {self.max_context}")
         return self
