@@ -318,3 +318,14 @@ def test_chunked_local_layers_of_llama_4_stop_at_the_chunk(catalog):
     model = catalog.model("llama-4-scout")
     dep = _dep(catalog, model_gpu="h200-sxm")
     assert perf.kv_bytes_per_sequence_per_gpu(model, dep, 100_000) == 6_123_159_552
+
+
+def test_an_embedding_model_built_from_a_decoder_keeps_causal_attention(catalog):
+    """Qwen3-Embedding-8B runs as one forward pass (kind encoder) but with the
+    causal mask of the Qwen3 decoder it comes from: a 1,000-token pass attends
+    1,000 x 1,001 / 2 = 500,500 pairs per layer, where BERT attends S^2."""
+    qwen = catalog.model("qwen3-embedding-8b")
+    assert perf.is_causal(qwen) and not perf.is_causal(catalog.model("bert-base"))
+    assert perf.is_causal(catalog.model("llama-3.1-8b"))
+    # width per pair 2 x 32 heads x (128 + 128) = 16,384 FLOPs, 36 layers
+    assert perf.attention_flops(qwen, 1_000, 1_000, 1, causal=perf.is_causal(qwen)) == 16_384 * 36 * 500_500

@@ -350,6 +350,10 @@ class Model(Strict):
     # the queries (Qwen3-Next, Qwen3.5 attn_output_gate): q_proj is twice as wide.
     attention_output_gate: bool = False
     mlp_bias: bool = False
+    # Whether a token attends only to earlier ones. None: decoders are causal,
+    # encoders bidirectional (BERT); an embedding model built from a decoder
+    # (Qwen3-Embedding) is an encoder with causal attention.
+    causal_attention: bool | None = None
     learned_positions: bool = False  # absolute position embeddings (BERT, GPT-2)
     token_types: SmallCount = 0  # BERT segment embeddings
     pooler: bool = False  # BERT pooler dense layer

@@ -459,6 +459,14 @@ def _attended_pairs(query_tokens: int, context: int, causal: bool, window: int |
     return window * (window + 1) / 2 + (s - window) * window
 
 
+def is_causal(model: Model) -> bool:
+    """Whether the model's attention is causal: as its catalog entry says,
+    else decoders causal and encoders bidirectional."""
+    if model.causal_attention is not None:
+        return model.causal_attention
+    return model.kind is ModelKind.DECODER
+
+
 def linear_attention_flops(model: Model, tokens: int) -> float:
     """Gated DeltaNet recurrence, per token and linear layer: reading the
     state with the key (S k), the rank-one write (v - S k) k^T into it and
@@ -576,7 +584,7 @@ def prefill(model: Model, dep: Deployment, factors: EngineFactors, sequences: in
     layers_bytes, embed_bytes = weight_split(model, dep.precision)
     weights = (layers_bytes + embed_bytes / 2) * passes
     return _pass(
-        model, dep, factors, tokens=tokens, sequences=sequences, context=prompt, causal=model.kind is ModelKind.DECODER,
+        model, dep, factors, tokens=tokens, sequences=sequences, context=prompt, causal=is_causal(model),
         weight_bytes=weights, kv_bytes_per_gpu=0.0, overhead_s=factors.prefill_overhead_ms * 1e-3,
     )
 
