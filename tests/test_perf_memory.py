@@ -216,3 +216,116 @@ def test_moe_activations_pass_through_the_routed_and_shared_experts(catalog):
     no_dense = v3.model_copy(update={"moe": v3.moe.model_copy(update={"dense_layers": 0})})
     assert v3.hidden_size == 7168 and v3.vocab_size == 129_280
     assert perf.activation_bytes_per_gpu(no_dense, dep, Shape(100, 1), 4) == 400 * 131_072 + 4 * 129_280 * 4
+
+
+# --- sliding-window and linear-attention layers -------------------------------
+#
+# gpt-oss-120b (config.json): 36 layers, half of them (18) attend to a
+# 128-token sliding window; 8 KV heads of 64. Per layer and token a BF16
+# cache holds K and V: 2 x 8 x 64 x 2 bytes = 2,048 bytes.
+# KV bytes of one sequence of C tokens = 2,048 x (18 x C + 18 x min(C, 128)).
+
+
+def test_sliding_window_layers_stop_growing_at_the_window(catalog):
+    model = catalog.model("gpt-oss-120b")
+    dep = _dep(catalog, model_gpu="h200-sxm", precision="mxfp4")
+    assert perf.kv_bytes_per_sequence_per_gpu(model, dep, 100) == 2_048 * (18 * 100 + 18 * 100)
+    assert perf.kv_bytes_per_sequence_per_gpu(model, dep, 128) == 2_048 * 36 * 128
+    # 8,192 tokens: 18 x 8,192 + 18 x 128 = 149,760 token-layers = 306,708,480 bytes
+    assert perf.kv_bytes_per_sequence_per_gpu(model, dep, 8_192) == 306_708_480
+    # growth per token before the window fills is every layer's
+    assert perf.kv_bytes_per_token_per_gpu(model, dep) == 2_048 * 36
+
+
+def test_sliding_window_cache_sizes_memory(catalog):
+    """The replica's KV cache at batch 4 and a 4,096 + 4,096 context is four
+    sequences of 8,192 tokens: 4 x 306,708,480 bytes, not 4 x 2,048 x 36 x 8,192."""
+    model = catalog.model("gpt-oss-120b")
+    dep = _dep(catalog, model_gpu="h200-sxm", precision="mxfp4")
+    mem = perf.memory(model, dep, Shape(input=4_096, output=4_096), batch=4)
+    assert mem.kv_cache_per_gpu == 4 * 306_708_480
+
+
+def test_sliding_window_caps_attention_work(catalog):
+    """Decode step at context 1,000: 18 full layers see 1,000 keys, 18 window
+    layers 128. Width per pair = 2 FLOPs x 64 heads x (64 + 64) = 16,384."""
+    model = catalog.model("gpt-oss-120b")
+    assert perf.attention_flops(model, 1, 1_000, 1, causal=True) == 16_384 * (18 * 1_000 + 18 * 128)
+    # causal prefill of 1,000: full layers 1,000 x 1,001 / 2 pairs; window
+    # layers 128 x 129 / 2 + (1,000 - 128) x 128 = 119,872 pairs
+    assert perf.attention_flops(model, 1_000, 1_000, 1, causal=True) == 16_384 * (18 * 500_500 + 18 * 119_872)
+
+
+# Qwen3.5-397B-A17B (config.json text_config): 60 layers, 45 Gated DeltaNet,
+# 15 full attention with 2 KV heads of 256. Per full layer and token (BF16):
+# 2 x 2 x 256 x 2 bytes = 2,048 bytes. Per linear layer and sequence: the
+# recurrent state, 64 value heads x 128 x 128 in FP32 = 4,194,304 bytes, and
+# the conv state, (2 x 16 x 128 + 64 x 128) x (4 - 1) x 2 bytes = 73,728 bytes.
+
+
+def test_linear_attention_state_is_fixed_per_sequence(catalog):
+    model = catalog.model("qwen3.5-397b-a17b")
+    assert perf.linear_state_bytes_per_sequence(model) == 45 * (4_194_304 + 73_728)
+    dep = _dep(catalog, model_gpu="h200-sxm", tp=1)
+    state = 45 * (4_194_304 + 73_728)
+    for context in (1, 1_000, 100_000):
+        assert perf.kv_bytes_per_sequence_per_gpu(model, dep, context) == 15 * 2_048 * context + state
+    assert perf.kv_elements_per_token(model) == 15 * 2 * 2 * 256  # linear layers cache no K/V
+
+
+def test_linear_attention_state_splits_over_tensor_parallelism(catalog):
+    """TP 8: 8 value heads and 2 key heads per rank, 1 of the 2 KV heads
+    (replicated), so per rank 15 x 1,024 bytes per token and per linear layer
+    8 x 128 x 128 x 4 + (2 x 2 x 128 + 8 x 128) x 3 x 2 = 524,288 + 9,216 bytes."""
+    model = catalog.model("qwen3.5-397b-a17b")
+    dep = _dep(catalog, model_gpu="h200-sxm", tp=8)
+    assert perf.kv_bytes_per_sequence_per_gpu(model, dep, 1_000) == 15 * 1_024 * 1_000 + 45 * (524_288 + 9_216)
+
+
+def test_linear_attention_work_does_not_grow_with_context(catalog):
+    """Decode step: 15 full layers x context pairs x 2 x 32 heads x 512, plus
+    per token 6 x 64 value heads x 128 x 128 FLOPs in each of the 45 linear layers."""
+    model = catalog.model("qwen3.5-397b-a17b")
+    linear = 6 * 64 * 128 * 128 * 45
+    for context in (10, 10_000):
+        assert perf.attention_flops(model, 1, context, 1, causal=True) == 2 * 32 * 512 * 15 * context + linear
+
+
+def test_models_without_local_layers_keep_the_per_token_formula(catalog):
+    """Llama 3.1 8B: every layer full, so a sequence's cache is the per-token
+    bytes times the context (2 x 32 x 8 x 128 x 2 = 131,072 bytes per token)."""
+    model = catalog.model("llama-3.1-8b")
+    dep = _dep(catalog)
+    assert perf.kv_bytes_per_sequence_per_gpu(model, dep, 3_000) == 131_072 * 3_000
+
+
+def test_interleaved_moe_decode_reads_every_dense_layer_and_the_routed_experts(catalog):
+    """Llama 4 Maverick, BF16, batch 1: all non-expert weights plus one routed
+    expert in each of the 24 MoE layers (1 of 128 per token). Transformer
+    layers hold 797,285,754,880 bytes (398,642,877,440 parameters: total less
+    embedding and head, 2 x 202,048 x 5,120); the 127 unread experts of each
+    MoE layer are 24 x 127 x 3 x 5,120 x 8,192 = 383,527,157,760 parameters,
+    767,054,315,520 bytes; the output head adds 2,068,971,520 bytes (half the embedding +
+    head bytes). 797,285,754,880 - 767,054,315,520 + 2,068,971,520 = 32,300,410,880."""
+    model = catalog.model("llama-4-maverick")
+    assert perf.decode_weight_bytes(model, catalog.precision("bf16"), 1) == 32_300_410_880
+
+
+def test_chunked_local_layers_of_llama_4_stop_at_the_chunk(catalog):
+    """Llama 4 Scout: 36 of 48 layers attend within 8,192-token chunks, 12
+    globally; 8 KV heads of 128 in BF16 = 4,096 bytes per layer and token.
+    At 100,000 tokens: 4,096 x (12 x 100,000 + 36 x 8,192) = 6,123,159,552 bytes."""
+    model = catalog.model("llama-4-scout")
+    dep = _dep(catalog, model_gpu="h200-sxm")
+    assert perf.kv_bytes_per_sequence_per_gpu(model, dep, 100_000) == 6_123_159_552
+
+
+def test_an_embedding_model_built_from_a_decoder_keeps_causal_attention(catalog):
+    """Qwen3-Embedding-8B runs as one forward pass (kind encoder) but with the
+    causal mask of the Qwen3 decoder it comes from: a 1,000-token pass attends
+    1,000 x 1,001 / 2 = 500,500 pairs per layer, where BERT attends S^2."""
+    qwen = catalog.model("qwen3-embedding-8b")
+    assert perf.is_causal(qwen) and not perf.is_causal(catalog.model("bert-base"))
+    assert perf.is_causal(catalog.model("llama-3.1-8b"))
+    # width per pair 2 x 32 heads x (128 + 128) = 16,384 FLOPs, 36 layers
+    assert perf.attention_flops(qwen, 1_000, 1_000, 1, causal=perf.is_causal(qwen)) == 16_384 * 36 * 500_500

@@ -59,11 +59,45 @@ def attention_params(m: Model) -> int:
         kv += a.kv_lora_rank * m.heads * (a.qk_nope_head_dim + a.v_head_dim)  # up to K (nope) and V
         out = m.heads * a.v_head_dim * h
         return q + kv + out
-    q = h * m.heads * m.head_dim
+    q_width = m.heads * m.head_dim * (2 if m.attention_output_gate else 1)  # queries (+ output gate)
+    q = h * q_width
     kv = 2 * h * m.kv_heads * m.head_dim
     out = m.heads * m.head_dim * h
-    bias = (m.heads * m.head_dim + 2 * m.kv_heads * m.head_dim + h) if m.attention_bias else 0
-    return q + kv + out + bias
+    bias = (q_width + 2 * m.kv_heads * m.head_dim + h) if m.attention_bias else 0
+    qk_norm = 2 * m.head_dim if m.qk_norm else 0
+    return q + kv + out + bias + qk_norm
+
+
+def linear_attention_params(m: Model) -> int:
+    """One Gated DeltaNet layer (Yang, Kautz & Hatamizadeh 2024, arXiv:2412.06464,
+    as Qwen3-Next and Qwen3.5 configure it): projections of the input to
+    queries and keys (key heads x key dim each), values and the output gate z
+    (value heads x value dim each), and the per-value-head decay and write
+    strength (a, b); a depthwise causal convolution over q, k and v; a
+    per-head decay rate and time-step bias; the gated RMSNorm of the output
+    (value dim); and the output projection."""
+    la = m.linear_attention
+    if la is None:
+        return 0
+    h = m.hidden_size
+    key_width = la.key_heads * la.key_head_dim
+    value_width = la.value_heads * la.value_head_dim
+    projections = h * (2 * key_width + 2 * value_width) + h * 2 * la.value_heads
+    conv = (2 * key_width + value_width) * la.conv_kernel
+    decay = 2 * la.value_heads  # A_log and dt_bias
+    norm = la.value_head_dim
+    out = value_width * h
+    return projections + conv + decay + norm + out
+
+
+def moe_layer_count(m: Model) -> int:
+    """Layers whose FFN is a mixture of experts: after the leading dense
+    layers, every ``layer_step``-th layer (layer i, counting from 0, when
+    (i + 1) is a multiple of the step: Llama 4's interleave_moe_layer_step)."""
+    if m.moe is None:
+        return 0
+    step = m.moe.layer_step
+    return sum(1 for i in range(m.moe.dense_layers, m.layers) if (i + 1) % step == 0)
 
 
 def ffn_params(hidden: int, intermediate: int, gated: bool, bias: bool) -> int:
@@ -99,7 +133,8 @@ def _count_params(m: Model) -> ParamCounts:
         embedding += m.max_context * h
     embedding += m.token_types * h
 
-    attention = m.layers * attention_params(m)
+    linear_layers = m.linear_attention.layers if m.linear_attention else 0
+    attention = (m.layers - linear_layers) * attention_params(m) + linear_layers * linear_attention_params(m)
 
     dense_ffn = ffn_params(h, m.ffn_size, m.ffn_gated, m.mlp_bias)
     router = 0
@@ -107,11 +142,12 @@ def _count_params(m: Model) -> ParamCounts:
         ffn = ffn_active = m.layers * dense_ffn
     else:
         e = m.moe
-        moe_layers = m.layers - e.dense_layers
+        moe_layers = moe_layer_count(m)
+        dense_layers = m.layers - moe_layers
         expert = ffn_params(h, e.expert_ffn_size, m.ffn_gated, m.mlp_bias)
-        ffn = e.dense_layers * dense_ffn + moe_layers * (e.experts + e.shared_experts) * expert
-        ffn_active = e.dense_layers * dense_ffn + moe_layers * (e.active_experts + e.shared_experts) * expert
-        router = moe_layers * h * e.experts
+        ffn = dense_layers * dense_ffn + moe_layers * (e.experts + e.shared_experts) * expert
+        ffn_active = dense_layers * dense_ffn + moe_layers * (e.active_experts + e.shared_experts) * expert
+        router = moe_layers * (h * e.experts + (e.experts if e.router_bias else 0))
 
     # two norms per layer plus one more: the final norm of a pre-norm decoder,
     # or the embedding norm of a post-norm encoder (BERT)

@@ -58,6 +58,11 @@ _LAYERNORM = {"gptj", "gpt_neox", "gpt2", "opt", "falcon"} | _ENCODERS
 # Families whose projections always carry biases, whatever the config says
 # (Qwen2's q/k/v; GPT-NeoX's fused qkv and dense; BERT's every linear).
 _ATTENTION_BIAS = {"qwen2", "qwen2_moe", "gpt_neox"} | _ENCODERS
+# RMSNorm on each query and key head: q_norm / k_norm weights in these
+# architectures' modelling code (transformers), not a config key.
+_QK_NORM = {"qwen3", "qwen3_moe", "qwen3_next", "qwen3_5", "qwen3_5_moe", "gemma3", "gemma3_text", "glm4_moe",
+            "minimax_m2"}
+_ROUTER_BIAS = {"gpt_oss"}  # the router's linear layer has a bias
 _MLP_BIAS = {"gptj", "gpt_neox", "gpt_oss"} | _ENCODERS
 # transformers' default for tie_word_embeddings where a config leaves it out:
 # True in PretrainedConfig, False in the decoder classes that override it.
@@ -393,14 +398,18 @@ def _moe(cfg: _Config, layers: int, hidden_ffn: int, notes: list[str]) -> tuple[
     model_type = cfg.text("model_type") or ""
     if model_type.startswith("llama4"):
         shared = max(shared, 1)  # Llama 4 MoE layers add one shared expert of the routed size
-        step = cfg.whole("interleave_moe_layer_step", 1)
-        if step != 1:
-            raise cfg.refuse("interleave_moe_layer_step", f"MoE on every {step}th layer only")
+    # MoE on every step-th layer (1-based), dense FFNs between: Llama 4's
+    # interleave_moe_layer_step, Qwen2-MoE's decoder_sparse_step
+    interleave = cfg.whole("interleave_moe_layer_step", 1) or 1
+    sparse_step = cfg.whole("decoder_sparse_step", 1) or 1
+    if interleave != 1 and sparse_step != 1:
+        raise cfg.refuse("decoder_sparse_step", "two MoE layer steps at once")
+    step = max(interleave, sparse_step)
+    if not 1 <= step <= 64:
+        raise cfg.refuse("interleave_moe_layer_step", f"an MoE layer step of {step}")
     dense_layers = cfg.whole("first_k_dense_replace", 0) or 0
     if cfg.whole("moe_layer_freq", 1) != 1:
         raise cfg.refuse("moe_layer_freq", "MoE on every few layers only")
-    if cfg.whole("decoder_sparse_step", 1) != 1:
-        raise cfg.refuse("decoder_sparse_step", "MoE on every few layers only")
     only_dense = cfg.ints("mlp_only_layers") or []
     if only_dense:
         if sorted(only_dense) != list(range(len(only_dense))):
@@ -410,7 +419,7 @@ def _moe(cfg: _Config, layers: int, hidden_ffn: int, notes: list[str]) -> tuple[
         raise InputError(f"{cfg.where}: first_k_dense_replace {dense_layers} exceeds the {layers} layers")
     try:
         moe = Moe(experts=experts, active_experts=active, shared_experts=shared, expert_ffn_size=expert_ffn,
-                  dense_layers=dense_layers)
+                  dense_layers=dense_layers, layer_step=step, router_bias=model_type in _ROUTER_BIAS)
     except ValidationError as exc:
         raise _schema_error(cfg.where, exc, prefix="moe.") from None
     return moe, dense_ffn
@@ -539,6 +548,8 @@ def parse_config(
         "max_context_extended": extended,
         "norm": "layernorm" if model_type in _LAYERNORM else "rmsnorm",
         "attention_bias": model_type in _ATTENTION_BIAS or cfg.flag("attention_bias", False),
+        "qk_norm": model_type in _QK_NORM,
+        "attention_output_gate": cfg.flag("attn_output_gate", False),
         "mlp_bias": model_type in _MLP_BIAS or cfg.flag("mlp_bias", False),
         "learned_positions": encoder,
         "token_types": (cfg.whole("type_vocab_size", 0) or 0) if encoder else 0,

@@ -251,6 +251,11 @@ class Moe(Strict):
     shared_experts: SmallCount = 0
     expert_ffn_size: Count
     dense_layers: SmallCount = 0  # leading layers with a dense FFN instead
+    # Every layer_step-th layer is a mixture of experts, the others dense
+    # (Llama 4 Maverick's interleave_moe_layer_step 2: layers 2, 4, 6, ...
+    # counting from 1); 1 means every layer after the leading dense ones.
+    layer_step: Annotated[int, Field(ge=1, le=64)] = 1
+    router_bias: bool = False  # the router's linear layer has a bias (gpt-oss)
 
     @model_validator(mode="after")
     def _active_le_total(self) -> "Moe":
@@ -292,6 +297,12 @@ class LinearAttention(Strict):
     key_head_dim: Count
     value_head_dim: Count
     conv_kernel: Count = 4  # short causal convolution over q, k, v
+    # Bits per element of the recurrent state. Hugging Face Transformers'
+    # reference Gated DeltaNet (modeling_qwen3_next.py, torch_chunk_gated_delta_rule)
+    # runs the recurrence in float32 and keeps its final state in float32;
+    # vLLM keeps it in mamba_ssm_cache_dtype (default: the model's dtype).
+    # 32 is the larger, so memory is not under-counted.
+    state_bits: Bits = 32
 
 
 class ModelKind(StrEnum):
@@ -324,13 +335,24 @@ class Model(Strict):
     ffn_gated: bool  # SwiGLU/GeGLU: three matrices instead of two
     vocab_size: Count
     tied_embeddings: bool
-    max_context: Count  # the context the model was trained and released for
+    # the context the model was trained and released for (Llama 4 Scout: 10,485,760)
+    max_context: Annotated[int, Field(gt=0, le=100_000_000)]
     # Longer context the model card documents with RoPE scaling (YaRN, NTK):
     # allowed only when the user opts in (--rope-scaling), as the engines ask.
-    max_context_extended: Count | None = None
+    max_context_extended: Annotated[int, Field(gt=0, le=100_000_000)] | None = None
     norm: Literal["rmsnorm", "layernorm"] = "rmsnorm"
     attention_bias: bool = False
+    # RMSNorm of each query and key head over head_dim (Qwen3, Gemma 3,
+    # GLM-4.5): two head_dim-sized weights per attention layer.
+    qk_norm: bool = False
+    # A sigmoid gate on the attention output, projected by q_proj alongside
+    # the queries (Qwen3-Next, Qwen3.5 attn_output_gate): q_proj is twice as wide.
+    attention_output_gate: bool = False
     mlp_bias: bool = False
+    # Whether a token attends only to earlier ones. None: decoders are causal,
+    # encoders bidirectional (BERT); an embedding model built from a decoder
+    # (Qwen3-Embedding) is an encoder with causal attention.
+    causal_attention: bool | None = None
     learned_positions: bool = False  # absolute position embeddings (BERT, GPT-2)
     token_types: SmallCount = 0  # BERT segment embeddings
     pooler: bool = False  # BERT pooler dense layer
@@ -347,7 +369,7 @@ class Model(Strict):
     # The precision the weights were released in. Quality figures of other
     # formats are relative to this release (an FP8 or MXFP4 checkpoint is its
     # own baseline, not a 16-bit one).
-    precision_native: Literal["fp32", "bf16", "fp16", "fp8", "mxfp4", "nvfp4"] = "bf16"
+    precision_native: Literal["fp32", "bf16", "fp16", "fp8", "int4", "mxfp4", "nvfp4"] = "bf16"
     sources: dict[Identifier, Text]  # keyed by the field (or "specs") each source backs
     as_of: AsOf
     notes: Text | None = None
@@ -366,6 +388,10 @@ class Model(Strict):
         linear = self.linear_attention.layers if self.linear_attention else 0
         if local + linear > self.layers:
             raise ValueError(f"sliding-window ({local}) and linear-attention ({linear}) layers exceed the {self.layers} layers")
+        if self.moe is not None and not any((i + 1) % self.moe.layer_step == 0
+                                            for i in range(self.moe.dense_layers, self.layers)):
+            raise ValueError(f"moe: no layer is a mixture of experts (dense_layers {self.moe.dense_layers}, "
+                             f"layer_step {self.moe.layer_step}, {self.layers} layers)")
         if self.max_context_extended is not None and self.max_context_extended <= self.max_context:
             raise ValueError(f"max_context_extended {self.max_context_extended} must exceed max_context {self.max_context}")
         return self

@@ -22,7 +22,10 @@ def _reference_models(catalog: Catalog) -> list[tuple[int, Model]]:
     dense = [
         (count_params(m).total, m)
         for m in catalog.models.values()
+        # plain dense decoders only: a layout with sliding-window or
+        # linear-attention layers does not carry over to another depth
         if m.kind is ModelKind.DECODER and m.moe is None and m.mla is None
+        and m.sliding_window is None and m.linear_attention is None
     ]
     if len(dense) < 2:
         raise InputError("the catalog needs at least two dense decoder models to derive an architecture from a count")
@@ -56,6 +59,7 @@ def derive_architecture(catalog: Catalog, parameters: int) -> Model:
         update={
             "id": f"derived-{format_params(parameters).lower()}",
             "aliases": [],
+            "hf_ids": [],  # a derived architecture is no published repository
             "name": f"architecture derived for {format_params(parameters)} parameters",
             "layers": layers,
             "hidden_size": hidden,

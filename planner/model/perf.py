@@ -18,7 +18,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from planner.catalog.architecture import count_params
+from planner.catalog.architecture import count_params, moe_layer_count
 from planner.core.errors import InputError
 from planner.catalog.schema import Engine, EngineFactors, Gpu, Model, ModelKind, Precision
 from planner.catalog.support import KV_CACHE, gemm_rate, support
@@ -197,17 +197,65 @@ def _weight_split(model: Model, precision: Precision) -> tuple[float, float]:
     return body_params * precision.bits_per_weight / 8, embed_params * embed_bits / 8
 
 
+def attention_layer_counts(model: Model) -> tuple[int, int, int]:
+    """(full-attention, sliding-window, linear-attention) layers; they add up
+    to ``model.layers``."""
+    local = model.sliding_window.layers if model.sliding_window else 0
+    linear = model.linear_attention.layers if model.linear_attention else 0
+    return model.layers - local - linear, local, linear
+
+
+def _kv_elements_per_layer_token(model: Model, tp: int) -> int:
+    """Cached elements per token of one attention layer on one TP rank."""
+    if model.mla is not None:
+        return model.mla.kv_lora_rank + model.mla.qk_rope_head_dim
+    return 2 * math.ceil(model.kv_heads / tp) * model.head_dim
+
+
 def kv_elements_per_token(model: Model, tp: int = 1) -> int:
-    """Cached elements per token, all layers, on one of ``tp`` tensor-parallel
-    ranks: 2 x layers x KV heads x head dim (K and V; MHA, GQA and MQA alike),
-    the KV heads split over TP and replicated when TP exceeds them; or for MLA
-    the compressed latent plus the shared RoPE key, whole on every rank
-    (DeepSeek-V2 paper, section 2.1: (d_c + d_h^R) x layers)."""
+    """Cached elements per token, all softmax-attention layers (full and
+    sliding-window; linear-attention layers cache none), on one of ``tp``
+    tensor-parallel ranks: 2 x layers x KV heads x head dim (K and V; MHA,
+    GQA and MQA alike), the KV heads split over TP and replicated when TP
+    exceeds them; or for MLA the compressed latent plus the shared RoPE key,
+    whole on every rank (DeepSeek-V2 paper, section 2.1: (d_c + d_h^R) x layers).
+    This is the growth per token while the context is shorter than every
+    sliding window; ``kv_elements_per_sequence`` gives the whole cache."""
     if model.kind is ModelKind.ENCODER:
         return 0
-    if model.mla is not None:
-        return model.layers * (model.mla.kv_lora_rank + model.mla.qk_rope_head_dim)
-    return 2 * model.layers * math.ceil(model.kv_heads / tp) * model.head_dim
+    full, local, _linear = attention_layer_counts(model)
+    return (full + local) * _kv_elements_per_layer_token(model, tp)
+
+
+def kv_elements_per_sequence(model: Model, context: int, tp: int = 1) -> int:
+    """Cached K/V elements of one sequence of ``context`` tokens on one TP
+    rank: a full-attention layer keeps every token, a sliding-window layer
+    only the last ``window`` (Beltagy et al. 2020, Longformer; Mistral 7B's
+    rolling buffer cache, arXiv:2310.06825 section 2):
+    per-layer elements x (full layers x context + local layers x min(context, window))."""
+    if model.kind is ModelKind.ENCODER:
+        return 0
+    full, local, _linear = attention_layer_counts(model)
+    window = model.sliding_window.window if model.sliding_window else 0
+    return _kv_elements_per_layer_token(model, tp) * (full * context + local * min(context, window))
+
+
+def linear_state_bytes_per_sequence(model: Model, tp: int = 1) -> float:
+    """Fixed per-sequence state of the linear-attention layers on one TP rank,
+    whatever the context: per layer the recurrent state, value heads x key
+    dim x value dim elements (Gated DeltaNet's S_t, one d_k x d_v matrix per
+    head: Yang et al. 2024, arXiv:2412.06464, eq. 10) at ``state_bits``, plus
+    the causal convolution's last (kernel - 1) inputs over q, k and v,
+    (2 x key heads x key dim + value heads x value dim) x (kernel - 1)
+    elements in 16-bit. Heads split over TP."""
+    la = model.linear_attention
+    if la is None or model.kind is ModelKind.ENCODER:
+        return 0.0
+    value_heads = math.ceil(la.value_heads / tp)
+    key_heads = math.ceil(la.key_heads / tp)
+    recurrent = value_heads * la.key_head_dim * la.value_head_dim * la.state_bits / 8
+    conv = (2 * key_heads * la.key_head_dim + value_heads * la.value_head_dim) * (la.conv_kernel - 1) * ACTIVATION_BYTES
+    return la.layers * (recurrent + conv)
 
 
 def kv_bits(precision: Precision) -> float:
@@ -219,10 +267,24 @@ def kv_bits(precision: Precision) -> float:
 
 
 def kv_bytes_per_token_per_gpu(model: Model, dep: Deployment) -> float:
-    """KV bytes per token on one GPU: elements per TP rank, layers split over PP."""
+    """KV bytes per token on one GPU: elements per TP rank, layers split over PP
+    (the growth per token while the context is within every sliding window)."""
     if model.kind is ModelKind.ENCODER:
         return 0.0
     return kv_elements_per_token(model, dep.tp) * (kv_bits(dep.kv_precision) / 8) / dep.pp
+
+
+def kv_bytes_per_sequence_per_gpu(model: Model, dep: Deployment, context: int) -> float:
+    """KV-cache bytes of one sequence of ``context`` tokens on one GPU, layers
+    split over PP: the K/V of the softmax-attention layers (sliding-window
+    layers capped at their window) in the KV-cache format, plus the fixed
+    state of any linear-attention layers."""
+    if model.kind is ModelKind.ENCODER:
+        return 0.0
+    if model.sliding_window is None and model.linear_attention is None:
+        return kv_bytes_per_token_per_gpu(model, dep) * context
+    kv = kv_elements_per_sequence(model, context, dep.tp) * (kv_bits(dep.kv_precision) / 8)
+    return (kv + linear_state_bytes_per_sequence(model, dep.tp)) / dep.pp
 
 
 def _ffn_width(model: Model) -> int:
@@ -231,7 +293,7 @@ def _ffn_width(model: Model) -> int:
         return model.ffn_size
     moe = model.moe
     routed = (moe.active_experts + moe.shared_experts) * moe.expert_ffn_size
-    return max(routed, model.ffn_size if moe.dense_layers else 0)
+    return max(routed, model.ffn_size if moe_layer_count(model) < model.layers else 0)
 
 
 def activation_bytes_per_gpu(model: Model, dep: Deployment, shape: Shape, batch: int) -> float:
@@ -275,7 +337,7 @@ def _bytes_per_gpu(model: Model, dep: Deployment, shape: Shape) -> Callable[[int
     out once, as max_batch asks at many batches."""
     weights = _weights_per_gpu(model, dep)
     runtime = _runtime_per_gpu(dep)
-    kv_per_sequence = kv_bytes_per_token_per_gpu(model, dep) * shape.context
+    kv_per_sequence = kv_bytes_per_sequence_per_gpu(model, dep, shape.context)
 
     def at(batch: int) -> tuple[float, float, float, float]:
         return weights, kv_per_sequence * batch, activation_bytes_per_gpu(model, dep, shape, batch), runtime
@@ -379,19 +441,58 @@ def gemm_flops(model: Model, tokens: int, sequences: int) -> float:
     return 2.0 * body * tokens + 2.0 * counts.head_matmul * sequences
 
 
+def _attended_pairs(query_tokens: int, context: int, causal: bool, window: int | None) -> float:
+    """(query, key) pairs one sequence's pass attends to: a decode step
+    ``context`` (at most ``window``); a causal prefill of S tokens S(S+1)/2,
+    or with a window W < S, W(W+1)/2 + (S - W) x W (each later query sees W
+    keys); an encoder S^2 (S x min(S, W) with a window)."""
+    if query_tokens == 1:
+        return context if window is None else min(context, window)
+    s = query_tokens
+    if not causal:
+        return s * (s if window is None else min(s, window))
+    if window is None or s <= window:
+        return s * (s + 1) / 2
+    return window * (window + 1) / 2 + (s - window) * window
+
+
+def is_causal(model: Model) -> bool:
+    """Whether the model's attention is causal: as its catalog entry says,
+    else decoders causal and encoders bidirectional."""
+    if model.causal_attention is not None:
+        return model.causal_attention
+    return model.kind is ModelKind.DECODER
+
+
+def linear_attention_flops(model: Model, tokens: int) -> float:
+    """Gated DeltaNet recurrence, per token and linear layer: reading the
+    state with the key (S k), the rank-one write (v - S k) k^T into it and
+    reading it with the query (S q) are each a d_k x d_v matrix-vector
+    product or outer product, 2 x d_k x d_v FLOPs per value head
+    (Yang et al. 2024, arXiv:2412.06464, eq. 10): 6 x value heads x d_k x d_v
+    per token, whatever the context."""
+    la = model.linear_attention
+    if la is None:
+        return 0.0
+    return 6.0 * la.value_heads * la.key_head_dim * la.value_head_dim * la.layers * tokens
+
+
 def attention_flops(model: Model, query_tokens: int, context: int, sequences: int, causal: bool) -> float:
     """QK^T and AV: 2 FLOPs x heads x (qk + v width) per (query, key) pair.
     A causal prefill of S tokens has S(S+1)/2 pairs; an encoder S^2; a
-    decode step ``context`` pairs per sequence."""
+    decode step ``context`` pairs per sequence. Sliding-window layers see at
+    most ``window`` keys per query; linear-attention layers cost a fixed
+    amount per token (``linear_attention_flops``)."""
     width = 2 * model.heads * _attention_dims(model, decode=query_tokens == 1)
-    pairs: float
-    if query_tokens == 1:
-        pairs = context
-    elif causal:
-        pairs = query_tokens * (query_tokens + 1) / 2
-    else:
-        pairs = query_tokens * query_tokens
-    return width * model.layers * pairs * sequences
+    if model.sliding_window is None and model.linear_attention is None:
+        pairs = _attended_pairs(query_tokens, context, causal, None)
+        return width * model.layers * pairs * sequences
+    full, local, _linear = attention_layer_counts(model)
+    window = model.sliding_window.window if model.sliding_window else None
+    pairs = full * _attended_pairs(query_tokens, context, causal, None)
+    if local:
+        pairs += local * _attended_pairs(query_tokens, context, causal, window)
+    return width * pairs * sequences + linear_attention_flops(model, query_tokens * sequences)
 
 
 def decode_weight_bytes(model: Model, precision: Precision, batch: int) -> float:
@@ -404,10 +505,12 @@ def decode_weight_bytes(model: Model, precision: Precision, batch: int) -> float
         return layers_bytes + head_bytes
     moe = model.moe
     counts = count_params(model)
-    expert_params = (counts.ffn - moe.dense_layers * (3 if model.ffn_gated else 2) * model.hidden_size * model.ffn_size) / (
-        (model.layers - moe.dense_layers) * (moe.experts + moe.shared_experts)
+    moe_layers = moe_layer_count(model)
+    dense_layers = model.layers - moe_layers
+    expert_params = (counts.ffn - dense_layers * (3 if model.ffn_gated else 2) * model.hidden_size * model.ffn_size) / (
+        moe_layers * (moe.experts + moe.shared_experts)
     )
-    routed_params = (model.layers - moe.dense_layers) * moe.experts * expert_params
+    routed_params = moe_layers * moe.experts * expert_params
     touched = moe.experts * (1 - (1 - moe.active_experts / moe.experts) ** batch)
     bytes_per_param = precision.bits_per_weight / 8
     unread = (moe.experts - touched) / moe.experts * routed_params * bytes_per_param
@@ -478,7 +581,7 @@ def prefill(model: Model, dep: Deployment, factors: EngineFactors, sequences: in
     layers_bytes, embed_bytes = weight_split(model, dep.precision)
     weights = (layers_bytes + embed_bytes / 2) * passes
     return _pass(
-        model, dep, factors, tokens=tokens, sequences=sequences, context=prompt, causal=model.kind is ModelKind.DECODER,
+        model, dep, factors, tokens=tokens, sequences=sequences, context=prompt, causal=is_causal(model),
         weight_bytes=weights, kv_bytes_per_gpu=0.0, overhead_s=factors.prefill_overhead_ms * 1e-3,
     )
 
@@ -493,7 +596,7 @@ def decode_step(model: Model, dep: Deployment, factors: EngineFactors, batch: in
     """
     micro = math.ceil(batch / dep.pp)
     weights = decode_weight_bytes(model, dep.precision, micro)
-    kv = kv_bytes_per_token_per_gpu(model, dep) * context * micro
+    kv = kv_bytes_per_sequence_per_gpu(model, dep, context) * micro
     return _pass(
         model, dep, factors, tokens=micro, sequences=micro, context=context, causal=True,
         weight_bytes=weights, kv_bytes_per_gpu=kv, overhead_s=factors.decode_overhead_ms * 1e-3,
