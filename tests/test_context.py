@@ -4,6 +4,8 @@ a window documented with RoPE scaling is allowed only when asked for."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import yaml
 
@@ -85,3 +87,29 @@ def test_the_library_check_names_the_field():
     with pytest.raises(InputError) as caught:
         check_context(spec, Shape(4000, 97))
     assert caught.value.field == "input_tokens"
+
+
+def test_size_checks_the_context_and_sizes_its_kv_cache():
+    # llama-3.1-8b: 32 layers x 8 KV heads x 128 dims x (K and V) = 65,536
+    # elements per token; 128,000 tokens at 16 bits = 16,777,216,000 bytes
+    result = run_cli("size", "llama-3.1-8b", "--context", "128000", "-p", "bf16", "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    rows = {tuple(r["precisions"]): r for r in json.loads(result.stdout)["kv_cache_per_sequence"]}
+    assert rows[("bf16", "fp16")]["size_bytes"] == 32 * 8 * 128 * 2 * 2 * 128_000
+    over = run_cli("size", "llama-3.1-8b", "--context", "200k")
+    assert over.exit_code == 2 and "context window of 131,072 tokens (shorten --context" in over.stderr
+
+
+def test_size_of_a_sliding_window_model_caps_the_local_layers():
+    # gpt-oss-120b (its config.json): 36 layers, half of them attend to a
+    # 128-token window; 8 KV heads x 64 dims; 2 x 8 x 64 x 2 bytes = 2,048
+    # bytes per layer and token at 16 bits
+    result = run_cli("size", "gpt-oss-120b", "--context", "131072", "-p", "mxfp4", "--format", "json")
+    rows = {tuple(r["precisions"]): r for r in json.loads(result.stdout)["kv_cache_per_sequence"]}
+    assert rows[("bf16", "fp16")]["size_bytes"] == 18 * 2048 * 131072 + 18 * 2048 * 128
+
+
+def test_size_of_a_bare_count_says_why_no_kv_is_shown():
+    result = run_cli("size", "13B", "--context", "4096", "-p", "fp16")
+    assert result.exit_code == 0
+    assert "bare parameter count has no architecture" in result.stdout

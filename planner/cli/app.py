@@ -139,6 +139,7 @@ TEXT_WIDTH = 120  # columns of table output written to a file
 # the flag that sets it (--years). One table per command, since predict's
 # --gpus (a count) is not fit's --gpu (the allowed types).
 FLAGS: dict[str, dict[str, str]] = {
+    "size": {"input_tokens": "--context", "output_tokens": "--context", "rope_scaling": "--rope-scaling"},
     "fit": {
         "model": "MODEL",
         "targets.latency_s": "--latency",
@@ -228,6 +229,12 @@ def size(
     precision: Annotated[
         Optional[list[str]], typer.Option("--precision", "-p", help="Show only this precision. Repeatable.")
     ] = None,
+    context: Annotated[
+        Optional[str], typer.Option("--context", help="Also size the KV cache of one sequence of this many tokens (input + output).")
+    ] = None,
+    rope_scaling: Annotated[
+        bool, typer.Option("--rope-scaling", help="Allow the longer context the model card documents with RoPE scaling.")
+    ] = False,
     fmt: FormatOption = "table",
     catalog: CatalogOption = None,
 ) -> None:
@@ -241,6 +248,8 @@ def size(
 
       planner size llama-2-13b --format json
 
+      planner size llama-3.1-8b --context 128k
+
       planner size meta-llama/Llama-3.1-8B-Instruct
 
       planner size path/to/model-dir  (a config.json, or a directory holding one)
@@ -253,7 +262,9 @@ def size(
         chosen = [cat.precision(p) for p in precision]
     else:
         chosen = [p for p in cat.precisions.values()]
-    table = size_table(ref, chosen)
+    kv_formats = [p for p in cat.precisions.values() if p.kv_cache]
+    tokens = None if context is None else parse_count(_given(context, "--context", optional=False), "context length")
+    table = size_table(ref, chosen, context=tokens, kv_formats=kv_formats, rope_scaling=rope_scaling)
     if fmt == "json":
         print(to_json(size_dict(table)))
     else:

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from planner.catalog.schema import Precision
+from planner.catalog.schema import ModelKind, Precision
+from planner.model import perf
 from planner.model.resolve import ModelRef
+from planner.model.workload import ModelSpec, Shape, check_context
 
 
 @dataclass(frozen=True)
@@ -33,14 +35,55 @@ class SizeRow:
 
 
 @dataclass(frozen=True)
+class KvRow:
+    """The KV cache of one sequence of ``context`` tokens in one cache format."""
+
+    precisions: tuple[str, ...]  # formats of the same width (fp16 and bf16 are the same bytes)
+    bits_per_element: float
+    size_bytes: float
+
+    @property
+    def size_gb(self) -> float:
+        return self.size_bytes / 1e9
+
+    @property
+    def size_gib(self) -> float:
+        return self.size_bytes / 2**30
+
+
+@dataclass(frozen=True)
 class SizeTable:
     model: ModelRef
     rows: list[SizeRow]
     forward_flops_per_token: float  # 2 FLOPs (multiply + add) per GEMM parameter
     flops_exact: bool
+    context: int | None = None  # tokens per sequence the KV rows are for
+    kv_rows: tuple[KvRow, ...] = ()
 
 
-def size_table(ref: ModelRef, precisions: list[Precision]) -> SizeTable:
+def kv_table(ref: ModelRef, kv_formats: list[Precision], context: int, rope_scaling: bool = False) -> tuple[KvRow, ...]:
+    """KV-cache bytes of one sequence of ``context`` tokens, per cache width.
+
+    Needs the architecture (a bare count has none: no rows). The context must
+    fit the model's window (check_context). Sliding-window layers hold at most
+    their window and linear-attention layers a fixed state
+    (perf.kv_elements_per_sequence, perf.linear_state_bytes_per_sequence).
+    """
+    if ref.model is None or ref.model.kind is ModelKind.ENCODER:
+        return ()
+    check_context(ModelSpec(ref.model, approximate=False, label=ref.label), Shape(context, 0), rope_scaling)
+    elements = perf.kv_elements_per_sequence(ref.model, context)
+    state = perf.linear_state_bytes_per_sequence(ref.model)
+    by_width: dict[float, list[str]] = {}
+    for fmt in kv_formats:
+        if fmt.kv_cache and fmt.kv_bits is not None:
+            by_width.setdefault(fmt.kv_bits, []).append(fmt.id)
+    return tuple(KvRow(tuple(ids), bits, elements * bits / 8 + state)
+                 for bits, ids in sorted(by_width.items(), reverse=True))
+
+
+def size_table(ref: ModelRef, precisions: list[Precision], *, context: int | None = None,
+               kv_formats: list[Precision] = (), rope_scaling: bool = False) -> SizeTable:
     rows = [
         SizeRow(
             precision=p.id,
@@ -58,4 +101,5 @@ def size_table(ref: ModelRef, precisions: list[Precision]) -> SizeTable:
         flops, exact = 2.0 * ref.matmul_parameters, True
     else:
         flops, exact = 2.0 * ref.parameters, False
-    return SizeTable(ref, rows, flops, exact)
+    kv_rows = kv_table(ref, list(kv_formats), context, rope_scaling) if context is not None else ()
+    return SizeTable(ref, rows, flops, exact, context, kv_rows)

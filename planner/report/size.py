@@ -34,6 +34,10 @@ def size_dict(table: SizeTable) -> dict[str, Any]:
         "forward_flops_per_token": table.forward_flops_per_token,
         "forward_flops_exact": table.flops_exact,
         "units": {"GB": 10**9, "GiB": 2**30},
+        **({"context_tokens": table.context, "kv_cache_per_sequence": [
+            {"precisions": list(kv.precisions), "bits_per_element": kv.bits_per_element,
+             "size_bytes": round(kv.size_bytes), "size_gb": kv.size_gb, "size_gib": kv.size_gib}
+            for kv in table.kv_rows]} if table.context is not None else {}),
         "rows": [
             {
                 "precision": row.precision,
@@ -77,4 +81,23 @@ def size_renderables(table: SizeTable) -> list[Any]:
     )
     if ref.note:
         notes.append(f"\nModel: {ref.note}.")
-    return [grid, notes]
+    out: list[Any] = [grid]
+    if table.context is not None:
+        out.append(_kv_grid(table))
+    return [*out, notes]
+
+
+def _kv_grid(table: SizeTable) -> Any:
+    if not table.kv_rows:
+        why = ("an encoder keeps no KV cache" if table.model.model is not None
+               else "a bare parameter count has no architecture to size it from")
+        return Text(f"KV cache at {table.context:,} tokens: none shown ({why}).", style="dim")
+    grid = TextTable(title=f"KV cache of one sequence of {table.context:,} tokens", title_justify="left")
+    grid.add_column("KV format")
+    grid.add_column("bits/element", justify="right")
+    grid.add_column("size (GB)", justify="right")
+    grid.add_column("size (GiB)", justify="right")
+    for kv in table.kv_rows:
+        grid.add_row(", ".join(kv.precisions), f"{kv.bits_per_element:g}", decimal_size(kv.size_bytes),
+                     binary_size(kv.size_bytes))
+    return grid
