@@ -33,9 +33,16 @@ What is modelled
   need and preempt (recompute) when the cache fills; that is not modelled,
   so for them admission here is conservative (fewer concurrent sequences
   near a full cache, no recomputation cost).
-* Per request: queue wait (arrival to admission), TTFT (arrival to the end
-  of the step that finishes its prompt: the first token is sampled there),
-  TPOT (mean gap between its later tokens), each inter-token latency, e2e.
+* Per request: queue wait (arrival to admission; a request that arrives
+  during a step waits at least for that step to end), TTFT (arrival to the
+  end of the step that finishes its prompt: the first token is sampled
+  there), TPOT (mean gap between its later tokens), each inter-token
+  latency, e2e.
+* Checked special cases (tests/test_serving.py): at closed-loop concurrency
+  1 TTFT and TPOT are ``perf.timing``'s at batch 1; C clients with equal
+  lengths run in lockstep static batches, whose tokens/s is
+  ``perf.timing``'s throughput at batch C (but whose TTFT is the whole
+  batch's prefill, not one prompt's).
 
 What is not modelled: prefix caching, speculative decoding, preemption and
 swapping, KV block rounding (16-token pages), CPU scheduling overlap,
