@@ -13,7 +13,7 @@ from planner.core.errors import InputError
 from planner.model import perf, serving, traffic
 from planner.model.lengths import Lengths, Lognormal, Uniform, fixed
 from planner.model.serving import SchedulerSettings, StepCost, scheduler_for, simulate
-from planner.catalog.schema import SchedulerPolicy
+from planner.catalog.schema import KvAdmission, SchedulerPolicy
 from planner.model.workload import Deployment, Shape
 
 EXACT = 1e-9
@@ -183,7 +183,8 @@ LOADS = st.one_of(
 def test_littles_law_holds_in_steady_state(catalog, load, mean_in, mean_out, engine, seed):
     """Over the middle 60% of a run (warm-up and drain cut off), mean
     requests in the system = throughput x mean e2e, each measured on its own.
-    Within 6%: the window's edges cut requests that straddle them."""
+    Within 6%: the window's edges cut requests that straddle them, an error
+    of the order of a request's lifetime over the window's length."""
     model = catalog.model("llama-3.1-8b")
     dep = _dep(catalog, engine=engine, precision="fp8", kv="fp8")
     lengths = Lengths(Lognormal(mean_in, mean_in * 3), Lognormal(mean_out, mean_out * 3))
@@ -191,7 +192,7 @@ def test_littles_law_holds_in_steady_state(catalog, load, mean_in, mean_out, eng
         rate = load[1] * _capacity_at(catalog, dep, mean_in, mean_out)
         spec = traffic.Open(rate, 4000, cv=load[2])
     else:
-        spec = traffic.Closed(load[1], 3000)
+        spec = traffic.Closed(load[1], max(3000, 40 * load[1]))  # each client sends 40 or more: windows span many lifetimes
     served = simulate(model, dep, spec, lengths, seed=seed)
     s = served.summary(0.2 * served.makespan, 0.8 * served.makespan)
     assert s.requests > 500
@@ -234,20 +235,28 @@ def test_more_load_never_lowers_p99_ttft(catalog):
     assert p99[-1] > 3 * p99[0]  # and overload shows
 
 
-def test_a_full_kv_cache_makes_requests_wait(catalog):
-    """Memory for the weights and about five requests' KV: a burst of 40
-    queues (waits > 0) although max_num_seqs would admit them all; the sixth
-    and later are admitted only once a request has finished and freed its
-    KV, and no more than five ever run. With the whole GPU all 40 are
-    admitted (over a few token-budget steps) before any finishes."""
-    model = catalog.model("llama-3.1-8b")
+def _small_cache(catalog, model, requests):
+    """Utilisation that leaves KV room for about ``requests`` requests of 1,500 tokens."""
     probe = _dep(catalog)
-    settings_ = scheduler_for(probe.engine)
-    mem = perf.memory(model, probe, Shape(settings_.max_num_batched_tokens, 1), batch=settings_.max_num_seqs)
-    need = 5.5 * 1500 * perf.kv_bytes_per_token_per_gpu(model, probe)
-    util = (mem.weights_per_gpu + mem.activations_per_gpu + mem.runtime_per_gpu + need) / probe.gpu.memory_total_bytes
-    dep = _dep(catalog, util=util)
-    served = simulate(model, dep, traffic.Burst(40), fixed(1000, 500))
+    s = scheduler_for(probe.engine)
+    mem = perf.memory(model, probe, Shape(s.max_num_batched_tokens, 1), batch=s.max_num_seqs)
+    need = requests * 1500 * perf.kv_bytes_per_token_per_gpu(model, probe)
+    return (mem.weights_per_gpu + mem.activations_per_gpu + mem.runtime_per_gpu + need) / probe.gpu.memory_total_bytes
+
+
+def test_a_full_kv_cache_makes_requests_wait(catalog):
+    """Reserving admission (TensorRT-LLM's GUARANTEED_NO_EVICT), memory for
+    the weights and about five requests' KV: a burst of 40 queues (waits > 0)
+    although max_num_seqs would admit them all; the sixth and later are
+    admitted only once a request has finished and freed its KV, and no more
+    than five ever run. With the whole GPU all 40 are admitted (over a few
+    token-budget steps) before any finishes."""
+    model = catalog.model("llama-3.1-8b")
+    base = scheduler_for(catalog.engine("vllm"))
+    reserve = SchedulerSettings(base.max_num_seqs, base.max_num_batched_tokens, True, SchedulerPolicy.MIXED,
+                                KvAdmission.RESERVE)
+    dep = _dep(catalog, util=_small_cache(catalog, model, 5.5))
+    served = simulate(model, dep, traffic.Burst(40), fixed(1000, 500), settings=reserve)
     assert served.kv_capacity // 1500 == 5
     waits = [a - b for a, b in zip(served.admitted, served.arrival)]
     assert max(waits) > 0
@@ -255,8 +264,53 @@ def test_a_full_kv_cache_makes_requests_wait(catalog):
     assert sorted(served.admitted)[5] >= first_free
     assert sum(t < first_free for t in served.admitted) == 5
     assert served.summary().mean_running <= 5 + 1e-9
-    roomy = simulate(model, _dep(catalog), traffic.Burst(40), fixed(1000, 500))
+    assert served.preemptions == 0
+    roomy = simulate(model, _dep(catalog), traffic.Burst(40), fixed(1000, 500), settings=reserve)
     assert max(roomy.admitted) < min(roomy.finish)
+
+
+def test_on_demand_admission_preempts_and_recomputes(catalog):
+    """vLLM's on-demand admission with the same small cache: prompts are
+    admitted while they fit (eight of 1,000 tokens in 8,250), the growing
+    outputs then fill the cache, the latest admitted are preempted and
+    recomputed, and still every request emits exactly its output tokens.
+    More load than memory costs time: the burst takes longer than with a
+    cache for all 40."""
+    model = catalog.model("llama-3.1-8b")
+    dep = _dep(catalog, util=_small_cache(catalog, model, 5.5))
+    assert scheduler_for(dep.engine).admission is KvAdmission.ON_DEMAND
+    served = simulate(model, dep, traffic.Burst(40), fixed(1000, 500))
+    assert sum(t == 0 for t in served.admitted) == 8
+    assert served.preemptions > 0
+    assert sum(served.step_tokens) == 40 * 500
+    assert all(f > ft > 0 for f, ft in zip(served.finish, served.first_token))
+    roomy = simulate(model, _dep(catalog), traffic.Burst(40), fixed(1000, 500))
+    assert roomy.preemptions == 0
+    assert served.makespan > roomy.makespan
+    s = served.summary()
+    for name in ("ttft", "tpot", "itl", "e2e", "queue_wait"):
+        p = getattr(s, name)
+        assert p.p99 >= p.p90 >= p.p50 >= 0
+
+
+@settings(max_examples=15, deadline=None)
+@given(requests=st.integers(1, 60), mean_in=st.integers(50, 3000), out=st.integers(1, 1500), share=st.floats(1.5, 8),
+       seed=st.integers(0, 100), policy=st.sampled_from(list(SchedulerPolicy)))
+def test_a_crowded_cache_still_serves_every_token(catalog, requests, mean_in, out, share, seed, policy):
+    """Whatever preemption does, every request finishes with exactly its
+    output tokens, and its first token comes after its arrival."""
+    model = catalog.model("llama-3.1-8b")
+    dep = _dep(catalog, util=_small_cache(catalog, model, share))
+    base = scheduler_for(dep.engine)
+    settings_ = SchedulerSettings(base.max_num_seqs, base.max_num_batched_tokens, True, policy, KvAdmission.ON_DEMAND)
+    lengths = Lengths(Uniform(max(1, mean_in // 2), mean_in), Uniform(1, out))
+    try:
+        served = simulate(model, dep, traffic.Open(50.0, requests), lengths, seed=seed, settings=settings_)
+    except InputError as exc:  # a drawn request longer than the whole cache
+        assert "does not fit the KV cache" in exc.message
+        return
+    assert sum(served.step_tokens) == sum(served.output)
+    assert all(a <= ft <= f for a, ft, f in zip(served.arrival, served.first_token, served.finish))
 
 
 def test_a_request_longer_than_the_cache_is_an_input_error(catalog):

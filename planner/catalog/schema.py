@@ -412,6 +412,16 @@ class SchedulerPolicy(StrEnum):
     PREFILL_FIRST = "prefill-first"  # a step prefills waiting prompts, or decodes; never both (SGLang default)
 
 
+class KvAdmission(StrEnum):
+    """How much KV cache a request must find free to be admitted."""
+
+    # its whole final context (input + output): never preempted (TensorRT-LLM GUARANTEED_NO_EVICT)
+    RESERVE = "reserve"
+    # its prompt; decode tokens take slots as they come, and a full cache
+    # preempts the latest admitted request, to be recomputed later (vLLM)
+    ON_DEMAND = "on-demand"
+
+
 class Scheduler(Strict):
     """The iteration-level scheduler's knobs, as the engine names them, with
     the engine version their defaults are for (``sources`` says where each
@@ -422,12 +432,14 @@ class Scheduler(Strict):
     max_num_batched_tokens: Count  # tokens one step may carry, prefill and decode together
     chunked_prefill: bool  # a prompt longer than the step's token budget is split over steps
     policy: Annotated[SchedulerPolicy, Field(strict=False)]  # the text "mixed" or "prefill-first"
+    admission: Annotated[KvAdmission, Field(strict=False)] = KvAdmission.RESERVE  # "reserve" or "on-demand"
     version: Text  # the engine version these defaults are for
     sources: dict[Identifier, Text]  # keyed by the field each source backs
 
     @model_validator(mode="after")
     def _sourced(self) -> "Scheduler":
-        given = {"max_num_batched_tokens", "chunked_prefill", "policy"} | ({"max_num_seqs"} if self.max_num_seqs else set())
+        given = {"max_num_batched_tokens", "chunked_prefill", "policy", "admission"} | (
+            {"max_num_seqs"} if self.max_num_seqs else set())
         missing = sorted(given - set(self.sources))
         if missing:
             raise ValueError(f"sources must say where {missing} come from")

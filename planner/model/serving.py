@@ -28,11 +28,18 @@ What is modelled
 * KV cache: capacity in tokens = (usable memory - weights - activations -
   runtime) / KV bytes per token, from ``perf.memory`` at the scheduler's
   largest step. A request is admitted only when a running slot is free and
-  the cache can hold its WHOLE final context (input + output): TensorRT-LLM's
-  default GUARANTEED_NO_EVICT policy. vLLM and SGLang admit on the current
-  need and preempt (recompute) when the cache fills; that is not modelled,
-  so for them admission here is conservative (fewer concurrent sequences
-  near a full cache, no recomputation cost).
+  the cache has room, by the engine's ``admission``:
+  - ``reserve`` (TensorRT-LLM's default GUARANTEED_NO_EVICT; SGLang, whose
+    admission reserves an estimate of the remaining outputs, at its
+    conservative end): room for the WHOLE final context (input + output),
+    so nothing is ever preempted;
+  - ``on-demand`` (vLLM): room for the prompt (and this step's decode
+    tokens); each decode token then takes a slot, and when a step's decode
+    tokens do not fit, the latest admitted request is preempted: its KV is
+    freed, it goes back to the head of the queue, and when readmitted it
+    prefills its input plus the tokens it had generated (recompute), whose
+    last position samples its next token. No new request is admitted in a
+    step that preempted (as vLLM V1's scheduler does).
 * Per request: queue wait (arrival to admission; a request that arrives
   during a step waits at least for that step to end), TTFT (arrival to the
   end of the step that finishes its prompt: the first token is sampled
@@ -44,8 +51,8 @@ What is modelled
   ``perf.timing``'s throughput at batch C (but whose TTFT is the whole
   batch's prefill, not one prompt's).
 
-What is not modelled: prefix caching, speculative decoding, preemption and
-swapping, KV block rounding (16-token pages), CPU scheduling overlap,
+What is not modelled: prefix caching, speculative decoding, swapping KV to
+host memory, SGLang's retraction of running requests, KV block rounding (16-token pages), CPU scheduling overlap,
 detokenisation and network time, priority or length-aware scheduling,
 disaggregated prefill, more than one replica (a load balancer is above
 this), vLLM's limit on concurrent partial prefills (max_num_partial_prefills).
@@ -70,7 +77,7 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from planner.catalog.schema import Engine, EngineFactors, Model, ModelKind, SchedulerPolicy
+from planner.catalog.schema import Engine, EngineFactors, KvAdmission, Model, ModelKind, SchedulerPolicy
 from planner.core.errors import InputError
 from planner.model import perf
 from planner.model.lengths import LengthSource
@@ -90,6 +97,7 @@ class SchedulerSettings:
     max_num_batched_tokens: int
     chunked_prefill: bool
     policy: SchedulerPolicy
+    admission: KvAdmission = KvAdmission.RESERVE
 
     def __post_init__(self) -> None:
         if self.max_num_seqs is not None and self.max_num_seqs < 1:
@@ -106,7 +114,7 @@ def scheduler_for(engine: Engine) -> SchedulerSettings:
     (an engine that prefills whole prompts runs them apart from decodes)."""
     s = engine.scheduler
     if s is not None:
-        return SchedulerSettings(s.max_num_seqs, s.max_num_batched_tokens, s.chunked_prefill, s.policy)
+        return SchedulerSettings(s.max_num_seqs, s.max_num_batched_tokens, s.chunked_prefill, s.policy, s.admission)
     chunk = engine.prefill_chunk_tokens
     return SchedulerSettings(
         max_num_seqs=engine.max_batch,
@@ -237,6 +245,7 @@ class Served:
     itl_weight: tuple[int, ...]  # sequences that saw that gap
     kv_capacity: int  # tokens
     settings: SchedulerSettings
+    preemptions: int = 0  # requests preempted (on-demand admission) and recomputed later
 
     @property
     def makespan(self) -> float:
@@ -325,30 +334,36 @@ class _Simulation:
     def run(self) -> Served:
         s = self.settings
         n = len(self.inputs)
-        inputs, outputs, arrival = self.inputs, self.outputs, self.arrival
+        inputs, outputs, arrival, capacity = self.inputs, self.outputs, self.arrival, self.capacity
         budget_max = s.max_num_batched_tokens
         max_seqs = s.max_num_seqs or n
         mixed = s.policy is SchedulerPolicy.MIXED
+        reserve = s.admission is KvAdmission.RESERVE
         cost = self.cost
         sent = n if not self.closed else sum(1 for a in arrival if a == 0.0)
         next_arrival = 0  # arrivals are in request order and non-decreasing
         waiting: deque[int] = deque()
         prefilling: deque[int] = deque()  # admitted, prompt unfinished, in admission order
+        active: dict[int, None] = {}  # admitted and unfinished, in admission order (the last is preempted first)
+        prompt = list(inputs)  # tokens to prefill: the input, or after a preemption input + generated (recompute)
+        generated = [0] * n  # output tokens emitted before the current prefill
         prefilled = [0] * n
         admitted = [math.nan] * n
         first_token = [math.nan] * n
         finish = [math.nan] * n
+        last_token = [0.0] * n  # of a preempted request: when it emitted its last token
         joined = [0] * n  # decode steps done when the request started decoding
+        epoch = [0] * n  # bumped at each preemption: stale entries of ``ends`` are skipped
         completed = 0  # requests finished in this step (closed loop: each sends the next)
-        kv_used = 0
-        running = 0
+        kv_used = 0  # tokens held or reserved
+        preemptions = 0
         # decoding sequences, kept as sums: a sequence that joined after decode
-        # step D0 has context input + 1 + (D - D0) at decode step D
+        # step D0 with a prompt of P tokens has context P + 1 + (D - D0) at decode step D
         decoding = 0
-        context_base = 0  # sum of input + 1 - D0 over decoding sequences
+        context_base = 0  # sum of P + 1 - D0 over decoding sequences
         decode_steps = 0
-        ends: list[tuple[int, int]] = []  # (decode step after which it finishes, request)
-        fresh: list[float] = []  # first-token times of sequences that have not decoded yet
+        ends: list[tuple[int, int, int]] = []  # (decode step after which it finishes, request, epoch)
+        fresh: dict[int, float] = {}  # decoding sequences that have not decoded yet: their last token's time
         last_decode_end = 0.0
         t = 0.0
         finished = 0
@@ -359,10 +374,47 @@ class _Simulation:
         itl_value: list[float] = []
         itl_weight: list[int] = []
 
+        def held(r: int) -> int:
+            """KV tokens request r holds (on-demand) or has reserved."""
+            if reserve:
+                return inputs[r] + outputs[r]
+            if r in prefilling:
+                return prompt[r]
+            return prompt[r] + decode_steps - joined[r]
+
+        def retire(r: int) -> None:
+            nonlocal kv_used, finished, completed
+            kv_used -= held(r)
+            del active[r]
+            finish[r] = t
+            finished += 1
+            completed += 1
+
         while finished < n:
             while next_arrival < n and arrival[next_arrival] <= t:
                 waiting.append(next_arrival)
                 next_arrival += 1
+            # --- on demand: make room for this step's decode tokens, preempting
+            # the latest admitted request (recompute) while the cache is short
+            preempted = False
+            if not reserve and decoding and (mixed or not prefilling) and kv_used + decoding > capacity:
+                while kv_used + decoding > capacity:
+                    r = next(reversed(active))
+                    kv_used -= held(r)
+                    del active[r]
+                    if r in prefilling:
+                        prefilling.remove(r)
+                    else:
+                        decoding -= 1
+                        context_base -= prompt[r] + 1 - joined[r]
+                        generated[r] += 1 + decode_steps - joined[r]
+                        last_token[r] = fresh.pop(r, last_decode_end)
+                        epoch[r] += 1
+                        prompt[r] = inputs[r] + generated[r]
+                    prefilled[r] = 0
+                    waiting.appendleft(r)
+                    preemptions += 1
+                    preempted = True
             # --- compose the step
             decodes = 0
             chunks: list[tuple[int, int]] = []  # (request, tokens)
@@ -373,24 +425,25 @@ class _Simulation:
             for r in prefilling:  # unfinished prompts first, oldest first
                 if budget <= 0:
                     break
-                take = min(inputs[r] - prefilled[r], budget)
+                take = min(prompt[r] - prefilled[r], budget)
                 chunks.append((r, take))
                 budget -= take
-            while waiting and budget > 0 and running < max_seqs:
+            while waiting and budget > 0 and len(active) < max_seqs and not preempted:
                 r = waiting[0]
-                need = inputs[r] + outputs[r]
-                if kv_used + need > self.capacity:
+                need = inputs[r] + outputs[r] if reserve else prompt[r]
+                if kv_used + need + (decodes if not reserve else 0) > capacity:
                     break  # first come, first served: later requests wait behind it
                 if s.chunked_prefill:
-                    take = min(inputs[r], budget)
-                elif inputs[r] <= budget or (not chunks and budget == budget_max):
-                    take = inputs[r]  # unchunked: the whole prompt (alone when over the budget)
+                    take = min(prompt[r], budget)
+                elif prompt[r] <= budget or (not chunks and budget == budget_max):
+                    take = prompt[r]  # unchunked: the whole prompt (alone when over the budget)
                 else:
                     break
                 waiting.popleft()
-                admitted[r] = t
+                if math.isnan(admitted[r]):
+                    admitted[r] = t
                 kv_used += need
-                running += 1
+                active[r] = None
                 prefilling.append(r)
                 chunks.append((r, take))
                 budget -= take
@@ -416,49 +469,51 @@ class _Simulation:
             # --- decode bookkeeping
             if decodes:
                 decode_steps += 1
+                if not reserve:
+                    kv_used += decodes  # each decoding sequence cached one more token
                 old = decodes - len(fresh)
                 if old:
                     itl_time.append(t)
                     itl_value.append(t - last_decode_end)
                     itl_weight.append(old)
-                for ft in fresh:
+                for gap_start in fresh.values():
                     itl_time.append(t)
-                    itl_value.append(t - ft)
+                    itl_value.append(t - gap_start)
                     itl_weight.append(1)
-                fresh = []
+                fresh = {}
                 last_decode_end = t
                 while ends and ends[0][0] <= decode_steps:
-                    _, r = heapq.heappop(ends)
+                    _, r, stamp = heapq.heappop(ends)
+                    if stamp != epoch[r]:
+                        continue  # preempted since: its new entry decides
                     decoding -= 1
-                    context_base -= inputs[r] + 1 - joined[r]
-                    finish[r] = t
-                    finished += 1
-                    completed += 1
-                    kv_used -= inputs[r] + outputs[r]
-                    running -= 1
-            # --- prefill bookkeeping
+                    context_base -= prompt[r] + 1 - joined[r]
+                    retire(r)
+            # --- prefill bookkeeping: a finished prompt samples a token
             for r, take in chunks:
                 prefilled[r] += take
-                if prefilled[r] < inputs[r]:
+                if prefilled[r] < prompt[r]:
                     continue
                 # only a step's last chunk can leave its prompt unfinished, so
                 # prompts finish in admission order
                 assert prefilling[0] == r
                 prefilling.popleft()
-                first_token[r] = t
                 emitted += 1
-                if outputs[r] == 1:
-                    finish[r] = t
-                    finished += 1
-                    completed += 1
-                    kv_used -= inputs[r] + outputs[r]
-                    running -= 1
+                if generated[r] == 0:
+                    first_token[r] = t
+                else:  # resumed after a preemption: the gap since its last token
+                    itl_time.append(t)
+                    itl_value.append(t - last_token[r])
+                    itl_weight.append(1)
+                joined[r] = decode_steps  # (held() counts from here)
+                if generated[r] + 1 == outputs[r]:
+                    retire(r)
                     continue
-                joined[r] = decode_steps
                 decoding += 1
-                context_base += inputs[r] + 1 - decode_steps
-                heapq.heappush(ends, (decode_steps + outputs[r] - 1, r))
-                fresh.append(t)
+                context_base += prompt[r] + 1 - decode_steps
+                heapq.heappush(ends, (decode_steps + outputs[r] - generated[r] - 1, r, epoch[r]))
+                fresh[r] = t
+            assert 0 <= kv_used <= capacity, "KV accounting broke"
             step_end.append(t)
             step_tokens.append(emitted)
             step_decodes.append(decodes)
@@ -470,9 +525,11 @@ class _Simulation:
                     sent += 1
             completed = 0
 
+        assert kv_used == 0 and not active, "requests left holding KV"
         return Served(
             arrival=tuple(arrival), admitted=tuple(admitted), first_token=tuple(first_token),
             finish=tuple(finish), input=tuple(inputs), output=tuple(outputs), step_end=tuple(step_end),
             step_tokens=tuple(step_tokens), step_decodes=tuple(step_decodes), itl_time=tuple(itl_time),
             itl_value=tuple(itl_value), itl_weight=tuple(itl_weight), kv_capacity=self.capacity, settings=self.settings,
+            preemptions=preemptions,
         )
