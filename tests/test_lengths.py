@@ -9,7 +9,7 @@ import random
 import statistics
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from planner.core.errors import InputError
@@ -152,3 +152,32 @@ def test_size_and_row_limits(tmp_path, monkeypatch):
     monkeypatch.setattr(lengths, "MAX_LENGTH_ROWS", 10)
     with pytest.raises(InputError, match="more than 10 rows"):
         read_lengths(path)
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("512", Fixed(512)),
+    (" fixed:tokens=64 ", Fixed(64)),
+    ("uniform:low=100,high=2000", Uniform(100, 2000)),
+    ("Lognormal: mean=1024, p99=4096", Lognormal(1024, 4096)),
+    ("lognormal:mean=1024,p99=4096,max=8192", Lognormal(1024, 4096, most=8192)),
+])
+def test_distributions_from_text(text, expected):
+    assert lengths.parse_distribution(text) == expected
+
+
+@pytest.mark.parametrize("text, words", [
+    ("normal:mean=5", "not understood"),
+    ("", "not understood"),
+    ("uniform:low=1", "needs high"),
+    ("uniform:low=1,high=5,mean=3", "has no parameter mean"),
+    ("uniform:low=1.5,high=5", "not a whole number"),
+    ("lognormal:mean=x,p99=5", "is not name=number"),
+    ("lognormal:mean=nan,p99=5", "is not name=number"),
+    ("lognormal:mean=5,mean=6,p99=9", "twice"),
+    ("lognormal:mean=100,p99=50", "must exceed the mean"),
+    ("-5", "not understood"),
+])
+def test_bad_distribution_text_is_a_one_line_error(text, words):
+    with pytest.raises(InputError) as caught:
+        lengths.parse_distribution(text)
+    assert words in caught.value.message and "\n" not in caught.value.message

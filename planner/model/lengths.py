@@ -270,3 +270,52 @@ def _count(value: object, name: str, line_no: int, column: str) -> int:
     if number > MAX_TOKENS:
         raise InputError(f"{where}: {column} {number:,} is over {MAX_TOKENS:,} tokens", hint="check the column")
     return number
+
+
+# --- text ---------------------------------------------------------------------------
+
+_FORMS = "a count (512), 'uniform:low=100,high=2000' or 'lognormal:mean=1024,p99=4096[,max=8192]'"
+
+
+def parse_distribution(text: str) -> Distribution:
+    """A length distribution from text, as a flag would give it: a whole
+    count, or a name and its parameters (``_FORMS``)."""
+    raw = text.strip()
+    if raw.isdigit() and raw.isascii():
+        return Fixed(int(raw))
+    name, sep, rest = raw.partition(":")
+    name = name.strip().lower()
+    if not sep or name not in ("uniform", "lognormal", "fixed"):
+        raise InputError(f"length distribution {raw[:60]!r} is not understood", hint=f"give {_FORMS}")
+    params: dict[str, float] = {}
+    for part in rest.split(","):
+        key, eq, value = part.partition("=")
+        key = key.strip().lower()
+        try:
+            number = float(value)
+        except ValueError:
+            number = math.nan
+        if not eq or not key or not math.isfinite(number):
+            raise InputError(f"length distribution {raw[:60]!r}: '{part.strip()[:30]}' is not name=number", hint=f"give {_FORMS}")
+        if key in params:
+            raise InputError(f"length distribution {raw[:60]!r} gives '{key}' twice")
+        params[key] = number
+    wanted = {"fixed": ({"tokens"}, set()), "uniform": ({"low", "high"}, set()),
+              "lognormal": ({"mean", "p99"}, {"max"})}[name]
+    missing = sorted(wanted[0] - set(params))
+    unknown = sorted(set(params) - wanted[0] - wanted[1])
+    if missing or unknown:
+        problem = f"needs {', '.join(missing)}" if missing else f"has no parameter {', '.join(unknown)}"
+        raise InputError(f"length distribution {raw[:60]!r}: {name} {problem}", hint=f"give {_FORMS}")
+
+    def whole(key: str) -> int:
+        value = params[key]
+        if not value.is_integer():
+            raise InputError(f"length distribution {raw[:60]!r}: {key} {value:g} is not a whole number of tokens")
+        return int(value)
+
+    if name == "fixed":
+        return Fixed(whole("tokens"))
+    if name == "uniform":
+        return Uniform(whole("low"), whole("high"))
+    return Lognormal(params["mean"], params["p99"], most=whole("max") if "max" in params else None)
