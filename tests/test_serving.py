@@ -418,3 +418,13 @@ def test_closed_loop_shortcut_refuses_what_it_does_not_model(catalog):
         closed_loop(model, _dep(catalog), 1000, fixed(4000, 4000))
     with pytest.raises(InputError, match="token budget"):
         closed_loop(model, _dep(catalog), 8, fixed(9000, 10))
+
+
+def test_a_staggered_closed_loop_sends_its_first_requests_apart(catalog):
+    """stagger_s spaces the first C requests; every later one is sent when one finishes."""
+    model = catalog.model("llama-3.1-8b")
+    served = simulate(model, _dep(catalog), traffic.Closed(4, 12, stagger_s=0.5), fixed(100, 20))
+    assert served.arrival[:4] == (0.0, 0.5, 1.0, 1.5)
+    assert sorted(served.arrival[4:]) == sorted(served.finish)[:8]
+    with pytest.raises(InputError, match="stagger"):
+        traffic.Closed(4, 12, stagger_s=-1.0)

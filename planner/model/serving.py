@@ -318,7 +318,8 @@ def simulate(
     elif isinstance(load, Burst):
         arrivals = [0.0] * n
     else:
-        arrivals = [0.0] * min(load.concurrency, n) + [math.inf] * max(0, n - load.concurrency)
+        first = min(load.concurrency, n)
+        arrivals = [i * load.stagger_s for i in range(first)] + [math.inf] * (n - first)
     return _Simulation(StepCost(model, dep, factors), settings, capacity, inputs, outputs, arrivals,
                        closed=isinstance(load, Closed)).run()
 
@@ -340,7 +341,7 @@ class _Simulation:
         mixed = s.policy is SchedulerPolicy.MIXED
         reserve = s.admission is KvAdmission.RESERVE
         cost = self.cost
-        sent = n if not self.closed else sum(1 for a in arrival if a == 0.0)
+        sent = n if not self.closed else sum(1 for a in arrival if a < math.inf)
         next_arrival = 0  # arrivals are in request order and non-decreasing
         waiting: deque[int] = deque()
         prefilling: deque[int] = deque()  # admitted, prompt unfinished, in admission order

@@ -35,9 +35,15 @@ class Burst:
 class Closed:
     concurrency: int
     requests: int
+    # seconds between the client's first ``concurrency`` requests (a ramp-up);
+    # 0 sends them at once. With equal lengths, clients started together stay
+    # in lockstep (they finish in the same step and resend together).
+    stagger_s: float = 0.0
 
     def __post_init__(self) -> None:
         _check_requests(self.requests)
+        if not (isinstance(self.stagger_s, (int, float)) and math.isfinite(self.stagger_s) and 0 <= self.stagger_s <= 3600):
+            raise InputError(f"stagger {self.stagger_s!r} must be between 0 and 3,600 s")
         if isinstance(self.concurrency, bool) or not isinstance(self.concurrency, int) or not 1 <= self.concurrency <= MAX_REQUESTS:
             raise InputError(f"concurrency {self.concurrency!r} must be a whole number of at least 1")
 
