@@ -47,15 +47,20 @@ What is modelled
   latency, e2e.
 * Checked special cases (tests/test_serving.py): at closed-loop concurrency
   1 TTFT and TPOT are ``perf.timing``'s at batch 1; C clients with equal
-  lengths run in lockstep static batches, whose tokens/s is
-  ``perf.timing``'s throughput at batch C (but whose TTFT is the whole
-  batch's prefill, not one prompt's).
+  lengths whose C prompts fit one step run in lockstep static batches,
+  whose tokens/s is ``perf.timing``'s throughput at batch C (but whose TTFT
+  is the whole batch's prefill, not one prompt's).
+* Equal lengths keep whatever grouping the start gave: clients that start
+  together finish in the same step and resend together, for ever. Measured
+  fixed-length runs drift apart (benchmarks/serving_accuracy.py), so their
+  TTFT is overestimated here; ``Closed.stagger_s`` spreads the start.
 
 What is not modelled: prefix caching, speculative decoding, swapping KV to
-host memory, SGLang's retraction of running requests, KV block rounding (16-token pages), CPU scheduling overlap,
-detokenisation and network time, priority or length-aware scheduling,
-disaggregated prefill, more than one replica (a load balancer is above
-this), vLLM's limit on concurrent partial prefills (max_num_partial_prefills).
+host memory, SGLang's retraction of running requests, KV block rounding
+(16-token pages), CPU scheduling overlap and API-server time (tokenising,
+detokenising, network), priority or length-aware scheduling, disaggregated
+prefill, more than one replica (a load balancer is above this), limits on
+how many prompts may be partly prefilled at once.
 
 Little's law (Little, Operations Research 9(3), 1961): over a window in
 steady state, mean requests in the system = throughput (requests/s) x mean
