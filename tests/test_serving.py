@@ -397,7 +397,7 @@ def test_closed_loop_shortcut_matches_the_simulation(catalog, engine, lengths_na
     dep = _dep(catalog, engine=engine, precision="fp8", kv="fp8")
     lengths = CLOSED_LENGTHS[lengths_name]
     estimate = closed_loop(model, dep, concurrency, lengths)
-    served = simulate(model, dep, traffic.Closed(concurrency, max(1500, 30 * concurrency)), lengths, seed=3)
+    served = simulate(model, dep, traffic.Closed(concurrency, max(400, 30 * concurrency)), lengths, seed=3)
     s = served.summary(0.2 * served.makespan, 0.8 * served.makespan)
     assert estimate.ttft_s == pytest.approx(s.ttft.mean, rel=0.08)
     assert estimate.tpot_s == pytest.approx(s.tpot.mean, rel=0.08)
