@@ -430,6 +430,47 @@ class PartialFactors(Strict):
     overlap: Overlap | None = None
 
 
+class SchedulerPolicy(StrEnum):
+    """How one engine iteration mixes the two phases."""
+
+    MIXED = "mixed"  # decodes ride in the same step as prefill chunks (vLLM V1, TensorRT-LLM in-flight batching)
+    PREFILL_FIRST = "prefill-first"  # a step prefills waiting prompts, or decodes; never both (SGLang default)
+
+
+class KvAdmission(StrEnum):
+    """How much KV cache a request must find free to be admitted."""
+
+    # its whole final context (input + output): never preempted (TensorRT-LLM GUARANTEED_NO_EVICT)
+    RESERVE = "reserve"
+    # its prompt; decode tokens take slots as they come, and a full cache
+    # preempts the latest admitted request, to be recomputed later (vLLM)
+    ON_DEMAND = "on-demand"
+
+
+class Scheduler(Strict):
+    """The iteration-level scheduler's knobs, as the engine names them, with
+    the engine version their defaults are for (``sources`` says where each
+    value comes from)."""
+
+    # running sequences at most (vLLM max_num_seqs); None: only the KV cache limits them
+    max_num_seqs: Annotated[int, Field(gt=0, le=1_000_000)] | None = None
+    max_num_batched_tokens: Count  # tokens one step may carry, prefill and decode together
+    chunked_prefill: bool  # a prompt longer than the step's token budget is split over steps
+    policy: Annotated[SchedulerPolicy, Field(strict=False)]  # the text "mixed" or "prefill-first"
+    admission: Annotated[KvAdmission, Field(strict=False)] = KvAdmission.RESERVE  # "reserve" or "on-demand"
+    version: Text  # the engine version these defaults are for
+    sources: dict[Identifier, Text]  # keyed by the field each source backs
+
+    @model_validator(mode="after")
+    def _sourced(self) -> "Scheduler":
+        given = {"max_num_batched_tokens", "chunked_prefill", "policy", "admission"} | (
+            {"max_num_seqs"} if self.max_num_seqs else set())
+        missing = sorted(given - set(self.sources))
+        if missing:
+            raise ValueError(f"sources must say where {missing} come from")
+        return self
+
+
 class Engine(Strict):
     id: Identifier
     aliases: list[Identifier] = []
@@ -446,6 +487,9 @@ class Engine(Strict):
     kv_cache_formats: list[Identifier]  # precisions the engine can store its KV cache in
     sources: dict[Identifier, Text]  # keyed by the field (or "specs") each source backs
     notes: Text | None = None
+    # iteration-level scheduler for the serving simulation (planner/model/serving.py);
+    # None: the stated default there
+    scheduler: Scheduler | None = None
     # The support rules that name this engine, in catalog order: attached by
     # the loader from catalog/support.yaml (never read from an engine entry),
     # so every deployment carries what its engine runs where.

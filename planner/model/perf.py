@@ -658,3 +658,84 @@ def physical_limit(factors: EngineFactors) -> EngineFactors:
         update={"bandwidth": 1.0, "compute": 1.0, "compute_8bit": 1.0, "decode_overhead_ms": 0.0, "prefill_overhead_ms": 0.0,
                 "allreduce_us": 0.0, "overlap": None}
     )
+
+
+# --- one engine iteration under continuous batching -----------------------------
+
+
+def prefill_pairs(tokens: int, offset: int) -> int:
+    """Causal (query, key) pairs of a prefill chunk of ``tokens`` tokens whose
+    prompt already has ``offset`` tokens in the cache: query i (1-based)
+    attends to offset + i keys, so tokens x offset + tokens(tokens+1)/2."""
+    return tokens * offset + tokens * (tokens + 1) // 2
+
+
+def step(
+    model: Model,
+    dep: Deployment,
+    factors: EngineFactors,
+    *,
+    decodes: int = 0,
+    decode_context: int = 0,
+    prefill_tokens: int = 0,
+    prefill_sequences: int = 0,
+    prefill_pairs: int = 0,
+    prefill_offset: int = 0,
+) -> PassTime:
+    """One iteration of a continuously batched engine: ``decodes`` sequences
+    emit a token each while ``prefill_tokens`` prompt tokens of
+    ``prefill_sequences`` prompts are prefilled in the same pass.
+
+    ``decode_context`` is the SUM of the decoding sequences' contexts (keys
+    each new token attends to); ``prefill_pairs`` the sum of each chunk's
+    causal pairs (``prefill_pairs()``); ``prefill_offset`` the sum of each
+    chunk's tokens already cached (their KV is read, as chunked prefill does).
+    Sums suffice: KV reads and attention FLOPs are linear in them.
+
+    The same roofline as ``decode_step`` and ``prefill``, and equal to them
+    when the other phase is absent (tests/test_serving.py): weights are read
+    once per step (MoE: the experts the step's tokens touch, as
+    ``decode_weight_bytes``; a step that carries prefill uses ``prefill``'s
+    weight and fixed-cost convention), one all-reduce pair per layer over
+    all the step's tokens. With PP the decodes stream through the stages in
+    micro-batches of ceil(decodes/pp) as in ``decode_step``; prefill tokens
+    pass the stages one after another as in ``prefill``.
+    """
+    if decodes < 0 or prefill_tokens < 0 or decodes + prefill_tokens == 0:
+        raise ValueError("a step carries at least one decode or prefill token")
+    micro = math.ceil(decodes / dep.pp)
+    context = decode_context * micro / decodes if decodes else 0.0  # the micro-batch's share of the contexts
+    tokens = micro + prefill_tokens
+    sequences = micro + prefill_sequences
+    layers_bytes, embed_bytes = weight_split(model, dep.precision)
+    if prefill_tokens:
+        # prefill reads every weight; MoE experts no token of the step touches are skipped
+        untouched = decode_weight_bytes(model, dep.precision, 1 << 30) - decode_weight_bytes(model, dep.precision, tokens)
+        weights = layers_bytes + embed_bytes / 2 - untouched
+        overhead = factors.prefill_overhead_ms * 1e-3
+    else:
+        weights = decode_weight_bytes(model, dep.precision, micro)
+        overhead = factors.decode_overhead_ms * 1e-3
+    kv = kv_bytes_per_token_per_gpu(model, dep) * (context + prefill_offset)
+    fmt, matmul_peak, attn_peak = _peaks(dep.gpu, dep.precision, dep.engine)
+    matmul_share = factors.compute_8bit if fmt in LOW_PRECISION_FORMATS else factors.compute
+    bandwidth = dep.gpu.memory_bandwidth_bytes_per_s * factors.bandwidth
+    gemm = gemm_flops(model, tokens, sequences)
+    # per (query, key) pair, as attention_flops: decode in the absorbed MLA space, prefill with full heads
+    causal = model.kind is ModelKind.DECODER
+    attn = (attention_flops(model, 1, 1, 1, causal=True) * context
+            + _prefill_pair_flops(model, causal) * prefill_pairs)
+    bytes_per_gpu = weights / dep.gpus + kv
+    memory_s = dep.pp * bytes_per_gpu / bandwidth
+    compute_s = (gemm / (matmul_peak * matmul_share) + attn / (attn_peak * factors.compute)) / dep.tp
+    message = tokens * model.hidden_size * ACTIVATION_BYTES
+    comm = 2 * model.layers * _allreduce_s(message, dep, factors) + (dep.pp - 1) * _handoff_s(message, dep, factors)
+    overlap = math.inf if factors.overlap is None else factors.overlap
+    return PassTime(memory_s, compute_s, comm, overhead, bytes_per_gpu, overlap)
+
+
+def _prefill_pair_flops(model: Model, causal: bool) -> float:
+    """Attention FLOPs of one (query, key) pair of a prefill, all layers: read
+    off ``attention_flops`` (2 queries of a causal prompt make 3 pairs; an
+    encoder's 2 tokens make 4)."""
+    return attention_flops(model, 2, 2, 1, causal=causal) / (3 if causal else 4)
