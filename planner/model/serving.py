@@ -17,8 +17,9 @@ What is modelled
     (unfinished prompts, then new ones) whenever there is a prompt to
     prefill, else it decodes every running sequence.
   Without chunked prefill a prompt is prefilled whole in one step; one
-  longer than the budget runs alone (the engine would raise the budget to
-  the model length).
+  longer than the budget runs alone, in budget-sized passes (as
+  ``perf.prefill`` costs it: TensorRT-LLM refuses such a prompt unless
+  chunked context is on).
 * A step lasts ``perf.step``: the same fitted roofline as ``perf.timing``
   (weights read once per step, KV reads and attention FLOPs from the sum of
   contexts and each chunk's causal pairs, TP all-reduces, PP stages).
@@ -441,8 +442,13 @@ class _Simulation:
                     break  # first come, first served: later requests wait behind it
                 if s.chunked_prefill:
                     take = min(prompt[r], budget)
-                elif prompt[r] <= budget or (not chunks and budget == budget_max):
-                    take = prompt[r]  # unchunked: the whole prompt (alone when over the budget)
+                elif prompt[r] <= budget:
+                    take = prompt[r]  # unchunked: the whole prompt
+                elif not chunks and budget == budget_max:
+                    # Longer than the budget: it runs alone, in budget-sized
+                    # passes, as perf.prefill costs it (TensorRT-LLM refuses a
+                    # prompt over max_num_tokens unless chunked context is on).
+                    take = budget_max
                 else:
                     break
                 waiting.popleft()
