@@ -206,7 +206,7 @@ def test_littles_law_holds_in_steady_state(catalog, load, mean_in, mean_out, eng
     # passed: the two halves of the window must hold about the same number.
     first = served.summary(0.2 * served.makespan, 0.5 * served.makespan)
     second = served.summary(0.5 * served.makespan, 0.8 * served.makespan)
-    assume(abs(second.mean_concurrency / first.mean_concurrency - 1) < 0.15)
+    assume(abs(second.mean_concurrency / first.mean_concurrency - 1) < 0.05)
     s = served.summary(0.2 * served.makespan, 0.8 * served.makespan)
     assert s.requests > 500
     assert s.mean_concurrency == pytest.approx(s.requests_per_s * s.e2e.mean, rel=0.06)
