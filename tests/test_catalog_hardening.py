@@ -244,3 +244,28 @@ def test_a_name_close_to_nothing_points_to_the_list_without_dumping_it():
     assert result.exit_code == 2
     assert "see `planner catalog list gpus` for the" in result.stderr
     assert "h100-sxm" not in result.stderr
+
+
+def test_built_in_files_read_the_same_with_the_strict_loader():
+    """Shipped catalog files are parsed by libyaml for speed, which skips the
+    anchor and alias refusal: the strict loader must accept each of them and
+    read exactly the same data (planner/catalog/load.py, _BuiltinLoader)."""
+    from planner.catalog.load import BUILTIN_FILES, builtin_dir, read_yaml
+
+    base = builtin_dir()
+    for name in BUILTIN_FILES:
+        path = base / name
+        assert read_yaml(path, builtin=False) == read_yaml(path, builtin=True), name
+
+
+def test_the_fast_loader_keeps_the_number_date_and_duplicate_rules(tmp_path):
+    from planner.catalog.load import read_yaml
+    from planner.core.errors import CatalogError
+
+    path = tmp_path / "x.yaml"
+    path.write_text("models:\n  - {id: a, params_published: 6.74e9, as_of: 2025-06-17}\n")
+    entry = read_yaml(path, builtin=True)["models"][0]
+    assert entry["params_published"] == 6.74e9 and entry["as_of"] == "2025-06-17"
+    path.write_text("models:\n  - {id: a, id: b}\n")
+    with pytest.raises(CatalogError, match="duplicate key 'id'"):
+        read_yaml(path, builtin=True)

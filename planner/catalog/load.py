@@ -65,25 +65,15 @@ def builtin_dir() -> Path:
 _FLOAT_12 = re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9][0-9_]*)[eE][-+]?[0-9]+$")
 
 
-class _NoAliasLoader(yaml.SafeLoader):
-    """SafeLoader that refuses anchors, aliases and duplicate keys outright,
-    reads dates (``as_of: 2025-06-17``) as the text they are, and reads 7e9
-    as the number it is."""
+class _StrictMapping:
+    """Mappings that refuse a repeated key (a mixin for the loaders below)."""
 
-    yaml_implicit_resolvers = {
-        first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
-        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-    }
-    for _first in "-+.0123456789":
-        yaml_implicit_resolvers.setdefault(_first, []).insert(0, ("tag:yaml.org,2002:float", _FLOAT_12))
-    del _first
-
-    def construct_mapping(self, node, deep=False):  # type: ignore[override]
+    def construct_mapping(self, node, deep=False):  # type: ignore[no-untyped-def]
         # A repeated key would silently replace the first (a second `gpus:`
         # drops every GPU above it): refuse it, naming both lines.
         seen: dict[Any, Any] = {}
         for key_node, _value in node.value:
-            key = self.construct_object(key_node, deep=True)
+            key = self.construct_object(key_node, deep=True)  # type: ignore[attr-defined]
             try:
                 first = seen.get(key)
             except TypeError:
@@ -95,7 +85,21 @@ class _NoAliasLoader(yaml.SafeLoader):
                     key_node.start_mark,
                 )
             seen[key] = key_node
-        return super().construct_mapping(node, deep=deep)
+        return super().construct_mapping(node, deep=deep)  # type: ignore[misc]
+
+
+class _NoAliasLoader(_StrictMapping, yaml.SafeLoader):
+    """SafeLoader that refuses anchors, aliases and duplicate keys outright,
+    reads dates (``as_of: 2025-06-17``) as the text they are, and reads 7e9
+    as the number it is."""
+
+    yaml_implicit_resolvers = {
+        first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
+    for _first in "-+.0123456789":
+        yaml_implicit_resolvers.setdefault(_first, []).insert(0, ("tag:yaml.org,2002:float", _FLOAT_12))
+    del _first
 
     def compose_node(self, parent, index):  # type: ignore[override]
         if self.check_event(yaml.AliasEvent):
@@ -111,8 +115,23 @@ class _NoAliasLoader(yaml.SafeLoader):
         return super().compose_node(parent, index)
 
 
-def read_yaml(path: Path) -> dict[str, Any]:
-    """Read one catalog file as a mapping of section -> list of entries."""
+# The files shipped with planner are read by libyaml's parser where PyYAML
+# has it (a fifth of the time of the pure-Python one, most of a cold start),
+# with the same number and date rules and the same refusal of repeated keys.
+# Its composer is in C, so the anchor and alias refusal is not applied to
+# them: tests/test_catalog_hardening.py reads every built-in file with the
+# strict loader too and requires the same data. User files always take the
+# strict loader.
+if getattr(yaml, "__with_libyaml__", False):
+    class _BuiltinLoader(_StrictMapping, yaml.CSafeLoader):  # type: ignore[misc]
+        yaml_implicit_resolvers = _NoAliasLoader.yaml_implicit_resolvers
+else:  # pragma: no cover - PyYAML without libyaml
+    _BuiltinLoader = _NoAliasLoader  # type: ignore[misc,assignment]
+
+
+def read_yaml(path: Path, *, builtin: bool = False) -> dict[str, Any]:
+    """Read one catalog file as a mapping of section -> list of entries
+    (``builtin``: a file shipped with planner, see _BuiltinLoader)."""
     try:
         size = path.stat().st_size
     except OSError as exc:
@@ -128,7 +147,7 @@ def read_yaml(path: Path) -> dict[str, Any]:
     except OSError as exc:
         raise InputError(f"cannot read catalog file '{path}': {exc.strerror or exc}") from None
     try:
-        data = yaml.load(text, Loader=_NoAliasLoader)  # noqa: S506 - a SafeLoader subclass
+        data = yaml.load(text, Loader=_BuiltinLoader if builtin else _NoAliasLoader)  # noqa: S506 - safe loaders
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark is not None else ""
@@ -299,7 +318,7 @@ def _validate(merged: dict[str, dict[str, dict]], origin: dict[tuple[str, str], 
                     )
                 invalid.add((section, key))
                 continue
-            getattr(catalog, section)[entry.id] = entry
+            getattr(catalog, section)[getattr(entry, "id")] = entry  # every section's entries have an id
     problems.extend(_cross_check(catalog, origin, invalid))
     if problems:
         raise CatalogError(f"{len(problems)} problem(s) in the catalog", problems)
@@ -351,11 +370,11 @@ def _cross_check(catalog: Catalog, origin: dict[tuple[str, str], str],
     problems.extend(_support_check(catalog, origin, invalid))
     if catalog.engines:
         for precision in catalog.precisions.values():
-            for engine in precision.engines:
-                if engine not in catalog.engines and ("engines", engine) not in invalid:
+            for engine_id in precision.engines:
+                if engine_id not in catalog.engines and ("engines", engine_id) not in invalid:
                     problems.append(
                         f"{origin[('precisions', precision.id)]}: precisions '{precision.id}': field 'engines': "
-                        f"unknown engine '{engine}'"
+                        f"unknown engine '{engine_id}'"
                     )
     return problems
 
@@ -448,7 +467,8 @@ def load_catalog(overlays: Iterable[str | Path] = (), *, builtin: bool = True) -
     cached = _LOADED.get(key)
     if cached is not None:
         return _fresh(cached)
-    files = [(name, read_yaml(path)) for name, path in sources]
+    shipped = len(sources) - len(list_overlays)
+    files = [(name, read_yaml(path, builtin=i < shipped)) for i, (name, path) in enumerate(sources)]
     merged, origin = _merge_files(files, builtin=len(sources) - len(list_overlays))
     catalog = _validate(merged, origin)
     catalog.files = [name for name, _path in sources]

@@ -636,5 +636,5 @@ class SupportRule(Strict):
                 and self.compute_capability.holds(gpu.compute_capability))
 
 
-SECTIONS = {"gpus": Gpu, "precisions": Precision, "models": Model, "engines": Engine, "quality": QualityMeasurement,
+SECTIONS: dict[str, type[Strict]] = {"gpus": Gpu, "precisions": Precision, "models": Model, "engines": Engine, "quality": QualityMeasurement,
             "support": SupportRule}

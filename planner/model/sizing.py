@@ -9,6 +9,7 @@ given beside it because GPU memory is often labelled in GiB.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from planner.catalog.schema import ModelKind, Precision
@@ -83,7 +84,7 @@ def kv_table(ref: ModelRef, kv_formats: list[Precision], context: int, rope_scal
 
 
 def size_table(ref: ModelRef, precisions: list[Precision], *, context: int | None = None,
-               kv_formats: list[Precision] = (), rope_scaling: bool = False) -> SizeTable:
+               kv_formats: Sequence[Precision] = (), rope_scaling: bool = False) -> SizeTable:
     rows = [
         SizeRow(
             precision=p.id,

@@ -294,7 +294,7 @@ def _shown(text: str, limit: int = 60) -> str:
     return text if len(text) <= limit else text[:limit] + "..."
 
 
-def _row_problem(row: dict[str | None, Any]) -> str | None:
+def _row_problem(row: dict[Any, Any]) -> str | None:
     """Why a row as the CSV reader gave it cannot be read at all, if it cannot."""
     fields = sum(value is not None for key, value in row.items() if key is not None)
     extra = row.get(None)
