@@ -197,3 +197,17 @@ def test_python_api_answers_like_the_cli(catalog):
     plan = planner.fit(catalog, planner.Question("13B", planner.Targets(latency_s=0.1)))
     assert plan.status == "optimal" and plan.lines
     assert all(line.candidate.prediction.tpot_s <= 0.1 for line in plan.lines)
+
+
+def test_with_nothing_left_the_decisive_reasons_come_first(cli):
+    # the only GPU allowed has no cloud price: that, not the formats, is why
+    result = cli("fit", "llama-3.1-8b", "--gpu", "apple-m4-max", "--engine", "llama.cpp", "--latency", "100ms")
+    assert result.exit_code == 4
+    assert "no allowed GPU is left to consider (apple-m4-max: no cloud price in the catalog" in result.stderr
+    # what cannot run on an allowed GPU (the support matrix) is named before
+    # formats ruled out everywhere, however many of those there are
+    result = cli("fit", "llama-3.1-70b", "--gpu", "v100-sxm-16gb", "--precision", "fp8,bf16,nvfp4,int8",
+                 "--max-quality-loss", "10", "--latency", "100ms")
+    assert result.exit_code == 4
+    reasons = result.stderr.split("(", 1)[1]
+    assert reasons.startswith("v100-sxm-16gb ")

@@ -240,7 +240,7 @@ def fit(catalog: Catalog, q: Question) -> FitResult:
     )
     viable = [c for c in cands if isinstance(c, ScoredShape) and (demand == 0 or c.throughput > 0)]
     if not viable:
-        raise NoPlanError(_why_no_candidate(spec, q, cands, ruled_out))
+        raise NoPlanError(_why_no_candidate(spec, q, cands, ruled_out, {g.id for g in gpus or catalog.gpus.values()}))
     quality = PlanQuality(catalog, spec.model)
     pool = prune_dominated(viable, need_throughput=demand > 0, loss=quality.rank)
     by_key = {c.key: c for c in pool}
@@ -313,13 +313,34 @@ def _alternatives(lines: list[Line], singles: list[tuple[float, Line]],
 # --- explaining an empty answer ----------------------------------------------------
 
 
-def _why_no_candidate(spec: ModelSpec, q: Question, cands: list[Candidate], ruled_out: list[tuple[str, str]]) -> Text:
+# Reasons shown when nothing is left to consider; the rest are counted.
+SHOWN_REASONS = 4
+
+
+def _nothing_left(ruled_out: list[tuple[str, str]], gpu_ids: set[str]) -> str:
+    """Why no GPU and format is left, most decisive first: GPU types ruled out
+    whole (no price), then what cannot run on a GPU (the support matrix),
+    then formats ruled out everywhere (engine, quality)."""
+    whole = [(what, why) for what, why in ruled_out if what in gpu_ids]
+    if whole and len(whole) == len(gpu_ids):
+        listed = "; ".join(f"{what}: {why}" for what, why in whole[:SHOWN_REASONS])
+        more = f"; and {len(whole) - SHOWN_REASONS} more" if len(whole) > SHOWN_REASONS else ""
+        return f"no allowed GPU is left to consider ({listed}{more})"
+    on_gpu = [(what, why) for what, why in ruled_out if what.split(" ", 1)[0] in gpu_ids and (what, why) not in whole]
+    rest = [(what, why) for what, why in ruled_out if (what, why) not in whole and (what, why) not in on_gpu]
+    ordered = whole + on_gpu + rest
+    listed = "; ".join(f"{what}: {why}" for what, why in ordered[:SHOWN_REASONS])
+    more = f"; and {len(ordered) - SHOWN_REASONS} more" if len(ordered) > SHOWN_REASONS else ""
+    return f"no GPU and precision is left to consider ({listed}{more})"
+
+
+def _why_no_candidate(spec: ModelSpec, q: Question, cands: list[Candidate], ruled_out: list[tuple[str, str]],
+                      gpu_ids: set[str]) -> Text:
     """Which target no shape meets, the best any reaches, and what to relax."""
     t = q.targets
     timed = [(c, timing) for c in cands if (timing := _closest_timing(c)) is not None]  # fit in memory and were timed
     if not cands:
-        reasons = "; ".join(f"{what}: {why}" for what, why in ruled_out[:3])
-        return f"no GPU and precision is left to consider ({reasons})"
+        return _nothing_left(ruled_out, gpu_ids)
     if not timed:
         biggest = max(c.gpu.memory_total_gib for c in cands)
         return (f"{spec.label} does not fit in memory on any allowed GPU, even split over a node "
