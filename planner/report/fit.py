@@ -65,7 +65,7 @@ def _line_costs(result: FitResult, line: Line) -> dict[str, float | None]:
 def assumptions(result: FitResult) -> list[str]:
     q, spec = result.question, result.spec
     notes = [
-        f"Request shape: {result.shape.input} input and {result.shape.output} output tokens per request"
+        f"Request shape: {result.shape.input:,} input and {result.shape.output:,} output tokens per request"
         + (" (defaults; set --input/--output)" if q.default_lengths else "") + ".",
         f"Engine: {result.engine.name}, with efficiency factors fitted on published measurements "
         "(catalog/engines-fitted.yaml: " + result.engine.fitted_on.split(";")[0] + ").",

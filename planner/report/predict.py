@@ -48,7 +48,7 @@ def prediction_renderables(p: Prediction) -> list[Any]:
         lat.add_row(name, milliseconds_fixed(x.memory_s), milliseconds_fixed(x.compute_s), milliseconds_fixed(x.communication_s), milliseconds_fixed(x.overhead_s), milliseconds_fixed(x.total_s), x.bound)
 
     notes = [
-        f"Request shape: {p.shape.input} input and {p.shape.output} output tokens per sequence. "
+        f"Request shape: {p.shape.input:,} input and {p.shape.output:,} output tokens per sequence. "
         f"GEMMs run in {p.matmul_format}. e2e = TTFT + (output - 1) x TPOT = {milliseconds_fixed(t.e2e_s)}.",
         f"Efficiency factors for {dep.engine.id} on {dep.gpu.memory_class.upper()} GPUs are fitted: bandwidth "
         f"{p.factors.bandwidth:.0%}, compute {p.factors.compute:.0%} of peak ({dep.engine.fitted_on}).",
