@@ -12,7 +12,6 @@ size limit, and no anchors or aliases (so an alias bomb cannot expand).
 from __future__ import annotations
 
 import copy
-import difflib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +20,7 @@ from typing import Any, Iterable
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from planner.core.errors import CatalogError, InputError, alternatives
+from planner.core.errors import CatalogError, InputError, alternatives, closest
 from planner.catalog.architecture import PUBLISHED_TOLERANCE, published_mismatches
 from planner.catalog.schema import SECTIONS, Engine, Gpu, Model, Precision, QualityMeasurement, SupportRule
 from planner.catalog.support import KV_CACHE, attach_rules
@@ -230,9 +229,7 @@ class Catalog:
     def suggestions(self, section: str, key: str, limit: int = 3) -> list[str]:
         """Catalog ids close to ``key`` (by id or alias), best first: for "did you mean"."""
         entries: dict[str, Any] = getattr(self, section)
-        names = {name: entry.id for entry in entries.values() for name in (entry.id, *entry.aliases)}
-        close = difflib.get_close_matches(key.strip().lower(), list(names), n=limit * 3, cutoff=0.6)
-        return list(dict.fromkeys(names[name] for name in close))[:limit]
+        return closest(key, {name: entry.id for entry in entries.values() for name in (entry.id, *entry.aliases)}, limit)
 
     def _require(self, section: str, key: str, what: str) -> Any:
         found = self.lookup(section, key)

@@ -7,6 +7,7 @@ the code below; the codes are documented in the README.
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -128,3 +129,12 @@ def alternatives(names: Sequence[str]) -> str:
     if len(names) <= 1:
         return "".join(names)
     return f"{', '.join(names[:-1])} or {names[-1]}"
+
+
+def closest(wanted: str, names: Mapping[str, str], limit: int = 3, pool: int | None = None) -> list[str]:
+    """The entries ``names`` maps to whose names are closest to ``wanted``
+    (difflib ratio 0.6 or more), best first, each once: for "did you mean".
+    ``names`` maps every spelling (id, alias) to what is shown for it;
+    ``pool`` close names (default 3 x limit) are weighed before duplicates go."""
+    close = difflib.get_close_matches(wanted.strip().lower(), list(names), n=pool or limit * 3, cutoff=0.6)
+    return list(dict.fromkeys(names[name] for name in close))[:limit]

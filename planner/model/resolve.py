@@ -12,7 +12,6 @@ found in the local Hugging Face cache (offline); a bare parameter count
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 from dataclasses import dataclass, field
@@ -22,7 +21,7 @@ from planner.catalog.architecture import count_params
 from planner.catalog.hf_config import CONFIG_NAME, ParsedModel, is_hf_id, load_config
 from planner.catalog.load import Catalog
 from planner.catalog.schema import Model
-from planner.core.errors import InputError, alternatives
+from planner.core.errors import InputError, alternatives, closest
 from planner.core.units import parse_params
 from planner.model.derive import derive_architecture
 from planner.model.workload import ModelSpec
@@ -151,17 +150,12 @@ def _suggestions(catalog: Catalog, text: str) -> list[str]:
         for hf in model.hf_ids:
             names.setdefault(hf.lower(), hf)
             names.setdefault(hf.lower().split("/")[-1], hf)
+    # an alias is shown as the id it names; a Hub id as the Hub spells it
     wanted = text.strip().lower()
-    matches = difflib.get_close_matches(wanted, names, n=6, cutoff=0.6)
-    if not matches and "/" in wanted:
-        matches = difflib.get_close_matches(wanted.split("/")[-1], names, n=6, cutoff=0.6)
-    shown: list[str] = []
-    for match in matches:
-        # an alias is shown as the id it names; a Hub id as the Hub spells it
-        target = names[match]
-        if target not in shown:
-            shown.append(target)
-    return shown[:3]
+    shown = closest(wanted, names, pool=6)
+    if not shown and "/" in wanted:
+        shown = closest(wanted.split("/")[-1], names, pool=6)
+    return shown
 
 
 def _parsed(parsed: ParsedModel) -> ModelRef:

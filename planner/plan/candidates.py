@@ -319,10 +319,9 @@ def enumerate_candidates(
                 kv_bits_seen.add(perf.kv_bits(kv))
                 gpu_kv.append(kv)
         for precision in weight_options:
-            weights = support(gpu, precision, engine)
             fmt = perf.matmul_format(gpu, precision, engine)
-            if fmt is None:
-                ruled_out.append((f"{gpu.id} {precision.id}", weights.rule))
+            if fmt is None:  # the matrix's answer again, for the rule that refused it
+                ruled_out.append((f"{gpu.id} {precision.id}", support(gpu, precision, engine).rule))
                 continue
             # Formats that run identically here (same bytes, same GEMM rate, same
             # quality) are one shape: keep the first (bf16 over fp16 where equal).
