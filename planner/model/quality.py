@@ -94,10 +94,6 @@ class QualityFigure:
         return self.rule in FLAGGED
 
     @property
-    def known(self) -> bool:
-        return self.loss_pct is not None
-
-    @property
     def rank_pct(self) -> float:
         """The loss for ordering: an unknown one after every known one."""
         return UNKNOWN_RANK_PCT if self.loss_pct is None else self.loss_pct

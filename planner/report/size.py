@@ -18,10 +18,6 @@ def to_json(data: Any) -> str:
     return json.dumps(data, indent=2, sort_keys=False, ensure_ascii=False, allow_nan=False)
 
 
-def _num(value: float, digits: int = 2) -> str:
-    return f"{value:,.{digits}f}"
-
-
 def size_dict(table: SizeTable) -> dict[str, Any]:
     ref = table.model
     return {
