@@ -22,7 +22,18 @@ from pydantic import BaseModel, ValidationError
 
 from planner.core.errors import CatalogError, InputError, alternatives, closest
 from planner.catalog.architecture import PUBLISHED_TOLERANCE, published_mismatches
-from planner.catalog.schema import SECTIONS, Engine, Gpu, Model, Precision, QualityMeasurement, SupportRule
+from planner.catalog.schema import (
+    SECTIONS,
+    Engine,
+    Gpu,
+    Instance,
+    Model,
+    Precision,
+    Provider,
+    QualityMeasurement,
+    Server,
+    SupportRule,
+)
 from planner.catalog.support import KV_CACHE, attach_rules
 
 MAX_FILE_BYTES = 2_000_000
@@ -43,10 +54,11 @@ MAX_ENTRIES_PER_SECTION = 10_000  # any file, built-in or not: a bound on parsin
 # pass --max-quality-loss), so their bound is only one on parsing.
 # Support rules likewise only narrow what runs where; their bound is on
 # parsing and matching work alone.
-MAX_NEW_ENTRIES = {"gpus": 200, "precisions": 20, "models": 200, "engines": 20, "quality": 2000, "support": 1000}
+MAX_NEW_ENTRIES = {"gpus": 200, "precisions": 20, "models": 200, "engines": 20, "quality": 2000, "support": 1000,
+                   "providers": 50, "instances": 2000, "servers": 500}
 
 BUILTIN_FILES = ("gpus.yaml", "precisions.yaml", "models.yaml", "engines.yaml", "engines-fitted.yaml", "quality.yaml",
-                 "support.yaml")
+                 "support.yaml", "prices.yaml")
 
 
 def builtin_dir() -> Path:
@@ -214,6 +226,9 @@ class Catalog:
     engines: dict[str, Engine] = field(default_factory=dict)
     quality: dict[str, QualityMeasurement] = field(default_factory=dict)  # published figures per model and format
     support: dict[str, SupportRule] = field(default_factory=dict)  # in catalog order: the last match decides
+    providers: dict[str, Provider] = field(default_factory=dict)  # the price book (planner/plan/offers.py)
+    instances: dict[str, Instance] = field(default_factory=dict)
+    servers: dict[str, Server] = field(default_factory=dict)
     files: list[str] = field(default_factory=list)
 
     def lookup(self, section: str, key: str) -> Any:
@@ -365,6 +380,7 @@ def _cross_check(catalog: Catalog, origin: dict[tuple[str, str], str],
                 )
     problems.extend(_quality_check(catalog, origin, invalid))
     problems.extend(_support_check(catalog, origin, invalid))
+    problems.extend(_price_book_check(catalog, origin, invalid))
     if catalog.engines:
         for precision in catalog.precisions.values():
             for engine_id in precision.engines:
@@ -426,6 +442,23 @@ def _support_check(catalog: Catalog, origin: dict[tuple[str, str], str], invalid
     return problems
 
 
+def _price_book_check(catalog: Catalog, origin: dict[tuple[str, str], str],
+                      invalid: set[tuple[str, str]]) -> list[str]:
+    """Instances name a provider and a GPU the catalog has; servers a GPU."""
+    problems: list[str] = []
+    for instance in catalog.instances.values():
+        where = f"{origin[('instances', instance.id)]}: instances '{instance.id}'"
+        if instance.provider not in catalog.providers and ("providers", instance.provider) not in invalid:
+            problems.append(f"{where}: field 'provider': unknown provider '{instance.provider}'")
+        if catalog.gpus and instance.gpu not in catalog.gpus and ("gpus", instance.gpu) not in invalid:
+            problems.append(f"{where}: field 'gpu': unknown GPU '{instance.gpu}'")
+    for server in catalog.servers.values():
+        where = f"{origin[('servers', server.id)]}: servers '{server.id}'"
+        if catalog.gpus and server.gpu not in catalog.gpus and ("gpus", server.gpu) not in invalid:
+            problems.append(f"{where}: field 'gpu': unknown GPU '{server.gpu}'")
+    return problems
+
+
 # Validated catalogs by the identity of the files they were read from: a
 # process that loads the same files again (the test suite, a library caller
 # asking many questions) skips the YAML parse and the validation. Entries are
@@ -448,6 +481,7 @@ def _fresh(catalog: Catalog) -> Catalog:
     """A copy the caller may change without touching the cached one."""
     return Catalog(gpus=dict(catalog.gpus), precisions=dict(catalog.precisions), models=dict(catalog.models),
                    engines=dict(catalog.engines), quality=dict(catalog.quality), support=dict(catalog.support),
+                   providers=dict(catalog.providers), instances=dict(catalog.instances), servers=dict(catalog.servers),
                    files=list(catalog.files))
 
 

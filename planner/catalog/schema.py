@@ -636,5 +636,111 @@ class SupportRule(Strict):
                 and self.compute_capability.holds(gpu.compute_capability))
 
 
+# --- the price book: what can be rented or bought, and at what price -----
+
+
+class PricingModel(StrEnum):
+    """How an instance is paid for, as the providers publish it."""
+
+    ON_DEMAND = "on-demand"
+    SPOT = "spot"  # interruptible; the provider may reclaim it
+    RESERVED_1Y = "reserved-1y"  # one-year commitment, paid per hour used or not
+    RESERVED_3Y = "reserved-3y"
+
+
+class Provider(Strict):
+    """A company that rents accelerators, and what its prices include."""
+
+    id: Identifier
+    aliases: list[Identifier] = []
+    name: Name
+    # hyperscaler (AWS, Azure, GCP), gpu-cloud (CoreWeave, Lambda: dedicated
+    # instances on their own data centres) or marketplace (RunPod community
+    # hosts and the like: capacity and terms vary by host)
+    kind: Literal["hyperscaler", "gpu-cloud", "marketplace"]
+    default: bool  # in the set `fit` rents from when --provider is not given
+    billing: Text  # what an instance's price covers (host vCPU, RAM, storage, network)
+    source: Text
+    as_of: AsOf
+    notes: Text | None = None
+
+
+class InstancePrice(Strict):
+    """One published price of a whole instance."""
+
+    pricing: PricingModel
+    region: Name
+    usd_per_hour: Usd  # the whole instance, all its GPUs
+    as_of: AsOf
+    source: Text
+    note: Text | None = None
+
+
+class Instance(Strict):
+    """A shape a provider rents: a GPU type and count with its host."""
+
+    id: Identifier  # provider-name, e.g. aws-p5.48xlarge
+    aliases: list[Identifier] = []
+    provider: Identifier
+    name: Name  # as the provider spells it
+    gpu: Identifier  # a catalog GPU id
+    gpus: Count  # GPUs in one instance; a tensor-parallel group never spans instances
+    vcpus: Annotated[int, Field(gt=0, le=100_000)] | None = None
+    ram_gb: Annotated[float, Field(gt=0, le=1e7, allow_inf_nan=False)] | None = None
+    gpu_interconnect: Text | None = None  # as the provider describes it
+    network_gbps: Annotated[float, Field(gt=0, le=1e6, allow_inf_nan=False)] | None = None
+    prices: list[InstancePrice] = []
+    source: Text  # where the shape (GPUs, vCPUs, RAM, links) is described
+    notes: Text | None = None
+
+    @model_validator(mode="after")
+    def _one_price_per_market(self) -> "Instance":
+        seen: set[tuple[str, str]] = set()
+        for price in self.prices:
+            market = (price.pricing.value, price.region)
+            if market in seen:
+                raise ValueError(f"two {price.pricing.value} prices for region {price.region}; keep one")
+            seen.add(market)
+        return self
+
+
+class ServerPart(Strict):
+    """One line of a server's bill of materials, with its own price and source."""
+
+    item: Name
+    quantity: Count
+    unit_usd: Usd
+    as_of: AsOf
+    source: Text
+    note: Text | None = None
+
+
+class Server(Strict):
+    """A system that can be bought outright with its GPUs: what capex and TCO plans buy."""
+
+    id: Identifier
+    aliases: list[Identifier] = []
+    name: Name
+    gpu: Identifier
+    gpus: Count  # GPUs in one server; a tensor-parallel group never spans servers
+    parts: Annotated[list[ServerPart], Field(min_length=1)]  # what one server costs, line by line
+    # the system's maximum input power (nameplate), W, where published; else
+    # TCO counts the GPUs' TDP only and says so
+    max_power_w: Annotated[float, Field(gt=0, le=1e7, allow_inf_nan=False)] | None = None
+    power_source: Text | None = None
+    includes: Text  # what the price covers (CPUs, RAM, NICs, chassis, support), per the source
+    notes: Text | None = None
+
+    @model_validator(mode="after")
+    def _power_has_source(self) -> "Server":
+        if self.max_power_w is not None and self.power_source is None:
+            raise ValueError("max_power_w needs power_source")
+        return self
+
+    @property
+    def price_usd(self) -> float:
+        return sum(part.quantity * part.unit_usd for part in self.parts)
+
+
 SECTIONS: dict[str, type[Strict]] = {"gpus": Gpu, "precisions": Precision, "models": Model, "engines": Engine, "quality": QualityMeasurement,
-            "support": SupportRule}
+            "support": SupportRule, "providers": Provider, "instances": Instance, "servers": Server}
