@@ -668,7 +668,7 @@ class Provider(Strict):
 class InstancePrice(Strict):
     """One published price of a whole instance."""
 
-    pricing: PricingModel
+    pricing: Annotated[PricingModel, Field(strict=False)]  # the text on-demand, spot, reserved-1y or reserved-3y
     region: Name
     usd_per_hour: Usd  # the whole instance, all its GPUs
     as_of: AsOf
