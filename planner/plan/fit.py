@@ -13,26 +13,21 @@ from dataclasses import dataclass, field
 
 from planner.model import perf
 
-from planner.plan import solver
+from planner.plan import diagnose, solver
 from planner.plan.candidates import (
     Candidate,
     DeploymentShape,
-    RejectedShape,
     ScoredShape,
     enumerate_candidates,
 )
 from planner.catalog.load import Catalog
-from planner.core.errors import Field, InputError, NoPlanError, Text
+from planner.core.errors import Field, InputError, NoPlanError
 from planner.catalog.schema import Engine, Gpu, Model, ModelKind
 from planner.model.predict import Prediction
 from planner.model.quality import DeploymentQuality, deployment_quality
 from planner.model.resolve import resolve_spec
-from planner.core.units import format_rate
 from planner.model.workload import Deployment, ModelSpec, Shape, check_context
 from planner.plan.question import Economics, Question
-
-RELAXATION_TIME_LIMIT_S = 5.0  # each re-solve with one limit lifted, to explain an empty answer
-
 
 class PlanQuality:
     """The quality figures (weights and KV cache, planner/model/quality.py) of
@@ -240,16 +235,23 @@ def fit(catalog: Catalog, q: Question) -> FitResult:
     )
     viable = [c for c in cands if isinstance(c, ScoredShape) and (demand == 0 or c.throughput > 0)]
     if not viable:
-        raise NoPlanError(_why_no_candidate(spec, q, cands, ruled_out, {g.id for g in gpus or catalog.gpus.values()}))
+        raise NoPlanError(diagnose.why_no_candidate(spec, q, cands, ruled_out, {g.id for g in gpus or catalog.gpus.values()}))
     quality = PlanQuality(catalog, spec.model)
     pool = prune_dominated(viable, need_throughput=demand > 0, loss=quality.rank)
     by_key = {c.key: c for c in pool}
+    options = [_replica_option(c, q.economics, quality.rank) for c in pool]
     try:
-        plan = solver.solve([_replica_option(c, q.economics, quality.rank) for c in pool], _limits(q, demand))
+        plan = solver.solve(options, _limits(q, demand))
     except ValueError as exc:  # figures too large for 64-bit integers once scaled
         raise InputError(f"the question cannot be solved: {exc}", hint="check the prices and limits for absurd values") from None
     if plan.status not in (solver.OPTIMAL, solver.FEASIBLE):
-        raise NoPlanError(_why_infeasible(q, demand, pool, plan.status, quality))
+        def solve_within(q2: Question) -> solver.Plan:
+            return solver.solve(options, _limits(q2, demand, diagnose.RELAXATION_TIME_LIMIT_S))
+
+        def most_within(q2: Question) -> float | None:
+            return solver.max_throughput(options, _limits(q2, demand, diagnose.RELAXATION_TIME_LIMIT_S))
+
+        raise NoPlanError(diagnose.why_infeasible(q, demand, plan.status, solve_within, most_within))
     lines = [Line(by_key[line.option.key], line.replicas) for line in plan.lines if line.replicas > 0]
     singles = [p for p in (single_shape_plan(q, demand, c) for c in pool) if p is not None]
     return FitResult(
@@ -308,107 +310,6 @@ def _alternatives(lines: list[Line], singles: list[tuple[float, Line]],
     alts = [Alternative(gpu, cost, line) for gpu, (cost, line) in best.items()]
     alts.sort(key=lambda a: a.plan_cost)
     return alts
-
-
-# --- explaining an empty answer ----------------------------------------------------
-
-
-# Reasons shown when nothing is left to consider; the rest are counted.
-SHOWN_REASONS = 4
-
-
-def _nothing_left(ruled_out: list[tuple[str, str]], gpu_ids: set[str]) -> str:
-    """Why no GPU and format is left, most decisive first: GPU types ruled out
-    whole (no price), then what cannot run on a GPU (the support matrix),
-    then formats ruled out everywhere (engine, quality)."""
-    whole = [(what, why) for what, why in ruled_out if what in gpu_ids]
-    if whole and len(whole) == len(gpu_ids):
-        listed = "; ".join(f"{what}: {why}" for what, why in whole[:SHOWN_REASONS])
-        more = f"; and {len(whole) - SHOWN_REASONS} more" if len(whole) > SHOWN_REASONS else ""
-        return f"no allowed GPU is left to consider ({listed}{more})"
-    on_gpu = [(what, why) for what, why in ruled_out if what.split(" ", 1)[0] in gpu_ids and (what, why) not in whole]
-    rest = [(what, why) for what, why in ruled_out if (what, why) not in whole and (what, why) not in on_gpu]
-    ordered = whole + on_gpu + rest
-    listed = "; ".join(f"{what}: {why}" for what, why in ordered[:SHOWN_REASONS])
-    more = f"; and {len(ordered) - SHOWN_REASONS} more" if len(ordered) > SHOWN_REASONS else ""
-    return f"no GPU and precision is left to consider ({listed}{more})"
-
-
-def _why_no_candidate(spec: ModelSpec, q: Question, cands: list[Candidate], ruled_out: list[tuple[str, str]],
-                      gpu_ids: set[str]) -> Text:
-    """Which target no shape meets, the best any reaches, and what to relax."""
-    t = q.targets
-    timed = [(c, timing) for c in cands if (timing := _closest_timing(c)) is not None]  # fit in memory and were timed
-    if not cands:
-        return _nothing_left(ruled_out, gpu_ids)
-    if not timed:
-        biggest = max(c.gpu.memory_total_gib for c in cands)
-        return (f"{spec.label} does not fit in memory on any allowed GPU, even split over a node "
-                f"(largest GPU {biggest:g} GiB); allow more GPUs per replica, a smaller precision, or shorter sequences")
-    value_of: Callable[[perf.Timing], float]
-    if spec.model.kind is ModelKind.ENCODER:
-        metric, value_of = "latency", (lambda timing: timing.e2e_s)
-    else:
-        metric, value_of = "TPOT", (lambda timing: timing.tpot_s or 0.0)
-    checks: list[tuple[float | None, Callable[[perf.Timing], float], str, str]] = [
-        (t.latency_s, value_of, metric, "targets.latency_s"),
-        (t.ttft_s, lambda timing: timing.ttft_s, "TTFT", "targets.ttft_s"),
-        (t.e2e_s, lambda timing: timing.e2e_s, "e2e latency", "targets.e2e_s"),
-    ]
-    for target, get, label, field_name in checks:
-        if target is None:
-            continue
-        fastest, timing = min(timed, key=lambda pair: get(pair[1]))
-        best = get(timing)
-        if best > target:
-            return [f"no plan meets {label} {target * 1e3:.3g} ms: the fastest, {fastest.gpus}x {fastest.gpu.id} "
-                    f"{fastest.precision.id} (TP {fastest.tp}), reaches {best * 1e3:.3g} ms; relax ", Field(field_name),
-                    f" to {math.ceil(best * 1e4) / 10:g}ms or allow faster GPUs or lower precisions"]
-    first = next(c for c in cands if isinstance(c, RejectedShape))
-    return f"no candidate meets the targets together; for example {first.key}: {first.reason}"
-
-
-def _closest_timing(c: Candidate) -> perf.Timing | None:
-    """A scored shape's timing at its batch; a latency miss's at batch 1."""
-    return c.prediction if isinstance(c, ScoredShape) else c.batch_one_timing
-
-
-def _why_infeasible(q: Question, demand: float, pool: list[ScoredShape], status: str, quality: PlanQuality) -> Text:
-    if status == solver.UNKNOWN:
-        return ["the solver found no plan within its time limit; narrow the question (", Field("gpus"), ", ",
-                Field("precisions"), ")"]
-    relaxed: list[str | Field] = []
-    options = [_replica_option(c, q.economics, quality.rank) for c in pool]
-    # each limit the question set, lifted on its own: what would the plan need?
-    for field_name in ("inventory", "max_gpus", "max_power_w", "budget"):
-        if not getattr(q, field_name):
-            continue
-        plan = solver.solve(options, _limits(q.replace(**{field_name: None}), demand, RELAXATION_TIME_LIMIT_S))
-        if plan.status in (solver.OPTIMAL, solver.FEASIBLE):
-            needed = {
-                "inventory": ", ".join(f"{g}={n}" for g, n in sorted(plan.gpus_by_type.items())),
-                "max_gpus": f"{plan.gpus}",
-                "max_power_w": f"{math.ceil(plan.power_w)}W",
-                "budget": f"${plan.hourly_usd:,.2f}/h" if q.budget and q.budget.per_hour else f"${plan.capex_usd:,.0f}",
-            }[field_name]
-            relaxed += ["; or " if relaxed else "", "relax ", Field(field_name), f" to {needed}"]
-    want = f"{format_rate(q.targets.throughput)}" if q.targets.throughput else "one replica"
-    most = _most_throughput(q, pool)
-    reach = f"; the allowed hardware serves at most about {most:,.0f} {q.targets.throughput.kind}/s" if q.targets.throughput else ""
-    hint: list[str | Field] = relaxed or ["allow more GPU types (", Field("gpus"), ") or precisions"]
-    return [f"no plan serves {want} within the limits{reach}: ", *hint]
-
-
-def _most_throughput(q: Question, pool: list[ScoredShape]) -> float:
-    """Throughput the inventory allows, best candidate per GPU type (ignores other limits)."""
-    total = 0.0
-    for gpu_id in {c.gpu.id for c in pool}:
-        best = max((c for c in pool if c.gpu.id == gpu_id), key=lambda c: c.throughput / c.gpus)
-        cap = q.inventory.get(gpu_id) if q.inventory else None
-        if cap is None:
-            return math.inf
-        total += (cap // best.gpus) * best.throughput
-    return total
 
 
 def line_prediction(result: FitResult, line: Line) -> Prediction:

@@ -446,3 +446,78 @@ def _next_stage(model, objective, xs, best, proven, time_left):
         return best, False, time_left
     model.add(objective <= solver.value(objective))
     return [solver.value(x) for x in xs], proven and status == cp_model.OPTIMAL, time_left
+
+
+# --- the most a question's limits allow ------------------------------------------
+
+
+def max_throughput(options: Sequence[ReplicaOption], limits: Limits) -> float | None:
+    """The most throughput (target units/s) any mix of `options` serves within
+    `limits`' upper limits (inventory, max_gpus, power, budgets); the demand
+    and min_replicas are ignored. None when unbounded: some option that serves
+    something can be added without end (its type is not in the inventory, no
+    GPU cap, and no budget charges for it).
+
+    Exact when CP-SAT proves the optimum; when the time limit stops it first,
+    its proved upper bound (so the answer is never an understatement). Raises
+    ValueError for numbers too large for CP-SAT's 64-bit arithmetic.
+    """
+    inventory = limits.inventory or {}
+    budgets: list[tuple[int, dict[str, int]]] = []
+    for limit_name, attr, scale in (
+        ("max_power_w", "power_w", POWER_SCALE),
+        ("max_hourly_usd", "hourly_usd", COST_SCALE),
+        ("max_capex_usd", "capex_usd", COST_SCALE),
+    ):
+        limit = getattr(limits, limit_name)
+        if limit is not None:
+            # the same conservative rounding as `solve`: charges UP, limits DOWN
+            charge = {c.key: _to_grid(getattr(c, attr), scale, math.ceil) for c in options}
+            budgets.append((_to_grid(limit, scale, math.floor), charge))
+    model = cp_model.CpModel()
+    variables: list[tuple[ReplicaOption, cp_model.IntVar]] = []
+    most_replicas = 0
+    for option in options:
+        served = _to_grid(option.throughput, THROUGHPUT_SCALE, math.floor)
+        if served <= 0:
+            continue  # serves nothing: never part of the most
+        upper = _limit_bound(option, limits, inventory, budgets)
+        if upper is None:
+            return None
+        if upper > 0:
+            variables.append((option, model.new_int_var(0, upper, f"x[{option.key}]")))
+            most_replicas += upper
+    if not variables:
+        return 0.0
+    for gpu in sorted({c.gpu for c, _ in variables} & set(inventory)):
+        on_type = [(c, x) for c, x in variables if c.gpu == gpu]
+        model.add(_weighted(on_type, lambda c: c.gpus_per_replica) <= inventory[gpu])
+    if limits.max_gpus is not None:
+        model.add(_weighted(variables, lambda c: c.gpus_per_replica) <= limits.max_gpus)
+    for limit, charge in budgets:
+        model.add(_weighted(variables, lambda c, charge=charge: charge[c.key]) <= limit)
+    # Served rounds DOWN per replica here, as in `solve`; the answer is the
+    # real total of the best mix, so the rounding only affects which mix wins
+    # among near-equals (by less than 1/THROUGHPUT_SCALE per replica).
+    model.maximize(_weighted(variables, lambda c: _to_grid(c.throughput, THROUGHPUT_SCALE, math.floor)))
+    status, solver = _run(model, limits.time_limit_s)
+    if status == cp_model.OPTIMAL:
+        best = tuple(PlanLine(c, solver.value(x)) for c, x in variables if solver.value(x) > 0)
+        return float(_exact_total(best, "throughput"))
+    # cut short (or, impossibly, infeasible: no replicas at all is always
+    # allowed): the proved bound, plus the most the flooring can have dropped
+    return (solver.best_objective_bound + most_replicas) / THROUGHPUT_SCALE
+
+
+def _limit_bound(option: ReplicaOption, limits: Limits, inventory: Mapping[str, int],
+                 budgets: Sequence[tuple[int, Mapping[str, int]]]) -> int | None:
+    """Most replicas of `option` the upper limits alone allow; None: no limit applies."""
+    bounds = []
+    if option.gpu in inventory:
+        bounds.append(inventory[option.gpu] // option.gpus_per_replica)
+    if limits.max_gpus is not None:
+        bounds.append(limits.max_gpus // option.gpus_per_replica)
+    for limit, charge in budgets:
+        if charge[option.key] > 0:
+            bounds.append(limit // charge[option.key])
+    return min(bounds) if bounds else None
