@@ -13,6 +13,7 @@ from planner.model import perf
 from planner.model.resolve import resolve_spec
 from planner.model.workload import Deployment, Shape
 from planner.plan.candidates import (
+    EXTRA_PIPELINE_STAGES,
     MAX_PIPELINE_STAGES,
     Constraint,
     DeploymentShape,
@@ -252,23 +253,43 @@ def test_an_fp4_kv_cache_needs_fp4_hardware(catalog):
 # --- tensor and pipeline parallelism ---------------------------------------------------------
 
 
-def test_tp_degrees_are_the_powers_of_two_of_a_node_without_pp_when_one_fits(catalog):
+def test_each_tp_degree_gets_the_shallowest_fitting_pipeline_and_two_deeper(catalog):
+    """Llama-3.1-8B fits one H100: every power-of-two TP degree of the node
+    is scored at 1, 2 and 3 pipeline stages (EXTRA_PIPELINE_STAGES = 2)."""
+    assert EXTRA_PIPELINE_STAGES == 2
     cands, _ = _enumerate(catalog, precisions=["bf16"], kv_precisions=["bf16"])
-    assert [(c.tp, c.pp) for c in cands] == [(1, 1), (2, 1), (4, 1), (8, 1)]
+    assert [(c.tp, c.pp) for c in cands] == [(tp, pp) for tp in (1, 2, 4, 8) for pp in (1, 2, 3)]
     cands, _ = _enumerate(catalog, precisions=["bf16"], kv_precisions=["bf16"], gpus_per_node=2)
-    assert [(c.tp, c.pp) for c in cands] == [(1, 1), (2, 1)]
+    assert [(c.tp, c.pp) for c in cands] == [(tp, pp) for tp in (1, 2) for pp in (1, 2, 3)]
 
 
 def test_pipeline_stages_are_added_until_the_first_that_fits(catalog):
-    """Llama-3.1-70B in BF16 (141 GB) on L4s, two per node: TP 1 and 2 do not
-    fit (21.7 GB usable each); stages are added one at a time at TP 2, and the
-    search stops at the first count that fits: 141 GB / 2 / pp + the KV cache
-    fits 21.7 GB from pp 4 (17.6 GB of weights per GPU)."""
+    """Llama-3.1-70B in BF16 (141 GB) on L4s, two per node: at each TP degree
+    stages are added one at a time; the misses before the first fit are
+    memory misses, and the search goes two stages past it. At TP 2, 141 GB /
+    2 / pp + the KV cache fits 21.7 GB usable from pp 4 (17.6 GB of weights
+    per GPU), so TP 2 is tried at 1 to 6 stages."""
     cands, _ = _enumerate(catalog, model="llama-3.1-70b", gpus=["l4"], precisions=["bf16"], kv_precisions=["bf16"],
                           gpus_per_node=2)
-    assert [(c.tp, c.pp) for c in cands] == [(1, 1), (2, 1), (2, 2), (2, 3), (2, 4)]
-    assert all(isinstance(c, RejectedShape) and c.constraint is Constraint.MEMORY for c in cands[:-1])
-    assert isinstance(cands[-1], ScoredShape)
+    assert {c.tp for c in cands} == {1, 2}
+    assert [c.pp for c in cands if c.tp == 2] == [1, 2, 3, 4, 5, 6]
+    for tp in (1, 2):
+        at_tp = [c for c in cands if c.tp == tp]
+        assert [c.pp for c in at_tp] == list(range(1, len(at_tp) + 1))
+        first_fit = next(i for i, c in enumerate(at_tp) if not (isinstance(c, RejectedShape) and c.constraint is Constraint.MEMORY))
+        assert all(c.constraint is Constraint.MEMORY for c in at_tp[:first_fit])
+        assert len(at_tp) == first_fit + 1 + EXTRA_PIPELINE_STAGES
+    assert isinstance(next(c for c in cands if (c.tp, c.pp) == (2, 4)), ScoredShape)
+
+
+def test_a_shape_that_cannot_run_ends_the_pipeline_search(catalog):
+    """A GPU too small for one stage and with no GPU-to-GPU link cannot be
+    split: the single-stage memory miss, the two-stage refusal, and no more."""
+    gpu = catalog.gpu("l4").model_copy(update={"memory_total_gib": 1.0, "interconnect_gbs": None})
+    cands, _ = _enumerate(catalog, model="llama-3.1-70b", gpus=[gpu], precisions=["bf16"], kv_precisions=["bf16"],
+                          gpus_per_node=1)
+    assert [(c.pp, c.constraint) for c in cands] == [(1, Constraint.MEMORY), (2, Constraint.RUNNABLE)]
+    assert "no GPU-to-GPU link" in cands[-1].reason
 
 
 def test_pipeline_search_stops_at_its_bound(catalog):

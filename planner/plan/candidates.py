@@ -1,7 +1,8 @@
 """Every deployment shape worth considering, scored by the performance model.
 
 A shape is GPU type x GPUs per replica (tensor parallelism within a node,
-pipeline parallelism across nodes only when a replica does not fit one node)
+times pipeline stages: for each TP degree, the shallowest pipeline that fits
+memory and a couple deeper)
 x weight precision x KV-cache precision. Each shape gets the largest batch
 per replica that fits memory and meets every latency target, and with it
 its throughput. Shapes that cannot work are kept with the first constraint
@@ -29,6 +30,10 @@ from planner.plan.question import DEFAULT_MAX_QUALITY_LOSS, Economics, Objective
 # mode, not a storage format.
 NOT_PROPOSED = ("fp32", "tf32")
 MAX_PIPELINE_STAGES = 16  # a search bound, not a hardware fact: 16 nodes per replica
+# Pipeline depths tried beyond the shallowest that fits memory, per TP degree:
+# a search bound. Each extra stage leaves more memory for the KV cache, but
+# past a couple of stages the pipeline bubble and the extra GPUs rarely pay.
+EXTRA_PIPELINE_STAGES = 2
 
 
 @dataclass(frozen=True)
@@ -332,21 +337,41 @@ def enumerate_candidates(
             for kv in gpu_kv:
                 if _known_loss(weight_quality[precision.id], kv_quality[kv.id]) > max_quality_loss and not named_kv:
                     continue  # the two published losses together exceed the limit
-                degrees = tensor_parallel_degrees(spec, per_node)
-                shapes = [evaluate(spec, shape, targets, DeploymentShape(gpu, precision, kv, tp, 1), engine, memory_utilization)
-                          for tp in degrees]
-                candidates.extend(shapes)
-                if not all(_too_big(c) for c in shapes):
-                    continue
-                # No single node holds a replica: add pipeline stages across nodes.
-                for pp in range(2, min(MAX_PIPELINE_STAGES, spec.model.layers) + 1):
-                    cand = evaluate(spec, shape, targets, DeploymentShape(gpu, precision, kv, degrees[-1], pp), engine,
-                                    memory_utilization)
-                    candidates.append(cand)
-                    if not _too_big(cand):
-                        break
+                for tp in tensor_parallel_degrees(spec, per_node):
+                    candidates.extend(_pipeline_depths(
+                        spec, shape, targets, engine, memory_utilization, DeploymentShape(gpu, precision, kv, tp, 1)))
         ruled_out.extend(kv_refused)
     return candidates, ruled_out
+
+
+def _pipeline_depths(spec: ModelSpec, shape: Shape, targets: Targets, engine: Engine,
+                     memory_utilization: float | None, first: DeploymentShape) -> list[Candidate]:
+    """``first`` (one pipeline stage) and deeper pipelines at its TP degree,
+    each scored: stages are added one at a time up to the shallowest depth
+    that fits memory, then EXTRA_PIPELINE_STAGES more, within
+    MAX_PIPELINE_STAGES and the layer count.
+
+    A deeper pipeline holds fewer layers per GPU, leaving memory for a larger
+    batch, so TP 4 x PP 3 can serve more per GPU (or per dollar) than TP 8 x
+    PP 2; which wins depends on the figures and prices, so each is scored and
+    the dominance pruning in `fit` drops the useless ones. A shape that
+    cannot run at all ends the search: more stages do not mend a missing
+    GPU-to-GPU link or a TP degree that does not divide the heads.
+    """
+    deepest = min(MAX_PIPELINE_STAGES, spec.model.layers)
+    found: list[Candidate] = []
+    fitted_at: int | None = None
+    pp = 1
+    while pp <= deepest and (fitted_at is None or pp <= fitted_at + EXTRA_PIPELINE_STAGES):
+        layout = DeploymentShape(first.gpu, first.precision, first.kv_precision, first.tp, pp)
+        cand = evaluate(spec, shape, targets, layout, engine, memory_utilization)
+        found.append(cand)
+        if isinstance(cand, RejectedShape) and cand.constraint is Constraint.RUNNABLE:
+            break
+        if fitted_at is None and not _too_big(cand):
+            fitted_at = pp
+        pp += 1
+    return found
 
 
 def _known_loss(*figures: QualityFigure) -> float:

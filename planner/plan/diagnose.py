@@ -172,7 +172,7 @@ class _Prober:
     def __init__(self, solve: Solve, budget: int) -> None:
         self._solve, self.left = solve, budget
 
-    def plan(self, q: Question, check: bool = False, **changes: object) -> solver.Plan | None:
+    def plan(self, q: Question, changes: dict[str, object], check: bool = False) -> solver.Plan | None:
         """The plan for ``q`` with ``changes``; None when none was found
         (infeasible, out of time, a value the question cannot hold, or no
         solves left). A ``check`` of a value about to be shown runs whatever
@@ -232,19 +232,19 @@ def _lifted(q: Question, probe: _Prober) -> tuple[list[_Bracket], str | None]:
     whole: str | None = None
     if q.inventory:
         for gpu, count in sorted(q.inventory.items()):
-            plan = probe.plan(q, inventory=_without(q.inventory, gpu))
+            plan = probe.plan(q, {"inventory": _without(q.inventory, gpu)})
             if plan is not None:
                 brackets.append(_Bracket("inventory", gpu, count, plan.gpus_by_type.get(gpu, 0)))
         if not brackets and len(q.inventory) > 1:
-            plan = probe.plan(q, inventory=None)
+            plan = probe.plan(q, {"inventory": None})
             if plan is not None:
                 needed = {g: n for g, n in sorted(plan.gpus_by_type.items()) if n > q.inventory.get(g, n)}
                 whole = ", ".join(f"{g}={n}" for g, n in needed.items())
-    if q.max_gpus is not None and (plan := probe.plan(q, max_gpus=None)) is not None:
+    if q.max_gpus is not None and (plan := probe.plan(q, {"max_gpus": None})) is not None:
         brackets.append(_Bracket("max_gpus", None, q.max_gpus, plan.gpus))
-    if q.max_power_w is not None and (plan := probe.plan(q, max_power_w=None)) is not None:
+    if q.max_power_w is not None and (plan := probe.plan(q, {"max_power_w": None})) is not None:
         brackets.append(_Bracket("max_power_w", None, q.max_power_w, plan.power_w))
-    if q.budget is not None and (plan := probe.plan(q, budget=None)) is not None:
+    if q.budget is not None and (plan := probe.plan(q, {"budget": None})) is not None:
         brackets.append(_Bracket("budget", None, q.budget.usd, plan.hourly_usd if q.budget.per_hour else plan.capex_usd))
     return brackets, whole
 
@@ -261,27 +261,27 @@ def _bisect(q: Question, b: _Bracket, probe: _Prober) -> Relaxation | None:
                 closed = False
                 break
             mid = (low + high) // 2
-            if probe.plan(q, **b.changes(q, mid)) is None:
+            if probe.plan(q, b.changes(q, mid)) is None:
                 low = mid
             else:
                 high = mid
         return Relaxation(b.limit, b.gpu, high, closed)
     step = POWER_STEP_W if b.limit == "max_power_w" else _money_step(q)
-    low, high = b.low, b.high  # high is the lifted plan's figure; proved below, once rounded
-    while high - low > max(RELATIVE_TOLERANCE * high, float(step)):
+    below, above = b.low, b.high  # above is the lifted plan's figure; proved below, once rounded
+    while above - below > max(RELATIVE_TOLERANCE * above, float(step)):
         if probe.left <= 0:
             closed = False
             break
-        mid = (low + high) / 2
-        if probe.plan(q, **b.changes(q, mid)) is None:
-            low = mid
+        middle = (below + above) / 2
+        if probe.plan(q, b.changes(q, middle)) is None:
+            below = middle
         else:
-            high = mid
+            above = middle
     # The shown value must itself work: the solver rounds charges up, so a
     # figure exactly at a plan's total can fall a hair short. Try a few steps.
-    shown = _round_up(high, step)
+    shown = _round_up(above, step)
     for _ in range(3):
-        if probe.plan(q, check=True, **b.changes(q, float(shown))) is not None:
+        if probe.plan(q, b.changes(q, float(shown)), check=True) is not None:
             return Relaxation(b.limit, b.gpu, float(shown), closed)
         shown += step
     return None

@@ -27,7 +27,7 @@ from planner.model.predict import Prediction
 from planner.model.quality import DeploymentQuality, deployment_quality
 from planner.model.resolve import resolve_spec
 from planner.model.workload import Deployment, ModelSpec, Shape, check_context
-from planner.plan.question import Economics, Question
+from planner.plan.question import Economics, Question, check_targets_apply
 
 class PlanQuality:
     """The quality figures (weights and KV cache, planner/model/quality.py) of
@@ -217,6 +217,7 @@ def _allowed_gpus(catalog: Catalog, q: Question) -> list[Gpu] | None:
 
 def fit(catalog: Catalog, q: Question) -> FitResult:
     spec = resolve_spec(catalog, q.model)
+    check_targets_apply(q.targets, q.output_tokens, decoder=spec.model.kind is ModelKind.DECODER)
     shape = Shape(q.input_tokens, 0 if spec.model.kind is ModelKind.ENCODER else q.output_tokens)
     check_context(spec, shape, q.rope_scaling)
     engine = catalog.engine(q.engine)

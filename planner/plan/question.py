@@ -227,6 +227,21 @@ class Question(_Value):
         return (self.input_tokens, self.output_tokens) == (DEFAULT_INPUT_TOKENS, DEFAULT_OUTPUT_TOKENS)
 
 
+def check_targets_apply(targets: Targets, output_tokens: int, decoder: bool) -> None:
+    """Raise when a target cannot apply to the request: a decoder's TPOT
+    (``targets.latency_s``) is the time between output tokens, so a request
+    generating one token has none. An encoder's latency is one forward pass
+    and always applies. (The question alone does not know the model's kind:
+    `fit` calls this once the model is resolved.)"""
+    if decoder and targets.latency_s is not None and output_tokens < 2:
+        raise InputError(
+            [Field("targets.latency_s"), " (TPOT) cannot apply with ", Field("output_tokens"),
+             f" {output_tokens}: a request that generates one token has no time per output token"],
+            hint=["set ", Field("targets.ttft_s"), " or ", Field("targets.e2e_s"), " instead, or raise ",
+                  Field("output_tokens")],
+            field="targets.latency_s")
+
+
 # --- parsing what people type (the CLI's flags, a scenario file later) ---------------
 
 

@@ -163,8 +163,10 @@ def explain_rows(result: FitResult) -> list[tuple[str, str]]:
             working.add(pair)
     for (gpu, precision), group in by_pair.items():
         if (gpu, precision) not in working:
-            # the most capable shape tried: one that fit memory, else the one with most GPUs
-            closest = max(group, key=lambda c: (c.constraint is not Constraint.MEMORY, c.gpus))
+            # the most capable shape tried: one that fit memory, else the one with most GPUs;
+            # among those that fit, the fewest pipeline stages (each adds a hand-off per token)
+            closest = max(group, key=lambda c: (c.constraint is not Constraint.MEMORY,
+                                                 0 if c.constraint is Constraint.MEMORY else -c.pp, c.gpus))
             rows.append((f"{gpu} {precision}", f"{closest.reason} ({closest.key.split(' ', 1)[1]})"))
     return rows
 
