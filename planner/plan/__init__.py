@@ -1,3 +1,4 @@
 """The plan: the question, every candidate deployment scored, dominance
-pruning, the CP-SAT solver, and `fit`. Imports planner.core, planner.catalog
+pruning, the CP-SAT solver, `fit`, and the explanation of an empty
+answer (diagnose). Imports planner.core, planner.catalog
 and planner.model."""

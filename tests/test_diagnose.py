@@ -1,0 +1,376 @@
+"""Explaining an empty answer (planner/plan/diagnose.py): the smallest
+relaxation of each limit, the most the limits allow, conflicting latency
+targets, a target that cannot apply, and the TP x PP search behind them."""
+
+from __future__ import annotations
+
+import itertools
+import math
+from fractions import Fraction
+
+import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+from planner.core.errors import EXIT_BAD_INPUT, EXIT_NO_PLAN, InputError, NoPlanError
+from planner.core.units import Money, parse_rate
+from planner.model.resolve import resolve_spec
+from planner.model.workload import Shape
+from planner.plan import diagnose, solver
+from planner.plan.candidates import ScoredShape, enumerate_candidates, tensor_parallel_degrees
+from planner.plan.fit import fit, single_shape_plan
+from planner.plan.question import Economics, Question, Targets
+
+# --- an independent judge: exhaustive search in exact decimals --------------------------
+
+
+def _exact(value: float) -> Fraction:
+    return Fraction(repr(float(value)))
+
+
+def _limits(q: Question, demand: float) -> solver.Limits:
+    """The question's limits as the solver takes them (as `fit` builds them)."""
+    budget = q.budget
+    return solver.Limits(
+        demand=demand, inventory=q.inventory, max_gpus=q.max_gpus, max_power_w=q.max_power_w,
+        max_hourly_usd=budget.usd if budget is not None and budget.per_hour else None,
+        max_capex_usd=budget.usd if budget is not None and not budget.per_hour else None,
+        time_limit_s=diagnose.RELAXATION_TIME_LIMIT_S,
+    )
+
+
+def _mixes(options: list[solver.ReplicaOption], demand: float):
+    """Every replica vector worth trying: no option needs more replicas than
+    cover the demand alone (one fewer would still cover it and use less)."""
+    ranges = [range(math.ceil(demand / o.throughput) + 1) for o in options]
+    for xs in itertools.product(*ranges):
+        if sum(xs) >= 1:
+            yield xs
+
+
+def _within(options: list[solver.ReplicaOption], xs, limits: solver.Limits, need_demand: bool = True) -> bool:
+    if need_demand and sum(x * _exact(o.throughput) for o, x in zip(options, xs)) < _exact(limits.demand):
+        return False
+    for gpu, cap in (limits.inventory or {}).items():
+        if sum(x * o.gpus_per_replica for o, x in zip(options, xs) if o.gpu == gpu) > cap:
+            return False
+    if limits.max_gpus is not None and sum(x * o.gpus_per_replica for o, x in zip(options, xs)) > limits.max_gpus:
+        return False
+    for limit, attr in ((limits.max_power_w, "power_w"), (limits.max_hourly_usd, "hourly_usd"),
+                        (limits.max_capex_usd, "capex_usd")):
+        if limit is not None and sum(x * _exact(getattr(o, attr)) for o, x in zip(options, xs)) > _exact(limit):
+            return False
+    return True
+
+
+def _exists(options: list[solver.ReplicaOption], limits: solver.Limits) -> bool:
+    return any(_within(options, xs, limits) for xs in _mixes(options, limits.demand))
+
+
+# --- random small questions ---------------------------------------------------------------
+#
+# Figures sit on the solver's grids (so its rounding is exact) and are large
+# against the shown steps: a plan costs at least $2/h, $1,000 or 150 W, so
+# 1% below a value rounded up to the cent, dollar or watt is below the true
+# smallest (which needs the smallest >= 110 steps; see RELATIVE_TOLERANCE).
+
+GPUS = ("gpu-a", "gpu-b")
+
+
+@st.composite
+def _option(draw, index: int) -> solver.ReplicaOption:
+    hourly = draw(st.integers(200, 2_000)) / 100
+    return solver.ReplicaOption(
+        key=f"option-{index}",
+        gpu=draw(st.sampled_from(GPUS)),
+        gpus_per_replica=draw(st.sampled_from((1, 2, 4))),
+        throughput=float(draw(st.integers(30, 100))),
+        cost=hourly,
+        hourly_usd=hourly,
+        capex_usd=float(draw(st.integers(1_000, 20_000))),
+        power_w=float(draw(st.integers(150, 1_000))),
+        quality_loss_pct=0.0,
+    )
+
+
+@st.composite
+def _cases(draw):
+    n = draw(st.integers(1, 3))
+    options = [draw(_option(i)) for i in range(n)]
+    demand = float(draw(st.integers(50, 250)))
+    inventory = draw(st.none() | st.fixed_dictionaries({g: st.integers(0, 6) for g in GPUS}))
+    max_gpus = draw(st.none() | st.integers(1, 12))
+    max_power_w = draw(st.none() | st.integers(200, 3_000).map(float))
+    per_hour = draw(st.booleans())
+    budget = draw(st.none() | (st.integers(100, 4_000).map(lambda c: Money(c / 100, True)) if per_hour
+                               else st.integers(1_000, 60_000).map(lambda d: Money(float(d), False))))
+    q = Question("any-model", inventory=inventory, max_gpus=max_gpus, max_power_w=max_power_w, budget=budget)
+    return options, demand, q
+
+
+def _below(r: diagnose.Relaxation) -> float:
+    """Just below a suggested value: one less for counts, 1% less for watts and money."""
+    return r.value - 1 if r.limit in ("inventory", "max_gpus") else r.value * 0.99
+
+
+def _with(q: Question, r: diagnose.Relaxation, value: float) -> Question:
+    if r.limit == "inventory":
+        return q.replace(inventory={**q.inventory, r.gpu: int(value)})
+    if r.limit == "budget":
+        return q.replace(budget=Money(value, q.budget.per_hour))
+    return q.replace(**{r.limit: int(value) if r.limit == "max_gpus" else value})
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.filter_too_much, HealthCheck.too_slow])
+@given(_cases())
+def test_each_suggested_relaxation_works_and_just_below_it_nothing_does(case):
+    options, demand, q = case
+    assume(not _exists(options, _limits(q, demand)))  # the question as asked has no plan
+    solve = lambda q2: solver.solve(options, _limits(q2, demand))  # noqa: E731
+    found, whole = diagnose.smallest_relaxations(q, solve)
+    for r in found:
+        assert r.proved_smallest, r
+        relaxed = _limits(_with(q, r, r.value), demand)
+        plan = solver.solve(options, relaxed)
+        assert plan.status == solver.OPTIMAL and solver.check_plan(plan, relaxed) == [], r
+        assert not _exists(options, _limits(_with(q, r, _below(r)), demand)), r
+    # and none is missed: every limit whose lifting alone gives a plan has its value
+    lifted = {
+        "max_gpus": q.replace(max_gpus=None),
+        "max_power_w": q.replace(max_power_w=None),
+        "budget": q.replace(budget=None),
+    }
+    for limit, without in lifted.items():
+        if getattr(q, limit) is not None and _exists(options, _limits(without, demand)):
+            assert any(r.limit == limit for r in found), limit
+    for gpu in q.inventory or {}:
+        rest = {g: n for g, n in q.inventory.items() if g != gpu} or None
+        if _exists(options, _limits(q.replace(inventory=rest), demand)):
+            assert any(r.limit == "inventory" and r.gpu == gpu for r in found), gpu
+    if whole is not None:
+        assert not any(r.limit == "inventory" for r in found)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_cases())
+def test_max_throughput_is_the_most_any_mix_within_the_limits_serves(case):
+    options, _demand, q = case
+    limits = _limits(q, 0.0)
+    most = solver.max_throughput(options, limits)
+    bounded = all(
+        o.gpu in (limits.inventory or {}) or limits.max_gpus is not None or limits.max_power_w is not None
+        or limits.max_hourly_usd is not None or limits.max_capex_usd is not None
+        for o in options)
+    if not bounded:
+        assert most is None
+        return
+    # every option is bounded by some limit: the most replicas of any one is small
+    caps = []
+    for o in options:
+        cap = 10**6
+        if o.gpu in (limits.inventory or {}):
+            cap = min(cap, limits.inventory[o.gpu] // o.gpus_per_replica)
+        if limits.max_gpus is not None:
+            cap = min(cap, limits.max_gpus // o.gpus_per_replica)
+        for limit, attr in ((limits.max_power_w, "power_w"), (limits.max_hourly_usd, "hourly_usd"),
+                            (limits.max_capex_usd, "capex_usd")):
+            if limit is not None:
+                cap = min(cap, int(_exact(limit) / _exact(getattr(o, attr))))
+        caps.append(cap)
+    best = max((sum(x * _exact(o.throughput) for o, x in zip(options, xs))
+                for xs in itertools.product(*(range(c + 1) for c in caps))
+                if _within(options, xs, limits, need_demand=False)), default=Fraction(0))
+    assert most == float(best)
+
+
+def test_max_throughput_is_unbounded_only_where_nothing_limits_an_option():
+    a = solver.ReplicaOption("a", "gpu-a", 1, 100.0, 1.0, 1.0, 1000.0, 300.0, 0.0)
+    b = solver.ReplicaOption("b", "gpu-b", 2, 150.0, 2.0, 2.0, 2000.0, 600.0, 0.0)
+    assert solver.max_throughput([a, b], solver.Limits(inventory={"gpu-a": 4})) is None  # gpu-b unlimited
+    assert solver.max_throughput([a, b], solver.Limits(inventory={"gpu-a": 4, "gpu-b": 4})) == 4 * 100 + 2 * 150
+    assert solver.max_throughput([a, b], solver.Limits(max_gpus=3)) == 300  # three of a beat a + b
+    assert solver.max_throughput([a, b], solver.Limits(max_hourly_usd=2.5)) == 200
+    assert solver.max_throughput([], solver.Limits()) == 0.0
+
+
+# --- the same, through fit ------------------------------------------------------------------
+
+
+def _no_plan(catalog, q: Question) -> str:
+    with pytest.raises(NoPlanError) as info:
+        fit(catalog, q)
+    assert info.value.exit_code == EXIT_NO_PLAN
+    return str(info.value)
+
+
+def test_an_inventory_is_raised_one_type_at_a_time_to_the_smallest_count(catalog):
+    """20,000 tok/s of Llama-3.1-70B at 50 ms TPOT on 8 H100s and 2 H200s: the
+    message names, for each type alone, the smallest count that serves it;
+    one fewer of either (the other as given) has no plan."""
+    base = Question("llama-3.1-70b", Targets(latency_s=0.05, throughput=parse_rate("20000 tok/s")),
+                    gpus=("h100-sxm", "h200-sxm"), inventory={"h100-sxm": 8, "h200-sxm": 2})
+    text = _no_plan(catalog, base)
+    assert "inf" not in text
+    suggested = dict(part.split(" to ")[1].split("=") for part in text.split(": ", 1)[1].split("; or "))
+    assert set(suggested) == {"h100-sxm", "h200-sxm"}
+    for gpu, count in suggested.items():
+        count = int(count)
+        assert fit(catalog, base.replace(inventory={**base.inventory, gpu: count})).lines
+        _no_plan(catalog, base.replace(inventory={**base.inventory, gpu: count - 1}))
+
+
+def test_a_budget_is_lowered_to_the_cent_that_still_works(catalog):
+    """A budget-only question: the hardware's reach is a finite number (it was
+    'inf' when only an inventory could bound it), and the suggested budget
+    works while one cent less does not."""
+    base = Question("llama-3.1-70b", Targets(latency_s=0.05, throughput=parse_rate("20000 tok/s")),
+                    gpus=("h100-sxm", "h200-sxm"), budget=Money(39.32, True))
+    text = _no_plan(catalog, base)
+    assert "inf" not in text and "nan" not in text
+    assert "; the allowed hardware serves at most about " in text
+    most = float(text.split("serves at most about ")[1].split(" ")[0].replace(",", ""))
+    assert 0 < most < 20_000
+    shown = text.rsplit("relax budget to $", 1)[1]
+    assert shown.endswith("/h")
+    usd = float(shown[:-2].replace(",", ""))
+    assert fit(catalog, base.replace(budget=Money(usd, True))).lines
+    _no_plan(catalog, base.replace(budget=Money(round(usd - 0.01, 2), True)))
+
+
+def test_the_reach_clause_is_left_out_when_the_hardware_is_unbounded():
+    q = Question("any-model", Targets(throughput=parse_rate("100 tok/s")), max_gpus=1)
+    infeasible = solver.Plan(solver.INFEASIBLE, (), 0.0)
+    text = diagnose.why_infeasible(q, 100.0, solver.INFEASIBLE, lambda q2: infeasible, lambda q2: None)
+    rendered = str(NoPlanError(text))
+    assert "at most" not in rendered and "inf" not in rendered
+    assert rendered == "no plan serves 100 tok/s within the limits: allow more GPU types (gpus) or precisions"
+
+
+def test_the_relaxation_solves_are_capped(catalog):
+    """A solver that never finds a plan is asked at most the cap's worth of times."""
+    calls = []
+
+    def never(q2):
+        calls.append(q2)
+        return solver.Plan(solver.INFEASIBLE, (), 0.0)
+
+    q = Question("any-model", inventory={f"gpu-{i}": 1 for i in range(100)}, max_gpus=2, max_power_w=100.0)
+    assert diagnose.smallest_relaxations(q, never) == ([], None)
+    assert len(calls) == diagnose.MAX_RELAXATION_SOLVES
+
+
+# --- conflicting latency targets ------------------------------------------------------------
+
+
+def _batch_one(catalog, model: str, targets: Targets):
+    spec = resolve_spec(catalog, model)
+    cands, _ = enumerate_candidates(catalog, spec, Shape(512, 256), targets, catalog.engine("vllm"))
+    return [t for c in cands if (t := diagnose.closest_timing(c)) is not None]
+
+
+def test_two_targets_no_shape_meets_together_are_named_as_a_conflict(catalog):
+    """Llama-3.1-70B at 10 ms TPOT and 25 ms TTFT: some shape meets each, none
+    both. The figures are the best TTFT among the shapes meeting 10 ms TPOT
+    and the best TPOT among those meeting 25 ms TTFT (at batch 1, their fastest)."""
+    targets = Targets(latency_s=0.010, ttft_s=0.025)
+    text = _no_plan(catalog, Question("llama-3.1-70b", targets))
+    timings = _batch_one(catalog, "llama-3.1-70b", targets)
+    ttft_given_tpot = min(t.ttft_s for t in timings if t.tpot_s <= 0.010)
+    tpot_given_ttft = min(t.tpot_s for t in timings if t.ttft_s <= 0.025)
+    assert ttft_given_tpot > 0.025 and tpot_given_ttft > 0.010  # a real conflict
+    assert text == (f"TPOT 10 ms and TTFT 25 ms conflict: no shape meets both; the shapes that meet TPOT reach "
+                    f"TTFT of at best {ttft_given_tpot * 1e3:.3g} ms, those that meet TTFT reach TPOT of at best "
+                    f"{tpot_given_ttft * 1e3:.3g} ms; relax targets.latency_s or targets.ttft_s")
+
+
+def test_with_three_targets_the_conflicting_pair_is_named(catalog):
+    """A loose e2e target conflicts with neither: the pair named is TPOT and TTFT."""
+    text = _no_plan(catalog, Question("llama-3.1-70b", Targets(latency_s=0.010, ttft_s=0.025, e2e_s=600.0)))
+    assert text.startswith("TPOT 10 ms and TTFT 25 ms conflict: no shape meets both")
+
+
+def test_a_conflict_in_the_cli_names_the_flags(cli):
+    result = cli("fit", "llama-3.1-70b", "--latency", "10ms", "--ttft", "25ms")
+    assert result.exit_code == EXIT_NO_PLAN
+    assert "conflict: no shape meets both" in result.stderr and "relax --latency or --ttft" in result.stderr
+    assert "memory" not in result.stderr and "Traceback" not in result.stderr
+
+
+def test_one_unreachable_target_keeps_its_own_message(catalog):
+    text = _no_plan(catalog, Question("llama-3.1-70b", Targets(latency_s=0.001, ttft_s=0.025)))
+    assert text.startswith("no plan meets TPOT 1 ms: the fastest")
+
+
+# --- a target that cannot apply --------------------------------------------------------------
+
+
+def test_a_tpot_target_with_one_output_token_is_an_input_error(catalog):
+    with pytest.raises(InputError) as info:
+        fit(catalog, Question("llama-3.1-8b", Targets(latency_s=0.05), output_tokens=1))
+    assert info.value.field == "targets.latency_s"
+    assert "targets.latency_s" in str(info.value) and "output_tokens 1" in str(info.value)
+
+
+def test_the_cli_names_latency_and_output(cli):
+    result = cli("fit", "llama-3.1-8b", "--latency", "50ms", "--output", "1")
+    assert result.exit_code == EXIT_BAD_INPUT
+    assert "--latency" in result.stderr and "--output 1" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+
+
+def test_other_targets_with_one_output_token_and_an_encoders_latency_still_plan(catalog):
+    assert fit(catalog, Question("llama-3.1-8b", Targets(ttft_s=0.5), output_tokens=1, gpus=("h100-sxm",))).lines
+    assert fit(catalog, Question("llama-3.1-8b", Targets(latency_s=0.05), output_tokens=2, gpus=("h100-sxm",))).lines
+    # an encoder's --latency is one forward pass: output tokens do not enter
+    assert fit(catalog, Question("bert-base", Targets(latency_s=0.01), output_tokens=1, input_tokens=128,
+                                 gpus=("h100-sxm",))).lines
+
+
+# --- TP x PP ------------------------------------------------------------------------------------
+
+
+def test_the_405b_question_gets_a_plan_no_dearer_than_tp4_pp3(catalog):
+    """2,000 tok/s of Llama-3.1-405B at 80 ms TPOT on RTX 5090s, by purchase
+    price: TP 4 x PP 3 shapes are scored (a TP degree that fits one node used
+    to get no pipeline), and the plan costs no more than the cheapest made of
+    any one of them at its catalog price."""
+    q = Question("llama-3.1-405b", Targets(latency_s=0.08, throughput=parse_rate("2000 tok/s")), gpus=("rtx-5090",),
+                 economics=Economics(objective="capex"))
+    result = fit(catalog, q)
+    tp4_pp3 = [c for c in result.candidates if isinstance(c, ScoredShape) and (c.tp, c.pp) == (4, 3)]
+    assert tp4_pp3
+    for c in tp4_pp3:
+        single = single_shape_plan(q, 2000.0, c)
+        assert single is not None
+        assert result.cost <= single[0]
+        assert single[0] == single[1].replicas * 12 * catalog.gpu("rtx-5090").prices.purchase_usd.value
+
+
+def test_deeper_pipelines_can_make_the_plan_cheaper(catalog):
+    """20,000 tok/s of Llama-3.1-405B at 100 ms TPOT on RTX 4090s, by purchase
+    price: the plan uses a shape the old search (pipelines only at the largest
+    TP degree, and only its shallowest fit, when no TP degree fits one node)
+    never scored, and costs less than the best plan of the shapes it did."""
+    q = Question("llama-3.1-405b", Targets(latency_s=0.1, throughput=parse_rate("20000 tok/s")), gpus=("rtx-4090",),
+                 economics=Economics(objective="capex"))
+    result = fit(catalog, q)
+    spec = resolve_spec(catalog, "llama-3.1-405b")
+    top_tp = tensor_parallel_degrees(spec, catalog.gpu("rtx-4090").gpus_per_node)[-1]
+    scored = [c for c in result.candidates if isinstance(c, ScoredShape)]
+
+    def old_search_scored(c: ScoredShape) -> bool:
+        if c.pp == 1:
+            return True
+        same = [o for o in result.candidates if (o.precision.id, o.kv_precision.id) == (c.precision.id, c.kv_precision.id)]
+        one_stage_fits = any(o.pp == 1 and (isinstance(o, ScoredShape) or o.constraint.value != "memory") for o in same)
+        shallowest = min(o.pp for o in same if o.tp == top_tp and (isinstance(o, ScoredShape) or o.constraint.value != "memory"))
+        return not one_stage_fits and c.tp == top_tp and c.pp == shallowest
+
+    old = [c for c in scored if old_search_scored(c)]
+    assert old and len(old) < len(scored)
+    options = [solver.ReplicaOption(c.key, c.gpu.id, c.gpus, c.throughput, c.capex_usd, c.hourly_usd, c.capex_usd,
+                                    c.power_w, 0.0) for c in old]
+    before = solver.solve(options, solver.Limits(demand=20000.0))
+    assert before.status == solver.OPTIMAL
+    assert result.cost < before.cost
+    assert any(not old_search_scored(line.candidate) for line in result.lines)
