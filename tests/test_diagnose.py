@@ -246,6 +246,23 @@ def test_the_reach_clause_is_left_out_when_the_hardware_is_unbounded():
     assert rendered == "no plan serves 100 tok/s within the limits: allow more GPU types (gpus) or precisions"
 
 
+def test_when_no_one_type_suffices_the_whole_inventory_is_named():
+    """200 tok/s from replicas of 100 tok/s within 110 W and $110/h: two A
+    (100 W, $10/h each) draw too much, two B (10 W, $100/h) cost too much, one
+    of each fits. With none of either in stock, raising one type alone never
+    helps (the other stays at 0); raising both does."""
+    a = solver.ReplicaOption("a", "gpu-a", 1, 100.0, 10.0, 10.0, 1000.0, 100.0, 0.0)
+    b = solver.ReplicaOption("b", "gpu-b", 1, 100.0, 100.0, 100.0, 1000.0, 10.0, 0.0)
+    q = Question("any-model", Targets(throughput=parse_rate("200 tok/s")), inventory={"gpu-a": 0, "gpu-b": 0},
+                 max_power_w=110.0, budget=Money(110.0, True))
+    solve = lambda q2: solver.solve([a, b], _limits(q2, 200.0))  # noqa: E731
+    assert diagnose.smallest_relaxations(q, solve) == ([], "gpu-a=1, gpu-b=1")
+    text = diagnose.why_infeasible(q, 200.0, solver.INFEASIBLE, solve,
+                                   lambda q2: solver.max_throughput([a, b], _limits(q2, 200.0)))
+    assert str(NoPlanError(text)) == ("no plan serves 200 tok/s within the limits; the allowed hardware serves at "
+                                      "most about 0 tokens/s: relax inventory to gpu-a=1, gpu-b=1")
+
+
 def test_the_relaxation_solves_are_capped(catalog):
     """A solver that never finds a plan is asked at most the cap's worth of times."""
     calls = []

@@ -38,7 +38,8 @@ RELAXATION_TIME_LIMIT_S = 5.0  # each re-solve that explains an empty answer
 # should cost about what the answer did, not minutes. The budget covers one
 # lift per limit and per listed GPU type, then about ten bisection steps for
 # each of four limits; once spent, a bisection stops at the smallest value
-# proved so far, which still works but may not be the smallest.
+# proved so far, which still works but may not be the smallest. The final
+# check of each value shown (at most three solves a limit) comes on top.
 MAX_RELAXATION_SOLVES = 48
 
 # Money and watts are bisected until the bracket is within this share of the
