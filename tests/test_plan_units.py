@@ -82,8 +82,8 @@ def test_single_shape_plan_takes_enough_replicas(catalog):
     ("inventory", {"inventory": {"h100-sxm": 6}}, {"inventory": {"h100-sxm": 5}}),
     ("max_gpus", {"max_gpus": 6}, {"max_gpus": 5}),
     ("max_power_w", {"max_power_w": 6 * 700.0}, {"max_power_w": 6 * 700.0 - 1}),  # H100 SXM TDP 700 W
-    ("hourly budget", {"budget": Money(6 * 6.88, True)}, {"budget": Money(6 * 6.88 - 0.01, True)}),
-    ("purchase budget", {"budget": Money(6 * 30_000, False)}, {"budget": Money(6 * 30_000 - 1, False)}),
+    ("hourly budget", {"budget": Money(6 * 6.88, "h")}, {"budget": Money(6 * 6.88 - 0.01, "h")}),
+    ("purchase budget", {"budget": Money(6 * 30_000)}, {"budget": Money(6 * 30_000 - 1)}),
 ])
 def test_each_limit_forbids_a_single_shape_plan_on_its_own(catalog, limit, allowed, forbidden):
     c = _shape(catalog, tp=2)  # 3 replicas x 2 GPUs below
@@ -137,9 +137,9 @@ def _no_plan(catalog, **question) -> str:
 
 def test_budget_too_small_names_the_budget_that_would_do(catalog):
     # one H100 SXM at the catalog's $6.88/GPU-hour is the cheapest replica meeting 50 ms
-    assert _no_plan(catalog, targets=Targets(latency_s=0.05), gpus=("h100-sxm",), budget=Money(0.5, True)) == (
+    assert _no_plan(catalog, targets=Targets(latency_s=0.05), gpus=("h100-sxm",), budget=Money(0.5, "h")) == (
         "no plan serves one replica within the limits: relax budget to $6.88/h")
-    assert _no_plan(catalog, gpus=("h100-sxm",), budget=Money(100, False)) == (
+    assert _no_plan(catalog, gpus=("h100-sxm",), budget=Money(100)) == (
         "no plan serves one replica within the limits: relax budget to $30,000")
 
 

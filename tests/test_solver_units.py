@@ -58,16 +58,16 @@ def test_zero_and_integer_figures_are_accepted(name):
 
 
 @pytest.mark.parametrize("gpus, message", [
-    (0, "a: gpus_per_replica must be >= 1, got 0"),
-    (-2, "a: gpus_per_replica must be >= 1, got -2"),
-    (True, "a: gpus_per_replica must be an integer"),
-    (2.0, "a: gpus_per_replica must be an integer"),
+    (0, "a: gpus_per_unit must be >= 1, got 0"),
+    (-2, "a: gpus_per_unit must be >= 1, got -2"),
+    (True, "a: gpus_per_unit must be an integer"),
+    (2.0, "a: gpus_per_unit must be an integer"),
 ])
-def test_gpus_per_replica_is_a_positive_integer(gpus, message):
+def test_gpus_per_unit_is_a_positive_integer(gpus, message):
     with pytest.raises(ValueError) as info:
         option(gpus=gpus)
     assert str(info.value) == message
-    assert option(gpus=1).gpus_per_replica == 1
+    assert option(gpus=1).gpus_per_unit == 1
 
 
 def test_an_option_needs_a_key():
@@ -186,7 +186,7 @@ def test_check_plan_adds_gpus_per_type_over_lines():
 def test_negative_replica_counts_are_named():
     a, b = option("a"), option("b")
     plan = Plan(OPTIMAL, (PlanLine(a, 3), PlanLine(b, -1)), 2.0)
-    assert check_plan(plan, Limits(demand=2000.0)) == ["b: negative replica count -1"]
+    assert check_plan(plan, Limits(demand=2000.0)) == ["b: negative unit count -1"]
 
 
 def test_lines_with_no_replicas_count_for_nothing():
@@ -206,7 +206,7 @@ def test_plan_totals_add_over_lines():
     plan = Plan(OPTIMAL, (PlanLine(a, 3), PlanLine(b, 2), PlanLine(c, 0)), 9.0)
     assert plan.replicas == 5
     assert plan.gpus == 8
-    assert plan.gpus_by_type == {"h100": 6, "l4": 2}
+    assert plan.gpus_by_pool == {"h100": 6, "l4": 2}
     assert plan.throughput == 360.0
     assert plan.hourly_usd == 9.0
     assert plan.capex_usd == 36.0

@@ -65,8 +65,9 @@ def _write(columns: list[str], rows: list[dict[str, Any]]) -> str:
 
 def _bom_row(result: FitResult, index: int, line: Line) -> dict[str, Any]:
     c = line.candidate
-    cloud, buy = c.gpu.prices.cloud_usd_per_gpu_hour, c.gpu.prices.purchase_usd
-    per_node = result.question.gpus_per_node or c.gpu.gpus_per_node
+    offer = line.offer
+    cloud = offer.price
+    per_node = offer.gpus
     return {
         "line": index,
         "gpu_id": c.gpu.id,
@@ -74,7 +75,7 @@ def _bom_row(result: FitResult, index: int, line: Line) -> dict[str, Any]:
         "vendor": c.gpu.vendor,
         "quantity_gpus": line.gpus,
         "gpus_per_node": per_node,
-        "nodes": math.ceil(line.gpus / per_node),
+        "nodes": line.instances,
         "replicas": line.replicas,
         "tensor_parallel": c.tp,
         "pipeline_parallel": c.pp,
@@ -83,15 +84,15 @@ def _bom_row(result: FitResult, index: int, line: Line) -> dict[str, Any]:
         "batch_per_replica": c.batch,
         "memory_per_gpu_gib": c.gpu.memory_total_gib,
         "memory_used_per_gpu_gb": _number(c.memory.per_gpu / 1e9, 2),
-        "unit_price_usd_per_hour": _number(cloud.value if cloud else None),
-        "extended_usd_per_hour": _number(cloud.value * line.gpus if cloud else None),
-        "hourly_price_provider": cloud.provider or "" if cloud else "",
+        "unit_price_usd_per_hour": _number(cloud.usd_per_hour if cloud else None),
+        "extended_usd_per_hour": _number(line.placement.hourly_usd * line.units if cloud else None),
+        "hourly_price_provider": offer.provider.name if offer.provider else "",
         "hourly_price_as_of": cloud.as_of if cloud else "",
         "hourly_price_source": cloud.source if cloud else "",
-        "unit_price_usd": _number(buy.value if buy else None),
-        "extended_usd": _number(buy.value * line.gpus if buy else None),
-        "purchase_price_as_of": buy.as_of if buy else "",
-        "purchase_price_source": buy.source if buy else "",
+        "unit_price_usd": _number(offer.capex_usd if offer.server else None),
+        "extended_usd": _number(line.placement.capex_usd * line.units if offer.server else None),
+        "purchase_price_as_of": ", ".join(part.as_of for part in offer.server.parts) if offer.server else "",
+        "purchase_price_source": "; ".join(part.source for part in offer.server.parts) if offer.server else "",
         "tdp_w_per_gpu": _number(c.gpu.tdp_w),
         "power_w": _number(c.gpu.tdp_w * line.gpus if c.gpu.tdp_w else None),
         "output_tokens_per_s": _number(c.tokens_per_s * line.replicas if result.spec.model.kind is ModelKind.DECODER else None, 1),
@@ -115,8 +116,10 @@ def bom_csv(result: FitResult) -> str:
 
 def candidates_csv(result: FitResult) -> str:
     """Every candidate shape considered, with its predicted figures and why it lost."""
-    in_plan = {line.candidate.key: line.replicas for line in result.lines}
-    pool = {c.key for c in result.pool}
+    in_plan: dict[str, int] = {}
+    for line in result.lines:
+        in_plan[line.candidate.key] = in_plan.get(line.candidate.key, 0) + line.replicas
+    pool = {p.shape.key for p in result.pool}
     rows = []
     for c in result.candidates:
         scored = c if isinstance(c, ScoredShape) else None
@@ -128,7 +131,7 @@ def candidates_csv(result: FitResult) -> str:
             status, why = "dominated", "another shape on the same GPU type serves as much for the same cost and quality"
         else:
             status, why = "not chosen", "the chosen plan meets the targets for less"
-        hourly, capex = c.hourly_usd, c.capex_usd
+        hourly = capex = None  # priced per offer now: see the plan's lines
         rows.append({
             "gpu_id": c.gpu.id,
             "tensor_parallel": c.tp,

@@ -14,12 +14,11 @@ from dataclasses import dataclass, field
 from planner.catalog.schema import ModelKind
 from planner.report import charts
 from planner.catalog.architecture import count_params
-from planner.plan.candidates import gpu_cost
 from planner.catalog.load import Catalog
 from planner.core.errors import NoPlanError
 from planner.plan.fit import FitResult, fit
 from planner.plan.question import Objective, Question, Targets
-from planner.report.fit import OBJECTIVE_WORDS, headline, assumptions, headroom, loss_cell, quality_notes
+from planner.report.fit import OBJECTIVE_WORDS, assumptions, headline, headroom, line_objective, loss_cell, quality_notes
 from planner.core.units import Rate, format_rate
 from planner.report.format import gigabytes, milliseconds, money, number, parameters, percent_change, signed_money
 
@@ -99,7 +98,7 @@ def _plan_section(result: FitResult) -> Section:
             "-" if encoder else c.kv_precision.id, str(c.batch), "-" if encoder else milliseconds(c.prediction.ttft_s),
             milliseconds(c.prediction.e2e_s if encoder else c.prediction.tpot_s),
             f"{(c.throughput if encoder else c.tokens_per_s) * line.replicas:,.0f}", loss_cell(result, c),
-            money((gpu_cost(c.gpu, result.question.economics) or 0) * line.gpus, hourly),
+            money(line_objective(result, line), hourly),
         ])
     sec.tables.append(DocTable(["GPU", "GPUs", "replicas", "TP x PP", "weights", "KV cache", "batch/replica", "TTFT",
                                 "latency" if encoder else "TPOT", "samples/s" if encoder else "tokens/s",
@@ -230,10 +229,6 @@ def _risks_section(catalog: Catalog, result: FitResult) -> Section:
             sec.bullets.append(bullet)
     for line in result.lines:
         g = line.candidate.gpu
-        for kind, price in (("cloud", g.prices.cloud_usd_per_gpu_hour), ("purchase", g.prices.purchase_usd)):
-            if price is not None:
-                sec.bullets.append(f"{g.id} {kind} price ${price.value:,.2f} as of {price.as_of}"
-                                   + (f" ({price.provider})" if price.provider else "") + f"; source: {price.source}.")
         if g.notes:
             sec.bullets.append(f"{g.id} catalog notes: {g.notes}")
     sec.bullets.extend(assumptions(result))
