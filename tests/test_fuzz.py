@@ -40,7 +40,7 @@ PRECISIONS = st.sampled_from(["bf16", "fp8", "int4", "fp32", "int8-weight-only"]
 FIT_OPTIONS = {
     "--latency": DURATIONS, "--ttft": DURATIONS, "--e2e": DURATIONS, "--throughput": RATES, "--input": COUNTS,
     "--output": COUNTS, "--gpu": GPUS, "--precision": PRECISIONS, "--kv-precision": PRECISIONS,
-    "--max-quality-loss": FLOATS, "--inventory": st.sampled_from(["h100-sxm=8", "h100=2", "l40s=0"]) | HOSTILE,
+    "--max-quality-loss": FLOATS, "--available": st.sampled_from(["h100-sxm=8", "h100=2", "l40s=0"]) | HOSTILE,
     "--budget": st.sampled_from(["$200/h", "$2M", "$1/h"]) | HOSTILE, "--max-gpus": COUNTS,
     "--max-power": st.sampled_from(["20kW", "700W"]) | HOSTILE, "--gpus-per-node": COUNTS,
     "--objective": st.sampled_from(["hourly", "capex", "tco"]) | HOSTILE, "--years": FLOATS, "--pue": FLOATS,
@@ -153,8 +153,8 @@ def test_a_question_is_valid_or_an_input_error_and_fit_answers_it(catalog, laten
 
     try:
         q = Question("13B", Targets(latency_s=latency), top=top, max_quality_loss=max_loss,
-                     memory_utilization=utilization, max_gpus=max_gpus, inventory=inventory,
-                     budget=Money(500, True))
+                     memory_utilization=utilization, max_gpus=max_gpus, available=inventory,
+                     budget=Money(500, "h"))
     except PlannerError as exc:
         assert exc.exit_code == EXIT_BAD_INPUT and "\n" not in str(exc)
         return

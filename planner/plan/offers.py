@@ -223,7 +223,10 @@ def offers_for(catalog: Catalog, q: Question, gpus: Iterable[Gpu]) -> tuple[list
     else:
         market, missing = purchases(catalog, q, gpus)
     if q.available:  # a type excluded from the market (=0) is not a market offer
-        market = [o for o in market if q.available.get(o.gpu.id, 1) > 0]
+        excluded = {gpu.id for gpu in gpus if q.available.get(gpu.id) == 0}
+        market = [o for o in market if o.gpu.id not in excluded]
+        missing = [(gpu_id, why) for gpu_id, why in missing if gpu_id not in excluded]
+        missing += [(gpu_id, "excluded: available count 0") for gpu_id in sorted(excluded)]
     owned_ids = {o.gpu.id for o in mine}
     missing = [(gpu_id, why) for gpu_id, why in missing if gpu_id not in owned_ids]
     return mine + market, missing

@@ -77,7 +77,7 @@ def _question_section(result: FitResult) -> Section:
         ["GPU types", ", ".join(q.gpus) if q.gpus else "all in the catalog with a price"],
         ["precisions", ", ".join(q.precisions) if q.precisions else f"all with a published loss <= {q.max_quality_loss:g}% on this model (weights plus KV cache)"],
         ["limits", ", ".join(filter(None, [
-            f"inventory {', '.join(f'{k}={v}' for k, v in q.inventory.items())}" if q.inventory else "",
+            f"available {', '.join(f'{k}={v}' for k, v in q.available.items())}" if q.available else "",
             f"budget {q.budget}" if q.budget else "", f"at most {q.max_gpus} GPUs" if q.max_gpus else "",
             f"at most {q.max_power_w:,.0f} W" if q.max_power_w else ""])) or "none"],
         ["objective", OBJECTIVE_WORDS[q.economics.objective]],
