@@ -151,3 +151,11 @@ def test_a_monthly_budget_is_730_hours(catalog):
     assert fit(catalog, q.replace(budget=Money(monthly, "month"))).cost == cheapest.cost
     with pytest.raises(NoPlanError):
         fit(catalog, q.replace(budget=Money(monthly * 0.99, "month")))
+
+
+def test_zones_survive_the_loss_of_a_zone(catalog):
+    q = Question("llama-3.1-70b", targets=Targets(latency_s=0.05, throughput=parse_rate("5000 tok/s")), zones=2)
+    result = fit(catalog, q)
+    assert sum(line.units for line in result.lines) >= 2
+    left = sum((line.units - -(-line.units // 2)) * line.placement.throughput for line in result.lines)
+    assert left >= 5000

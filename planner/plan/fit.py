@@ -167,6 +167,7 @@ def _limits(q: Question, demand: float, time_limit: float = solver.DEFAULT_TIME_
         max_hourly_usd=budget.usd_per_hour if budget is not None and budget.per_hour else None,
         max_capex_usd=budget.usd if budget is not None and not budget.per_hour else None,
         spares=q.redundancy,
+        zones=q.zones,
         time_limit_s=time_limit,
     )
 
@@ -265,6 +266,10 @@ def single_shape_plan(q: Question, demand: float, p: Placement) -> tuple[float, 
     units = max(1, math.ceil(demand / p.throughput - 1e-9)) if demand > 0 else 1
     if q.redundancy:
         units = max(units + q.redundancy, q.redundancy + 1)
+    if q.zones > 1:  # a zone holds ceil(units / zones): the rest must still serve the demand
+        units = max(units, q.zones)
+        while (units - -(-units // q.zones)) * p.throughput < demand * (1 - 1e-12):
+            units += 1
     gpus = units * p.gpus_per_unit
     cap = (_pools(q) or {}).get(p.offer.pool)
     if cap is not None and gpus > cap:

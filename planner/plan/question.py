@@ -53,6 +53,7 @@ SEGMENTS = ("datacenter", "workstation", "consumer")
 # licence forbids datacenter deployment (references/procurement/SOURCES.md).
 DEFAULT_SEGMENTS = ("datacenter", "workstation")
 MAX_REDUNDANCY = 100  # spare units a plan keeps (N+k)
+MAX_ZONES = 16  # availability zones a plan is spread over
 
 
 class Objective(StrEnum):
@@ -188,6 +189,7 @@ class Question(_Value):
     pricing: PricingModel = PricingModel.ON_DEMAND
     region: str | None = None  # a region name or its prefix ("us-east"); None: the cheapest region listed
     redundancy: StrictInt = 0  # spare units: the plan still serves its demand with this many units down (N+k)
+    zones: StrictInt = 1  # zones the plan is spread over; above 1 it still serves its demand with any one zone down
     budget: Money | None = None
     max_gpus: StrictInt | None = None
     max_power_w: float | None = None
@@ -238,6 +240,7 @@ class Question(_Value):
                     raise InputError([Field(name), f" count for '{gpu}' must be a whole number from 0 to {MAX_GPU_COUNT:,}, "
                                       f"got {count!r}"], field=name)
         _between("redundancy", self.redundancy, 0, MAX_REDUNDANCY)
+        _between("zones", self.zones, 1, MAX_ZONES)
         if self.region is not None and not self.region.strip():
             raise InputError([Field("region"), " is empty"], hint="a region such as us-east-1, or leave it out", field="region")
         if self.budget is not None:

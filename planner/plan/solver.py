@@ -25,7 +25,11 @@ answer may mix GPU types, precisions and offers.
 
 where largest >= throughput_i for every option in use (a boolean per
 option), so the plan still serves its demand with its `spares` largest units
-lost.
+lost. Spread over `zones` zones (each option's units dealt round-robin, so a
+zone holds at most ceil(x_i / zones) of them), the plan also serves its
+demand with any one zone down:
+
+    sum_i (x_i - ceil(x_i / zones)) * throughput_i >= demand,  sum_i x_i >= zones
 
 The objective is lexicographic, solved as three stages, each fixing the
 optimum of the one before: (1) the least total cost; (2) among those, the
@@ -139,6 +143,7 @@ class Limits:
     max_capex_usd: float | None = None
     min_replicas: int = 1  # replicas in total, over all options
     spares: int = 0  # units the plan may lose and still serve the demand (N+k redundancy)
+    zones: int = 1  # zones the units are spread over; with more than 1, losing any one zone still serves the demand
     time_limit_s: float = DEFAULT_TIME_LIMIT_S  # for all stages together
 
     def __post_init__(self) -> None:
@@ -155,6 +160,9 @@ class Limits:
                 _require_non_negative(name, getattr(self, name))
         _require_count("min_replicas", self.min_replicas)
         _require_count("spares", self.spares)
+        _require_count("zones", self.zones)
+        if self.zones < 1:
+            raise ValueError("zones must be at least 1")
         if not (math.isfinite(self.time_limit_s) and self.time_limit_s > 0):
             raise ValueError(f"time_limit_s must be a positive number of seconds, got {self.time_limit_s}")
 
@@ -261,10 +269,12 @@ def solve(options: Sequence[ReplicaOption], limits: Limits) -> Plan:
             budgets.append((_to_grid(limit, scale, math.floor), charge))
 
     variables: list[tuple[ReplicaOption, cp_model.IntVar]] = []
+    uppers: dict[str, int] = {}
     for option in options:
         upper = _replica_bound(option, served[option.key], demand, limits, inventory, budgets)
         if upper > 0:
             variables.append((option, model.new_int_var(0, upper, f"x[{option.key}]")))
+            uppers[option.key] = upper
 
     xs = [x for _, x in variables]
     model.add(_weighted(variables, lambda c: served[c.key]) >= demand)
@@ -288,6 +298,16 @@ def solve(options: Sequence[ReplicaOption], limits: Limits) -> Plan:
             model.add(largest >= served[option.key]).only_enforce_if(in_use)
         model.add(_weighted(variables, lambda c: served[c.key]) - limits.spares * largest >= demand)
         model.add(cp_model.LinearExpr.sum(xs) >= limits.spares + 1)
+    if limits.zones > 1 and variables:
+        zones = limits.zones
+        kept = []  # units left when the zone holding the most of each option is down
+        for option, x in variables:
+            in_worst_zone = model.new_int_var(0, uppers[option.key], f"in_worst_zone[{option.key}]")
+            model.add_division_equality(in_worst_zone, x + (zones - 1), zones)  # ceil(x / zones)
+            kept.append((served[option.key], x, in_worst_zone))
+        model.add(cp_model.LinearExpr.weighted_sum([x for _, x, _ in kept], [t for t, _, _ in kept])
+                  - cp_model.LinearExpr.weighted_sum([z for _, _, z in kept], [t for t, _, _ in kept]) >= demand)
+        model.add(cp_model.LinearExpr.sum(xs) >= zones)
 
     time_left = limits.time_limit_s
 
@@ -372,6 +392,12 @@ def check_plan(plan: Plan, limits: Limits) -> list[str]:
     replicas = sum(line.replicas for line in lines)
     if replicas < limits.min_replicas:
         problems.append(f"{replicas} replicas is below min_replicas {limits.min_replicas}")
+    if limits.zones > 1:
+        left = sum(((line.units - -(-line.units // limits.zones)) * _exact(line.option.throughput) for line in lines),
+                   Fraction(0))
+        if sum(line.units for line in lines) < limits.zones or left < _exact(limits.demand):
+            problems.append(f"with one of {limits.zones} zones down the plan serves {_show(left)}/s, "
+                            f"below the demand {_show(limits.demand)}/s")
     if limits.spares:
         units = sorted((_exact(line.option.throughput) for line in lines for _ in range(min(line.units, limits.spares))),
                        reverse=True)
@@ -440,9 +466,12 @@ def _replica_bound(option, served, demand, limits, inventory, budgets) -> int:
     option that serves nothing (or a question with no demand) only ever
     helps reach the floors.
     """
-    floor = max(limits.min_replicas, limits.spares + 1 if limits.spares else 0)
+    floor = max(limits.min_replicas, limits.spares + 1 if limits.spares else 0, limits.zones if limits.zones > 1 else 0)
     if demand > 0 and served > 0:
-        upper = max(floor, -(-demand // served) + limits.spares)
+        needed = -(-demand // served)
+        # with zones, x - ceil(x / zones) >= x / 2 - 1 for zones >= 2, so
+        # 2 * needed + zones units of i alone survive any zone's loss
+        upper = max(floor, needed + limits.spares, 2 * needed + limits.zones if limits.zones > 1 else 0)
     else:
         upper = floor
     per_replica = option.gpus_per_unit

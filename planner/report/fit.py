@@ -155,6 +155,9 @@ def assumptions(result: FitResult) -> list[str]:
     if q.redundancy:
         notes.append(f"Redundancy N+{q.redundancy}: the plan still serves its throughput with any {q.redundancy} "
                      "instance(s), server(s) or owned replica(s) down.")
+    if q.zones > 1:
+        notes.append(f"Zones: the plan's units are spread round-robin over {q.zones} zones and still serve the "
+                     "throughput with any one zone down.")
     if any(line.candidate.gpu.segment == "consumer" for line in result.lines):
         notes.append("CONSUMER CARDS: NVIDIA's GeForce driver licence does not permit datacenter deployment; "
                      "GeForce cards also lack ECC memory (references/procurement/SOURCES.md).")
