@@ -17,8 +17,10 @@ from planner.core.units import Money, parse_rate
 from planner.model.resolve import resolve_spec
 from planner.model.workload import Shape
 from planner.plan import diagnose, solver
-from planner.plan.candidates import ScoredShape, enumerate_candidates, tensor_parallel_degrees
-from planner.plan.fit import fit, single_shape_plan
+from planner.plan.candidates import Constraint, ScoredShape, enumerate_candidates
+from planner.plan.fit import _limits as fit_limits
+from planner.plan.fit import fit, replica_option, single_shape_plan
+from planner.plan.placement import place
 from planner.plan.question import Economics, Question, Targets
 
 # --- an independent judge: exhaustive search in exact decimals --------------------------
@@ -32,8 +34,8 @@ def _limits(q: Question, demand: float) -> solver.Limits:
     """The question's limits as the solver takes them (as `fit` builds them)."""
     budget = q.budget
     return solver.Limits(
-        demand=demand, inventory=q.inventory, max_gpus=q.max_gpus, max_power_w=q.max_power_w,
-        max_hourly_usd=budget.usd if budget is not None and budget.per_hour else None,
+        demand=demand, inventory=q.available, max_gpus=q.max_gpus, max_power_w=q.max_power_w,
+        max_hourly_usd=budget.usd_per_hour if budget is not None and budget.per_hour else None,
         max_capex_usd=budget.usd if budget is not None and not budget.per_hour else None,
         time_limit_s=diagnose.RELAXATION_TIME_LIMIT_S,
     )
@@ -52,9 +54,9 @@ def _within(options: list[solver.ReplicaOption], xs, limits: solver.Limits, need
     if need_demand and sum(x * _exact(o.throughput) for o, x in zip(options, xs)) < _exact(limits.demand):
         return False
     for gpu, cap in (limits.inventory or {}).items():
-        if sum(x * o.gpus_per_replica for o, x in zip(options, xs) if o.gpu == gpu) > cap:
+        if sum(x * o.gpus_per_unit for o, x in zip(options, xs) if o.pool == gpu) > cap:
             return False
-    if limits.max_gpus is not None and sum(x * o.gpus_per_replica for o, x in zip(options, xs)) > limits.max_gpus:
+    if limits.max_gpus is not None and sum(x * o.gpus_per_unit for o, x in zip(options, xs)) > limits.max_gpus:
         return False
     for limit, attr in ((limits.max_power_w, "power_w"), (limits.max_hourly_usd, "hourly_usd"),
                         (limits.max_capex_usd, "capex_usd")):
@@ -83,7 +85,7 @@ def _option(draw, index: int) -> solver.ReplicaOption:
     return solver.ReplicaOption(
         key=f"option-{index}",
         gpu=draw(st.sampled_from(GPUS)),
-        gpus_per_replica=draw(st.sampled_from((1, 2, 4))),
+        gpus_per_unit=draw(st.sampled_from((1, 2, 4))),
         throughput=float(draw(st.integers(30, 100))),
         cost=hourly,
         hourly_usd=hourly,
@@ -102,22 +104,23 @@ def _cases(draw):
     max_gpus = draw(st.none() | st.integers(1, 12))
     max_power_w = draw(st.none() | st.integers(200, 3_000).map(float))
     per_hour = draw(st.booleans())
-    budget = draw(st.none() | (st.integers(100, 4_000).map(lambda c: Money(c / 100, True)) if per_hour
-                               else st.integers(1_000, 60_000).map(lambda d: Money(float(d), False))))
-    q = Question("any-model", inventory=inventory, max_gpus=max_gpus, max_power_w=max_power_w, budget=budget)
+    budget = draw(st.none() | (st.integers(100, 4_000).map(lambda c: Money(c / 100, "h")) if per_hour
+                               else st.integers(1_000, 60_000).map(lambda d: Money(float(d)))))
+    q = Question("any-model", available=inventory, max_gpus=max_gpus, max_power_w=max_power_w, budget=budget,
+                 economics=Economics(objective="hourly" if per_hour else "capex"))
     return options, demand, q
 
 
 def _below(r: diagnose.Relaxation) -> float:
     """Just below a suggested value: one less for counts, 1% less for watts and money."""
-    return r.value - 1 if r.limit in ("inventory", "max_gpus") else r.value * 0.99
+    return r.value - 1 if r.limit in ("available", "max_gpus") else r.value * 0.99
 
 
 def _with(q: Question, r: diagnose.Relaxation, value: float) -> Question:
-    if r.limit == "inventory":
-        return q.replace(inventory={**q.inventory, r.gpu: int(value)})
+    if r.limit == "available":
+        return q.replace(available={**q.available, r.gpu: int(value)})
     if r.limit == "budget":
-        return q.replace(budget=Money(value, q.budget.per_hour))
+        return q.replace(budget=Money(value, q.budget.period))
     return q.replace(**{r.limit: int(value) if r.limit == "max_gpus" else value})
 
 
@@ -143,12 +146,12 @@ def test_each_suggested_relaxation_works_and_just_below_it_nothing_does(case):
     for limit, without in lifted.items():
         if getattr(q, limit) is not None and _exists(options, _limits(without, demand)):
             assert any(r.limit == limit for r in found), limit
-    for gpu in q.inventory or {}:
-        rest = {g: n for g, n in q.inventory.items() if g != gpu} or None
-        if _exists(options, _limits(q.replace(inventory=rest), demand)):
-            assert any(r.limit == "inventory" and r.gpu == gpu for r in found), gpu
+    for gpu in q.available or {}:
+        rest = {g: n for g, n in q.available.items() if g != gpu} or None
+        if _exists(options, _limits(q.replace(available=rest), demand)):
+            assert any(r.limit == "available" and r.gpu == gpu for r in found), gpu
     if whole is not None:
-        assert not any(r.limit == "inventory" for r in found)
+        assert not any(r.limit == "available" for r in found)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -158,7 +161,7 @@ def test_max_throughput_is_the_most_any_mix_within_the_limits_serves(case):
     limits = _limits(q, 0.0)
     most = solver.max_throughput(options, limits)
     bounded = all(
-        o.gpu in (limits.inventory or {}) or limits.max_gpus is not None or limits.max_power_w is not None
+        o.pool in (limits.inventory or {}) or limits.max_gpus is not None or limits.max_power_w is not None
         or limits.max_hourly_usd is not None or limits.max_capex_usd is not None
         for o in options)
     if not bounded:
@@ -168,10 +171,10 @@ def test_max_throughput_is_the_most_any_mix_within_the_limits_serves(case):
     caps = []
     for o in options:
         cap = 10**6
-        if o.gpu in (limits.inventory or {}):
-            cap = min(cap, limits.inventory[o.gpu] // o.gpus_per_replica)
+        if o.pool in (limits.inventory or {}):
+            cap = min(cap, limits.inventory[o.pool] // o.gpus_per_unit)
         if limits.max_gpus is not None:
-            cap = min(cap, limits.max_gpus // o.gpus_per_replica)
+            cap = min(cap, limits.max_gpus // o.gpus_per_unit)
         for limit, attr in ((limits.max_power_w, "power_w"), (limits.max_hourly_usd, "hourly_usd"),
                             (limits.max_capex_usd, "capex_usd")):
             if limit is not None:
@@ -203,20 +206,20 @@ def _no_plan(catalog, q: Question) -> str:
     return str(info.value)
 
 
-def test_an_inventory_is_raised_one_type_at_a_time_to_the_smallest_count(catalog):
+def test_available_gpus_are_raised_one_type_at_a_time_to_the_smallest_count(catalog):
     """20,000 tok/s of Llama-3.1-70B at 50 ms TPOT on 8 H100s and 2 H200s: the
     message names, for each type alone, the smallest count that serves it;
     one fewer of either (the other as given) has no plan."""
     base = Question("llama-3.1-70b", Targets(latency_s=0.05, throughput=parse_rate("20000 tok/s")),
-                    gpus=("h100-sxm", "h200-sxm"), inventory={"h100-sxm": 8, "h200-sxm": 2})
+                    gpus=("h100-sxm", "h200-sxm"), available={"h100-sxm": 8, "h200-sxm": 2})
     text = _no_plan(catalog, base)
     assert "inf" not in text
     suggested = dict(part.split(" to ")[1].split("=") for part in text.split(": ", 1)[1].split("; or "))
     assert set(suggested) == {"h100-sxm", "h200-sxm"}
     for gpu, count in suggested.items():
         count = int(count)
-        assert fit(catalog, base.replace(inventory={**base.inventory, gpu: count})).lines
-        _no_plan(catalog, base.replace(inventory={**base.inventory, gpu: count - 1}))
+        assert fit(catalog, base.replace(available={**base.available, gpu: count})).lines
+        _no_plan(catalog, base.replace(available={**base.available, gpu: count - 1}))
 
 
 def test_a_budget_is_lowered_to_the_cent_that_still_works(catalog):
@@ -224,7 +227,7 @@ def test_a_budget_is_lowered_to_the_cent_that_still_works(catalog):
     'inf' when only an inventory could bound it), and the suggested budget
     works while one cent less does not."""
     base = Question("llama-3.1-70b", Targets(latency_s=0.05, throughput=parse_rate("20000 tok/s")),
-                    gpus=("h100-sxm", "h200-sxm"), budget=Money(39.32, True))
+                    gpus=("h100-sxm", "h200-sxm"), budget=Money(39.32, "h"))
     text = _no_plan(catalog, base)
     assert "inf" not in text and "nan" not in text
     assert "; the allowed hardware serves at most about " in text
@@ -233,8 +236,8 @@ def test_a_budget_is_lowered_to_the_cent_that_still_works(catalog):
     shown = text.rsplit("relax budget to $", 1)[1]
     assert shown.endswith("/h")
     usd = float(shown[:-2].replace(",", ""))
-    assert fit(catalog, base.replace(budget=Money(usd, True))).lines
-    _no_plan(catalog, base.replace(budget=Money(round(usd - 0.01, 2), True)))
+    assert fit(catalog, base.replace(budget=Money(usd, "h"))).lines
+    _no_plan(catalog, base.replace(budget=Money(round(usd - 0.01, 2), "h")))
 
 
 def test_the_reach_clause_is_left_out_when_the_hardware_is_unbounded():
@@ -253,14 +256,14 @@ def test_when_no_one_type_suffices_the_whole_inventory_is_named():
     helps (the other stays at 0); raising both does."""
     a = solver.ReplicaOption("a", "gpu-a", 1, 100.0, 10.0, 10.0, 1000.0, 100.0, 0.0)
     b = solver.ReplicaOption("b", "gpu-b", 1, 100.0, 100.0, 100.0, 1000.0, 10.0, 0.0)
-    q = Question("any-model", Targets(throughput=parse_rate("200 tok/s")), inventory={"gpu-a": 0, "gpu-b": 0},
-                 max_power_w=110.0, budget=Money(110.0, True))
+    q = Question("any-model", Targets(throughput=parse_rate("200 tok/s")), available={"gpu-a": 0, "gpu-b": 0},
+                 max_power_w=110.0, budget=Money(110.0, "h"))
     solve = lambda q2: solver.solve([a, b], _limits(q2, 200.0))  # noqa: E731
     assert diagnose.smallest_relaxations(q, solve) == ([], "gpu-a=1, gpu-b=1")
     text = diagnose.why_infeasible(q, 200.0, solver.INFEASIBLE, solve,
                                    lambda q2: solver.max_throughput([a, b], _limits(q2, 200.0)))
     assert str(NoPlanError(text)) == ("no plan serves 200 tok/s within the limits; the allowed hardware serves at "
-                                      "most about 0 tokens/s: relax inventory to gpu-a=1, gpu-b=1")
+                                      "most about 0 tokens/s: relax available to gpu-a=1, gpu-b=1")
 
 
 def test_the_relaxation_solves_are_capped(catalog):
@@ -271,7 +274,7 @@ def test_the_relaxation_solves_are_capped(catalog):
         calls.append(q2)
         return solver.Plan(solver.INFEASIBLE, (), 0.0)
 
-    q = Question("any-model", inventory={f"gpu-{i}": 1 for i in range(100)}, max_gpus=2, max_power_w=100.0)
+    q = Question("any-model", available={f"gpu-{i}": 1 for i in range(100)}, max_gpus=2, max_power_w=100.0)
     assert diagnose.smallest_relaxations(q, never) == ([], None)
     assert len(calls) == diagnose.MAX_RELAXATION_SOLVES
 
@@ -279,22 +282,21 @@ def test_the_relaxation_solves_are_capped(catalog):
 # --- conflicting latency targets ------------------------------------------------------------
 
 
-def _batch_one(catalog, model: str, targets: Targets):
-    spec = resolve_spec(catalog, model)
-    cands, _ = enumerate_candidates(catalog, spec, Shape(512, 256), targets, catalog.engine("vllm"))
-    return [t for c in cands if (t := diagnose.closest_timing(c)) is not None]
-
-
 def test_two_targets_no_shape_meets_together_are_named_as_a_conflict(catalog):
-    """Llama-3.1-70B at 10 ms TPOT and 25 ms TTFT: some shape meets each, none
-    both. The figures are the best TTFT among the shapes meeting 10 ms TPOT
-    and the best TPOT among those meeting 25 ms TTFT (at batch 1, their fastest)."""
+    """Llama-3.1-70B at 10 ms TPOT and 25 ms TTFT over every catalog GPU: some
+    shape meets each, none both. The figures are the best TTFT among the
+    shapes meeting 10 ms TPOT and the best TPOT among those meeting 25 ms
+    TTFT (at batch 1, their fastest)."""
     targets = Targets(latency_s=0.010, ttft_s=0.025)
-    text = _no_plan(catalog, Question("llama-3.1-70b", targets))
-    timings = _batch_one(catalog, "llama-3.1-70b", targets)
+    q = Question("llama-3.1-70b", targets)
+    spec = resolve_spec(catalog, "llama-3.1-70b")
+    cands, ruled_out = enumerate_candidates(catalog, spec, Shape(512, 256), targets, catalog.engine("vllm"))
+    assert not any(isinstance(c, ScoredShape) for c in cands)
+    timings = [t for c in cands if (t := diagnose.closest_timing(c)) is not None]
     ttft_given_tpot = min(t.ttft_s for t in timings if t.tpot_s <= 0.010)
     tpot_given_ttft = min(t.tpot_s for t in timings if t.ttft_s <= 0.025)
     assert ttft_given_tpot > 0.025 and tpot_given_ttft > 0.010  # a real conflict
+    text = str(NoPlanError(diagnose.why_no_candidate(spec, q, cands, ruled_out, set(catalog.gpus))))
     assert text == (f"TPOT 10 ms and TTFT 25 ms conflict: no shape meets both; the shapes that meet TPOT reach "
                     f"TTFT of at best {ttft_given_tpot * 1e3:.3g} ms, those that meet TTFT reach TPOT of at best "
                     f"{tpot_given_ttft * 1e3:.3g} ms; relax targets.latency_s or targets.ttft_s")
@@ -346,48 +348,39 @@ def test_other_targets_with_one_output_token_and_an_encoders_latency_still_plan(
 # --- TP x PP ------------------------------------------------------------------------------------
 
 
-def test_the_405b_question_gets_a_plan_no_dearer_than_tp4_pp3(catalog):
-    """2,000 tok/s of Llama-3.1-405B at 80 ms TPOT on RTX 5090s, by purchase
-    price: TP 4 x PP 3 shapes are scored (a TP degree that fits one node used
-    to get no pipeline), and the plan costs no more than the cheapest made of
-    any one of them at its catalog price."""
-    q = Question("llama-3.1-405b", Targets(latency_s=0.08, throughput=parse_rate("2000 tok/s")), gpus=("rtx-5090",),
-                 economics=Economics(objective="capex"))
+def _old_search_scored(c, candidates, top_tp: int) -> bool:
+    """Whether the search before TP x PP scored shape ``c``: one stage at every
+    TP degree, and pipelines only at the largest degree, only at their
+    shallowest fit, and only when no single stage fitted memory."""
+    if c.pp == 1:
+        return True
+    same = [o for o in candidates
+            if (o.gpu.id, o.precision.id, o.kv_precision.id) == (c.gpu.id, c.precision.id, c.kv_precision.id)]
+    fits = [o for o in same if isinstance(o, ScoredShape) or o.constraint is not Constraint.MEMORY]
+    if any(o.pp == 1 for o in fits) or c.tp != top_tp:
+        return False
+    return c.pp == min(o.pp for o in fits if o.tp == top_tp)
+
+
+def test_pipelines_at_every_tp_degree_can_make_the_plan_cheaper(catalog):
+    """2,000 tok/s of Llama-3.1-405B at 100 ms TPOT on rented H100 SXMs: a
+    single stage fits one 8-GPU node, so the old search tried no pipeline at
+    all. Now TP 1 x PP 4 and the like are scored; pipeline stages span
+    one-GPU instances, and the plan uses such a shape and costs less than the
+    best plan of the shapes the old search scored, placed on the same offers
+    and solved under the same limits."""
+    q = Question("llama-3.1-405b", Targets(latency_s=0.1, throughput=parse_rate("2000 tok/s")), gpus=("h100-sxm",))
     result = fit(catalog, q)
-    tp4_pp3 = [c for c in result.candidates if isinstance(c, ScoredShape) and (c.tp, c.pp) == (4, 3)]
-    assert tp4_pp3
-    for c in tp4_pp3:
-        single = single_shape_plan(q, 2000.0, c)
-        assert single is not None
-        assert result.cost <= single[0]
-        assert single[0] == single[1].replicas * 12 * catalog.gpu("rtx-5090").prices.purchase_usd.value
-
-
-def test_deeper_pipelines_can_make_the_plan_cheaper(catalog):
-    """20,000 tok/s of Llama-3.1-405B at 100 ms TPOT on RTX 4090s, by purchase
-    price: the plan uses a shape the old search (pipelines only at the largest
-    TP degree, and only its shallowest fit, when no TP degree fits one node)
-    never scored, and costs less than the best plan of the shapes it did."""
-    q = Question("llama-3.1-405b", Targets(latency_s=0.1, throughput=parse_rate("20000 tok/s")), gpus=("rtx-4090",),
-                 economics=Economics(objective="capex"))
-    result = fit(catalog, q)
-    spec = resolve_spec(catalog, "llama-3.1-405b")
-    top_tp = tensor_parallel_degrees(spec, catalog.gpu("rtx-4090").gpus_per_node)[-1]
-    scored = [c for c in result.candidates if isinstance(c, ScoredShape)]
-
-    def old_search_scored(c: ScoredShape) -> bool:
-        if c.pp == 1:
-            return True
-        same = [o for o in result.candidates if (o.precision.id, o.kv_precision.id) == (c.precision.id, c.kv_precision.id)]
-        one_stage_fits = any(o.pp == 1 and (isinstance(o, ScoredShape) or o.constraint.value != "memory") for o in same)
-        shallowest = min(o.pp for o in same if o.tp == top_tp and (isinstance(o, ScoredShape) or o.constraint.value != "memory"))
-        return not one_stage_fits and c.tp == top_tp and c.pp == shallowest
-
-    old = [c for c in scored if old_search_scored(c)]
-    assert old and len(old) < len(scored)
-    options = [solver.ReplicaOption(c.key, c.gpu.id, c.gpus, c.throughput, c.capex_usd, c.hourly_usd, c.capex_usd,
-                                    c.power_w, 0.0) for c in old]
-    before = solver.solve(options, solver.Limits(demand=20000.0))
+    top_tp = max(c.tp for c in result.candidates)
+    assert any(c.tp < top_tp and c.pp > 1 for c in result.candidates if isinstance(c, ScoredShape))
+    old = [c for c in result.candidates if isinstance(c, ScoredShape) and _old_search_scored(c, result.candidates, top_tp)]
+    placements = [p for c in old for offer in result.offers if (p := place(c, offer)) is not None]
+    options = [replica_option(p, q.economics, result.quality.rank) for p in placements]
+    before = solver.solve(options, fit_limits(q, 2000.0))
     assert before.status == solver.OPTIMAL
     assert result.cost < before.cost
-    assert any(not old_search_scored(line.candidate) for line in result.lines)
+    assert any(not _old_search_scored(line.candidate, result.candidates, top_tp) for line in result.lines)
+    # and no pipelined placement the solver saw makes a cheaper plan on its own
+    for p in result.pool:
+        single = single_shape_plan(q, 2000.0, p)
+        assert single is None or result.cost <= single[0] + 1e-9

@@ -6,9 +6,10 @@ Two kinds of empty answer:
   fits memory, a latency target no shape reaches, or two targets that no
   shape meets together;
 - shapes exist but no mix of them fits the question's limits
-  (`why_infeasible`): for each limit the question set (inventory per listed
-  GPU type, max_gpus, max_power_w, budget) the smallest value at which a
-  plan exists, found by bisecting that limit and re-solving.
+  (`why_infeasible`): for each limit the question set (available GPUs per
+  listed type, max_gpus, max_power_w, budget) the smallest value at which a
+  plan exists, found by bisecting that limit and re-solving. (What is owned
+  is not offered as a relaxation: it is what the buyer has, not a limit.)
 
 The solver is reached only through the callables `fit` passes in, so this
 module does not depend on how replica options are built or priced.
@@ -47,7 +48,7 @@ MAX_RELAXATION_SOLVES = 48
 RELATIVE_TOLERANCE = 0.001
 POWER_STEP_W = Fraction(1)  # shown as whole watts
 HOURLY_STEP_USD = Fraction(1, 100)  # $/h shown to the cent
-CAPITAL_STEP_USD = Fraction(1)  # purchase budgets shown to the dollar
+WHOLE_STEP_USD = Fraction(1)  # $/month, $/year and capital budgets shown to the dollar
 
 # Reasons shown when nothing is left to consider; the rest are counted.
 SHOWN_REASONS = 4
@@ -154,10 +155,10 @@ MostThroughput = Callable[[Question], "float | None"]
 class Relaxation:
     """The smallest value of one limit at which a plan exists, the others as given.
 
-    `limit` is the question's field ("inventory", "max_gpus", "max_power_w",
-    "budget"); `gpu` the GPU type for an inventory raised one type at a time,
-    None otherwise. `value` is what the message shows (a count, watts or
-    USD), proved feasible by a solve. `proved_smallest` is False when the
+    `limit` is the question's field ("available", "max_gpus", "max_power_w",
+    "budget"); `gpu` the GPU type for the available GPUs, raised one type at
+    a time, None otherwise. `value` is what the message shows (a count,
+    watts, or USD in the budget's own period), proved feasible by a solve. `proved_smallest` is False when the
     solve budget ran out before the bisection closed (the value still works).
     """
 
@@ -196,7 +197,16 @@ def _without(inventory: dict[str, int], gpu: str) -> dict[str, int] | None:
 
 def _money_step(q: Question) -> Fraction:
     assert q.budget is not None
-    return HOURLY_STEP_USD if q.budget.per_hour else CAPITAL_STEP_USD
+    return HOURLY_STEP_USD if q.budget.period == "h" else WHOLE_STEP_USD
+
+
+def _budget_figure(q: Question, plan: solver.Plan) -> float:
+    """What ``plan`` spends in the budget's own terms: rent per its period, or capital."""
+    assert q.budget is not None
+    if not q.budget.per_hour:
+        return plan.capex_usd
+    hours = q.budget.usd / q.budget.usd_per_hour  # in the budget's period: 1, 730 or 8,760
+    return plan.hourly_usd * hours
 
 
 def _round_up(value: float, step: Fraction) -> Fraction:
@@ -216,9 +226,9 @@ class _Bracket:
 
     def changes(self, q: Question, value: float) -> dict[str, object]:
         """The question's fields with this limit set to ``value``."""
-        if self.limit == "inventory":
-            assert q.inventory is not None and self.gpu is not None
-            return {"inventory": {**q.inventory, self.gpu: int(value)}}
+        if self.limit == "available":
+            assert q.available is not None and self.gpu is not None
+            return {"available": {**q.available, self.gpu: int(value)}}
         if self.limit == "budget":
             assert q.budget is not None
             return {"budget": replace(q.budget, usd=float(value))}
@@ -227,26 +237,27 @@ class _Bracket:
 
 def _lifted(q: Question, probe: _Prober) -> tuple[list[_Bracket], str | None]:
     """Each limit the question set, lifted alone: a bracket for each one whose
-    lifting gives a plan; and, when the inventory lists several types and no
-    one of them raised alone suffices, what lifting the whole inventory needs."""
+    lifting gives a plan; and, when several types are capped and no one of
+    them raised alone suffices, what lifting every cap needs."""
     brackets: list[_Bracket] = []
     whole: str | None = None
-    if q.inventory:
-        for gpu, count in sorted(q.inventory.items()):
-            plan = probe.plan(q, {"inventory": _without(q.inventory, gpu)})
+    if q.available:
+        # the available pools are keyed by GPU type (owned GPUs are pools of their own)
+        for gpu, count in sorted(q.available.items()):
+            plan = probe.plan(q, {"available": _without(q.available, gpu)})
             if plan is not None:
-                brackets.append(_Bracket("inventory", gpu, count, plan.gpus_by_type.get(gpu, 0)))
-        if not brackets and len(q.inventory) > 1:
-            plan = probe.plan(q, {"inventory": None})
+                brackets.append(_Bracket("available", gpu, count, plan.gpus_by_pool.get(gpu, 0)))
+        if not brackets and len(q.available) > 1:
+            plan = probe.plan(q, {"available": None})
             if plan is not None:
-                needed = {g: n for g, n in sorted(plan.gpus_by_type.items()) if n > q.inventory.get(g, n)}
+                needed = {g: n for g, n in sorted(plan.gpus_by_pool.items()) if n > q.available.get(g, n)}
                 whole = ", ".join(f"{g}={n}" for g, n in needed.items())
     if q.max_gpus is not None and (plan := probe.plan(q, {"max_gpus": None})) is not None:
         brackets.append(_Bracket("max_gpus", None, q.max_gpus, plan.gpus))
     if q.max_power_w is not None and (plan := probe.plan(q, {"max_power_w": None})) is not None:
         brackets.append(_Bracket("max_power_w", None, q.max_power_w, plan.power_w))
     if q.budget is not None and (plan := probe.plan(q, {"budget": None})) is not None:
-        brackets.append(_Bracket("budget", None, q.budget.usd, plan.hourly_usd if q.budget.per_hour else plan.capex_usd))
+        brackets.append(_Bracket("budget", None, q.budget.usd, _budget_figure(q, plan)))
     return brackets, whole
 
 
@@ -255,7 +266,7 @@ def _bisect(q: Question, b: _Bracket, probe: _Prober) -> Relaxation | None:
     and money to within RELATIVE_TOLERANCE, then rounded up to the shown step
     and checked once more."""
     closed = True
-    if b.limit in ("inventory", "max_gpus"):
+    if b.limit in ("available", "max_gpus"):
         low, high = int(b.low), int(b.high)  # the lifted plan's count works as it stands
         while high - low > 1:
             if probe.left <= 0:
@@ -290,9 +301,9 @@ def _bisect(q: Question, b: _Bracket, probe: _Prober) -> Relaxation | None:
 
 def smallest_relaxations(q: Question, solve: Solve) -> tuple[list[Relaxation], str | None]:
     """For each limit the question set, the smallest value at which a plan
-    exists, the other limits as given (inventory: one listed type raised at a
-    time); and, when no single type's raise suffices but lifting the whole
-    inventory does, the counts that plan uses beyond the inventory
+    exists, the other limits as given (available GPUs: one listed type raised
+    at a time); and, when no single type's raise suffices but lifting every
+    cap does, the counts that plan uses beyond the caps
     ("h100-sxm=10, h200-sxm=8"), else None. Limits whose lifting alone gives
     no plan are left out. Needs at most MAX_RELAXATION_SOLVES calls of ``solve``."""
     probe = _Prober(solve, MAX_RELAXATION_SOLVES)
@@ -304,14 +315,16 @@ def smallest_relaxations(q: Question, solve: Solve) -> tuple[list[Relaxation], s
 
 
 def _shown(q: Question, r: Relaxation) -> str:
-    if r.limit == "inventory":
+    if r.limit == "available":
         return f"{r.gpu}={r.value:.0f}"
     if r.limit == "max_gpus":
         return f"{r.value:.0f}"
     if r.limit == "max_power_w":
         return f"{r.value:.0f}W"
     assert q.budget is not None
-    return f"${r.value:,.2f}/h" if q.budget.per_hour else f"${r.value:,.0f}"
+    if q.budget.period == "h":
+        return f"${r.value:,.2f}/h"
+    return f"${r.value:,.0f}" + ("" if q.budget.period is None else f"/{q.budget.period}")
 
 
 def why_infeasible(q: Question, demand: float, status: str, solve: Solve, most: MostThroughput) -> Text:
@@ -329,7 +342,7 @@ def why_infeasible(q: Question, demand: float, status: str, solve: Solve, most: 
     for r in found:
         relaxed += ["; or " if relaxed else "", "relax ", Field(r.limit), f" to {_shown(q, r)}"]
     if whole:
-        relaxed += ["; or " if relaxed else "", "relax ", Field("inventory"), f" to {whole}"]
+        relaxed += ["; or " if relaxed else "", "relax ", Field("available"), f" to {whole}"]
     rate = q.targets.throughput
     want = format_rate(rate) if rate is not None and demand > 0 else "one replica"
     reach = ""
