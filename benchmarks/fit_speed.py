@@ -31,7 +31,7 @@ FLEET = Question(
     model="llama-3.1-70b",
     targets=Targets(latency_s=0.05, throughput=parse_rate("200000 tok/s")),
     gpus=("h100-sxm", "h200-sxm", "a100-sxm-80gb", "l40s", "b200"),
-    inventory={"h100-sxm": 64, "h200-sxm": 32, "a100-sxm-80gb": 128, "l40s": 64, "b200": 16},
+    available={"h100-sxm": 64, "h200-sxm": 32, "a100-sxm-80gb": 128, "l40s": 64, "b200": 16},
 )
 
 

@@ -45,8 +45,13 @@ def _fit_args(rng: random.Random) -> list[str]:
         "--latency": DURATIONS, "--ttft": DURATIONS, "--e2e": DURATIONS, "--throughput": RATES,
         "--input": COUNTS, "--output": COUNTS, "--gpu": GPUS, "--precision": PRECISIONS,
         "--kv-precision": PRECISIONS, "--max-quality-loss": ["3", "0", "101", "-1", "2%", "x", "nan"],
-        "--inventory": ["h100-sxm=8", "h100=8", "h100-sxm=0", "gb200=0", "x=1", "h100-sxm=lots", "", "=", "h100-sxm:8"],
-        "--budget": ["$200/h", "$2M", "$0/h", "$-1", "$1e308/h", "", "free"], "--max-gpus": COUNTS,
+        "--available": ["h100-sxm=8", "h100=8", "h100-sxm=0", "gb200=0", "x=1", "h100-sxm=lots", "", "=", "h100-sxm:8"],
+        "--owned": ["h100-sxm=8", "h100=16", "a100=0", "x=2", "", "h100-sxm=-1"],
+        "--provider": ["aws", "lambda,runpod", "amazon", "", ","], "--pricing": ["on-demand", "spot", "reserved-3y", "x", ""],
+        "--region": ["us-east-1", "us-east", "mars", "", " "], "--redundancy": ["N+1", "n+2", "3", "2N", "", "N+101"],
+        "--zones": ["1", "2", "3", "0", "17", "x"],
+        "--budget": ["$200/h", "$2M", "$150k/month", "$1.8M/year", "$0/h", "$-1", "$1e308/h", "", "free", "$5/week"],
+        "--max-gpus": COUNTS,
         "--max-power": ["20kW", "0W", "-1W", "1e308W", "", "x"], "--gpus-per-node": COUNTS,
         "--objective": ["hourly", "capex", "tco", "cheapest", ""], "--years": FLOATS, "--pue": FLOATS,
         "--power-price": ["$0.12/kWh", "0", "20", "x", ""], "--memory-utilization": FLOATS, "--max-batch": COUNTS,
@@ -63,7 +68,8 @@ OUT_OF_RANGE = [("--years", "0"), ("--years", "51"), ("--pue", "0.9"), ("--top",
                 ("--max-batch", "1000001"), ("--max-quality-loss", "101"), ("--memory-utilization", "1.01"),
                 ("--latency", "0ms"), ("--latency", "inf"), ("--throughput", "0 tok/s"), ("--input", "0"),
                 ("--objective", "cheapest"), ("--budget", "$0/h"), ("--max-power", "0W"), ("--budget", ""),
-                ("--gpu", ","), ("--inventory", "h100-sxm=-1")]
+                ("--gpu", ","), ("--available", "h100-sxm=-1"), ("--owned", "h100-sxm=-1"), ("--zones", "0"),
+                ("--zones", "17"), ("--redundancy", "N+101"), ("--pricing", "x"), ("--budget", "$5/week")]
 
 
 def _predict_args(rng: random.Random) -> list[str]:

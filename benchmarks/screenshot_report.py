@@ -34,7 +34,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_QUESTION = [
     "fit", "llama-3.1-70b", "--throughput", "20000 tok/s", "--latency", "50ms",
-    "--inventory", "h100-sxm=16,a100-sxm-80gb=32", "--format", "html",
+    "--available", "h100-sxm=16,a100-sxm-80gb=32", "--format", "html",
 ]
 BROWSERS = ("chromium", "chromium-browser", "google-chrome")
 TIMEOUT_S = 120

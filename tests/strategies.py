@@ -60,7 +60,7 @@ def candidates(draw, gpu_types: tuple[str, ...] = GPU_TYPES) -> ReplicaOption:
     return ReplicaOption(
         key="draft",  # renumbered by candidate_sets
         gpu=draw(st.sampled_from(gpu_types)),
-        gpus_per_replica=draw(st.sampled_from(GPUS_PER_REPLICA)),
+        gpus_per_unit=draw(st.sampled_from(GPUS_PER_REPLICA)),
         throughput=0.0 if serves_nothing else draw(evenly(1_000, 4_000).map(lambda units: units / 100)),
         cost=draw(costs_usd),
         hourly_usd=draw(decimals(10_000, 3)),
@@ -78,7 +78,7 @@ def candidate_sets(draw) -> list[ReplicaOption]:
     size = draw(st.sampled_from(range(1, MAX_CANDIDATES + 1)))
     drawn = draw(st.lists(candidates(gpu_types), min_size=size, max_size=size))
     return [
-        ReplicaOption(f"c{i}", c.gpu, c.gpus_per_replica, c.throughput, c.cost, c.hourly_usd, c.capex_usd, c.power_w,
+        ReplicaOption(f"c{i}", c.gpu, c.gpus_per_unit, c.throughput, c.cost, c.hourly_usd, c.capex_usd, c.power_w,
                   c.quality_loss_pct)
         for i, c in enumerate(drawn)
     ]

@@ -20,7 +20,6 @@ from planner.plan.candidates import (
     ScoredShape,
     enumerate_candidates,
     evaluate,
-    gpu_cost,
     tensor_parallel_degrees,
 )
 from planner.plan.question import Economics, Targets
@@ -292,49 +291,16 @@ def test_pipeline_search_stops_at_the_layer_count(catalog):
     assert [c.pp for c in cands] == [1, 2, 3, 4, 5]
 
 
-# --- what a replica costs ------------------------------------------------------------------
+# --- a shape's own figures ------------------------------------------------------------------
 
 
-def test_gpu_cost_per_objective(catalog):
-    """H100 SXM: $6.88/GPU-hour in the cloud, $30,000 to buy, 700 W TDP. TCO
-    over the defaults (5 years, PUE 1.58, $0.0895/kWh): 0.7 kW x 1.58 x 5 x
-    8,766 h = 48,476 kWh, $4,338.6 of energy on top of the purchase."""
-    gpu = catalog.gpu("h100-sxm")
-    assert gpu_cost(gpu, Economics(objective="hourly")) == 6.88
-    assert gpu_cost(gpu, Economics(objective="capex")) == 30_000
-    energy_kwh = 0.7 * 1.58 * 5 * 365.25 * 24
-    assert gpu_cost(gpu, Economics(objective="tco")) == pytest.approx(30_000 + energy_kwh * 0.0895, rel=1e-12)
-    assert gpu_cost(gpu, Economics(objective="tco")) == pytest.approx(34_338.6, abs=0.1)
-
-
-def test_a_missing_price_rules_the_gpu_out_with_what_is_missing(catalog):
-    """The H20 has a purchase price but no cloud price; the H100 PCIe a cloud
-    price but no purchase price; the M2 Ultra no TDP."""
-    h20, pcie, mac = catalog.gpu("h20"), catalog.gpu("h100-pcie"), catalog.gpu("apple-m2-ultra")
-    mac_priced = mac.model_copy(update={"prices": h20.prices})  # a purchase price, still no TDP
-    gpus = [h20, pcie, mac_priced]
-    for objective, expected in (
-        ("hourly", [("h20", "no cloud price in the catalog (add one with --catalog, or use --objective capex)"),
-                    ("apple-m2-ultra", "no cloud price in the catalog (add one with --catalog, or use --objective capex)")]),
-        ("capex", [("h100-pcie", "no purchase price in the catalog (add one with --catalog)")]),
-        ("tco", [("h100-pcie", "no purchase price in the catalog (add one with --catalog)"),
-                 ("apple-m2-ultra", "no TDP in the catalog, so its energy cost is unknown")]),
-    ):
-        _, ruled_out = _enumerate(catalog, gpus=gpus, precisions=["bf16"], kv_precisions=["bf16"],
-                                  economics=Economics(objective=objective))
-        assert [r for r in ruled_out if r[0] in {g.id for g in gpus}] == expected, objective
-    assert gpu_cost(mac, Economics(objective="capex")) is None
-
-
-def test_a_shape_costs_its_gpus(catalog):
+def test_a_shape_draws_its_gpus_tdp(catalog):
+    """Prices are the offers' (tests/test_offers.py); a shape only knows its GPUs."""
     shape = DeploymentShape(catalog.gpu("h100-sxm"), catalog.precision("bf16"), catalog.precision("bf16"), 2, 3)
     assert shape.gpus == 6
-    assert shape.hourly_usd == pytest.approx(6 * 6.88, rel=1e-12)
-    assert shape.capex_usd == 6 * 30_000
     assert shape.power_w == 6 * 700
-    assert shape.cost(Economics(objective="capex")) == 6 * 30_000
     bare = DeploymentShape(catalog.gpu("apple-m2-ultra"), catalog.precision("bf16"), catalog.precision("bf16"), 1, 1)
-    assert (bare.hourly_usd, bare.capex_usd, bare.power_w, bare.cost(Economics())) == (None, None, None, None)
+    assert bare.power_w is None
     assert shape.key == "h100-sxm tp2 pp3 bf16 kv=bf16"
 
 

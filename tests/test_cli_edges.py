@@ -19,7 +19,7 @@ from conftest import ROOT, run_cli
     (("--ttft", ""), "--ttft"),
     (("--e2e", ""), "--e2e"),
     (("--throughput", ""), "--throughput"),
-    (("--inventory", ""), "--inventory"),
+    (("--available", ""), "--available"),
     (("--max-power", ""), "--max-power"),
     (("--gpu", ""), "--gpu"),
     (("--gpu", ",", "--gpu", " "), "--gpu"),

@@ -49,7 +49,7 @@ def test_mixing_when_the_cheapest_type_runs_out(cli):
     """Demand beyond what the cheaper type's inventory serves: the plan mixes types within every limit."""
     inventory = {"l40s": 8, "h100-sxm": 16}
     plan = _fit(cli, "llama-3.1-8b", "--throughput", "60000 tok/s", "--latency", "60ms", "--gpu", "l40s,h100-sxm",
-                "--inventory", ",".join(f"{k}={v}" for k, v in inventory.items()))
+                "--available", ",".join(f"{k}={v}" for k, v in inventory.items()))
     used: dict[str, int] = {}
     for line in plan["lines"]:
         used[line["gpu"]] = used.get(line["gpu"], 0) + line["gpus"]
@@ -115,16 +115,16 @@ def test_no_plan_in_json_is_an_infeasible_object(cli):
 
 
 def test_no_plan_for_inventory_says_how_much_more(cli):
-    result = cli("fit", "llama-3.1-8b", "--throughput", "1000000 tok/s", "--inventory", "h100-sxm=8", "--gpu", "h100-sxm")
+    result = cli("fit", "llama-3.1-8b", "--throughput", "1000000 tok/s", "--available", "h100-sxm=8", "--gpu", "h100-sxm")
     assert result.exit_code == EXIT_NO_PLAN
-    assert "relax --inventory to h100-sxm=" in result.stderr
+    assert "relax --available to h100-sxm=" in result.stderr
 
 
 @pytest.mark.parametrize("args, fragment", [
     (("13B", "--latency", "100"), "has no unit"),
     (("13B", "--latency", "100ms", "--gpu", "h1000"), "unknown GPU 'h1000'"),
-    (("13B", "--inventory", "h100-sxm:8"), "neither GPU=COUNT pairs nor a readable file"),
-    (("13B", "--inventory", "h100-sxm=lots"), "inventory count"),
+    (("13B", "--available", "h100-sxm:8"), "neither GPU=COUNT pairs nor a readable file"),
+    (("13B", "--available", "h100-sxm=lots"), "inventory count"),
     (("13B", "--throughput", "5 bananas/s"), "unknown unit"),
     (("13B", "--objective", "cheapest"), "unknown objective"),
     (("13B", "--max-quality-loss", "lots"), "not a percentage"),
@@ -141,7 +141,7 @@ def test_bad_input_exits_2_in_one_line(cli, args, fragment):
 def test_inventory_file(cli, tmp_path):
     path = tmp_path / "inventory.yaml"
     path.write_text("inventory:\n  h100-sxm: 4\n")
-    plan = _fit(cli, "llama-3.1-8b", "--throughput", "5000 tok/s", "--inventory", str(path), "--gpu", "h100-sxm")
+    plan = _fit(cli, "llama-3.1-8b", "--throughput", "5000 tok/s", "--available", str(path), "--gpu", "h100-sxm")
     assert sum(line["gpus"] for line in plan["lines"]) <= 4
 
 
@@ -200,15 +200,15 @@ def test_python_api_answers_like_the_cli(catalog):
 
 
 def test_with_nothing_left_the_decisive_reasons_come_first(cli):
-    # the only GPU allowed has no cloud price: that, not the formats, is why
+    # the only GPU allowed has no instance to rent: that, not the formats, is why
     result = cli("fit", "llama-3.1-8b", "--gpu", "apple-m4-max", "--engine", "llama.cpp", "--latency", "100ms")
     assert result.exit_code == 4
-    assert "no allowed GPU is left to consider (apple-m4-max: no cloud price in the catalog" in result.stderr
+    assert "no allowed GPU is left to consider (apple-m4-max: no instance of it in the price book" in result.stderr
     # what cannot run on an allowed GPU (the support matrix) is named before
     # formats ruled out everywhere (q4_0: vLLM does not serve it, found
     # before any GPU is looked at), however many of those there are
-    result = cli("fit", "llama-3.1-70b", "--gpu", "v100-sxm-16gb", "--precision", "q4_0,fp8,bf16,nvfp4,int8",
-                 "--max-quality-loss", "10", "--latency", "100ms")
+    result = cli("fit", "llama-3.1-70b", "--gpu", "v100-sxm-16gb", "--owned", "v100-sxm-16gb=8",
+                 "--precision", "q4_0,fp8,bf16,nvfp4,int8", "--max-quality-loss", "10", "--latency", "100ms")
     assert result.exit_code == 4
     reasons = result.stderr.split("(", 1)[1]
     assert reasons.startswith("v100-sxm-16gb ")

@@ -40,8 +40,13 @@ PRECISIONS = st.sampled_from(["bf16", "fp8", "int4", "fp32", "int8-weight-only"]
 FIT_OPTIONS = {
     "--latency": DURATIONS, "--ttft": DURATIONS, "--e2e": DURATIONS, "--throughput": RATES, "--input": COUNTS,
     "--output": COUNTS, "--gpu": GPUS, "--precision": PRECISIONS, "--kv-precision": PRECISIONS,
-    "--max-quality-loss": FLOATS, "--inventory": st.sampled_from(["h100-sxm=8", "h100=2", "l40s=0"]) | HOSTILE,
-    "--budget": st.sampled_from(["$200/h", "$2M", "$1/h"]) | HOSTILE, "--max-gpus": COUNTS,
+    "--max-quality-loss": FLOATS, "--available": st.sampled_from(["h100-sxm=8", "h100=2", "l40s=0"]) | HOSTILE,
+    "--budget": st.sampled_from(["$200/h", "$2M", "$1/h", "$20k/month", "$1M/year"]) | HOSTILE, "--max-gpus": COUNTS,
+    "--owned": st.sampled_from(["h100-sxm=8", "h100=2", "a100=0"]) | HOSTILE,
+    "--provider": st.sampled_from(["aws", "lambda,runpod", "amazon"]) | HOSTILE,
+    "--pricing": st.sampled_from(["on-demand", "spot", "reserved-1y", "reserved-3y"]) | HOSTILE,
+    "--region": st.sampled_from(["us-east-1", "us-east", "eastus"]) | HOSTILE,
+    "--redundancy": st.sampled_from(["N+1", "N+2"]) | HOSTILE, "--zones": st.sampled_from(["1", "2", "3"]) | HOSTILE,
     "--max-power": st.sampled_from(["20kW", "700W"]) | HOSTILE, "--gpus-per-node": COUNTS,
     "--objective": st.sampled_from(["hourly", "capex", "tco"]) | HOSTILE, "--years": FLOATS, "--pue": FLOATS,
     "--power-price": st.sampled_from(["$0.12/kWh", "0.2"]) | HOSTILE, "--memory-utilization": FLOATS,
@@ -115,7 +120,9 @@ OUT_OF_RANGE = [
     ("--memory-utilization", "1.01"), ("--memory-utilization", "nan"), ("--power-price", "0"), ("--power-price", "10"),
     ("--latency", "0ms"), ("--latency", "-5ms"), ("--latency", "inf"), ("--throughput", "0 tok/s"),
     ("--throughput", "inf tok/s"), ("--input", "0"), ("--output", "0"), ("--objective", "cheapest"),
-    ("--segment", "cloud"), ("--budget", "$0/h"), ("--max-power", "0W"),
+    ("--segment", "cloud"), ("--budget", "$0/h"), ("--max-power", "0W"), ("--owned", "h100-sxm=-1"),
+    ("--zones", "0"), ("--zones", "17"), ("--redundancy", "N+101"), ("--redundancy", "2N"), ("--pricing", "x"),
+    ("--budget", "$5/week"), ("--budget", "$2M"), ("--provider", "amazon"), ("--region", " "),
 ]
 
 
@@ -153,8 +160,8 @@ def test_a_question_is_valid_or_an_input_error_and_fit_answers_it(catalog, laten
 
     try:
         q = Question("13B", Targets(latency_s=latency), top=top, max_quality_loss=max_loss,
-                     memory_utilization=utilization, max_gpus=max_gpus, inventory=inventory,
-                     budget=Money(500, True))
+                     memory_utilization=utilization, max_gpus=max_gpus, available=inventory,
+                     budget=Money(500, "h"))
     except PlannerError as exc:
         assert exc.exit_code == EXIT_BAD_INPUT and "\n" not in str(exc)
         return

@@ -16,8 +16,11 @@ from planner.model.workload import Shape
 from planner.plan import fit as fit_module
 from planner.plan import solver
 from planner.plan.candidates import DeploymentShape, RejectedShape, ScoredShape, enumerate_candidates, evaluate
-from planner.plan.fit import PlanQuality, fit, prune_dominated, single_shape_plan
-from planner.plan.question import Question, Targets
+from planner.plan.fit import PlanQuality, fit, single_shape_plan
+from planner.plan.offers import Acquisition, Offer
+from planner.plan.placement import place, prune_dominated
+from planner.plan.offers import purchases, rentals
+from planner.plan.question import Economics, Question, Targets
 
 
 def _loss(catalog, model="llama-3.1-8b"):
@@ -33,66 +36,106 @@ def _shape(catalog, gpu="h100-sxm", precision="bf16", kv="bf16", tp=1, pp=1, mod
     return scored
 
 
-# --- dominance ---------------------------------------------------------------
+# --- offers and placements ------------------------------------------------------
 
 
-def test_k_replicas_of_a_smaller_shape_dominate_when_they_serve_as_much(catalog):
+def _rent(catalog, gpu="h100-sxm", gpus=1, hourly=6.0, key=None):
+    """A rentable unit at a stated price (tests own their prices, not the price book's)."""
+    g = catalog.gpu(gpu)
+    return Offer(key=key or f"rent test-{gpu}-{gpus}x", acquisition=Acquisition.RENT, gpu=g, gpus=gpus,
+                 label=f"test {gpus}x {gpu}", hourly_usd=hourly, capex_usd=0.0, power_w=(g.tdp_w or 0) * gpus,
+                 power_basis="GPU TDP only")
+
+
+def _placed(shape, offer):
+    p = place(shape, offer)
+    assert p is not None
+    return p
+
+
+def test_a_tensor_parallel_group_never_spans_instances(catalog):
+    """TP needs the GPUs' own link: a TP 2 shape cannot be placed on a 1-GPU
+    instance type, while pipeline stages may span instances of one type."""
+    one_gpu = _rent(catalog, gpus=1)
+    assert place(_shape(catalog, tp=2), one_gpu) is None
+    spanning = _placed(_shape(catalog, tp=1, pp=2), one_gpu)
+    assert (spanning.replicas_per_unit, spanning.offers_per_unit, spanning.gpus_per_unit) == (1, 2, 2)
+    assert spanning.hourly_usd == 2 * one_gpu.hourly_usd
+
+
+def test_an_instance_hosts_as_many_replicas_as_fit(catalog):
+    eight = _rent(catalog, gpus=8, hourly=48.0)
+    p = _placed(_shape(catalog, tp=2), eight)
+    assert (p.replicas_per_unit, p.offers_per_unit, p.gpus_per_unit) == (4, 1, 8)
+    assert p.throughput == 4 * p.shape.throughput
+    # a TP 2 x PP 3 replica on 4-GPU instances: 2 stages per instance, so 2 instances
+    four = _rent(catalog, gpus=4, hourly=24.0)
+    p = _placed(_shape(catalog, model="llama-3.1-70b", tp=2, pp=3), four)
+    assert (p.replicas_per_unit, p.offers_per_unit) == (1, 2)
+
+
+def test_k_units_of_a_smaller_placement_dominate_when_they_serve_as_much(catalog):
     one, two = _shape(catalog, tp=1), _shape(catalog, tp=2)
     assert two.throughput < 2 * one.throughput  # TP 2 scales sublinearly
-    assert prune_dominated([two, one], need_throughput=True, loss=_loss(catalog)) == [one]
-    # exactly as much is enough (k x B's throughput >= A's)
-    assert prune_dominated([replace(two, throughput=2 * one.throughput), one], need_throughput=True, loss=_loss(catalog)) == [one]
+    small, big = _placed(one, _rent(catalog, gpus=1, hourly=6.0)), _placed(two, _rent(catalog, gpus=2, hourly=12.0))
+    econ = Question("x").economics
+    assert prune_dominated([big, small], need_throughput=True, economics=econ, loss=_loss(catalog)) == [small]
 
 
-def test_a_shape_serving_more_than_k_replicas_survives(catalog):
-    one, two = _shape(catalog, tp=1), _shape(catalog, tp=2)
-    faster = replace(two, throughput=2 * one.throughput + 1)
-    assert {c.key for c in prune_dominated([faster, one], need_throughput=True, loss=_loss(catalog))} == {faster.key, one.key}
-    # without a throughput target throughput is moot: fewer GPUs at the same quality win
-    assert prune_dominated([faster, one], need_throughput=False, loss=_loss(catalog)) == [one]
+def test_a_cheaper_large_instance_is_not_dominated(catalog):
+    """Eight 1-GPU instances cost more than one 8-GPU instance priced below 8x: both stay."""
+    one = _shape(catalog, tp=1)
+    small = _placed(one, _rent(catalog, gpus=1, hourly=6.0))
+    big = _placed(one, _rent(catalog, gpus=8, hourly=40.0))
+    econ = Question("x").economics
+    kept = prune_dominated([big, small], need_throughput=True, economics=econ, loss=_loss(catalog))
+    assert {p.key for p in kept} == {small.key, big.key}
 
 
-def test_a_lossier_shape_never_dominates(catalog):
-    bf16_tp2 = _shape(catalog, tp=2)
-    fp8_tp1 = _shape(catalog, precision="fp8", tp=1)
-    assert _loss(catalog)(fp8_tp1) > 0  # Llama-3.1-8B's own FP8 figure
-    kept = prune_dominated([bf16_tp2, fp8_tp1], need_throughput=False, loss=_loss(catalog))
-    assert {c.key for c in kept} == {bf16_tp2.key, fp8_tp1.key}
+def test_a_lossier_placement_never_dominates(catalog):
+    bf16_tp2 = _placed(_shape(catalog, tp=2), _rent(catalog, gpus=2, hourly=12.0))
+    fp8_tp1 = _placed(_shape(catalog, precision="fp8", tp=1), _rent(catalog, gpus=1, hourly=6.0))
+    assert _loss(catalog)(fp8_tp1.shape) > 0  # Llama-3.1-8B's own FP8 figure
+    kept = prune_dominated([bf16_tp2, fp8_tp1], need_throughput=False, economics=Question("x").economics,
+                           loss=_loss(catalog))
+    assert {p.key for p in kept} == {bf16_tp2.key, fp8_tp1.key}
 
 
-def test_shapes_on_other_gpu_types_never_dominate(catalog):
-    h100, a100 = _shape(catalog, tp=1), _shape(catalog, gpu="a100-sxm-80gb", tp=2)
-    assert {c.key for c in prune_dominated([a100, h100], need_throughput=False, loss=_loss(catalog))} == {a100.key, h100.key}
+def test_placements_in_other_pools_never_dominate(catalog):
+    h100 = _placed(_shape(catalog, tp=1), _rent(catalog, gpus=1, hourly=6.0))
+    a100 = _placed(_shape(catalog, gpu="a100-sxm-80gb", tp=2), _rent(catalog, gpu="a100-sxm-80gb", gpus=2, hourly=1.0))
+    kept = prune_dominated([a100, h100], need_throughput=False, economics=Question("x").economics, loss=_loss(catalog))
+    assert {p.key for p in kept} == {a100.key, h100.key}
 
 
 # --- single-shape plans -----------------------------------------------------------
 
 
-def test_single_shape_plan_takes_enough_replicas(catalog):
-    c = _shape(catalog, tp=2)
+def test_single_shape_plan_takes_enough_units(catalog):
+    p = _placed(_shape(catalog, tp=2), _rent(catalog, gpus=2, hourly=12.0))
     q = Question("llama-3.1-8b")
-    cost, line = single_shape_plan(q, 2.5 * c.throughput, c)
-    assert line.replicas == 3 and line.gpus == 6
-    assert cost == pytest.approx(3 * 2 * catalog.gpu("h100-sxm").prices.cloud_usd_per_gpu_hour.value)
-    assert single_shape_plan(q, 2 * c.throughput, c)[1].replicas == 2  # exactly two replicas' worth
-    assert single_shape_plan(q, 0.0, c)[1].replicas == 1  # no throughput target: one replica
+    cost, line = single_shape_plan(q, 2.5 * p.throughput, p)
+    assert line.replicas == 3 and line.gpus == 6 and line.instances == 3
+    assert cost == pytest.approx(3 * 12.0)
+    assert single_shape_plan(q, 2 * p.throughput, p)[1].replicas == 2  # exactly two replicas' worth
+    assert single_shape_plan(q, 0.0, p)[1].replicas == 1  # no throughput target: one replica
+    # N+1: one unit more than the demand needs
+    assert single_shape_plan(q.replace(redundancy=1), 2 * p.throughput, p)[1].replicas == 3
 
 
 @pytest.mark.parametrize("limit, allowed, forbidden", [
-    ("inventory", {"inventory": {"h100-sxm": 6}}, {"inventory": {"h100-sxm": 5}}),
+    ("available", {"available": {"h100-sxm": 6}}, {"available": {"h100-sxm": 5}}),
     ("max_gpus", {"max_gpus": 6}, {"max_gpus": 5}),
     ("max_power_w", {"max_power_w": 6 * 700.0}, {"max_power_w": 6 * 700.0 - 1}),  # H100 SXM TDP 700 W
-    ("hourly budget", {"budget": Money(6 * 6.88, True)}, {"budget": Money(6 * 6.88 - 0.01, True)}),
-    ("purchase budget", {"budget": Money(6 * 30_000, False)}, {"budget": Money(6 * 30_000 - 1, False)}),
+    ("hourly budget", {"budget": Money(3 * 12.0, "h")}, {"budget": Money(3 * 12.0 - 0.01, "h")}),
+    ("monthly budget", {"budget": Money(3 * 12.0 * 730, "month")}, {"budget": Money(3 * 12.0 * 730 - 1, "month")}),
 ])
 def test_each_limit_forbids_a_single_shape_plan_on_its_own(catalog, limit, allowed, forbidden):
-    c = _shape(catalog, tp=2)  # 3 replicas x 2 GPUs below
-    gpu = catalog.gpu("h100-sxm")
-    assert gpu.tdp_w == 700 and gpu.prices.cloud_usd_per_gpu_hour.value == 6.88
-    assert gpu.prices.purchase_usd.value == 30_000
-    demand = 2.5 * c.throughput
-    assert single_shape_plan(Question("llama-3.1-8b", **allowed), demand, c) is not None, limit
-    assert single_shape_plan(Question("llama-3.1-8b", **forbidden), demand, c) is None, limit
+    p = _placed(_shape(catalog, tp=2), _rent(catalog, gpus=2, hourly=12.0))  # 3 units x 2 GPUs below
+    assert catalog.gpu("h100-sxm").tdp_w == 700
+    demand = 2.5 * p.throughput
+    assert single_shape_plan(Question("llama-3.1-8b", **allowed), demand, p) is not None, limit
+    assert single_shape_plan(Question("llama-3.1-8b", **forbidden), demand, p) is None, limit
 
 
 # --- alternatives --------------------------------------------------------------------
@@ -118,9 +161,9 @@ def test_next_best_plans_exclude_the_chosen_line_and_rise_in_cost(catalog):
     result = fit(catalog, Question("llama-3.1-8b", targets=Targets(latency_s=0.05), gpus=("h100-sxm", "l4"), top=4))
     assert len(result.others) == min(3, len(result.singles) - 1)
     assert len(result.others) >= 2
-    chosen = {(line.candidate.key, line.replicas) for line in result.lines}
-    assert all((line.candidate.key, line.replicas) not in chosen for line in result.others)
-    costs = [line.candidate.cost(Question("x").economics) * line.replicas for line in result.others]
+    chosen = {(line.placement.key, line.units) for line in result.lines}
+    assert all((line.placement.key, line.units) not in chosen for line in result.others)
+    costs = [line.placement.cost(Question("x").economics) * line.units for line in result.others]
     assert costs == sorted(costs) and result.cost <= costs[0]
 
 
@@ -135,12 +178,21 @@ def _no_plan(catalog, **question) -> str:
     return str(info.value)
 
 
+def _cheapest_h100(catalog):
+    """The price book's cheapest 1-GPU H100 SXM instance (default providers,
+    on-demand) and cheapest H100 SXM server: one replica of an 8B model needs one GPU."""
+    gpu = catalog.gpu("h100-sxm")
+    rent, _ = rentals(catalog, Question("x"), [gpu])
+    buy, _ = purchases(catalog, Question("x", economics=Economics(objective="capex")), [gpu])
+    return min(o.hourly_usd for o in rent if o.gpus == 1), min(o.capex_usd for o in buy)
+
+
 def test_budget_too_small_names_the_budget_that_would_do(catalog):
-    # one H100 SXM at the catalog's $6.88/GPU-hour is the cheapest replica meeting 50 ms
-    assert _no_plan(catalog, targets=Targets(latency_s=0.05), gpus=("h100-sxm",), budget=Money(0.5, True)) == (
-        "no plan serves one replica within the limits: relax budget to $6.88/h")
-    assert _no_plan(catalog, gpus=("h100-sxm",), budget=Money(100, False)) == (
-        "no plan serves one replica within the limits: relax budget to $30,000")
+    hourly, server = _cheapest_h100(catalog)
+    assert _no_plan(catalog, targets=Targets(latency_s=0.05), gpus=("h100-sxm",), budget=Money(0.5, "h")) == (
+        f"no plan serves one replica within the limits: relax budget to ${hourly:,.2f}/h")
+    assert _no_plan(catalog, gpus=("h100-sxm",), budget=Money(100), economics=Economics(objective="capex")) == (
+        f"no plan serves one replica within the limits: relax budget to ${server:,.0f}")
 
 
 def test_each_limit_is_lifted_alone(catalog):
@@ -148,15 +200,15 @@ def test_each_limit_is_lifted_alone(catalog):
     inventory or the GPU cap alone still breaks the power cap, so only
     --max-power is offered (two H100s at 700 W TDP each)."""
     text = _no_plan(catalog, targets=Targets(latency_s=0.05, throughput=parse_rate("20000 tok/s")), gpus=("h100-sxm",),
-                    inventory={"h100-sxm": 2}, max_gpus=3, max_power_w=1000)
+                    available={"h100-sxm": 2}, max_gpus=3, max_power_w=1000)
     assert text.startswith("no plan serves 20000 tok/s within the limits; the allowed hardware serves at most about ")
     assert text.endswith(" tokens/s: relax max_power_w to 1400W")
 
 
 def test_inventory_alone_binding_names_the_inventory_needed(catalog):
     text = _no_plan(catalog, targets=Targets(latency_s=0.05, throughput=parse_rate("20000 tok/s")), gpus=("h100-sxm",),
-                    inventory={"h100-sxm": 1})
-    assert text.endswith(": relax inventory to h100-sxm=2")
+                    available={"h100-sxm": 1})
+    assert text.endswith(": relax available to h100-sxm=2")
 
 
 def test_solver_time_out_says_so(catalog, monkeypatch):
@@ -196,8 +248,8 @@ def test_unreachable_ttft_is_named(catalog):
     assert "relax targets.ttft_s to " in text
 
 
-def test_no_plan_exits_4_with_the_message(cli):
+def test_no_plan_exits_4_with_the_message(cli, catalog):
     result = cli("fit", "llama-3.1-8b", "--latency", "50ms", "--gpu", "h100-sxm", "--budget", "$0.50/h")
     assert result.exit_code == EXIT_NO_PLAN
-    assert "relax --budget to $6.88/h" in result.stderr
+    assert f"relax --budget to ${_cheapest_h100(catalog)[0]:,.2f}/h" in result.stderr
     assert "Traceback" not in result.stderr

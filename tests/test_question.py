@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from planner.core.errors import EXIT_BAD_INPUT, Field, InputError, PlannerError
-from planner.core.units import parse_money, parse_rate
+from planner.core.units import Money, parse_money, parse_rate
 from planner.plan.question import (
     DEFAULT_MAX_QUALITY_LOSS,
     Economics,
@@ -15,6 +15,7 @@ from planner.plan.question import (
     Targets,
     parse_energy_price,
     parse_inventory,
+    parse_redundancy,
     parse_percent,
 )
 
@@ -46,10 +47,17 @@ def test_objective_is_an_enum_and_reads_as_its_name():
     (lambda: Question("13B", input_tokens=0), "input_tokens", "input_tokens 0 must be between 1 and 10,000,000"),
     (lambda: Question("13B", max_power_w=float("inf")), "max_power_w", "must be a positive number of watts"),
     (lambda: Question("13B", segments=("cloud",)), "segments", "unknown segment 'cloud'"),
-    (lambda: Question("13B", inventory={"h100": 10**8}), "inventory", "inventory count for 'h100' must be a whole number"),
-    (lambda: Question("13B", inventory={"h100": True}), "inventory", "inventory['h100']: input should be a valid integer"),
+    (lambda: Question("13B", available={"h100": 10**8}), "available", "available count for 'h100' must be a whole number"),
+    (lambda: Question("13B", available={"h100": True}), "available", "available['h100']: input should be a valid integer"),
     (lambda: Question("13B", targets={"latency_s": "soon"}), "targets.latency_s", "targets.latency_s: input should be a valid number"),
     (lambda: Question(" "), "model", "model is empty"),
+    (lambda: Question("13B", owned={"h100": -1}), "owned", "owned count for 'h100' must be a whole number"),
+    (lambda: Question("13B", redundancy=101), "redundancy", "redundancy 101 must be between 0 and 100"),
+    (lambda: Question("13B", pricing="monthly"), "pricing", "unknown pricing model 'monthly'"),
+    (lambda: Question("13B", region=" "), "region", "region is empty"),
+    (lambda: Question("13B", budget=Money(100)), "budget", "budget $100 is capital, but the objective rents by the hour"),
+    (lambda: Question("13B", budget=Money(100, "h"), economics=Economics(objective="capex")), "budget",
+     "budget $100/h is recurring rent, but the objective buys servers"),
     (lambda: Question("13B", top=2.5), "top", "top: input should be a valid integer"),
     (lambda: Question("13B", colour="red"), "colour", "colour: extra inputs are not permitted"),
     (lambda: Targets(latency_s=0), "targets.latency_s", "targets.latency_s 0.0 must be a positive number of seconds"),
@@ -97,14 +105,22 @@ def test_parsers_at_the_edge():
         parse_inventory("h100-sxm=1,=2")
 
 
+def test_redundancy_reads_n_plus_k():
+    assert parse_redundancy("N+1") == 1
+    assert parse_redundancy("n + 2") == 2
+    assert parse_redundancy("3") == 3
+    with pytest.raises(InputError, match="is not N\\+k"):
+        parse_redundancy("2N")
+
+
 def test_fit_resolves_inventory_aliases_to_ids(catalog):
     """`h100=8` limits h100-sxm: an alias is not a different, unlimited type."""
     from planner.core.errors import NoPlanError
     from planner.plan.fit import fit
 
     q = Question("llama-3.1-8b", Targets(throughput=parse_rate("1000000 tok/s")), gpus=("h100-sxm",),
-                 inventory={"h100": 8})
-    with pytest.raises(NoPlanError, match="relax inventory to h100-sxm="):
+                 available={"h100": 8})
+    with pytest.raises(NoPlanError, match="relax available to h100-sxm="):
         fit(catalog, q)
 
 

@@ -57,9 +57,9 @@ def best_by_exhaustion(cands: list[ReplicaOption], limits: Limits):
         else:
             most = limits.min_replicas + 1
         if c.gpu in inventory:
-            most = min(most, inventory[c.gpu] // c.gpus_per_replica)
+            most = min(most, inventory[c.gpu] // c.gpus_per_unit)
         if limits.max_gpus is not None:
-            most = min(most, limits.max_gpus // c.gpus_per_replica)
+            most = min(most, limits.max_gpus // c.gpus_per_unit)
         ranges.append(range(most + 1))
 
     # Exact: every figure as an integer count of one common fraction of a unit.
@@ -83,11 +83,11 @@ def best_by_exhaustion(cands: list[ReplicaOption], limits: Limits):
             continue
         if sum(x * p["throughput"] for x, p in zip(xs, per)) < demand:
             continue
-        gpus = sum(x * c.gpus_per_replica for x, c in zip(xs, cands))
+        gpus = sum(x * c.gpus_per_unit for x, c in zip(xs, cands))
         if limits.max_gpus is not None and gpus > limits.max_gpus:
             continue
         if any(
-            sum(x * c.gpus_per_replica for x, c in zip(xs, cands) if c.gpu == g) > inventory[g] for g in gpu_types
+            sum(x * c.gpus_per_unit for x, c in zip(xs, cands) if c.gpu == g) > inventory[g] for g in gpu_types
         ):
             continue
         if any(sum(x * p[a] for x, p in zip(xs, per)) > cap for a, cap in limited):
@@ -144,7 +144,7 @@ def test_mixes_gpu_types_when_the_cheapest_runs_out():
     plan = solve([dear, cheap], limits)
     assert plan.status == OPTIMAL
     assert replicas(plan) == {"l40s tp1": 3, "h100 tp1": 2}
-    assert plan.gpus_by_type == {"l40s": 3, "h100": 2}
+    assert plan.gpus_by_pool == {"l40s": 3, "h100": 2}
     assert plan.throughput >= 5000.0
     assert plan.cost == pytest.approx(9.0)
     assert check_plan(plan, limits) == []

@@ -58,16 +58,16 @@ def test_zero_and_integer_figures_are_accepted(name):
 
 
 @pytest.mark.parametrize("gpus, message", [
-    (0, "a: gpus_per_replica must be >= 1, got 0"),
-    (-2, "a: gpus_per_replica must be >= 1, got -2"),
-    (True, "a: gpus_per_replica must be an integer"),
-    (2.0, "a: gpus_per_replica must be an integer"),
+    (0, "a: gpus_per_unit must be >= 1, got 0"),
+    (-2, "a: gpus_per_unit must be >= 1, got -2"),
+    (True, "a: gpus_per_unit must be an integer"),
+    (2.0, "a: gpus_per_unit must be an integer"),
 ])
-def test_gpus_per_replica_is_a_positive_integer(gpus, message):
+def test_gpus_per_unit_is_a_positive_integer(gpus, message):
     with pytest.raises(ValueError) as info:
         option(gpus=gpus)
     assert str(info.value) == message
-    assert option(gpus=1).gpus_per_replica == 1
+    assert option(gpus=1).gpus_per_unit == 1
 
 
 def test_an_option_needs_a_key():
@@ -186,7 +186,7 @@ def test_check_plan_adds_gpus_per_type_over_lines():
 def test_negative_replica_counts_are_named():
     a, b = option("a"), option("b")
     plan = Plan(OPTIMAL, (PlanLine(a, 3), PlanLine(b, -1)), 2.0)
-    assert check_plan(plan, Limits(demand=2000.0)) == ["b: negative replica count -1"]
+    assert check_plan(plan, Limits(demand=2000.0)) == ["b: negative unit count -1"]
 
 
 def test_lines_with_no_replicas_count_for_nothing():
@@ -206,7 +206,7 @@ def test_plan_totals_add_over_lines():
     plan = Plan(OPTIMAL, (PlanLine(a, 3), PlanLine(b, 2), PlanLine(c, 0)), 9.0)
     assert plan.replicas == 5
     assert plan.gpus == 8
-    assert plan.gpus_by_type == {"h100": 6, "l4": 2}
+    assert plan.gpus_by_pool == {"h100": 6, "l4": 2}
     assert plan.throughput == 360.0
     assert plan.hourly_usd == 9.0
     assert plan.capex_usd == 36.0
@@ -438,3 +438,36 @@ def test_replica_bound_small_figures():
     assert _bound(1000, 1, min_replicas=0) == 1  # the least demand there is still needs a replica
     assert _bound(1, 5) == 5  # a replica serving one grid unit
     assert _bound(1, 100, budgets=[(10, {"a": 1})]) == 10  # a charge of one grid unit
+
+
+def test_zones_keep_the_demand_with_any_zone_down():
+    """Demand 10 from options serving 4 each: plain, 3 units; over 2 zones a
+    zone holds ceil(x / 2), so x - ceil(x / 2) >= 10 / 4 needs x = 6; over 3
+    zones x - ceil(x / 3) >= 3 needs x = 5."""
+    a = ReplicaOption("a", "g", 1, throughput=4.0, cost=1.0, hourly_usd=1.0, capex_usd=0.0, power_w=0.0,
+                      quality_loss_pct=0.0)
+    assert solve([a], Limits(demand=10)).lines[0].units == 3
+    for zones, units in ((2, 6), (3, 5)):
+        plan = solve([a], Limits(demand=10, zones=zones))
+        assert plan.lines[0].units == units, zones
+        assert check_plan(plan, Limits(demand=10, zones=zones)) == []
+        short = Plan(OPTIMAL, (PlanLine(a, units - 1),), units - 1.0)
+        assert check_plan(short, Limits(demand=10, zones=zones)) != []
+
+
+def test_spares_keep_the_demand_with_the_largest_units_down():
+    """N+1 with a big and a small option: losing the big unit must still leave the demand."""
+    big = ReplicaOption("big", "g", 8, throughput=10.0, cost=5.0, hourly_usd=5.0, capex_usd=0.0, power_w=0.0,
+                        quality_loss_pct=0.0)
+    small = ReplicaOption("small", "g", 1, throughput=2.0, cost=1.5, hourly_usd=1.5, capex_usd=0.0, power_w=0.0,
+                          quality_loss_pct=0.0)
+    limits = Limits(demand=10, spares=1)
+    plan = solve([big, small], limits)
+    assert check_plan(plan, limits) == []
+    served = sum(line.units * line.option.throughput for line in plan.lines)
+    largest = max(line.option.throughput for line in plan.lines)
+    assert served - largest >= 10
+    # brute force over small counts: nothing cheaper survives a loss
+    best = min(b * 5.0 + s * 1.5 for b in range(4) for s in range(12)
+               if b + s >= 2 and b * 10 + s * 2 - (10 if b else 2) >= 10)
+    assert plan.cost == best

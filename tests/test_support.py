@@ -195,8 +195,9 @@ def test_predict_library_error_names_the_rule(catalog):
 
 
 def test_fit_explain_names_the_rule(cli):
-    result = cli("fit", "llama-3.1-70b", "--gpu", "v100-sxm-32gb,v100-sxm-16gb", "--latency", "100ms", "--explain",
-                 "--format", "json")
+    # owned, so the price book does not decide whether they are considered
+    result = cli("fit", "llama-3.1-70b", "--gpu", "v100-sxm-32gb,v100-sxm-16gb", "--owned", "v100-sxm-32gb=8,v100-sxm-16gb=8",
+                 "--latency", "100ms", "--explain", "--format", "json")
     assert result.exit_code in (0, 4), result.stderr
     reasons = {row["what"]: row["why"] for row in json.loads(result.stdout)["ruled_out"]}
     assert "support rule 'vllm-fp8-volta'" in reasons["v100-sxm-32gb fp8"]
@@ -204,8 +205,8 @@ def test_fit_explain_names_the_rule(cli):
     # NVFP4 on Llama 3.1 70B is excluded by its quality figure before the
     # hardware is asked; allowed by a looser limit, it reaches the support matrix
     assert reasons["nvfp4"].startswith("published quality loss")
-    named = cli("fit", "llama-3.1-70b", "--gpu", "v100-sxm-16gb", "--max-quality-loss", "10", "--latency", "100ms",
-                "--explain", "--format", "json")
+    named = cli("fit", "llama-3.1-70b", "--gpu", "v100-sxm-16gb", "--owned", "v100-sxm-16gb=8", "--max-quality-loss", "10",
+                "--latency", "100ms", "--explain", "--format", "json")
     named_reasons = {row["what"]: row["why"] for row in json.loads(named.stdout)["ruled_out"]}
     assert "support rule 'vllm-nvfp4-volta'" in named_reasons["v100-sxm-16gb nvfp4"]
     plan = json.loads(result.stdout)
@@ -214,7 +215,8 @@ def test_fit_explain_names_the_rule(cli):
 
 
 def test_fit_explain_table_names_the_rule(cli):
-    result = cli("fit", "llama-3.1-70b", "--gpu", "v100-sxm-32gb", "--latency", "100ms", "--explain")
+    result = cli("fit", "llama-3.1-70b", "--gpu", "v100-sxm-32gb", "--owned", "v100-sxm-32gb=8", "--latency", "100ms",
+                 "--explain")
     assert result.exit_code in (0, 4), result.stderr
     assert "'vllm-fp8-volta'" in result.stdout
 

@@ -122,11 +122,13 @@ def test_parse_rate_rejects(text):
 @pytest.mark.parametrize(
     "text, money",
     [
-        ("$2.50/h", Money(2.5, True)),
-        ("2.5 USD/hour", Money(2.5, True)),
-        ("$40000", Money(40000.0, False)),
-        ("$40k", Money(40000.0, False)),
-        ("3 usd/hr", Money(3.0, True)),
+        ("$2.50/h", Money(2.5, "h")),
+        ("2.5 USD/hour", Money(2.5, "h")),
+        ("$40000", Money(40000.0)),
+        ("$40k", Money(40000.0)),
+        ("3 usd/hr", Money(3.0, "h")),
+        ("$1,800/month", Money(1800.0, "month")),
+        ("$20k/year", Money(20000.0, "year")),
     ],
 )
 def test_parse_money(text, money):
@@ -188,9 +190,9 @@ def test_rate_round_trip(value, kind):
     assert parse_rate(format_rate(rate)) == rate
 
 
-@given(st.floats(min_value=0.01, max_value=1e11, allow_nan=False), st.booleans())
-def test_money_round_trip(usd, per_hour):
-    money = Money(usd, per_hour)
+@given(st.floats(min_value=0.01, max_value=1e11, allow_nan=False), st.sampled_from([None, "h", "month", "year"]))
+def test_money_round_trip(usd, period):
+    money = Money(usd, period)
     assert parse_money(format_money(money)) == money
 
 

@@ -155,7 +155,13 @@ FLAGS: dict[str, dict[str, str]] = {
         "precisions": "--precision",
         "kv_precisions": "--kv-precision",
         "max_quality_loss": "--max-quality-loss",
-        "inventory": "--inventory",
+        "available": "--available",
+        "owned": "--owned",
+        "providers": "--provider",
+        "pricing": "--pricing",
+        "region": "--region",
+        "redundancy": "--redundancy",
+        "zones": "--zones",
         "budget": "--budget",
         "max_gpus": "--max-gpus",
         "max_power_w": "--max-power",
@@ -308,16 +314,22 @@ def fit(
     ] = False,
     engine: Annotated[str, typer.Option("--engine", help="vllm, trtllm, sglang, llama.cpp, transformers, lmdeploy or tensorrt.")] = question.DEFAULT_ENGINE,
     gpu: Annotated[Optional[list[str]], typer.Option("--gpu", help="Allowed GPU types (repeatable or comma-separated; default all).")] = None,
-    segment: Annotated[Optional[list[str]], typer.Option("--segment", help="Allowed GPU segments: datacenter, workstation, consumer (repeatable or comma-separated).")] = None,
+    segment: Annotated[Optional[list[str]], typer.Option("--segment", help="Allowed GPU segments: datacenter, workstation, consumer (repeatable or comma-separated; default datacenter and workstation, or the GPUs named with --gpu).")] = None,
     precision: Annotated[Optional[list[str]], typer.Option("--precision", "-p", help="Allowed weight precisions (default all within the quality limit).")] = None,
     kv_precision: Annotated[Optional[list[str]], typer.Option("--kv-precision", help="Allowed KV-cache precisions (default the engine's).")] = None,
     max_quality_loss: Annotated[str, typer.Option("--max-quality-loss", help="Largest published quality loss allowed, percent.")] = f"{question.DEFAULT_MAX_QUALITY_LOSS:g}",
-    inventory: Annotated[Optional[str], typer.Option("--inventory", help="GPUs available: h100-sxm=16,a100-sxm-80gb=64 or a YAML file; unlisted types are unlimited.")] = None,
-    budget: Annotated[Optional[str], typer.Option("--budget", help="Spending limit: '$200/h' (cloud) or '$2M' (purchase).")] = None,
+    owned: Annotated[Optional[str], typer.Option("--owned", help="GPUs already owned: h100-sxm=8 or a YAML file. Sunk: used before anything is rented or bought, no rent or purchase counted (tco counts their energy).")] = None,
+    available: Annotated[Optional[str], typer.Option("--available", "--inventory", help="Most GPUs that may be rented or bought per type: h100-sxm=16,a100-sxm-80gb=64 or a YAML file; unlisted types are unlimited, =0 excludes a type.")] = None,
+    provider: Annotated[Optional[list[str]], typer.Option("--provider", help="Providers to rent from (repeatable or comma-separated; default: aws, azure, gcp, coreweave, lambda). See planner catalog list providers.")] = None,
+    pricing: Annotated[str, typer.Option("--pricing", help="on-demand, spot, reserved-1y or reserved-3y: which published price rents are counted at.")] = "on-demand",
+    region: Annotated[Optional[str], typer.Option("--region", help="Rent in this region (or a region prefix such as us-east); default: the cheapest region listed.")] = None,
+    redundancy: Annotated[Optional[str], typer.Option("--redundancy", help="N+1 (or N+k): the plan still serves its throughput with any k instances, servers or owned replicas down.")] = None,
+    zones: Annotated[int, typer.Option("--zones", help="Spread the plan over N zones (instances dealt round-robin); with N > 1 it still serves its throughput with any one zone down.")] = 1,
+    budget: Annotated[Optional[str], typer.Option("--budget", help="Spending limit: rent '$200/h', '$150k/month' or '$1.8M/year'; or capital '$2M' with --objective capex or tco.")] = None,
     max_gpus: Annotated[Optional[int], typer.Option("--max-gpus", help="Most GPUs in the whole plan.")] = None,
     max_power: Annotated[Optional[str], typer.Option("--max-power", help="Most GPU power (TDP) in the plan, e.g. 20kW.")] = None,
     gpus_per_node: Annotated[Optional[int], typer.Option("--gpus-per-node", help="GPUs per server, the limit for tensor parallelism (default: each GPU's).")] = None,
-    objective: Annotated[str, typer.Option("--objective", help="hourly (cloud $/h), capex (purchase) or tco (purchase + energy).")] = question.Objective.HOURLY.value,
+    objective: Annotated[str, typer.Option("--objective", help="hourly (rent instances, $/h), capex (buy servers) or tco (buy servers, plus energy over --years).")] = question.Objective.HOURLY.value,
     years: Annotated[float, typer.Option("--years", help="Years of operation for --objective tco.")] = question.DEFAULT_YEARS,
     power_price: Annotated[str, typer.Option("--power-price", help="Electricity price for tco, e.g. '$0.12/kWh'.")] = f"${question.DEFAULT_POWER_USD_PER_KWH:g}/kWh",
     pue: Annotated[float, typer.Option("--pue", help="Power usage effectiveness of the data centre, for tco.")] = question.DEFAULT_PUE,
@@ -336,7 +348,9 @@ def fit(
 
       planner fit 13B --latency 100ms
 
-      planner fit llama-3.1-70b --throughput '5000 tok/s' --latency 50ms --inventory h100-sxm=16
+      planner fit llama-3.1-70b --throughput '5000 tok/s' --latency 50ms --owned h100-sxm=8
+
+      planner fit llama-3.1-8b --throughput '2000 tok/s' --latency 50ms --provider aws --pricing reserved-1y --redundancy N+1
 
       planner fit bert-base --latency 1ms --input 128 --engine tensorrt
 
@@ -357,6 +371,7 @@ def fit(
         parse_inventory,
         parse_objective,
         parse_percent,
+        parse_redundancy,
     )
     from planner.report.fit import fit_dict, fit_renderables
     from planner.core.units import parse_duration, parse_money, parse_power, parse_rate
@@ -365,7 +380,8 @@ def fit(
     if csv_kind not in ("bom", "candidates"):
         raise InputError(f"unknown --csv-kind '{csv_kind}'", hint="expected bom or candidates")
     latency, ttft, e2e = _given(latency, "--latency"), _given(ttft, "--ttft"), _given(e2e, "--e2e")
-    throughput, inventory = _given(throughput, "--throughput"), _given(inventory, "--inventory")
+    throughput, available, owned = _given(throughput, "--throughput"), _given(available, "--available"), _given(owned, "--owned")
+    region, redundancy = _given(region, "--region"), _given(redundancy, "--redundancy")
     budget, max_power = _given(budget, "--budget"), _given(max_power, "--max-power")
     targets = Targets(
         latency_s=None if latency is None else parse_duration(latency),
@@ -385,7 +401,13 @@ def fit(
         precisions=_split(precision, "--precision"),
         kv_precisions=_split(kv_precision, "--kv-precision"),
         max_quality_loss=parse_percent(max_quality_loss),
-        inventory=None if inventory is None else parse_inventory(inventory),
+        available=None if available is None else parse_inventory(available, "--available"),
+        owned=None if owned is None else parse_inventory(owned, "--owned"),
+        providers=_split(provider, "--provider"),
+        pricing=pricing,
+        region=region,
+        redundancy=0 if redundancy is None else parse_redundancy(redundancy),
+        zones=zones,
         budget=None if budget is None else parse_money(budget),
         max_gpus=max_gpus,
         max_power_w=None if max_power is None else parse_power(max_power),
@@ -572,12 +594,13 @@ def validate_command(
 
 # --- catalog ------------------------------------------------------------
 
-_SECTIONS = ("gpus", "precisions", "models", "engines", "support")
+_SECTIONS = ("gpus", "precisions", "models", "engines", "support", "providers", "instances", "servers")
+_SECTION_WORDS = "gpus, precisions, models, engines, support, providers, instances or servers"
 
 
 @catalog_app.command("list")
 def catalog_list(
-    section: Annotated[Optional[str], typer.Argument(help="gpus, precisions, models, engines or support (default: all).")] = None,
+    section: Annotated[Optional[str], typer.Argument(help=f"{_SECTION_WORDS} (default: all).")] = None,
     fmt: FormatOption = "table",
     catalog: CatalogOption = None,
 ) -> None:
@@ -588,12 +611,14 @@ def catalog_list(
       planner catalog list gpus
 
       planner catalog list models --format json
+
+      planner catalog list instances
     """
     from planner.report.catalog import catalog_rows, catalog_tables
 
     fmt = _check_format(fmt, ("table", "json"))
     if section is not None and section not in _SECTIONS:
-        raise InputError(f"unknown catalog section '{section}'", hint="expected gpus, precisions, models, engines or support")
+        raise InputError(f"unknown catalog section '{section}'", hint=f"expected {_SECTION_WORDS}")
     cat = _catalog(catalog)
     sections = [section] if section else list(_SECTIONS)
     if fmt == "json":
@@ -617,7 +642,7 @@ def catalog_show(
 
       planner catalog show int4
     """
-    from planner.report.catalog import gpu_support
+    from planner.report.catalog import gpu_offers, gpu_support
 
     cat = _catalog(catalog)
     found = cat.find(entry)
@@ -626,6 +651,8 @@ def catalog_show(
     section, item = found
     shown = {"section": section, **item.model_dump(mode="json", exclude_none=True)}
     if section == "gpus":
+        shown.pop("prices", None)  # prices live in the price book: where the GPU is offered, below
+        shown["offers"] = gpu_offers(cat, item)
         shown["runs"] = gpu_support(cat, item)
     print(to_json(shown))
 

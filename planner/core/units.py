@@ -245,39 +245,68 @@ def format_rate(rate: Rate) -> str:
 
 # --- money --------------------------------------------------------------
 
-_MONEY_EXAMPLES = "$2.50/h, 2.5 USD/hour or $40000"
+_MONEY_EXAMPLES = "$2.50/h, $1,800/month, $20k/year or $40000"
+
+# A month and a year of continuous use, in hours: the months cloud providers
+# bill by are 730 h (AWS and Azure price pages: "730 hours per month"), and a
+# year is 12 of them (8,760 h, 365 days).
+HOURS_PER_MONTH = 730
+HOURS_PER_YEAR = 12 * HOURS_PER_MONTH
+_PERIOD_HOURS = {"h": 1, "month": HOURS_PER_MONTH, "year": HOURS_PER_YEAR}
+_PERIOD_WORDS = {"h": "h", "hr": "h", "hour": "h", "mo": "month", "month": "month", "yr": "year", "year": "year",
+                 "y": "year", "a": "year"}
 
 
 @dataclass(frozen=True)
 class Money:
-    """An amount in US dollars, either per hour (cloud) or once (capital)."""
+    """An amount in US dollars: recurring (per hour, month or year: rent) or
+    once (capital: a purchase). ``period`` is "h", "month", "year" or None."""
 
     usd: float
-    per_hour: bool
+    period: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.period is not None and self.period not in _PERIOD_HOURS:
+            raise ValueError(f"period must be one of {sorted(_PERIOD_HOURS)} or None, got {self.period!r}")
+
+    @property
+    def per_hour(self) -> bool:
+        """Recurring (a rent budget), as opposed to capital."""
+        return self.period is not None
+
+    @property
+    def usd_per_hour(self) -> float:
+        """A recurring amount per hour (a month is 730 h); a capital amount as is."""
+        return self.usd if self.period is None else self.usd / _PERIOD_HOURS[self.period]
 
     def __str__(self) -> str:
         return format_money(self)
 
 
 def parse_money(text: str) -> Money:
-    """Parse "$2.50/h", "2.5 USD/hour", "$40000" or "$40k"."""
+    """Parse "$2.50/h", "2.5 USD/hour", "$1,800/month", "$20k/year", "$40000" or "$40k"."""
     raw = str(text).strip()
     had_dollar = raw.startswith("$")
     body = raw[1:] if had_dollar else raw
+    body = re.sub(r"(?<=\d),(?=\d{3})", "", body)  # thousands separators, as prices are written
     number, rest = _split(body, "amount", _MONEY_EXAMPLES)
-    per_hour = False
-    m = re.fullmatch(r"(?P<mult>[kKM](?![a-zA-Z]))?\s*(?P<cur>usd)?\s*(?P<per>(?:/|per\s*)(?:h|hr|hour))?", rest, re.IGNORECASE)
+    m = re.fullmatch(r"(?P<mult>[kKM](?![a-zA-Z]))?\s*(?P<cur>usd)?\s*(?:(?:/|per\s*)(?P<per>[a-z]+))?", rest, re.IGNORECASE)
     if not m or (not had_dollar and not m.group("cur")):
         raise InputError(f"amount '{text}' is not a dollar amount", hint="expected e.g. " + _MONEY_EXAMPLES)
+    period = None
+    if m.group("per"):
+        period = _PERIOD_WORDS.get(m.group("per").lower())
+        if period is None:
+            raise InputError(f"amount '{text}': unknown period '{m.group('per')}'",
+                             hint="expected /h, /month or /year, e.g. " + _MONEY_EXAMPLES)
     if m.group("mult"):
         number *= Decimal(1000) if m.group("mult") in "kK" else Decimal(10**6)
-    per_hour = m.group("per") is not None
     _positive(number, text, "amount", _MONEY_EXAMPLES, MAX_USD)
-    return Money(float(number), per_hour)
+    return Money(float(number), period)
 
 
 def format_money(money: Money) -> str:
-    return "$" + _plain(_exact_decimal(money.usd)) + ("/h" if money.per_hour else "")
+    return "$" + _plain(_exact_decimal(money.usd)) + ("" if money.period is None else f"/{money.period}")
 
 
 # --- power --------------------------------------------------------------

@@ -22,7 +22,7 @@ from planner.catalog.schema import Engine, EngineFactors, Gpu, ModelKind, Precis
 from planner.catalog.support import KV_CACHE, support
 from planner.model.quality import QualityFigure, quality_loss
 from planner.model.workload import Deployment, ModelSpec, Shape
-from planner.plan.question import DEFAULT_MAX_QUALITY_LOSS, Economics, Objective, Targets
+from planner.plan.question import DEFAULT_MAX_QUALITY_LOSS, Targets
 
 # Weight formats never worth proposing unless asked for by name: FP32 is
 # dominated by BF16/FP16 (same quality, twice the bytes); TF32 is a compute
@@ -52,23 +52,9 @@ class DeploymentShape:
         return f"{self.gpu.id} tp{self.tp} pp{self.pp} {self.precision.id} kv={self.kv_precision.id}"
 
     @property
-    def hourly_usd(self) -> float | None:
-        price = self.gpu.prices.cloud_usd_per_gpu_hour
-        return None if price is None else price.value * self.gpus
-
-    @property
-    def capex_usd(self) -> float | None:
-        price = self.gpu.prices.purchase_usd
-        return None if price is None else price.value * self.gpus
-
-    @property
     def power_w(self) -> float | None:
+        """The GPUs' TDP, W (the host's power is the offer's: planner/plan/offers.py)."""
         return None if self.gpu.tdp_w is None else self.gpu.tdp_w * self.gpus
-
-    def cost(self, economics: Economics) -> float | None:
-        """The objective's cost of one replica, USD."""
-        unit = gpu_cost(self.gpu, economics)
-        return None if unit is None else unit * self.gpus
 
 
 @dataclass(frozen=True)
@@ -104,22 +90,6 @@ class RejectedShape(DeploymentShape):
 
 
 Candidate = ScoredShape | RejectedShape
-
-
-def gpu_cost(gpu: Gpu, economics: Economics) -> float | None:
-    """The objective's cost of one GPU, USD: cloud $/h, purchase price, or
-    purchase plus the energy of TDP x PUE over the years at the power price."""
-    cloud, purchase = gpu.prices.cloud_usd_per_gpu_hour, gpu.prices.purchase_usd
-    if economics.objective is Objective.HOURLY:
-        return None if cloud is None else cloud.value
-    if purchase is None:
-        return None
-    if economics.objective is Objective.CAPEX:
-        return purchase.value
-    if gpu.tdp_w is None:
-        return None
-    energy_kwh = gpu.tdp_w / 1000 * economics.pue * economics.years * 365.25 * 24
-    return purchase.value + energy_kwh * economics.power_usd_per_kwh
 
 
 def tensor_parallel_degrees(spec: ModelSpec, per_node: int) -> list[int]:
@@ -218,14 +188,6 @@ def evaluate(
     )
 
 
-def _missing_price(gpu: Gpu, economics: Economics) -> str:
-    if economics.objective is Objective.HOURLY:
-        return "no cloud price in the catalog (add one with --catalog, or use --objective capex)"
-    if gpu.prices.purchase_usd is None:
-        return "no purchase price in the catalog (add one with --catalog)"
-    return "no TDP in the catalog, so its energy cost is unknown"
-
-
 def _quality_excluded(quality: QualityFigure, max_loss: float, named: bool) -> str | None:
     """Why ``quality`` rules its format out under ``--max-quality-loss``, with
     the figure and its source; None if it passes. A format of unknown quality
@@ -267,10 +229,12 @@ def enumerate_candidates(
     max_quality_loss: float = DEFAULT_MAX_QUALITY_LOSS,
     gpus_per_node: int | None = None,
     memory_utilization: float | None = None,
-    economics: Economics | None = None,
+    unit_gpus: dict[str, int] | None = None,
 ) -> tuple[list[Candidate], list[tuple[str, str]]]:
     """All shapes, scored. Returns (candidates, ruled_out) where ruled_out
-    holds (what, why) for GPU types and precisions dropped before scoring."""
+    holds (what, why) for formats dropped before scoring. ``unit_gpus``
+    bounds tensor parallelism per GPU type by the largest unit a plan can
+    get of it (instance, server or owned node); without it, the node size."""
     ruled_out: list[tuple[str, str]] = []
     named_precisions = precisions is not None
     weight_options = []
@@ -301,10 +265,9 @@ def enumerate_candidates(
 
     candidates: list[Candidate] = []
     for gpu in gpus or list(catalog.gpus.values()):
-        if economics is not None and gpu_cost(gpu, economics) is None:
-            ruled_out.append((gpu.id, _missing_price(gpu, economics)))
-            continue
-        per_node = gpus_per_node or gpu.gpus_per_node
+        per_node = (unit_gpus or {}).get(gpu.id) or gpu.gpus_per_node
+        if gpus_per_node is not None:
+            per_node = min(per_node, gpus_per_node)
         seen: set[tuple] = set()
         # What the engine can run on this GPU, by the format support matrix;
         # each refusal names its rule (fit --explain, the candidates CSV).

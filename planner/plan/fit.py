@@ -1,8 +1,10 @@
 """`fit`: the question in, the cheapest plan out (library API of `planner fit`).
 
-Enumerates and scores candidates (candidates.py), drops the dominated ones,
-hands the rest to the CP-SAT solver (solver.py), and, when nothing is
-feasible, works out which constraint binds and the smallest relaxation.
+Finds what may be rented, bought or is owned (offers.py), enumerates and
+scores shapes on those GPUs (candidates.py), places each on the offers in
+whole units (placement.py), drops the dominated ones, hands the rest to the
+CP-SAT solver (solver.py), and, when nothing is feasible, works out which
+constraint binds and the smallest relaxation.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from planner.plan.candidates import (
     ScoredShape,
     enumerate_candidates,
 )
+from planner.plan.offers import Offer, offers_for
+from planner.plan.placement import Line, Placement, place, prune_dominated
 from planner.catalog.load import Catalog
 from planner.core.errors import Field, InputError, NoPlanError, Text
 from planner.catalog.schema import Engine, Gpu, Model, ModelKind
@@ -29,7 +33,7 @@ from planner.model.quality import DeploymentQuality, deployment_quality
 from planner.model.resolve import resolve_spec
 from planner.core.units import format_rate
 from planner.model.workload import Deployment, ModelSpec, Shape, check_context
-from planner.plan.question import Economics, Question
+from planner.plan.question import DEFAULT_SEGMENTS, Economics, Question
 
 RELAXATION_TIME_LIMIT_S = 5.0  # each re-solve with one limit lifted, to explain an empty answer
 
@@ -54,18 +58,6 @@ class PlanQuality:
 
 
 @dataclass(frozen=True)
-class Line:
-    """One line of the plan: a scored shape and how many replicas of it."""
-
-    candidate: ScoredShape
-    replicas: int
-
-    @property
-    def gpus(self) -> int:
-        return self.candidate.gpus * self.replicas
-
-
-@dataclass(frozen=True)
 class Alternative:
     gpu: str
     plan_cost: float  # objective cost of the best plan on this GPU type alone
@@ -85,7 +77,8 @@ class FitResult:
     ruled_out: tuple[tuple[str, str], ...]
     alternatives: tuple[Alternative, ...]
     others: tuple[Line, ...]  # next-best single-shape plans (--top)
-    pool: tuple[ScoredShape, ...]  # viable and not dominated: what the solver saw
+    pool: tuple[Placement, ...]  # viable shapes on offers, not dominated: what the solver saw
+    offers: tuple[Offer, ...]  # what the question may rent, buy or owns
     # (objective cost, line) of the cheapest plan made of each pool candidate
     # alone, where the limits allow one; in pool order
     singles: tuple[tuple[float, Line], ...]
@@ -105,16 +98,16 @@ class FitResult:
         return self.quality(c).loss_pct
 
     @property
-    def hourly_usd(self) -> float | None:
-        return _total(self.lines, lambda c: c.hourly_usd)
+    def hourly_usd(self) -> float:
+        return _total(self.lines, lambda p: p.hourly_usd) or 0.0
 
     @property
-    def capex_usd(self) -> float | None:
-        return _total(self.lines, lambda c: c.capex_usd)
+    def capex_usd(self) -> float:
+        return _total(self.lines, lambda p: p.capex_usd) or 0.0
 
     @property
     def power_w(self) -> float | None:
-        return _total(self.lines, lambda c: c.power_w)
+        return _total(self.lines, lambda p: p.power_w)
 
     # Rates are the performance model's floats, not catalog decimals: added as floats.
     @property
@@ -126,71 +119,55 @@ class FitResult:
         return sum(line.candidate.throughput * line.replicas for line in self.lines)
 
 
-def _total(lines: Sequence[Line], per_replica: Callable[[ScoredShape], float | None]) -> float | None:
+def _total(lines: Sequence[Line], per_unit: Callable[[Placement], float | None]) -> float | None:
     """A price or power total, added exactly as the solver adds the same figures
     (so the plan's total and the solver's agree to the last digit); None when a
     line lacks the figure."""
     terms = []
     for line in lines:
-        value = per_replica(line.candidate)
+        value = per_unit(line.placement)
         if value is None:
             return None
-        terms.append((line.replicas, value))
+        terms.append((line.units, value))
     return solver.decimal_total(terms)
 
 
-def _replica_option(c: ScoredShape, economics: Economics, loss: Callable[[DeploymentShape], float]) -> solver.ReplicaOption:
+def replica_option(p: Placement, economics: Economics, loss: Callable[[DeploymentShape], float]) -> solver.ReplicaOption:
+    """The solver's view of a placement: one unit's figures."""
     return solver.ReplicaOption(
-        key=c.key,
-        gpu=c.gpu.id,
-        gpus_per_replica=c.gpus,
-        throughput=c.throughput,
-        cost=c.cost(economics) or 0.0,
-        hourly_usd=c.hourly_usd or 0.0,
-        capex_usd=c.capex_usd or 0.0,
-        power_w=c.power_w or 0.0,
-        quality_loss_pct=loss(c),
+        key=p.key,
+        gpu=p.shape.gpu.id,
+        gpus_per_unit=p.gpus_per_unit,
+        throughput=p.throughput,
+        cost=p.cost(economics) or 0.0,
+        hourly_usd=p.hourly_usd,
+        capex_usd=p.capex_usd,
+        power_w=p.power_w or 0.0,
+        quality_loss_pct=loss(p.shape),
+        replicas_per_unit=p.replicas_per_unit,
+        pool=p.offer.pool,
     )
 
 
-def prune_dominated(cands: list[ScoredShape], need_throughput: bool,
-                    loss: Callable[[DeploymentShape], float]) -> list[ScoredShape]:
-    """Drop candidates another beats outright on the same GPU type: B dominates
-    A when A's GPUs are a multiple k of B's, k replicas of B serve at least A's
-    throughput, and B loses no more quality by ``loss`` (PlanQuality.rank: k x
-    B costs, draws and occupies exactly what A does). Without a throughput
-    target throughput is moot."""
-    by_gpu: dict[str, list[ScoredShape]] = {}
-    for c in cands:
-        by_gpu.setdefault(c.gpu.id, []).append(c)
-    kept: list[ScoredShape] = []
-    for group in by_gpu.values():
-        group.sort(key=lambda c: (c.gpus, loss(c), -c.throughput))
-        survivors: list[ScoredShape] = []
-        for a in group:
-            dominated = False
-            for b in survivors:
-                if a.gpus % b.gpus:
-                    continue
-                k = a.gpus // b.gpus
-                if loss(b) <= loss(a) and (not need_throughput or k * b.throughput >= a.throughput):
-                    dominated = True
-                    break
-            if not dominated:
-                survivors.append(a)
-        kept.extend(survivors)
-    return kept
+def _pools(q: Question) -> dict[str, int] | None:
+    """GPUs per pool: what may be rented or bought of a type (--available),
+    and what is owned (its own pool)."""
+    pools = dict(q.available or {})
+    pools.update({f"owned:{gpu}": count for gpu, count in (q.owned or {}).items()})
+    return pools or None
 
 
 def _limits(q: Question, demand: float, time_limit: float = solver.DEFAULT_TIME_LIMIT_S) -> solver.Limits:
     budget = q.budget
     return solver.Limits(
         demand=demand,
-        inventory=q.inventory,
+        inventory=_pools(q),
         max_gpus=q.max_gpus,
         max_power_w=q.max_power_w,
-        max_hourly_usd=budget.usd if budget is not None and budget.per_hour else None,
+        max_hourly_usd=budget.usd_per_hour if budget is not None and budget.per_hour else None,
         max_capex_usd=budget.usd if budget is not None and not budget.per_hour else None,
+        spares=q.redundancy,
+        zones=q.zones,
         time_limit_s=time_limit,
     )
 
@@ -208,12 +185,15 @@ def _demand(q: Question, spec: ModelSpec) -> float:
     return rate.per_second
 
 
-def _allowed_gpus(catalog: Catalog, q: Question) -> list[Gpu] | None:
-    """The GPU types the question allows (None: every one), by name and segment."""
-    gpus = [catalog.gpu(g) for g in q.gpus] if q.gpus else None
-    if not q.segments:
+def _allowed_gpus(catalog: Catalog, q: Question) -> list[Gpu]:
+    """The GPU types the question allows, by name and segment. Without a
+    segment, named GPUs are taken as named, and otherwise only datacenter and
+    workstation parts are planned (consumer cards need --segment consumer)."""
+    gpus = [catalog.gpu(g) for g in q.gpus] if q.gpus else list(catalog.gpus.values())
+    segments = q.segments or (None if q.gpus else DEFAULT_SEGMENTS)
+    if segments is None:
         return gpus
-    kept = [g for g in (gpus or catalog.gpus.values()) if g.segment in q.segments]
+    kept = [g for g in gpus if g.segment in segments]
     if not kept:
         raise InputError("no GPU is left in the allowed segments", hint=["widen ", Field("segments"), " or ", Field("gpus")],
                          field="segments")
@@ -228,35 +208,51 @@ def fit(catalog: Catalog, q: Question) -> FitResult:
     if q.max_batch is not None:
         engine = engine.model_copy(update={"max_batch": q.max_batch})
     demand = _demand(q, spec)
-    if q.inventory:  # by id, whichever alias was given; unknown names are an input error
-        q = q.replace(inventory={catalog.gpu(name).id: count for name, count in q.inventory.items()})
-    gpus = _allowed_gpus(catalog, q)
+    # GPU counts by id, whichever alias was given; unknown names are an input error
+    for name in ("available", "owned"):
+        counts = getattr(q, name)
+        if counts:
+            q = q.replace(**{name: {catalog.gpu(gpu).id: count for gpu, count in counts.items()}})
+    allowed = _allowed_gpus(catalog, q)
+    owned_ids = {gpu for gpu, count in (q.owned or {}).items() if count > 0}
+    gpus = allowed + [catalog.gpu(g) for g in sorted(owned_ids - {g.id for g in allowed})]
+    offers, unpriced = offers_for(catalog, q, gpus)
+    unit_gpus: dict[str, int] = {}
+    for offer in offers:
+        unit_gpus[offer.gpu.id] = max(unit_gpus.get(offer.gpu.id, 0), offer.gpus)
+    offered = [g for g in gpus if g.id in unit_gpus]
     precisions = [catalog.precision(p) for p in q.precisions] if q.precisions else None
     kvs = [catalog.precision(p) for p in q.kv_precisions] if q.kv_precisions else None
-    cands, ruled_out = enumerate_candidates(
-        catalog, spec, shape, q.targets, engine, gpus=gpus, precisions=precisions, kv_precisions=kvs,
-        max_quality_loss=q.max_quality_loss, gpus_per_node=q.gpus_per_node,
-        memory_utilization=q.memory_utilization, economics=q.economics,
-    )
+    ruled_out = list(unpriced)
+    cands: list[Candidate] = []
+    if offered:
+        cands, format_ruled_out = enumerate_candidates(
+            catalog, spec, shape, q.targets, engine, gpus=offered, precisions=precisions, kv_precisions=kvs,
+            max_quality_loss=q.max_quality_loss, gpus_per_node=q.gpus_per_node,
+            memory_utilization=q.memory_utilization, unit_gpus=unit_gpus,
+        )
+        ruled_out += format_ruled_out
     viable = [c for c in cands if isinstance(c, ScoredShape) and (demand == 0 or c.throughput > 0)]
     if not viable:
-        raise NoPlanError(_why_no_candidate(spec, q, cands, ruled_out, {g.id for g in gpus or catalog.gpus.values()}))
+        raise NoPlanError(_why_no_candidate(spec, q, cands, ruled_out, {g.id for g in gpus}))
     quality = PlanQuality(catalog, spec.model)
-    pool = prune_dominated(viable, need_throughput=demand > 0, loss=quality.rank)
-    by_key = {c.key: c for c in pool}
+    placements = [p for c in viable for offer in offers if (p := place(c, offer)) is not None]
+    pool = prune_dominated(placements, need_throughput=demand > 0, economics=q.economics, loss=quality.rank)
+    by_key = {p.key: p for p in pool}
     try:
-        plan = solver.solve([_replica_option(c, q.economics, quality.rank) for c in pool], _limits(q, demand))
+        plan = solver.solve([replica_option(p, q.economics, quality.rank) for p in pool], _limits(q, demand))
     except ValueError as exc:  # figures too large for 64-bit integers once scaled
         raise InputError(f"the question cannot be solved: {exc}", hint="check the prices and limits for absurd values") from None
     if plan.status not in (solver.OPTIMAL, solver.FEASIBLE):
         raise NoPlanError(_why_infeasible(q, demand, pool, plan.status, quality))
-    lines = [Line(by_key[line.option.key], line.replicas) for line in plan.lines if line.replicas > 0]
-    singles = [p for p in (single_shape_plan(q, demand, c) for c in pool) if p is not None]
+    lines = [Line(by_key[line.option.key], line.units) for line in plan.lines if line.units > 0]
+    singles = [s for s in (single_shape_plan(q, demand, p) for p in pool) if s is not None]
     return FitResult(
         q, spec, shape, engine, plan.status, plan.cost, tuple(lines), tuple(cands), tuple(ruled_out),
         alternatives=tuple(_alternatives(lines, singles, quality.rank)),
         others=tuple(_next_best(lines, singles, quality.rank)[: max(q.top - 1, 0)]),
         pool=tuple(pool),
+        offers=tuple(offers),
         singles=tuple(singles),
         quality=quality,
     )
@@ -265,22 +261,29 @@ def fit(catalog: Catalog, q: Question) -> FitResult:
 # --- single-shape plans (alternatives, --top) ------------------------------------
 
 
-def single_shape_plan(q: Question, demand: float, c: ScoredShape) -> tuple[float, Line] | None:
-    """The cheapest plan made of one candidate only, or None if limits forbid it."""
-    replicas = max(1, math.ceil(demand / c.throughput - 1e-9)) if demand > 0 else 1
-    gpus = replicas * c.gpus
-    if q.inventory and c.gpu.id in q.inventory and gpus > q.inventory[c.gpu.id]:
+def single_shape_plan(q: Question, demand: float, p: Placement) -> tuple[float, Line] | None:
+    """The cheapest plan made of one placement only, or None if limits forbid it."""
+    units = max(1, math.ceil(demand / p.throughput - 1e-9)) if demand > 0 else 1
+    if q.redundancy:
+        units = max(units + q.redundancy, q.redundancy + 1)
+    if q.zones > 1:  # a zone holds ceil(units / zones): the rest must still serve the demand
+        units = max(units, q.zones)
+        while (units - -(-units // q.zones)) * p.throughput < demand * (1 - 1e-12):
+            units += 1
+    gpus = units * p.gpus_per_unit
+    cap = (_pools(q) or {}).get(p.offer.pool)
+    if cap is not None and gpus > cap:
         return None
     if q.max_gpus is not None and gpus > q.max_gpus:
         return None
-    if q.max_power_w is not None and (c.power_w or 0) * replicas > q.max_power_w:
+    if q.max_power_w is not None and (p.power_w or 0) * units > q.max_power_w:
         return None
     if q.budget is not None:
-        spend = c.hourly_usd if q.budget.per_hour else c.capex_usd
-        if spend is None or spend * replicas > q.budget.usd:
+        spend = p.hourly_usd * units if q.budget.per_hour else p.capex_usd * units
+        if spend > (q.budget.usd_per_hour if q.budget.per_hour else q.budget.usd):
             return None
-    cost = c.cost(q.economics)
-    return (cost or 0.0) * replicas, Line(c, replicas)
+    cost = p.cost(q.economics)
+    return (cost or 0.0) * units, Line(p, units)
 
 
 def _rank(single: tuple[float, Line], loss: Callable[[DeploymentShape], float]) -> tuple[float, float, int]:
@@ -291,9 +294,9 @@ def _rank(single: tuple[float, Line], loss: Callable[[DeploymentShape], float]) 
 def _next_best(lines: list[Line], singles: list[tuple[float, Line]],
                loss: Callable[[DeploymentShape], float]) -> list[Line]:
     """Single-shape plans, cheapest first, other than a line of the chosen plan."""
-    chosen_keys = {(line.candidate.key, line.replicas) for line in lines}
+    chosen_keys = {(line.placement.key, line.units) for line in lines}
     return [line for _cost, line in sorted(singles, key=lambda single: _rank(single, loss))
-            if (line.candidate.key, line.replicas) not in chosen_keys]
+            if (line.placement.key, line.units) not in chosen_keys]
 
 
 def _alternatives(lines: list[Line], singles: list[tuple[float, Line]],
@@ -373,20 +376,20 @@ def _closest_timing(c: Candidate) -> perf.Timing | None:
     return c.prediction if isinstance(c, ScoredShape) else c.batch_one_timing
 
 
-def _why_infeasible(q: Question, demand: float, pool: list[ScoredShape], status: str, quality: PlanQuality) -> Text:
+def _why_infeasible(q: Question, demand: float, pool: list[Placement], status: str, quality: PlanQuality) -> Text:
     if status == solver.UNKNOWN:
         return ["the solver found no plan within its time limit; narrow the question (", Field("gpus"), ", ",
                 Field("precisions"), ")"]
     relaxed: list[str | Field] = []
-    options = [_replica_option(c, q.economics, quality.rank) for c in pool]
+    options = [replica_option(p, q.economics, quality.rank) for p in pool]
     # each limit the question set, lifted on its own: what would the plan need?
-    for field_name in ("inventory", "max_gpus", "max_power_w", "budget"):
+    for field_name in ("available", "max_gpus", "max_power_w", "budget"):
         if not getattr(q, field_name):
             continue
         plan = solver.solve(options, _limits(q.replace(**{field_name: None}), demand, RELAXATION_TIME_LIMIT_S))
         if plan.status in (solver.OPTIMAL, solver.FEASIBLE):
             needed = {
-                "inventory": ", ".join(f"{g}={n}" for g, n in sorted(plan.gpus_by_type.items())),
+                "available": ", ".join(f"{g}={n}" for g, n in sorted(plan.gpus_by_pool.items()) if ":" not in g),
                 "max_gpus": f"{plan.gpus}",
                 "max_power_w": f"{math.ceil(plan.power_w)}W",
                 "budget": f"${plan.hourly_usd:,.2f}/h" if q.budget and q.budget.per_hour else f"${plan.capex_usd:,.0f}",
@@ -399,15 +402,16 @@ def _why_infeasible(q: Question, demand: float, pool: list[ScoredShape], status:
     return [f"no plan serves {want} within the limits{reach}: ", *hint]
 
 
-def _most_throughput(q: Question, pool: list[ScoredShape]) -> float:
-    """Throughput the inventory allows, best candidate per GPU type (ignores other limits)."""
+def _most_throughput(q: Question, pool: list[Placement]) -> float:
+    """Throughput the pools allow, best placement per pool (ignores other limits)."""
     total = 0.0
-    for gpu_id in {c.gpu.id for c in pool}:
-        best = max((c for c in pool if c.gpu.id == gpu_id), key=lambda c: c.throughput / c.gpus)
-        cap = q.inventory.get(gpu_id) if q.inventory else None
+    pools = _pools(q) or {}
+    for name in {p.offer.pool for p in pool}:
+        best = max((p for p in pool if p.offer.pool == name), key=lambda p: p.throughput / p.gpus_per_unit)
+        cap = pools.get(name)
         if cap is None:
             return math.inf
-        total += (cap // best.gpus) * best.throughput
+        total += (cap // best.gpus_per_unit) * best.throughput
     return total
 
 

@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict, StrictBool, StrictInt, ValidationError, field_validator, model_validator
 
 from planner.catalog.load import read_mapping_file
+from planner.catalog.schema import PricingModel
 from planner.core.errors import Field, InputError
 from planner.core.units import Money, Rate, parse_count
 from planner.model.workload import (
@@ -47,6 +48,12 @@ MAX_YEARS = 50.0
 PUE_RANGE = (1.0, 5.0)
 MAX_POWER_USD_PER_KWH = 10.0
 SEGMENTS = ("datacenter", "workstation", "consumer")
+# Planned unless asked otherwise: parts sold for servers and workstations.
+# Consumer cards need --segment consumer (or naming the card): their driver
+# licence forbids datacenter deployment (references/procurement/SOURCES.md).
+DEFAULT_SEGMENTS = ("datacenter", "workstation")
+MAX_REDUNDANCY = 100  # spare units a plan keeps (N+k)
+MAX_ZONES = 16  # availability zones a plan is spread over
 
 
 class Objective(StrEnum):
@@ -176,7 +183,13 @@ class Question(_Value):
     precisions: tuple[str, ...] | None = None
     kv_precisions: tuple[str, ...] | None = None
     max_quality_loss: float = DEFAULT_MAX_QUALITY_LOSS  # percent
-    inventory: dict[str, StrictInt] | None = None  # GPUs available per type; unlisted types unlimited
+    owned: dict[str, StrictInt] | None = None  # GPUs already owned per type: sunk, used before anything is rented or bought
+    available: dict[str, StrictInt] | None = None  # GPUs that may be rented or bought per type; unlisted unlimited; 0 excludes
+    providers: tuple[str, ...] | None = None  # who to rent from; None: the price book's default providers
+    pricing: PricingModel = PricingModel.ON_DEMAND
+    region: str | None = None  # a region name or its prefix ("us-east"); None: the cheapest region listed
+    redundancy: StrictInt = 0  # spare units: the plan still serves its demand with this many units down (N+k)
+    zones: StrictInt = 1  # zones the plan is spread over; above 1 it still serves its demand with any one zone down
     budget: Money | None = None
     max_gpus: StrictInt | None = None
     max_power_w: float | None = None
@@ -187,7 +200,12 @@ class Question(_Value):
     top: StrictInt = 1  # plans to show, the chosen one included
     asked: str | None = None  # the command line as typed, for reports
 
-    @field_validator("gpus", "segments", "precisions", "kv_precisions", mode="before")
+    @field_validator("pricing", mode="before")
+    @classmethod
+    def _known_pricing(cls, value: Any) -> Any:
+        return parse_pricing(value) if isinstance(value, str) else value
+
+    @field_validator("gpus", "segments", "precisions", "kv_precisions", "providers", mode="before")
     @classmethod
     def _names(cls, value: Any) -> Any:
         """Lists of names, trimmed and lower-cased; an empty list means none given."""
@@ -216,10 +234,25 @@ class Question(_Value):
             if segment not in SEGMENTS:
                 raise InputError(f"unknown segment '{segment}'", hint="expected datacenter, workstation or consumer",
                                  field="segments")
-        for gpu, count in (self.inventory or {}).items():
-            if isinstance(count, bool) or not isinstance(count, int) or not 0 <= count <= MAX_GPU_COUNT:
-                raise InputError([Field("inventory"), f" count for '{gpu}' must be a whole number from 0 to {MAX_GPU_COUNT:,}, "
-                                  f"got {count!r}"], field="inventory")
+        for name in ("owned", "available"):
+            for gpu, count in (getattr(self, name) or {}).items():
+                if isinstance(count, bool) or not isinstance(count, int) or not 0 <= count <= MAX_GPU_COUNT:
+                    raise InputError([Field(name), f" count for '{gpu}' must be a whole number from 0 to {MAX_GPU_COUNT:,}, "
+                                      f"got {count!r}"], field=name)
+        _between("redundancy", self.redundancy, 0, MAX_REDUNDANCY)
+        _between("zones", self.zones, 1, MAX_ZONES)
+        if self.region is not None and not self.region.strip():
+            raise InputError([Field("region"), " is empty"], hint="a region such as us-east-1, or leave it out", field="region")
+        if self.budget is not None:
+            renting = self.economics.objective is Objective.HOURLY
+            if renting and not self.budget.per_hour:
+                raise InputError([Field("budget"), f" {self.budget} is capital, but the objective rents by the hour"],
+                                 hint=["give it per hour, month or year ($30/h, $20k/month), or buy with ",
+                                       Field("economics.objective"), " capex"], field="budget")
+            if not renting and self.budget.per_hour:
+                raise InputError([Field("budget"), f" {self.budget} is recurring rent, but the objective buys servers"],
+                                 hint=["give a capital amount ($500k), or rent with ", Field("economics.objective"),
+                                       " hourly"], field="budget")
         return self
 
     @property
@@ -236,6 +269,24 @@ def parse_objective(text: str) -> Objective:
         return Objective(text)
     except ValueError:
         raise InputError(f"unknown objective '{text}'", hint="expected hourly, capex or tco", field="economics.objective") from None
+
+
+def parse_pricing(text: str) -> PricingModel:
+    """'on-demand', 'spot', 'reserved-1y' or 'reserved-3y'."""
+    try:
+        return PricingModel(text.strip().lower())
+    except ValueError:
+        raise InputError(f"unknown pricing model '{text}'", hint="expected on-demand, spot, reserved-1y or reserved-3y",
+                         field="pricing") from None
+
+
+def parse_redundancy(text: str) -> int:
+    """'N+1' (or 'n+2', or a bare count of spare units) as the number of spares."""
+    raw = text.strip().lower().replace(" ", "")
+    raw = raw[2:] if raw.startswith("n+") else raw
+    if not raw.isdigit():
+        raise InputError(f"redundancy '{text}' is not N+k", hint="e.g. --redundancy N+1 (one spare unit)", field="redundancy")
+    return int(raw)
 
 
 def parse_percent(text: str, what: str = "quality loss") -> float:
@@ -262,8 +313,9 @@ def parse_energy_price(text: str) -> float:
     return value
 
 
-def parse_inventory(text: str) -> dict[str, int] | None:
-    """'h100-sxm=16,a100-sxm-80gb=64', or the path of a YAML file mapping GPU id to count."""
+def parse_inventory(text: str, flag: str = "--available") -> dict[str, int] | None:
+    """'h100-sxm=16,a100-sxm-80gb=64', or the path of a YAML file mapping GPU
+    id to count (for --available and --owned)."""
     if not text.strip():
         return None
     if "=" in text:
@@ -271,15 +323,15 @@ def parse_inventory(text: str) -> dict[str, int] | None:
         for item in text.split(","):
             gpu, sep, count = item.partition("=")
             if not sep or not gpu.strip():
-                raise InputError(f"inventory item '{item}' is not GPU=COUNT", hint="e.g. --inventory h100-sxm=16,a100-sxm-80gb=64")
+                raise InputError(f"{flag} item '{item}' is not GPU=COUNT", hint=f"e.g. {flag} h100-sxm=16,a100-sxm-80gb=64")
             # 0 excludes a type, as it does in an inventory file
             pairs[gpu.strip().lower()] = 0 if count.strip() == "0" else parse_count(
                 count, f"inventory count for {gpu.strip()}", maximum=MAX_GPU_COUNT)
         return pairs
     path = Path(text)
     if not path.is_file():
-        raise InputError(f"inventory '{text}' is neither GPU=COUNT pairs nor a readable file",
-                         hint="e.g. --inventory h100-sxm=16,a100-sxm-80gb=64 or --inventory fleet.yaml")
+        raise InputError(f"{flag} '{text}' is neither GPU=COUNT pairs nor a readable file",
+                         hint=f"e.g. {flag} h100-sxm=16,a100-sxm-80gb=64 or {flag} fleet.yaml")
     data: Mapping[str, Any] = read_mapping_file(path, "inventory")
     result: dict[str, int] = {}
     for gpu, count in data.items():

@@ -1,23 +1,35 @@
 """The cheapest mix of replica options that serves a demand within limits.
 
-Data in, plan out: a list of `ReplicaOption` (one way to run one replica of
-the model, reduced to the figures a plan adds up: GPU type, GPUs per replica,
-throughput, cost, power, quality loss) and the `Limits` of the question go
-in; a `Plan` comes out. Nothing here knows about the catalog,
-the performance model or the terminal.
+Data in, plan out: a list of `ReplicaOption` (one way to add replicas of
+the model in whole units of hardware, reduced to the figures a plan adds up:
+the pool its GPUs come from, GPUs and replicas per unit, throughput, cost,
+power, quality loss) and the `Limits` of the question go in; a `Plan` comes
+out. A unit is whatever is rented or bought whole: an instance hosting
+several replicas, several instances hosting one pipeline-parallel replica,
+or one replica on owned GPUs. Nothing here knows about the catalog, the
+performance model or the terminal.
 
 The model (CP-SAT, integers only)
 ---------------------------------
-One integer variable x_i per option: how many replicas of it to run. The
-answer may mix GPU types and precisions.
+One integer variable x_i per option: how many units of it to take. The
+answer may mix GPU types, precisions and offers.
 
     sum_i x_i * throughput_i             >= demand
-    sum_{i on type g} x_i * gpus_i       <= inventory[g]   for each listed type g
+    sum_{i in pool p} x_i * gpus_i       <= inventory[p]   for each listed pool p
     sum_i x_i * gpus_i                   <= max_gpus
     sum_i x_i * power_w_i                <= max_power_w
     sum_i x_i * hourly_usd_i             <= max_hourly_usd
     sum_i x_i * capex_usd_i              <= max_capex_usd
-    sum_i x_i                            >= min_replicas
+    sum_i x_i * replicas_i               >= min_replicas
+    sum_i x_i * throughput_i - spares * largest >= demand   (N+k: any k units down)
+
+where largest >= throughput_i for every option in use (a boolean per
+option), so the plan still serves its demand with its `spares` largest units
+lost. Spread over `zones` zones (each option's units dealt round-robin, so a
+zone holds at most ceil(x_i / zones) of them), the plan also serves its
+demand with any one zone down:
+
+    sum_i (x_i - ceil(x_i / zones)) * throughput_i >= demand,  sum_i x_i >= zones
 
 The objective is lexicographic, solved as three stages, each fixing the
 optimum of the one before: (1) the least total cost; (2) among those, the
@@ -84,29 +96,37 @@ UNKNOWN = "unknown"  # the time limit ran out before any plan was found or ruled
 
 @dataclass(frozen=True)
 class ReplicaOption:
-    """One way to run one replica, with its per-replica figures.
+    """One way to add replicas in whole units, with its per-unit figures.
 
     `cost` is what the objective minimises (hourly price, capital or TCO: the
     caller decides); `hourly_usd` and `capex_usd` are only for budgets.
+    `pool` is what caps the GPUs the option draws on (`Limits.inventory`);
+    empty means the GPU type's own.
     """
 
     key: str
     gpu: str
-    gpus_per_replica: int
-    throughput: float  # target units/s one replica serves
+    gpus_per_unit: int
+    throughput: float  # target units/s one unit serves
     cost: float  # USD
     hourly_usd: float  # USD/h
     capex_usd: float  # USD
     power_w: float  # W
     quality_loss_pct: float  # percentage points; lower is better
+    replicas_per_unit: int = 1
+    pool: str = ""
 
     def __post_init__(self) -> None:
         if not self.key:
             raise ValueError("option key must not be empty")
-        if isinstance(self.gpus_per_replica, bool) or not isinstance(self.gpus_per_replica, int):
-            raise ValueError(f"{self.key}: gpus_per_replica must be an integer")
-        if self.gpus_per_replica < 1:
-            raise ValueError(f"{self.key}: gpus_per_replica must be >= 1, got {self.gpus_per_replica}")
+        for name in ("gpus_per_unit", "replicas_per_unit"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ValueError(f"{self.key}: {name} must be an integer")
+            if value < 1:
+                raise ValueError(f"{self.key}: {name} must be >= 1, got {value}")
+        if not self.pool:
+            object.__setattr__(self, "pool", self.gpu)
         for name in ("throughput", "cost", "hourly_usd", "capex_usd", "power_w", "quality_loss_pct"):
             _require_non_negative(f"{self.key}: {name}", getattr(self, name))
 
@@ -116,12 +136,14 @@ class Limits:
     """What a plan must serve and what it may not exceed. None = no limit."""
 
     demand: float = 0.0  # target units/s to cover; 0 = none
-    inventory: Mapping[str, int] | None = None  # max GPUs per GPU type; absent types unlimited
+    inventory: Mapping[str, int] | None = None  # max GPUs per pool (a GPU type, or its owned GPUs); absent unlimited
     max_gpus: int | None = None
     max_power_w: float | None = None
     max_hourly_usd: float | None = None
     max_capex_usd: float | None = None
     min_replicas: int = 1  # replicas in total, over all options
+    spares: int = 0  # units the plan may lose and still serve the demand (N+k redundancy)
+    zones: int = 1  # zones the units are spread over; with more than 1, losing any one zone still serves the demand
     time_limit_s: float = DEFAULT_TIME_LIMIT_S  # for all stages together
 
     def __post_init__(self) -> None:
@@ -137,6 +159,10 @@ class Limits:
             if getattr(self, name) is not None:
                 _require_non_negative(name, getattr(self, name))
         _require_count("min_replicas", self.min_replicas)
+        _require_count("spares", self.spares)
+        _require_count("zones", self.zones)
+        if self.zones < 1:
+            raise ValueError("zones must be at least 1")
         if not (math.isfinite(self.time_limit_s) and self.time_limit_s > 0):
             raise ValueError(f"time_limit_s must be a positive number of seconds, got {self.time_limit_s}")
 
@@ -144,11 +170,15 @@ class Limits:
 @dataclass(frozen=True)
 class PlanLine:
     option: ReplicaOption
-    replicas: int
+    units: int
+
+    @property
+    def replicas(self) -> int:
+        return self.units * self.option.replicas_per_unit
 
     @property
     def gpus(self) -> int:
-        return self.replicas * self.option.gpus_per_replica
+        return self.units * self.option.gpus_per_unit
 
 
 @dataclass(frozen=True)
@@ -163,7 +193,7 @@ class Plan:
 
     status: str
     lines: tuple[PlanLine, ...]
-    cost: float  # USD: sum of replicas * option.cost
+    cost: float  # USD: sum of units * option.cost
     cost_bound: float | None = None
 
     @property
@@ -175,10 +205,10 @@ class Plan:
         return sum(line.gpus for line in self.lines)
 
     @property
-    def gpus_by_type(self) -> dict[str, int]:
+    def gpus_by_pool(self) -> dict[str, int]:
         counts: dict[str, int] = {}
         for line in self.lines:
-            counts[line.option.gpu] = counts.get(line.option.gpu, 0) + line.gpus
+            counts[line.option.pool] = counts.get(line.option.pool, 0) + line.gpus
         return counts
 
     @property
@@ -199,7 +229,7 @@ class Plan:
 
     @property
     def max_quality_loss_pct(self) -> float:
-        return max((line.option.quality_loss_pct for line in self.lines if line.replicas > 0), default=0.0)
+        return max((line.option.quality_loss_pct for line in self.lines if line.units > 0), default=0.0)
 
 
 def solve(options: Sequence[ReplicaOption], limits: Limits) -> Plan:
@@ -239,22 +269,45 @@ def solve(options: Sequence[ReplicaOption], limits: Limits) -> Plan:
             budgets.append((_to_grid(limit, scale, math.floor), charge))
 
     variables: list[tuple[ReplicaOption, cp_model.IntVar]] = []
+    uppers: dict[str, int] = {}
     for option in options:
         upper = _replica_bound(option, served[option.key], demand, limits, inventory, budgets)
         if upper > 0:
             variables.append((option, model.new_int_var(0, upper, f"x[{option.key}]")))
+            uppers[option.key] = upper
 
     xs = [x for _, x in variables]
     model.add(_weighted(variables, lambda c: served[c.key]) >= demand)
-    for gpu in sorted({c.gpu for c, _ in variables} & set(inventory)):
-        on_type = [(c, x) for c, x in variables if c.gpu == gpu]
-        model.add(_weighted(on_type, lambda c: c.gpus_per_replica) <= inventory[gpu])
-    total_gpus = _weighted(variables, lambda c: c.gpus_per_replica)
+    for pool in sorted({c.pool for c, _ in variables} & set(inventory)):
+        in_pool = [(c, x) for c, x in variables if c.pool == pool]
+        model.add(_weighted(in_pool, lambda c: c.gpus_per_unit) <= inventory[pool])
+    total_gpus = _weighted(variables, lambda c: c.gpus_per_unit)
     if limits.max_gpus is not None:
         model.add(total_gpus <= limits.max_gpus)
     for limit, charge in budgets:
         model.add(_weighted(variables, lambda c, charge=charge: charge[c.key]) <= limit)
-    model.add(cp_model.LinearExpr.sum(xs) >= limits.min_replicas)
+    model.add(_weighted(variables, lambda c: c.replicas_per_unit) >= limits.min_replicas)
+    if limits.spares and variables:
+        # N+k: with its `spares` largest units down the plan still serves the
+        # demand; `largest` is at least the throughput of every unit in use.
+        largest = model.new_int_var(0, max(served[c.key] for c, _ in variables), "largest_unit")
+        for option, x in variables:
+            in_use = model.new_bool_var(f"in_use[{option.key}]")
+            model.add(x >= 1).only_enforce_if(in_use)
+            model.add(x == 0).only_enforce_if(~in_use)
+            model.add(largest >= served[option.key]).only_enforce_if(in_use)
+        model.add(_weighted(variables, lambda c: served[c.key]) - limits.spares * largest >= demand)
+        model.add(cp_model.LinearExpr.sum(xs) >= limits.spares + 1)
+    if limits.zones > 1 and variables:
+        zones = limits.zones
+        kept = []  # units left when the zone holding the most of each option is down
+        for option, x in variables:
+            in_worst_zone = model.new_int_var(0, uppers[option.key], f"in_worst_zone[{option.key}]")
+            model.add_division_equality(in_worst_zone, x + (zones - 1), zones)  # ceil(x / zones)
+            kept.append((served[option.key], x, in_worst_zone))
+        model.add(cp_model.LinearExpr.weighted_sum([x for _, x, _ in kept], [t for t, _, _ in kept])
+                  - cp_model.LinearExpr.weighted_sum([z for _, _, z in kept], [t for t, _, _ in kept]) >= demand)
+        model.add(cp_model.LinearExpr.sum(xs) >= zones)
 
     time_left = limits.time_limit_s
 
@@ -305,22 +358,22 @@ def check_plan(plan: Plan, limits: Limits) -> list[str]:
     figures (exact fractions), no scaling, no CP-SAT.
     """
     problems = []
-    lines = [line for line in plan.lines if line.replicas != 0]
+    lines = [line for line in plan.lines if line.units != 0]
     for line in plan.lines:
-        if line.replicas < 0:
-            problems.append(f"{line.option.key}: negative replica count {line.replicas}")
+        if line.units < 0:
+            problems.append(f"{line.option.key}: negative unit count {line.units}")
 
     served = _exact_total(lines, "throughput")
     if served < _exact(limits.demand):
         problems.append(f"throughput {_show(served)}/s is below the demand {_show(limits.demand)}/s")
 
-    gpus_by_type: dict[str, int] = {}
+    gpus_by_pool: dict[str, int] = {}
     for line in lines:
-        gpus_by_type[line.option.gpu] = gpus_by_type.get(line.option.gpu, 0) + line.gpus
-    for gpu, used in sorted(gpus_by_type.items()):
-        available = (limits.inventory or {}).get(gpu)
+        gpus_by_pool[line.option.pool] = gpus_by_pool.get(line.option.pool, 0) + line.gpus
+    for pool, used in sorted(gpus_by_pool.items()):
+        available = (limits.inventory or {}).get(pool)
         if available is not None and used > available:
-            problems.append(f"{used} x {gpu} exceeds the inventory of {available}")
+            problems.append(f"{used} x {pool} exceeds the inventory of {available}")
 
     total_gpus = sum(line.gpus for line in lines)
     if limits.max_gpus is not None and total_gpus > limits.max_gpus:
@@ -339,6 +392,19 @@ def check_plan(plan: Plan, limits: Limits) -> list[str]:
     replicas = sum(line.replicas for line in lines)
     if replicas < limits.min_replicas:
         problems.append(f"{replicas} replicas is below min_replicas {limits.min_replicas}")
+    if limits.zones > 1:
+        left = sum(((line.units - -(-line.units // limits.zones)) * _exact(line.option.throughput) for line in lines),
+                   Fraction(0))
+        if sum(line.units for line in lines) < limits.zones or left < _exact(limits.demand):
+            problems.append(f"with one of {limits.zones} zones down the plan serves {_show(left)}/s, "
+                            f"below the demand {_show(limits.demand)}/s")
+    if limits.spares:
+        units = sorted((_exact(line.option.throughput) for line in lines for _ in range(min(line.units, limits.spares))),
+                       reverse=True)
+        left = served - sum(units[: limits.spares], Fraction(0))
+        if sum(line.units for line in lines) < limits.spares + 1 or left < _exact(limits.demand):
+            problems.append(f"with its {limits.spares} largest unit(s) down the plan serves {_show(left)}/s, "
+                            f"below the demand {_show(limits.demand)}/s")
     return problems
 
 
@@ -374,7 +440,7 @@ def decimal_total(terms: Iterable[tuple[int, float]]) -> float:
 
 
 def _exact_total(lines: Sequence[PlanLine], attr: str) -> Fraction:
-    return sum((line.replicas * _exact(getattr(line.option, attr)) for line in lines), Fraction(0))
+    return sum((line.units * _exact(getattr(line.option, attr)) for line in lines), Fraction(0))
 
 
 def _to_grid(value: float, scale: int, rounding) -> int:
@@ -390,22 +456,27 @@ def _weighted(variables: Sequence[tuple[ReplicaOption, cp_model.IntVar]], coeffi
 
 
 def _replica_bound(option, served, demand, limits, inventory, budgets) -> int:
-    """Most replicas of `option` any lexicographically best plan can hold.
+    """Most units of `option` any lexicographically best plan can hold.
 
-    If x_i exceeded both ceil(demand / served_i) and min_replicas, dropping one
-    replica of i would still cover the demand and the replica floor, break no
-    upper limit, cost no more, lose no quality, and save GPUs: that plan was
-    not the best. So x_i <= max(min_replicas, ceil(demand / served_i)), and an
+    If x_i exceeded ceil(demand / served_i) + spares, the replica floor and
+    the unit floor, dropping one unit of i would still cover the demand with
+    any `spares` units down (the spares are at most that many units of i, or
+    units elsewhere no larger), meet both floors, break no upper limit, cost
+    no more, lose no quality, and save GPUs: that plan was not the best. An
     option that serves nothing (or a question with no demand) only ever
-    helps reach min_replicas.
+    helps reach the floors.
     """
+    floor = max(limits.min_replicas, limits.spares + 1 if limits.spares else 0, limits.zones if limits.zones > 1 else 0)
     if demand > 0 and served > 0:
-        upper = max(limits.min_replicas, -(-demand // served))
+        needed = -(-demand // served)
+        # with zones, x - ceil(x / zones) >= x / 2 - 1 for zones >= 2, so
+        # 2 * needed + zones units of i alone survive any zone's loss
+        upper = max(floor, needed + limits.spares, 2 * needed + limits.zones if limits.zones > 1 else 0)
     else:
-        upper = limits.min_replicas
-    per_replica = option.gpus_per_replica
-    if option.gpu in inventory:
-        upper = min(upper, inventory[option.gpu] // per_replica)
+        upper = floor
+    per_replica = option.gpus_per_unit
+    if option.pool in inventory:
+        upper = min(upper, inventory[option.pool] // per_replica)
     if limits.max_gpus is not None:
         upper = min(upper, limits.max_gpus // per_replica)
     for limit, charge in budgets:

@@ -9,18 +9,58 @@ from rich import box
 from rich.text import Text
 
 from planner.catalog.schema import ModelKind
-from planner.plan.candidates import Constraint, DeploymentShape, RejectedShape, gpu_cost
+from planner.plan.candidates import Constraint, DeploymentShape, RejectedShape
 from planner.plan.fit import FitResult, Line, line_prediction
+from planner.plan.offers import Acquisition
 from planner.model.predict import prediction_dict
-from planner.core.units import format_rate
+from planner.core.units import HOURS_PER_MONTH, format_rate
 from planner.plan.question import DEFAULT_MAX_QUALITY_LOSS, Objective
 from planner.report.format import TextTable, milliseconds, money
 
 OBJECTIVE_WORDS = {
-    Objective.HOURLY: "cloud cost per hour",
-    Objective.CAPEX: "purchase price of the GPUs",
-    Objective.TCO: "purchase price plus energy",
+    Objective.HOURLY: "rent per hour",
+    Objective.CAPEX: "purchase price of the servers",
+    Objective.TCO: "purchase price of the servers plus their energy",
 }
+
+
+def hardware(line: Line) -> str:
+    """What a plan line rents, buys or uses, as a buyer reads it."""
+    offer = line.offer
+    if offer.acquisition is Acquisition.OWNED:
+        return f"{line.gpus} x {offer.gpu.id} (owned)"
+    if offer.acquisition is Acquisition.BUY:
+        return f"{line.instances} x {offer.label} ({offer.gpus} x {offer.gpu.id} each)"
+    assert offer.price is not None
+    return (f"{line.instances} x {offer.label} ({offer.gpus} x {offer.gpu.id} each; "
+            f"{offer.price.pricing.value}, {offer.price.region})")
+
+
+def price_notes(result: FitResult) -> list[str]:
+    """Each price the plan stands on: what, how much, where, when, from where."""
+    notes: list[str] = []
+    seen: set[str] = set()
+    for line in result.lines:
+        offer = line.offer
+        if offer.key in seen:
+            continue
+        seen.add(offer.key)
+        if offer.price is not None:
+            price = offer.price
+            notes.append(f"Price of {offer.label}: ${price.usd_per_hour:,.4g}/h per instance, {price.pricing.value}, "
+                         f"{price.region}, as of {price.as_of} ({price.source})"
+                         + (f"; {price.note}" if price.note else "") + ".")
+        elif offer.server is not None:
+            parts = "; ".join(f"{part.quantity} x {part.item} at ${part.unit_usd:,.0f} (as of {part.as_of}, {part.source})"
+                              for part in offer.server.parts)
+            notes.append(f"Price of {offer.label}: ${offer.capex_usd:,.0f} ({parts}); includes {offer.server.includes}.")
+        else:
+            notes.append(f"{offer.gpu.id}: owned, so no rent or purchase is counted"
+                         + (" (only its energy, in TCO)" if result.question.economics.objective is Objective.TCO else "")
+                         + ".")
+        if result.question.economics.objective is Objective.TCO:
+            notes.append(f"Power of {offer.label}: {offer.power_basis}.")
+    return notes
 
 
 def _worst(result: FitResult, attr: str) -> float | None:
@@ -50,16 +90,36 @@ def headroom(result: FitResult) -> list[dict[str, Any]]:
     return rows
 
 
+def line_objective(result: FitResult, line: Line) -> float:
+    """The objective's cost of one plan line, USD."""
+    return (line.placement.cost(result.question.economics) or 0.0) * line.units
+
+
 def _line_costs(result: FitResult, line: Line) -> dict[str, float | None]:
-    c = line.candidate
-    economics = result.question.economics
-    unit = gpu_cost(c.gpu, economics)
+    p = line.placement
     return {
-        "cost_per_hour_usd": None if c.hourly_usd is None else c.hourly_usd * line.replicas,
-        "capex_usd": None if c.capex_usd is None else c.capex_usd * line.replicas,
-        "objective_usd": None if unit is None else unit * line.gpus,
-        "power_w": None if c.power_w is None else c.power_w * line.replicas,
+        "cost_per_hour_usd": p.hourly_usd * line.units,
+        "cost_per_month_usd": p.hourly_usd * line.units * HOURS_PER_MONTH,
+        "capex_usd": p.capex_usd * line.units,
+        "objective_usd": line_objective(result, line),
+        "power_w": None if p.power_w is None else p.power_w * line.units,
     }
+
+
+def offer_dict(line: Line) -> dict[str, Any]:
+    """The JSON of what a line rents, buys or uses."""
+    offer = line.offer
+    data: dict[str, Any] = {"acquisition": offer.acquisition.value, "label": offer.label, "units": line.instances,
+                            "gpus_per_unit": offer.gpus}
+    if offer.price is not None and offer.instance is not None and offer.provider is not None:
+        data.update(provider=offer.provider.id, instance=offer.instance.name, pricing=offer.price.pricing.value,
+                    region=offer.price.region, usd_per_hour_per_unit=offer.price.usd_per_hour,
+                    price_as_of=offer.price.as_of, price_source=offer.price.source)
+    if offer.server is not None:
+        data.update(server=offer.server.id, usd_per_unit=offer.capex_usd,
+                    parts=[{"item": part.item, "quantity": part.quantity, "unit_usd": part.unit_usd,
+                            "as_of": part.as_of, "source": part.source} for part in offer.server.parts])
+    return data
 
 
 def assumptions(result: FitResult) -> list[str]:
@@ -70,8 +130,11 @@ def assumptions(result: FitResult) -> list[str]:
         f"Engine: {result.engine.name}, with efficiency factors fitted on published measurements "
         "(catalog/engines-fitted.yaml: " + result.engine.fitted_on.split(";")[0] + ").",
         f"Objective: {OBJECTIVE_WORDS[q.economics.objective]}"
-        + (f" over {q.economics.years:g} years at ${q.economics.power_usd_per_kwh:g}/kWh and PUE {q.economics.pue:g} (GPU TDP only)"
-           if q.economics.objective is Objective.TCO else "") + ".",
+        + (f" over {q.economics.years:g} years at ${q.economics.power_usd_per_kwh:g}/kWh and PUE {q.economics.pue:g}"
+           if q.economics.objective is Objective.TCO else "")
+        + (f", renting {q.pricing.value} from {', '.join(q.providers) if q.providers else 'the default providers'}"
+           + (f" in {q.region}" if q.region else " in the cheapest region listed")
+           if q.economics.objective is Objective.HOURLY else "") + ".",
         f"Quality: formats whose published loss on this model (weights plus KV cache) exceeds {q.max_quality_loss:g}%, "
         "or is unknown, are excluded unless named"
         + (" (default; --max-quality-loss)" if q.max_quality_loss == DEFAULT_MAX_QUALITY_LOSS else "") + ".",
@@ -88,8 +151,16 @@ def assumptions(result: FitResult) -> list[str]:
         notes.append("--latency is the per-token decode latency (TPOT) for this decoder.")
     elif spec.model.kind is ModelKind.ENCODER and q.targets.latency_s is not None:
         notes.append("--latency is the latency of one forward pass for this encoder.")
-    dated = sorted({(line.candidate.gpu.id, _price_date(line.candidate, q.economics.objective)) for line in result.lines})
-    notes.append("Prices: " + "; ".join(f"{gpu} {date}" for gpu, date in dated) + " (override with --catalog).")
+    notes.extend(price_notes(result))
+    if q.redundancy:
+        notes.append(f"Redundancy N+{q.redundancy}: the plan still serves its throughput with any {q.redundancy} "
+                     "instance(s), server(s) or owned replica(s) down.")
+    if q.zones > 1:
+        notes.append(f"Zones: the plan's units are spread round-robin over {q.zones} zones and still serve the "
+                     "throughput with any one zone down.")
+    if any(line.candidate.gpu.segment == "consumer" for line in result.lines):
+        notes.append("CONSUMER CARDS: NVIDIA's GeForce driver licence does not permit datacenter deployment; "
+                     "GeForce cards also lack ECC memory (references/procurement/SOURCES.md).")
     notes.append(f"Solver: CP-SAT, {result.status}.")
     return notes
 
@@ -142,14 +213,6 @@ def quality_notes(result: FitResult) -> list[str]:
     return notes
 
 
-def _price_date(c: DeploymentShape, objective: Objective) -> str:
-    price = c.gpu.prices.cloud_usd_per_gpu_hour if objective is Objective.HOURLY else c.gpu.prices.purchase_usd
-    if price is None:
-        return "no price"
-    who = f"{price.provider}, " if price.provider else ""
-    return f"{who}as of {price.as_of}"
-
-
 def explain_rows(result: FitResult) -> list[tuple[str, str]]:
     """Every GPU type and precision ruled out, with the first constraint it broke."""
     rows = list(result.ruled_out)
@@ -175,13 +238,16 @@ def fit_dict(result: FitResult, explain: bool = False) -> dict[str, Any]:
     for line in result.lines:
         entry = prediction_dict(line_prediction(result, line))
         quality = result.quality_of(line.candidate)
-        entry.update(replicas=line.replicas, gpus=line.gpus, quality_loss_pct=quality.loss_pct,
+        entry.update(replicas=line.replicas, gpus=line.gpus, hardware=hardware(line), offer=offer_dict(line),
+                     quality_loss_pct=quality.loss_pct,
                      quality={"weights": quality.weights.as_json(), "kv_cache": quality.kv_cache.as_json()})
         entry.update(_line_costs(result, line))
         lines.append(entry)
     data: dict[str, Any] = {
         "status": result.status,
         "objective": {"kind": q.economics.objective, "value_usd": round(result.cost, 4)},
+        "pricing": {"model": q.pricing.value, "providers": list(q.providers) if q.providers else "default",
+                    "region": q.region, "redundancy": q.redundancy},
         "model": result.spec.label,
         "approximate": result.spec.approximate,
         **({"resolved": result.spec.note} if result.spec.note else {}),
@@ -197,7 +263,9 @@ def fit_dict(result: FitResult, explain: bool = False) -> dict[str, Any]:
         "engine": result.engine.id,
         "total": {
             "gpus": result.gpus,
+            "units": sum(line.instances for line in result.lines),
             "cost_per_hour_usd": result.hourly_usd,
+            "cost_per_month_usd": round(result.hourly_usd * HOURS_PER_MONTH, 4),
             "capex_usd": result.capex_usd,
             "power_w": result.power_w,
             "output_tokens_per_s": round(result.tokens_per_s, 3) if result.spec.model.kind is ModelKind.DECODER else None,
@@ -206,7 +274,8 @@ def fit_dict(result: FitResult, explain: bool = False) -> dict[str, Any]:
         "headroom": headroom(result),
         "lines": lines,
         "alternatives": [
-            {"gpu": a.gpu, "shape": a.line.candidate.key, "replicas": a.line.replicas, "gpus": a.line.gpus,
+            {"gpu": a.gpu, "shape": a.line.candidate.key, "hardware": hardware(a.line), "replicas": a.line.replicas,
+             "gpus": a.line.gpus,
              "objective_usd": round(a.plan_cost, 4), "difference_usd": round(a.plan_cost - result.cost, 4)}
             for a in result.alternatives
         ],
@@ -215,8 +284,8 @@ def fit_dict(result: FitResult, explain: bool = False) -> dict[str, Any]:
     }
     if result.others:
         data["next_best"] = [
-            {"shape": line.candidate.key, "replicas": line.replicas, "gpus": line.gpus,
-             "objective_usd": round((gpu_cost(line.candidate.gpu, q.economics) or 0) * line.gpus, 4)}
+            {"shape": line.candidate.key, "hardware": hardware(line), "replicas": line.replicas, "gpus": line.gpus,
+             "objective_usd": round(line_objective(result, line), 4)}
             for line in result.others
         ]
     if explain:
@@ -232,8 +301,8 @@ def headline(result: FitResult) -> str:
         c = line.candidate
         shape = f"TP {c.tp}" + (f" x PP {c.pp}" if c.pp > 1 else "")
         kv = "" if result.spec.model.kind is ModelKind.ENCODER else f", {c.kv_precision.id} KV cache"
-        parts.append(f"{line.gpus} x {c.gpu.id} ({line.replicas} replica{'s' if line.replicas > 1 else ''}, {shape}, "
-                     f"{c.precision.id} weights{kv})")
+        parts.append(f"{hardware(line)}: {line.replicas} replica{'s' if line.replicas > 1 else ''} "
+                     f"({shape}, {c.precision.id} weights{kv})")
     cost = money(result.cost, hourly)
     meets = []
     for row in headroom(result):
@@ -282,19 +351,20 @@ def fit_renderables(result: FitResult, explain: bool = False, width: int = 120) 
 
     plan = TextTable(title="Plan", title_justify="left", box=box.SIMPLE_HEAD)
     speed = "samples/s" if encoder else "tok/s"
-    cols = ["GPUs", "replicas", "shape", "batch"] + ([] if encoder else ["TTFT"]) + [
+    cols = ["hardware", "GPUs", "replicas", "shape", "batch"] + ([] if encoder else ["TTFT"]) + [
         "latency" if encoder else "TPOT", speed, "mem/GPU", "loss", "$/h"]
     if q.economics.objective is not Objective.HOURLY:
         cols.append("capex" if q.economics.objective is Objective.CAPEX else "TCO")
     for col in cols:
-        plan.add_column(col, justify="left" if col in ("GPUs", "shape") else "right", no_wrap=True)
+        plan.add_column(col, justify="left" if col in ("hardware", "GPUs", "shape") else "right",
+                        no_wrap=col != "hardware")
     for line in result.lines:
         c = line.candidate
         costs = _line_costs(result, line)
         m = c.memory
         parallel = f"TP{c.tp}" + (f" PP{c.pp}" if c.pp > 1 else "")
         numerics = c.precision.id if encoder else f"{c.precision.id}/{c.kv_precision.id}"
-        row = [f"{line.gpus} x {c.gpu.id}", str(line.replicas), f"{parallel} {numerics}",
+        row = [hardware(line), f"{line.gpus} x {c.gpu.id}", str(line.replicas), f"{parallel} {numerics}",
                str(c.batch)] + ([] if encoder else [milliseconds(c.prediction.ttft_s)]) + [
             milliseconds(c.prediction.e2e_s if encoder else c.prediction.tpot_s),
             f"{c.throughput * line.replicas:,.0f}" if encoder else f"{c.tokens_per_s * line.replicas:,.0f}",
@@ -305,7 +375,7 @@ def fit_renderables(result: FitResult, explain: bool = False, width: int = 120) 
             row.append(money(costs["objective_usd"]))
         plan.add_row(*row)
     if len(result.lines) > 1:
-        total = [f"{result.gpus} GPUs", str(sum(line.replicas for line in result.lines)), "total", ""] + (
+        total = ["total", f"{result.gpus} GPUs", str(sum(line.replicas for line in result.lines)), "", ""] + (
             [] if encoder else [""]) + ["", f"{(result.throughput if encoder else result.tokens_per_s):,.0f}", "", "",
                                         money(result.hourly_usd, True)]
         if q.economics.objective is not Objective.HOURLY:
@@ -318,21 +388,21 @@ def fit_renderables(result: FitResult, explain: bool = False, width: int = 120) 
 
     if result.alternatives:
         alts = TextTable(title="Best alternative on each other GPU type", title_justify="left")
-        for col in ("GPU", "shape", "replicas", "GPUs", "cost", "vs plan"):
-            alts.add_column(col, justify="left" if col in ("GPU", "shape") else "right")
+        for col in ("hardware", "shape", "replicas", "GPUs", "cost", "vs plan"):
+            alts.add_column(col, justify="left" if col in ("hardware", "shape") else "right")
         hourly = q.economics.objective is Objective.HOURLY
         for a in result.alternatives[:8]:
-            alts.add_row(a.gpu, a.line.candidate.key.split(" ", 1)[1], str(a.line.replicas), str(a.line.gpus),
+            alts.add_row(hardware(a.line), a.line.candidate.key.split(" ", 1)[1], str(a.line.replicas), str(a.line.gpus),
                          money(a.plan_cost, hourly), f"+{money(a.plan_cost - result.cost, hourly)}")
         out.append(alts)
 
     if result.others:
         top = TextTable(title="Next best plans", title_justify="left")
-        for col in ("shape", "replicas", "GPUs", "cost"):
-            top.add_column(col, justify="left" if col == "shape" else "right")
+        for col in ("hardware", "shape", "replicas", "GPUs", "cost"):
+            top.add_column(col, justify="left" if col in ("hardware", "shape") else "right")
         for line in result.others:
-            cost = (gpu_cost(line.candidate.gpu, q.economics) or 0) * line.gpus
-            top.add_row(line.candidate.key, str(line.replicas), str(line.gpus), money(cost, q.economics.objective is Objective.HOURLY))
+            top.add_row(hardware(line), line.candidate.key, str(line.replicas), str(line.gpus),
+                        money(line_objective(result, line), q.economics.objective is Objective.HOURLY))
         out.append(top)
 
     if explain:
