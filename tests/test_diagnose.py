@@ -384,3 +384,15 @@ def test_pipelines_at_every_tp_degree_can_make_the_plan_cheaper(catalog):
     for p in result.pool:
         single = single_shape_plan(q, 2000.0, p)
         assert single is None or result.cost <= single[0] + 1e-9
+
+
+def test_long_latencies_are_never_written_in_exponent_form(catalog):
+    """An end-to-end target in seconds: the fastest shape's figure and the
+    relaxation are plain decimals (2,512 ms and 2512.3ms, not 2.51e+03)."""
+    text = _no_plan(catalog, Question("llama-3.1-70b", Targets(e2e_s=0.5), gpus=("h100-sxm",)))
+    assert text.startswith("no plan meets e2e latency 500 ms: the fastest")
+    assert "e+" not in text
+    reached = text.split("reaches ")[1].split(" ms")[0]
+    relaxed = text.split("relax targets.e2e_s to ")[1].split("ms")[0]
+    assert float(reached.replace(",", "")) >= 1000 and "," in reached
+    assert float(relaxed) >= float(reached.replace(",", "")) - 0.5

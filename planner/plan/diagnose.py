@@ -107,7 +107,15 @@ def _latency_targets(spec: ModelSpec, q: Question) -> list[_Target]:
 
 
 def _ms(seconds: float) -> str:
-    return f"{seconds * 1e3:.3g} ms"
+    """Milliseconds to three significant figures, never in exponent form (12,346 ms, not 1.23e+04 ms)."""
+    ms = seconds * 1e3
+    return f"{ms:,.0f} ms" if ms >= 100 else f"{ms:.3g} ms"
+
+
+def _relaxed_ms(seconds: float) -> str:
+    """A target just above ``seconds``: rounded UP to 0.1 ms, plain decimals ("9.7ms", "12345.7ms")."""
+    tenths = math.ceil(seconds * 1e4)
+    return f"{tenths // 10}ms" if tenths % 10 == 0 else f"{tenths // 10}.{tenths % 10}ms"
 
 
 def why_no_candidate(spec: ModelSpec, q: Question, cands: Sequence[Candidate], ruled_out: Sequence[tuple[str, str]],
@@ -128,7 +136,7 @@ def why_no_candidate(spec: ModelSpec, q: Question, cands: Sequence[Candidate], r
         if best > target.value:
             return [f"no plan meets {target.label} {_ms(target.value)}: the fastest, {fastest.gpus}x {fastest.gpu.id} "
                     f"{fastest.precision.id} (TP {fastest.tp}), reaches {_ms(best)}; relax ", Field(target.field),
-                    f" to {math.ceil(best * 1e4) / 10:g}ms or allow faster GPUs or lower precisions"]
+                    f" to {_relaxed_ms(best)} or allow faster GPUs or lower precisions"]
     # Each target alone is met by some shape. Two that no shape meets together
     # conflict: name the pair and how close each side gets to the other.
     timings = [timing for _c, timing in timed]

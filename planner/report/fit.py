@@ -69,6 +69,11 @@ def _worst(result: FitResult, attr: str) -> float | None:
     return max(values) if values else None
 
 
+def _ms(value: float) -> str:
+    """Milliseconds to three significant figures, never in exponent form (1,000, not 1e+03)."""
+    return f"{value:,.0f}" if value >= 100 else f"{value:.3g}"
+
+
 def headroom(result: FitResult) -> list[dict[str, Any]]:
     """Each target, the plan's worst line against it, and the spare share."""
     t = result.question.targets
@@ -309,7 +314,7 @@ def headline(result: FitResult) -> str:
     meets = []
     for row in headroom(result):
         if row["unit"] == "ms":
-            meets.append(f"{row['target']} {row['predicted']:,.3g} ms against {row['limit']:,.3g} ms "
+            meets.append(f"{row['target']} {_ms(row['predicted'])} ms against {_ms(row['limit'])} ms "
                          f"({row['headroom_pct']:.0f}% headroom)")
         else:
             meets.append(f"{row['predicted']:,.0f} {row['unit']} against {row['limit']:,.0f} "
