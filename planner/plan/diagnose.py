@@ -40,7 +40,7 @@ RELAXATION_TIME_LIMIT_S = 5.0  # each re-solve that explains an empty answer
 # lift per limit and per listed GPU type, then about ten bisection steps for
 # each of four limits; once spent, a bisection stops at the smallest value
 # proved so far, which still works but may not be the smallest. The final
-# check of each value shown (at most three solves a limit) comes on top.
+# check of each value shown (at most four solves a limit) comes on top.
 MAX_RELAXATION_SOLVES = 48
 
 # Money and watts are bisected until the bracket is within this share of the
@@ -166,8 +166,9 @@ class Relaxation:
     `limit` is the question's field ("available", "max_gpus", "max_power_w",
     "budget"); `gpu` the GPU type for the available GPUs, raised one type at
     a time, None otherwise. `value` is what the message shows (a count,
-    watts, or USD in the budget's own period), proved feasible by a solve. `proved_smallest` is False when the
-    solve budget ran out before the bisection closed (the value still works).
+    watts, or USD in the budget's own period), proved feasible by a solve.
+    `proved_smallest` is False when the solve budget ran out before the
+    bisection closed (the value still works, but may not be the smallest).
     """
 
     limit: str
@@ -186,7 +187,7 @@ class _Prober:
         """The plan for ``q`` with ``changes``; None when none was found
         (infeasible, out of time, a value the question cannot hold, or no
         solves left). A ``check`` of a value about to be shown runs whatever
-        the budget: at most three per limit."""
+        the budget: at most four per limit."""
         if self.left <= 0 and not check:
             return None
         try:
@@ -298,12 +299,15 @@ def _bisect(q: Question, b: _Bracket, probe: _Prober) -> Relaxation | None:
         else:
             above = middle
     # The shown value must itself work: the solver rounds charges up, so a
-    # figure exactly at a plan's total can fall a hair short. Try a few steps.
+    # figure exactly at a plan's total can fall a hair short; try a few steps
+    # up. When the bracket closed to within one step, the step below the
+    # rounded value may lie inside it and work too: try it first.
     shown = _round_up(above, step)
-    for _ in range(3):
-        if probe.plan(q, b.changes(q, float(shown)), check=True) is not None:
-            return Relaxation(b.limit, b.gpu, float(shown), closed)
-        shown += step
+    tries = [shown - step] if shown - step > below else []
+    tries += [shown, shown + step, shown + 2 * step]
+    for value in tries:
+        if probe.plan(q, b.changes(q, float(value)), check=True) is not None:
+            return Relaxation(b.limit, b.gpu, float(value), closed)
     return None
 
 
