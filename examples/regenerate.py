@@ -30,6 +30,7 @@ from planner.cli import main as planner_main  # noqa: E402
 
 EXAMPLES = ROOT / "examples"
 SVG = re.compile(r"<svg.*?</svg>", re.DOTALL)
+GENERATED_EPOCH = "1767225600"  # 2026-01-01T00:00:00Z
 
 
 def scenarios() -> list[Path]:
@@ -50,6 +51,7 @@ def commands(scenario: Path) -> list[tuple[str, list[str]]]:
 def run(args: list[str]) -> None:
     os.environ["TERMINAL_WIDTH"] = "120"
     os.environ["NO_COLOR"] = "1"
+    os.environ["SOURCE_DATE_EPOCH"] = GENERATED_EPOCH  # the date CSV files carry, fixed so outputs do not drift daily
     err = io.StringIO()
     with redirect_stdout(io.StringIO()), redirect_stderr(err):
         try:

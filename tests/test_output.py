@@ -16,7 +16,7 @@ from planner.core.errors import EXIT_WRITE, OutputError
 from planner.report.output import write_files
 
 FIT_CSV = ("fit", "13B", "--latency", "100ms", "--format", "csv")
-FIT_MARKDOWN = ("fit", "13B", "--latency", "100ms", "--gpu", "rtx-3090", "--format", "markdown")
+FIT_MARKDOWN = ("fit", "13B", "--latency", "100ms", "--gpu", "l4", "--format", "markdown")
 CHARTS = ("plan-cost-latency.svg", "plan-memory.svg")  # written beside plan.md
 as_root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
 
@@ -43,7 +43,7 @@ def test_link_is_followed_and_stays_a_link(cli, tmp_path):
     link.symlink_to(os.path.join("real", "plan.csv"))  # relative, as links usually are
     assert cli(*FIT_CSV, "-o", str(link)).exit_code == 0
     assert link.is_symlink() and os.readlink(link) == os.path.join("real", "plan.csv")
-    assert real.read_text().startswith("line,gpu_id,")
+    assert real.read_text().startswith("line,acquisition,")
     assert _names(tmp_path / "real") == ["plan.csv"]
 
 
@@ -51,7 +51,7 @@ def test_dangling_link_creates_its_target_only_in_an_existing_directory(cli, tmp
     link = tmp_path / "plan.csv"
     link.symlink_to(tmp_path / "made.csv")
     assert cli(*FIT_CSV, "-o", str(link)).exit_code == 0
-    assert link.is_symlink() and (tmp_path / "made.csv").read_text().startswith("line,gpu_id,")
+    assert link.is_symlink() and (tmp_path / "made.csv").read_text().startswith("line,acquisition,")
 
     nowhere = tmp_path / "nowhere.csv"
     nowhere.symlink_to(tmp_path / "missing" / "plan.csv")
@@ -110,7 +110,7 @@ def test_device_is_refused(cli, tmp_path):
 def test_dash_is_standard_output(cli, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     result = cli(*FIT_CSV, "-o", "-")
-    assert result.exit_code == 0 and result.stdout.startswith("line,gpu_id,")
+    assert result.exit_code == 0 and result.stdout.startswith("line,acquisition,")
     result = cli(*FIT_MARKDOWN, "-o", "-")
     assert result.exit_code == 0 and result.stdout.startswith("# Deployment plan")
     assert ".svg" not in result.stdout  # the Markdown alone, as without -o

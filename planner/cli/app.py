@@ -591,12 +591,13 @@ def validate_command(
 
 # --- catalog ------------------------------------------------------------
 
-_SECTIONS = ("gpus", "precisions", "models", "engines", "support")
+_SECTIONS = ("gpus", "precisions", "models", "engines", "support", "providers", "instances", "servers")
+_SECTION_WORDS = "gpus, precisions, models, engines, support, providers, instances or servers"
 
 
 @catalog_app.command("list")
 def catalog_list(
-    section: Annotated[Optional[str], typer.Argument(help="gpus, precisions, models, engines or support (default: all).")] = None,
+    section: Annotated[Optional[str], typer.Argument(help=f"{_SECTION_WORDS} (default: all).")] = None,
     fmt: FormatOption = "table",
     catalog: CatalogOption = None,
 ) -> None:
@@ -607,12 +608,14 @@ def catalog_list(
       planner catalog list gpus
 
       planner catalog list models --format json
+
+      planner catalog list instances
     """
     from planner.report.catalog import catalog_rows, catalog_tables
 
     fmt = _check_format(fmt, ("table", "json"))
     if section is not None and section not in _SECTIONS:
-        raise InputError(f"unknown catalog section '{section}'", hint="expected gpus, precisions, models, engines or support")
+        raise InputError(f"unknown catalog section '{section}'", hint=f"expected {_SECTION_WORDS}")
     cat = _catalog(catalog)
     sections = [section] if section else list(_SECTIONS)
     if fmt == "json":
@@ -636,7 +639,7 @@ def catalog_show(
 
       planner catalog show int4
     """
-    from planner.report.catalog import gpu_support
+    from planner.report.catalog import gpu_offers, gpu_support
 
     cat = _catalog(catalog)
     found = cat.find(entry)
@@ -645,6 +648,8 @@ def catalog_show(
     section, item = found
     shown = {"section": section, **item.model_dump(mode="json", exclude_none=True)}
     if section == "gpus":
+        shown.pop("prices", None)  # prices live in the price book: where the GPU is offered, below
+        shown["offers"] = gpu_offers(cat, item)
         shown["runs"] = gpu_support(cat, item)
     print(to_json(shown))
 

@@ -11,15 +11,26 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from planner.catalog.schema import ModelKind
+from planner.catalog.schema import ModelKind, PricingModel
 from planner.report import charts
 from planner.catalog.architecture import count_params
 from planner.catalog.load import Catalog
 from planner.core.errors import NoPlanError
-from planner.plan.fit import FitResult, fit
+from planner.plan.fit import FitResult, Line, fit
+from planner.plan.offers import Acquisition, Offer
 from planner.plan.question import Objective, Question, Targets
-from planner.report.fit import OBJECTIVE_WORDS, assumptions, headline, headroom, line_objective, loss_cell, quality_notes
-from planner.core.units import Rate, format_rate
+from planner.report.fit import (
+    OBJECTIVE_WORDS,
+    assumptions,
+    hardware,
+    headline,
+    headroom,
+    line_objective,
+    loss_cell,
+    price_notes,
+    quality_notes,
+)
+from planner.core.units import HOURS_PER_MONTH, Rate, format_rate
 from planner.report.format import gigabytes, milliseconds, money, number, parameters, percent_change, signed_money
 
 
@@ -48,8 +59,20 @@ class Review:
     chart_titles: dict[str, str]
 
 
-def _describe_plan(result: FitResult) -> str:
+def _short_plan(result: FitResult) -> str:
+    """The plan in a few words, for a chart legend: 8x h100-sxm fp8."""
     return " + ".join(f"{line.gpus}x {line.candidate.gpu.id} {line.candidate.precision.id}" for line in result.lines)
+
+
+def _shape_words(line: Line) -> str:
+    c = line.candidate
+    parallel = f"TP {c.tp}" + (f" x PP {c.pp}" if c.pp > 1 else "")
+    return f"{line.replicas} replica{'s' if line.replicas != 1 else ''} of {parallel}, {c.precision.id}"
+
+
+def _describe_plan(result: FitResult) -> str:
+    """Each line's hardware and what runs on it: 2 x AWS p5.48xlarge (...): 4 replicas of TP 4, fp8."""
+    return " + ".join(f"{hardware(line)}: {_shape_words(line)}" for line in result.lines)
 
 
 def _question_section(result: FitResult) -> Section:
@@ -74,13 +97,20 @@ def _question_section(result: FitResult) -> Section:
         ["request shape", f"{result.shape.input} input, {result.shape.output} output tokens"
                           + (" (defaults)" if q.default_lengths else "")],
         ["engine", result.engine.name],
-        ["GPU types", ", ".join(q.gpus) if q.gpus else "all in the catalog with a price"],
+        ["GPU types", ", ".join(q.gpus) if q.gpus else
+         ("segments " + ", ".join(q.segments) if q.segments else "datacenter and workstation parts")
+         + " with an instance or server in the price book"],
         ["precisions", ", ".join(q.precisions) if q.precisions else f"all with a published loss <= {q.max_quality_loss:g}% on this model (weights plus KV cache)"],
+        ["owned GPUs", ", ".join(f"{k}={v}" for k, v in q.owned.items()) if q.owned else "none"],
         ["limits", ", ".join(filter(None, [
-            f"inventory {', '.join(f'{k}={v}' for k, v in q.inventory.items())}" if q.inventory else "",
+            f"available {', '.join(f'{k}={v}' for k, v in q.available.items())}" if q.available else "",
             f"budget {q.budget}" if q.budget else "", f"at most {q.max_gpus} GPUs" if q.max_gpus else "",
             f"at most {q.max_power_w:,.0f} W" if q.max_power_w else ""])) or "none"],
         ["objective", OBJECTIVE_WORDS[q.economics.objective]],
+        ["renting", (f"{q.pricing.value} prices from " + (", ".join(q.providers) if q.providers else "the default providers")
+                     + (f", region {q.region}" if q.region else ", the cheapest region listed"))
+         if q.economics.objective is Objective.HOURLY else "nothing: servers are bought"],
+        ["redundancy", f"N+{q.redundancy}"],
     ]
     asked.tables.append(DocTable(["item", "as interpreted"], rows))
     return asked
@@ -94,13 +124,13 @@ def _plan_section(result: FitResult) -> Section:
     for line in result.lines:
         c = line.candidate
         rows.append([
-            c.gpu.id, str(line.gpus), str(line.replicas), f"{c.tp} x {c.pp}", c.precision.id,
+            hardware(line), str(line.gpus), str(line.replicas), f"{c.tp} x {c.pp}", c.precision.id,
             "-" if encoder else c.kv_precision.id, str(c.batch), "-" if encoder else milliseconds(c.prediction.ttft_s),
             milliseconds(c.prediction.e2e_s if encoder else c.prediction.tpot_s),
             f"{(c.throughput if encoder else c.tokens_per_s) * line.replicas:,.0f}", loss_cell(result, c),
             money(line_objective(result, line), hourly),
         ])
-    sec.tables.append(DocTable(["GPU", "GPUs", "replicas", "TP x PP", "weights", "KV cache", "batch/replica", "TTFT",
+    sec.tables.append(DocTable(["hardware", "GPUs", "replicas", "TP x PP", "weights", "KV cache", "batch/replica", "TTFT",
                                 "latency" if encoder else "TPOT", "samples/s" if encoder else "tokens/s",
                                 "quality loss", "cost"], rows, "Plan lines"))
     head = [[r["target"], f"{number(r['limit'])} {r['unit']}", f"{number(r['predicted'])} {r['unit']}", percent_change(r["headroom_pct"])]
@@ -132,24 +162,147 @@ def _plan_section(result: FitResult) -> Section:
     return sec
 
 
+# Assumption bullets (report/fit.py) that belong to the pricing section, not the risks.
+PRICING_NOTE_STARTS = ("Redundancy N+", "CONSUMER CARDS")
+
+
+def _per_month(usd_per_hour: float) -> str:
+    return f"${usd_per_hour * HOURS_PER_MONTH:,.0f}/month"
+
+
+def _by_offer(result: FitResult, acquisition: Acquisition) -> list[tuple[Offer, list[Line]]]:
+    """The plan's lines grouped by what they rent, buy or use, in plan order."""
+    groups: dict[str, tuple[Offer, list[Line]]] = {}
+    for line in result.lines:
+        if line.offer.acquisition is acquisition:
+            groups.setdefault(line.offer.key, (line.offer, []))[1].append(line)
+    return list(groups.values())
+
+
+def _serves(lines: list[Line]) -> str:
+    return "; ".join(_shape_words(line) for line in lines)
+
+
+def _bom_section(result: FitResult) -> Section:
+    """What to rent, buy or use, by instance or server, with unit and extended prices."""
+    sec = Section("Bill of materials", paragraphs=[
+        f"By instance or server: how many, what each holds, what it costs. A month is {HOURS_PER_MONTH} hours "
+        "(the providers' billing month); prices, their dates and sources are under Pricing assumptions."])
+    rented = _by_offer(result, Acquisition.RENT)
+    if rented:
+        rows, units_total, hourly_total = [], 0, 0.0
+        for offer, lines in rented:
+            units = sum(line.instances for line in lines)
+            hourly = units * offer.hourly_usd
+            units_total, hourly_total = units_total + units, hourly_total + hourly
+            price = offer.price
+            rows.append([offer.provider.name if offer.provider else "-", offer.instance.name if offer.instance else offer.label,
+                         price.region if price else "-", price.pricing.value if price else "-", str(units),
+                         f"{offer.gpus} x {offer.gpu.id}", _serves(lines), money(offer.hourly_usd, True),
+                         money(hourly, True), _per_month(hourly)])
+        if len(rows) > 1:
+            rows.append(["total", "", "", "", str(units_total), f"{sum(line.gpus for _, ls in rented for line in ls)} GPUs",
+                         "", "", money(hourly_total, True), _per_month(hourly_total)])
+        sec.tables.append(DocTable(["provider", "instance", "region", "pricing", "units", "each holds", "serves",
+                                    "price per unit", "extended per hour", "extended per month"], rows, "Rented instances"))
+    bought = _by_offer(result, Acquisition.BUY)
+    if bought:
+        rows, units_total, capex_total = [], 0, 0.0
+        parts = []
+        for offer, lines in bought:
+            units = sum(line.instances for line in lines)
+            units_total, capex_total = units_total + units, capex_total + units * offer.capex_usd
+            rows.append([offer.label, str(units), f"{offer.gpus} x {offer.gpu.id}", _serves(lines), money(offer.capex_usd),
+                         money(units * offer.capex_usd),
+                         "-" if offer.power_w is None else f"{offer.power_w:,.0f} W"])
+            if offer.server is not None:
+                sec.paragraphs.append(f"{offer.label}: the price covers {offer.server.includes}.")
+                for part in offer.server.parts:
+                    parts.append([offer.label, part.item, str(part.quantity), money(part.unit_usd),
+                                  money(part.quantity * part.unit_usd), part.as_of, part.source])
+        if len(rows) > 1:
+            rows.append(["total", str(units_total), "", "", "", money(capex_total), ""])
+        sec.tables.append(DocTable(["server", "units", "each holds", "serves", "price per server", "extended",
+                                    "power per server"], rows, "Servers to buy"))
+        sec.tables.append(DocTable(["server", "part", "quantity", "unit price", "extended", "as of", "source"], parts,
+                                   "Parts of each server (one server)"))
+    owned = _by_offer(result, Acquisition.OWNED)
+    if owned:
+        rows = [[offer.gpu.id, str(sum(line.gpus for line in lines)), _serves(lines), "sunk: no rent or purchase"]
+                for offer, lines in owned]
+        sec.tables.append(DocTable(["owned GPU", "GPUs used", "serves", "cost counted"], rows, "Owned GPUs used"))
+    economics = result.question.economics
+    if economics.objective is Objective.TCO:
+        sec.paragraphs.append(
+            f"Energy over {economics.years:g} years at ${economics.power_usd_per_kwh:g}/kWh and PUE {economics.pue:g}: "
+            f"{money(result.cost - result.capex_usd)}, making {money(result.cost)} with the purchase price.")
+    return sec
+
+
+def _pricing_section(catalog: Catalog, result: FitResult) -> Section:
+    """Where each price comes from, when, what it covers, and what the plan assumes about it."""
+    q = result.question
+    sec = Section("Pricing assumptions")
+    if q.economics.objective is Objective.HOURLY:
+        providers = ([catalog.lookup("providers", p) for p in q.providers] if q.providers
+                     else [p for p in catalog.providers.values() if p.default])
+        names = ", ".join(p.name for p in providers if p is not None)
+        sec.bullets.append(f"Rented at {q.pricing.value} prices from {names or 'no provider'}, "
+                           + (f"in region {q.region}" if q.region else "in the cheapest region each instance lists")
+                           + ".")
+        if q.pricing is PricingModel.SPOT:
+            sec.bullets.append("Spot instances are interruptible: the provider may reclaim them at short notice.")
+        elif q.pricing in (PricingModel.RESERVED_1Y, PricingModel.RESERVED_3Y):
+            sec.bullets.append(f"A {q.pricing.value} price is a commitment, paid per hour whether the instance is "
+                               "used or not.")
+    else:
+        sec.bullets.append("Servers are bought outright at the sum of their parts' prices; nothing is rented.")
+    seen: set[str] = set()
+    for line in result.lines:
+        provider = line.offer.provider
+        if provider is not None and provider.id not in seen:
+            seen.add(provider.id)
+            sec.bullets.append(f"{provider.name} ({provider.kind}): an instance's price covers {provider.billing} "
+                               f"(as of {provider.as_of}, {provider.source})"
+                               + (f"; {provider.notes}" if provider.notes else "") + ".")
+    # each price the plan stands on, with its date and source (owned GPUs are said below)
+    sec.bullets.extend(n for n in price_notes(result) if n.startswith(("Price of", "Power of")))
+    owned = sorted({line.offer.gpu.id for line in result.lines if line.offer.acquisition is Acquisition.OWNED})
+    if owned:
+        sec.bullets.append(f"Owned GPUs ({', '.join(owned)}) are sunk: no rent or purchase is counted for them"
+                           + ("; TCO counts the energy they draw" if q.economics.objective is Objective.TCO else "")
+                           + ".")
+    moved = [a for a in assumptions(result) if a.startswith(PRICING_NOTE_STARTS)]
+    if not q.redundancy:
+        sec.bullets.append("No redundancy (N+0): an instance, server or owned replica down is capacity lost; "
+                           "--redundancy N+1 keeps a spare.")
+    sec.bullets.extend(moved)
+    if q.budget is not None:
+        sec.bullets.append(f"Budget: {q.budget}" + (f" (${q.budget.usd_per_hour:,.2f}/h)" if q.budget.per_hour else "")
+                           + ".")
+    return sec
+
+
 def _alternatives_section(result: FitResult) -> Section:
     q = result.question
     hourly = q.economics.objective is Objective.HOURLY
     sec = Section("Alternatives")
-    rows = [[a.gpu, a.line.candidate.key.split(" ", 1)[1], str(a.line.gpus), money(a.plan_cost, hourly),
+    rows = [[a.gpu, hardware(a.line), a.line.candidate.key.split(" ", 1)[1], str(a.line.gpus), money(a.plan_cost, hourly),
              signed_money(a.plan_cost - result.cost, hourly)]
             for a in result.alternatives]
     if rows:
-        sec.tables.append(DocTable(["GPU type", "best shape", "GPUs", "cost", "vs plan"], rows, "Best plan on each other GPU type"))
-    best: dict[str, tuple[float, str, int]] = {}
+        sec.tables.append(DocTable(["GPU type", "hardware", "best shape", "GPUs", "cost", "vs plan"], rows,
+                                   "Best plan on each other GPU type"))
+    best: dict[str, tuple[float, Line]] = {}
     for cost, line in result.singles:
         c = line.candidate
         if c.precision.id not in best or cost < best[c.precision.id][0]:
-            best[c.precision.id] = (cost, c.key, line.gpus)
-    prec_rows = [[p, key, str(gpus), money(cost, hourly), signed_money(cost - result.cost, hourly)]
-                 for p, (cost, key, gpus) in sorted(best.items(), key=lambda kv: kv[1][0])]
+            best[c.precision.id] = (cost, line)
+    prec_rows = [[p, hardware(line), line.candidate.key, str(line.gpus), money(cost, hourly),
+                  signed_money(cost - result.cost, hourly)]
+                 for p, (cost, line) in sorted(best.items(), key=lambda kv: kv[1][0])]
     if prec_rows:
-        sec.tables.append(DocTable(["weight precision", "best shape", "GPUs", "cost", "vs plan"], prec_rows,
+        sec.tables.append(DocTable(["weight precision", "hardware", "best shape", "GPUs", "cost", "vs plan"], prec_rows,
                                    "Best single-shape plan per weight precision"))
     if not rows and not prec_rows:
         sec.paragraphs.append("No other GPU type or precision can serve the question alone within the limits.")
@@ -227,11 +380,11 @@ def _risks_section(catalog: Catalog, result: FitResult) -> Section:
             f"step, {f.prefill_overhead_ms:g} ms per prefill ({result.engine.fitted_on}).")
         if bullet.split(":", 1)[1] not in "".join(sec.bullets):
             sec.bullets.append(bullet)
-    for line in result.lines:
-        g = line.candidate.gpu
-        if g.notes:
-            sec.bullets.append(f"{g.id} catalog notes: {g.notes}")
-    sec.bullets.extend(assumptions(result))
+    for gpu in {line.candidate.gpu.id: line.candidate.gpu for line in result.lines}.values():
+        if gpu.notes:
+            sec.bullets.append(f"{gpu.id} catalog notes: {gpu.notes}")
+    moved = set(price_notes(result))
+    sec.bullets.extend(a for a in assumptions(result) if a not in moved and not a.startswith(PRICING_NOTE_STARTS))
     rows, note = _accuracy_rows(catalog, result.engine.id)
     sec.paragraphs.append(note)
     if rows:
@@ -252,7 +405,7 @@ def _charts(result: FitResult) -> tuple[dict[str, str], dict[str, str], str | No
         points.append(charts.Point(c.key, latency * 1e3, cost))
     worst = max((line.candidate.prediction.e2e_s if encoder else (line.candidate.prediction.tpot_s or 0.0))
                 for line in result.lines)
-    chosen = charts.Point(_describe_plan(result), worst * 1e3, result.cost)
+    chosen = charts.Point(_short_plan(result), worst * 1e3, result.cost)
     hourly = q.economics.objective is Objective.HOURLY
     cost_label = "plan cost, USD per hour" if hourly else f"plan cost, USD ({q.economics.objective})"
     latency_label = "forward-pass latency, ms" if encoder else "TPOT, ms"
@@ -281,6 +434,8 @@ def build_review(catalog: Catalog, result: FitResult) -> Review:
     sections = [
         _question_section(result),
         plan,
+        _bom_section(result),
+        _pricing_section(catalog, result),
         alternatives,
         _sensitivity_section(catalog, result),
         _risks_section(catalog, result),
