@@ -225,7 +225,7 @@ def _bom_section(result: FitResult) -> Section:
         sec.tables.append(DocTable(["server", "units", "each holds", "serves", "price per server", "extended",
                                     "power per server"], rows, "Servers to buy"))
         sec.tables.append(DocTable(["server", "part", "quantity", "unit price", "extended", "as of", "source"], parts,
-                                   "Parts of each server (one server)"))
+                                   "Parts of one server"))
     owned = _by_offer(result, Acquisition.OWNED)
     if owned:
         rows = [[offer.gpu.id, str(sum(line.gpus for line in lines)), _serves(lines), "sunk: no rent or purchase"]
