@@ -189,3 +189,15 @@ def test_candidates_are_priced_per_placement(catalog):
             assert row["why"]
         if row["status"] in ("ruled out", "dominated", "not placed"):
             assert row["acquisition"] == "" and row["replicas_in_plan"] == "0"
+
+
+def test_an_encoders_rows_count_samples_not_tokens(catalog):
+    q = Question(model="bert-base", targets=Targets(latency_s=0.001, throughput=Rate(2000, "samples")), input_tokens=128,
+                 engine="tensorrt")
+    result = fit(catalog, q)
+    rows = _rows(bom_csv(result, GENERATED))
+    items, total = rows[:-1], rows[-1]
+    assert all(row["output_tokens_per_s"] == "" and row["kv_cache_precision"] == "" for row in rows)
+    assert float(total["samples_per_s"]) == pytest.approx(sum(float(row["samples_per_s"]) for row in items))
+    assert float(total["samples_per_s"]) == pytest.approx(result.throughput, abs=0.05 * len(items))  # 1 decimal per row
+    assert total["target_throughput_unit"] == "samples/s"

@@ -110,13 +110,19 @@ def test_without_a_throughput_target_n_plus_1_takes_two_units(catalog):
 
 
 def test_consumer_cards_only_when_asked(catalog):
-    default = fit(catalog, Question("13B", targets=Targets(latency_s=0.1), providers=("runpod",)))
-    assert all(line.candidate.gpu.segment != "consumer" for line in default.lines)
-    asked = fit(catalog, Question("13B", targets=Targets(latency_s=0.1), providers=("runpod",),
-                                  segments=("consumer", "datacenter", "workstation")))
-    if any(line.candidate.gpu.segment == "consumer" for line in asked.lines):
-        from planner.report.fit import assumptions
-        assert any("GeForce driver licence" in note for note in assumptions(asked))
+    """RunPod rents RTX 4090s, but a default question never considers a
+    consumer card; named, or with --segment consumer, it is planned and the
+    plan quotes the licence's datacenter clause."""
+    from planner.report.fit import assumptions
+
+    q = Question("13B", targets=Targets(latency_s=0.1), providers=("runpod",))
+    default = fit(catalog, q)
+    assert not {c.gpu.segment for c in default.candidates} & {"consumer"}
+    named = fit(catalog, q.replace(gpus=("rtx-4090",)))
+    assert {line.candidate.gpu.id for line in named.lines} == {"rtx-4090"}
+    assert any("No Datacenter Deployment" in note for note in assumptions(named))
+    widened = fit(catalog, q.replace(segments=("consumer",)))
+    assert {line.candidate.gpu.segment for line in widened.lines} == {"consumer"}
 
 
 def test_the_default_answer_is_a_datacenter_instance_with_provider_and_pricing(cli):

@@ -669,7 +669,8 @@ class InstancePrice(Strict):
     """One published price of a whole instance."""
 
     pricing: Annotated[PricingModel, Field(strict=False)]  # the text on-demand, spot, reserved-1y or reserved-3y
-    region: Name
+    region: Name  # as short as the provider names it (us-east-1, eastus), so `--region` can match it
+    region_note: Text | None = None  # what the source adds about the region (other regions at the same price)
     usd_per_hour: Usd  # the whole instance, all its GPUs
     as_of: AsOf
     source: Text

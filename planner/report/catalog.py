@@ -54,7 +54,7 @@ def catalog_rows(catalog: Catalog, section: str) -> list[dict[str, Any]]:
                 "on_demand_region": on_demand.region if on_demand else None,
                 "on_demand_as_of": on_demand.as_of if on_demand else None,
                 "other_pricing": other_pricing(instance),
-                "prices": len(instance.prices),
+                "prices_listed": len(instance.prices),
             })
     elif section == "servers":
         for server in catalog.servers.values():

@@ -42,7 +42,7 @@ BOM_ITEM_COLUMNS = [
     "purchase_price_usd_per_unit", "purchase_extended_usd",
     "price_as_of", "price_source", "price_includes",
     "power_w_per_unit", "power_w", "power_basis",
-    "output_tokens_per_s", "ttft_ms", "tpot_ms", "quality_loss_pct",
+    "output_tokens_per_s", "samples_per_s", "ttft_ms", "tpot_ms", "quality_loss_pct",
 ]
 # The question, repeated on every row (the totals row too).
 QUESTION_COLUMNS = [
@@ -54,7 +54,7 @@ BOM_COLUMNS = BOM_ITEM_COLUMNS + QUESTION_COLUMNS
 # The totals row holds the sum of each of these over the line items (blank
 # cells, "not applicable", count as nothing; power is blank when a line's is unknown).
 SUMMED = ("units", "total_gpus", "replicas", "extended_usd_per_hour", "extended_usd_per_month",
-          "purchase_extended_usd", "power_w", "output_tokens_per_s")
+          "purchase_extended_usd", "power_w", "output_tokens_per_s", "samples_per_s")
 
 CANDIDATE_SHAPE_COLUMNS = [
     "gpu_id", "tensor_parallel", "pipeline_parallel", "gpus_per_replica", "weight_precision", "kv_cache_precision",
@@ -161,6 +161,7 @@ def _bom_row(result: FitResult, index: int, line: Line) -> dict[str, Any]:
     rented = offer.acquisition is Acquisition.RENT
     bought = offer.acquisition is Acquisition.BUY
     owned = offer.acquisition is Acquisition.OWNED
+    encoder = result.spec.model.kind is ModelKind.ENCODER
     hourly = p.hourly_usd * line.units
     row: dict[str, Any] = {"line": index, **_offer_cells(offer)}
     row.update({
@@ -174,7 +175,7 @@ def _bom_row(result: FitResult, index: int, line: Line) -> dict[str, Any]:
         "tensor_parallel": c.tp,
         "pipeline_parallel": c.pp,
         "weight_precision": c.precision.id,
-        "kv_cache_precision": "" if result.spec.model.kind is ModelKind.ENCODER else c.kv_precision.id,
+        "kv_cache_precision": "" if encoder else c.kv_precision.id,
         "batch_per_replica": c.batch,
         "memory_per_gpu_gb": _number(c.gpu.memory_total_gib * 2**30 / 1e9, 2),  # the catalog's GiB, in GB
         "memory_used_per_gpu_gb": _number(c.memory.per_gpu / 1e9, 2),
@@ -188,7 +189,8 @@ def _bom_row(result: FitResult, index: int, line: Line) -> dict[str, Any]:
         "power_w_per_unit": _number(None if owned else offer.power_w),
         "power_w": _number(None if p.power_w is None else p.power_w * line.units),
         "power_basis": offer.power_basis,
-        "output_tokens_per_s": _number(c.tokens_per_s * line.replicas if result.spec.model.kind is ModelKind.DECODER else None, 1),
+        "output_tokens_per_s": _number(c.tokens_per_s * line.replicas if not encoder else None, 1),
+        "samples_per_s": _number(c.throughput * line.replicas if encoder else None, 1),  # an encoder's throughput
         "ttft_ms": _number(c.prediction.ttft_s * 1e3, 3),
         "tpot_ms": _number(None if c.prediction.tpot_s is None else c.prediction.tpot_s * 1e3, 3),
         "quality_loss_pct": _number(result.quality_loss(c)),

@@ -24,6 +24,13 @@ OBJECTIVE_WORDS = {
 }
 
 
+# references/procurement/SOURCES.md, "Consumer GPU licence terms".
+CONSUMER_NOTE = ("CONSUMER CARDS: NVIDIA's GeForce driver licence, section 2.1.3, reads \"No Datacenter Deployment. "
+                 "The SOFTWARE is not licensed for datacenter deployment\" (clause dated November 2017); "
+                 "GeForce RTX 40-series cards do no peer-to-peer transfers with NVIDIA's driver, and ECC is off by "
+                 "default where it exists at all (references/procurement/SOURCES.md).")
+
+
 def hardware(line: Line) -> str:
     """What a plan line rents, buys or uses, as a buyer reads it."""
     offer = line.offer
@@ -47,8 +54,9 @@ def price_notes(result: FitResult) -> list[str]:
         seen.add(offer.key)
         if offer.price is not None:
             price = offer.price
+            region = price.region + (f" ({price.region_note})" if price.region_note else "")
             notes.append(f"Price of {offer.label}: ${price.usd_per_hour:,.4g}/h per instance, {price.pricing.value}, "
-                         f"{price.region}, as of {price.as_of} ({price.source})"
+                         f"{region}, as of {price.as_of} ({price.source})"
                          + (f"; {price.note}" if price.note else "") + ".")
         elif offer.server is not None:
             parts = "; ".join(f"{part.quantity} x {part.item} at ${part.unit_usd:,.0f} (as of {part.as_of}, {part.source})"
@@ -164,8 +172,7 @@ def assumptions(result: FitResult) -> list[str]:
         notes.append(f"Zones: the plan's units are spread round-robin over {q.zones} zones and still serve the "
                      "throughput with any one zone down.")
     if any(line.candidate.gpu.segment == "consumer" for line in result.lines):
-        notes.append("CONSUMER CARDS: NVIDIA's GeForce driver licence does not permit datacenter deployment; "
-                     "GeForce cards also lack ECC memory (references/procurement/SOURCES.md).")
+        notes.append(CONSUMER_NOTE)
     notes.append(f"Solver: CP-SAT, {result.status}.")
     return notes
 

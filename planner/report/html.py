@@ -27,9 +27,10 @@ code { background: #f6f8fa; padding: 0.1rem 0.3rem; }
 
 
 def _numeric(text: str) -> bool:
-    stripped = text.replace(",", "").replace("$", "").replace("%", "").replace("/h", "").replace("+", "").replace("-", "")
-    head = stripped.split(" ")[0]
-    return bool(head) and head.replace(".", "", 1).isdigit()
+    """A number, optionally with one unit word after it: 5,667, $4.29/h, $1,672/month, 47.2 ms, 10,200 W."""
+    stripped = text.replace(",", "").replace("$", "").replace("%", "").replace("/month", "").replace("/h", "")
+    words = stripped.replace("+", "").replace("-", "").split()
+    return 0 < len(words) <= 2 and words[0].replace(".", "", 1).isdigit()
 
 
 def _inline(text: str) -> str:

@@ -166,6 +166,18 @@ def _plan_section(result: FitResult) -> Section:
 PRICING_NOTE_STARTS = ("Redundancy N+", "CONSUMER CARDS")
 
 
+def _unit_price(usd_per_hour: float) -> str:
+    """A published hourly price as published (to 4 decimals): $0.526/h, not $0.53/h."""
+    text = f"{usd_per_hour:,.4f}".rstrip("0")
+    whole, _, cents = text.partition(".")
+    return f"${whole}.{cents.ljust(2, '0')}/h"
+
+
+def _names(items: list[str]) -> str:
+    """a, b and c."""
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
 def _per_month(usd_per_hour: float) -> str:
     return f"${usd_per_hour * HOURS_PER_MONTH:,.0f}/month"
 
@@ -198,7 +210,7 @@ def _bom_section(result: FitResult) -> Section:
             price = offer.price
             rows.append([offer.provider.name if offer.provider else "-", offer.instance.name if offer.instance else offer.label,
                          price.region if price else "-", price.pricing.value if price else "-", str(units),
-                         f"{offer.gpus} x {offer.gpu.id}", _serves(lines), money(offer.hourly_usd, True),
+                         f"{offer.gpus} x {offer.gpu.id}", _serves(lines), _unit_price(offer.hourly_usd),
                          money(hourly, True), _per_month(hourly)])
         if len(rows) > 1:
             rows.append(["total", "", "", "", str(units_total), f"{sum(line.gpus for _, ls in rented for line in ls)} GPUs",
@@ -225,7 +237,7 @@ def _bom_section(result: FitResult) -> Section:
         sec.tables.append(DocTable(["server", "units", "each holds", "serves", "price per server", "extended",
                                     "power per server"], rows, "Servers to buy"))
         sec.tables.append(DocTable(["server", "part", "quantity", "unit price", "extended", "as of", "source"], parts,
-                                   "Parts of each server (one server)"))
+                                   "Parts of one server"))
     owned = _by_offer(result, Acquisition.OWNED)
     if owned:
         rows = [[offer.gpu.id, str(sum(line.gpus for line in lines)), _serves(lines), "sunk: no rent or purchase"]
@@ -246,8 +258,8 @@ def _pricing_section(catalog: Catalog, result: FitResult) -> Section:
     if q.economics.objective is Objective.HOURLY:
         providers = ([catalog.lookup("providers", p) for p in q.providers] if q.providers
                      else [p for p in catalog.providers.values() if p.default])
-        names = ", ".join(p.name for p in providers if p is not None)
-        sec.bullets.append(f"Rented at {q.pricing.value} prices from {names or 'no provider'}, "
+        names = _names([p.name for p in providers if p is not None]) if any(providers) else "no provider"
+        sec.bullets.append(f"Rented at {q.pricing.value} prices from {names} "
                            + (f"in region {q.region}" if q.region else "in the cheapest region each instance lists")
                            + ".")
         if q.pricing is PricingModel.SPOT:
@@ -278,8 +290,8 @@ def _pricing_section(catalog: Catalog, result: FitResult) -> Section:
                            "--redundancy N+1 keeps a spare.")
     sec.bullets.extend(moved)
     if q.budget is not None:
-        sec.bullets.append(f"Budget: {q.budget}" + (f" (${q.budget.usd_per_hour:,.2f}/h)" if q.budget.per_hour else "")
-                           + ".")
+        per_hour = q.budget.per_hour and q.budget.period != "h"
+        sec.bullets.append(f"Budget: {q.budget}" + (f" (${q.budget.usd_per_hour:,.2f}/h)" if per_hour else "") + ".")
     return sec
 
 
