@@ -155,11 +155,12 @@ def test_table_leads_with_the_answer(cli):
 def test_hostile_catalog_overlay_is_a_catalog_error(cli, tmp_path):
     overlay = tmp_path / "hostile.yaml"
     overlay.write_text("gpus:\n  - id: h100-sxm\n    memory_bandwidth_gbs: 1e300\n    tensor_tflops: {bf16: 1e-300}\n"
-                       "    prices:\n      cloud_usd_per_gpu_hour: {value: 1e300, as_of: '2026', source: x}\n")
+                       "instances:\n  - id: aws-p5.48xlarge\n    prices:\n      - {pricing: on-demand, region: x, "
+                       "usd_per_hour: 1e300, as_of: '2026', source: x}\n")
     result = cli("fit", "13B", "--latency", "100ms", "--gpu", "h100-sxm", "--catalog", str(overlay))
     assert result.exit_code == 3
     assert "Traceback" not in result.stderr
-    assert "memory_bandwidth_gbs" in result.stderr and "cloud_usd_per_gpu_hour" in result.stderr
+    assert "memory_bandwidth_gbs" in result.stderr and "usd_per_hour" in result.stderr
 
 
 def test_absurd_limits_are_input_errors(cli):

@@ -77,21 +77,6 @@ class Strict(BaseModel):
 # --- accelerators -------------------------------------------------------
 
 
-class Price(Strict):
-    """A price with where and when it was seen."""
-
-    value: Usd
-    as_of: AsOf
-    source: Text
-    provider: Text | None = None
-    note: Text | None = None
-
-
-class GpuPrices(Strict):
-    cloud_usd_per_gpu_hour: Price | None = None
-    purchase_usd: Price | None = None
-
-
 class TensorThroughput(Strict):
     """Dense (no 2:4 sparsity) matrix-unit throughput, TFLOP/s or TOP/s."""
 
@@ -151,7 +136,6 @@ class Gpu(Strict):
     # Tensor parallelism wider than that runs over host_link_gbs (PCIe).
     interconnect_domain: Annotated[int, Field(gt=0, le=4096)] | None = None
     host_link_gbs: Gbs | None = None  # bidirectional, per GPU
-    prices: GpuPrices = GpuPrices()
     sources: dict[Identifier, Text]  # keyed by the field (or "specs") each source backs
     notes: Text | None = None
 
