@@ -23,7 +23,7 @@ from planner.plan.candidates import (
     evaluate,
     tensor_parallel_degrees,
 )
-from planner.plan.question import Economics, Targets
+from planner.plan.question import Targets
 
 SHAPE = Shape(512, 256)
 
