@@ -5,7 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import io
+
 from rich import box
+from rich.console import Console
+from rich.measure import Measurement
 from rich.text import Text
 
 from planner.catalog.schema import ModelKind
@@ -41,6 +45,15 @@ def hardware(line: Line) -> str:
     assert offer.price is not None
     return (f"{line.instances} x {offer.label} ({offer.gpus} x {offer.gpu.id} each; "
             f"{offer.price.pricing.value}, {offer.price.region})")
+
+
+def unit_name(line: Line) -> str:
+    """A plan table's short hardware cell: '1 x g4dn.xlarge', '1 x dgx-h100', 'owned'."""
+    offer = line.offer
+    if offer.acquisition is Acquisition.OWNED:
+        return "owned"
+    name = offer.instance.name if offer.instance is not None else offer.server.id if offer.server is not None else offer.label
+    return f"{line.instances} x {name}"
 
 
 def price_notes(result: FitResult) -> list[str]:
@@ -340,6 +353,12 @@ def headline(result: FitResult) -> str:
     return text
 
 
+def _natural_width(table: TextTable) -> int:
+    """Columns the table needs to show every cell whole."""
+    console = Console(width=10_000, file=io.StringIO())
+    return Measurement.get(console, console.options, table).maximum
+
+
 def _cards(table: TextTable) -> list[TextTable]:
     """The plan table turned sideways: one field/value card per line."""
     headers = [str(col.header) for col in table.columns]
@@ -358,27 +377,28 @@ def _cards(table: TextTable) -> list[TextTable]:
 
 
 def fit_renderables(result: FitResult, explain: bool = False, width: int = 120) -> list[Any]:
-    """Rich renderables; below 100 columns each plan line is a two-column card."""
+    """Rich renderables; where the plan table would not fit ``width`` whole,
+    each plan line is a two-column card."""
     q = result.question
     encoder = result.spec.model.kind is ModelKind.ENCODER
     out: list[Any] = [Text(headline(result), style="bold")]
 
     plan = TextTable(title="Plan", title_justify="left", box=box.SIMPLE_HEAD)
     speed = "samples/s" if encoder else "tok/s"
-    cols = ["hardware", "GPUs", "replicas", "shape", "batch"] + ([] if encoder else ["TTFT"]) + [
+    cols = ["units", "GPUs", "replicas", "shape", "batch"] + ([] if encoder else ["TTFT"]) + [
         "latency" if encoder else "TPOT", speed, "mem/GPU", "loss", "$/h"]
     if q.economics.objective is not Objective.HOURLY:
         cols.append("capex" if q.economics.objective is Objective.CAPEX else "TCO")
     for col in cols:
-        plan.add_column(col, justify="left" if col in ("hardware", "GPUs", "shape") else "right",
-                        no_wrap=col != "hardware")
+        plan.add_column(col, justify="left" if col in ("units", "GPUs", "shape") else "right", no_wrap=True,
+                        min_width=max((len(unit_name(line)) for line in result.lines), default=0) if col == "units" else None)
     for line in result.lines:
         c = line.candidate
         costs = _line_costs(result, line)
         m = c.memory
         parallel = f"TP{c.tp}" + (f" PP{c.pp}" if c.pp > 1 else "")
         numerics = c.precision.id if encoder else f"{c.precision.id}/{c.kv_precision.id}"
-        row = [hardware(line), f"{line.gpus} x {c.gpu.id}", str(line.replicas), f"{parallel} {numerics}",
+        row = [unit_name(line), f"{line.gpus} x {c.gpu.id}", str(line.replicas), f"{parallel} {numerics}",
                str(c.batch)] + ([] if encoder else [milliseconds(c.prediction.ttft_s)]) + [
             milliseconds(c.prediction.e2e_s if encoder else c.prediction.tpot_s),
             f"{c.throughput * line.replicas:,.0f}" if encoder else f"{c.tokens_per_s * line.replicas:,.0f}",
@@ -395,7 +415,7 @@ def fit_renderables(result: FitResult, explain: bool = False, width: int = 120) 
         if q.economics.objective is not Objective.HOURLY:
             total.append(money(result.cost))
         plan.add_row(*total, style="bold")
-    if width >= 100:
+    if _natural_width(plan) <= width:
         out.append(plan)
     else:
         out.extend(_cards(plan))
