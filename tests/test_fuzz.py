@@ -123,6 +123,7 @@ OUT_OF_RANGE = [
     ("--segment", "cloud"), ("--budget", "$0/h"), ("--max-power", "0W"), ("--owned", "h100-sxm=-1"),
     ("--zones", "0"), ("--zones", "17"), ("--redundancy", "N+101"), ("--redundancy", "2N"), ("--pricing", "x"),
     ("--budget", "$5/week"), ("--budget", "$2M"), ("--provider", "amazon"), ("--region", " "),
+    ("--colo-price", "-1"), ("--colo-price", "$20000/kW-month"), ("--colo-price", "cheap"),
 ]
 
 

@@ -41,12 +41,27 @@ def test_owned_gpus_are_not_bought_again(catalog):
     assert more.capex_usd == pytest.approx(sum(line.instances * line.offer.capex_usd for line in bought))
 
 
-def test_owned_energy_counts_in_tco(catalog):
+def test_owned_energy_and_colocation_count_in_tco(catalog):
     result = fit(catalog, Question("llama-3.1-70b", **FLEET, economics=Economics(objective="tco")))
     assert all(line.offer.acquisition is Acquisition.OWNED for line in result.lines)
-    # 700 W per H100 x PUE 1.58 x 5 years x 8,760 h x $0.0895/kWh, per GPU used
-    per_gpu = 0.7 * 1.58 * 5 * 8760 * 0.0895
+    # per GPU used: 0.7 kW (H100 TDP) x PUE 1.58 x 5 years x 8,760 h x $0.0895/kWh,
+    # plus 0.7 kW x $184.06/kW-month x 60 months (CBRE H2 2024, tco.md section 7)
+    per_gpu = 0.7 * 1.58 * 5 * 8760 * 0.0895 + 0.7 * 184.06 * 60
     assert result.cost == pytest.approx(per_gpu * result.gpus, rel=1e-9)
+    free_site = fit(catalog, Question("llama-3.1-70b", **FLEET, economics=Economics(objective="tco", colo_usd_per_kw_month=0)))
+    assert free_site.cost == pytest.approx(0.7 * 1.58 * 5 * 8760 * 0.0895 * free_site.gpus, rel=1e-9)
+
+
+def test_a_bought_server_costs_its_parts_energy_and_colocation(catalog):
+    """DGX H100: $270,000 (tco.md section 3) drawing at most 10.2 kW (section
+    5): 10.2 x 1.58 x 43,800 h x $0.0895/kWh of energy and 10.2 x $184.06 x 60
+    of colocation over 5 years."""
+    result = fit(catalog, Question("llama-3.1-70b", targets=Targets(latency_s=0.05), gpus=("h100-sxm",),
+                                   economics=Economics(objective="tco")))
+    (line,) = result.lines
+    assert line.offer.server is not None and line.offer.server.id == "dgx-h100"
+    expected = 270_000 + 10.2 * 1.58 * 43_800 * 0.0895 + 10.2 * 184.06 * 60
+    assert result.cost == pytest.approx(line.units * expected, rel=1e-9)
 
 
 def test_a_tensor_parallel_group_never_spans_1_gpu_instances(catalog):

@@ -37,6 +37,8 @@ def test_objective_is_an_enum_and_reads_as_its_name():
     (lambda: Economics(years=-3), "economics.years", "economics.years -3.0 must be between 0 and 50"),
     (lambda: Economics(pue=0.5), "economics.pue", "economics.pue 0.5 must be between 1 and 5"),
     (lambda: Economics(power_usd_per_kwh=0), "economics.power_usd_per_kwh", "must be between 0 and 10 per kWh"),
+    (lambda: Economics(colo_usd_per_kw_month=-1), "economics.colo_usd_per_kw_month",
+     "must be between 0 and 10,000 per kW-month"),
     (lambda: Question("13B", max_quality_loss=101), "max_quality_loss", "max_quality_loss 101.0 must be between 0 and 100 percent"),
     (lambda: Question("13B", top=0), "top", "top 0 must be between 1 and 100"),
     (lambda: Question("13B", max_gpus=0), "max_gpus", "max_gpus 0 must be between 1 and 10,000,000"),

@@ -172,6 +172,7 @@ FLAGS: dict[str, dict[str, str]] = {
         "economics.years": "--years",
         "economics.power_usd_per_kwh": "--power-price",
         "economics.pue": "--pue",
+        "economics.colo_usd_per_kw_month": "--colo-price",
         "top": "--top",
     },
     "predict": {
@@ -333,6 +334,7 @@ def fit(
     years: Annotated[float, typer.Option("--years", help="Years of operation for --objective tco.")] = question.DEFAULT_YEARS,
     power_price: Annotated[str, typer.Option("--power-price", help="Electricity price for tco, e.g. '$0.12/kWh'.")] = f"${question.DEFAULT_POWER_USD_PER_KWH:g}/kWh",
     pue: Annotated[float, typer.Option("--pue", help="Power usage effectiveness of the data centre, for tco.")] = question.DEFAULT_PUE,
+    colo_price: Annotated[str, typer.Option("--colo-price", help="Colocation per kW of server power per month, for tco (default: CBRE's 2024 North America asking rate); 0 for a data centre already paid for.")] = f"${question.DEFAULT_COLO_USD_PER_KW_MONTH:g}/kW-month",
     memory_utilization: Annotated[Optional[float], typer.Option("--memory-utilization", help="Share of GPU memory the engine may use (default: the engine's).")] = None,
     max_batch: Annotated[Optional[int], typer.Option("--max-batch", help="Most concurrent sequences per replica (default: the engine's, 256 for vLLM).")] = None,
     explain: Annotated[bool, typer.Option("--explain", help="List every GPU type and precision ruled out, and why.")] = False,
@@ -367,6 +369,7 @@ def fit(
         Economics,
         Question,
         Targets,
+        parse_colo_price,
         parse_energy_price,
         parse_inventory,
         parse_objective,
@@ -414,7 +417,8 @@ def fit(
         gpus_per_node=gpus_per_node,
         memory_utilization=memory_utilization,
         max_batch=max_batch,
-        economics=Economics(objective=parse_objective(objective), years=years, power_usd_per_kwh=parse_energy_price(power_price), pue=pue),
+        economics=Economics(objective=parse_objective(objective), years=years, power_usd_per_kwh=parse_energy_price(power_price), pue=pue,
+                            colo_usd_per_kw_month=parse_colo_price(colo_price)),
         top=top,
         asked="planner " + shlex.join(_without_output(ctx.obj["argv"])) if ctx.obj else None,
     )

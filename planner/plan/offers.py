@@ -11,9 +11,10 @@ network. Which offers a question sees:
   providers marked ``default`` when none is named) with a price of the
   asked pricing model (on-demand unless told), in the asked region or, with
   none asked, the cheapest region listed.
-- ``--objective capex`` and ``tco`` buy servers.
+- ``--objective capex`` and ``tco`` buy servers; TCO adds what they cost to
+  run over the years (energy and colocation).
 - Owned GPUs (``--owned``) are sunk: no rent, no purchase; TCO still counts
-  the energy they draw over the years.
+  what they cost to run.
 
 A GPU with no offer under these rules is not planned at all (never priced
 at $0), and the reason is kept for ``fit --explain`` and for an empty answer.
@@ -78,7 +79,7 @@ class Offer:
             return self.hourly_usd
         if economics.objective is Objective.CAPEX:
             return self.capex_usd
-        return None if self.power_w is None else self.capex_usd + energy_usd(self.power_w, economics)
+        return None if self.power_w is None else self.capex_usd + running_usd(self.power_w, economics)
 
 
 def energy_usd(power_w: float, economics: Economics) -> float:
@@ -86,6 +87,17 @@ def energy_usd(power_w: float, economics: Economics) -> float:
     the site's PUE (a year is 8,760 h)."""
     kwh = power_w / 1000 * economics.pue * economics.years * HOURS_PER_YEAR
     return kwh * economics.power_usd_per_kwh
+
+
+def colocation_usd(power_w: float, economics: Economics) -> float:
+    """Space, power and cooling capacity for ``power_w`` over the years, at the
+    colocation rate per kW-month."""
+    return power_w / 1000 * economics.colo_usd_per_kw_month * 12 * economics.years
+
+
+def running_usd(power_w: float, economics: Economics) -> float:
+    """What a unit drawing ``power_w`` costs to run over the years: energy plus colocation."""
+    return energy_usd(power_w, economics) + colocation_usd(power_w, economics)
 
 
 def _power(gpu: Gpu, gpus: int, server: Server | None = None) -> tuple[float | None, str]:

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from planner.plan.candidates import DeploymentShape, ScoredShape
-from planner.plan.offers import Acquisition, Offer, energy_usd
+from planner.plan.offers import Acquisition, Offer, running_usd
 from planner.plan.question import Economics, Objective
 
 
@@ -66,10 +66,10 @@ class Placement:
 
     def cost(self, economics: Economics) -> float | None:
         """The objective's cost of one unit, USD."""
-        if self.owned:  # sunk: only its energy counts, and only in TCO
+        if self.owned:  # sunk: only what it costs to run counts, and only in TCO
             if economics.objective is not Objective.TCO:
                 return 0.0
-            return None if self.power_w is None else energy_usd(self.power_w, economics)
+            return None if self.power_w is None else running_usd(self.power_w, economics)
         unit = self.offer.cost(economics)
         return None if unit is None else self.offers_per_unit * unit
 

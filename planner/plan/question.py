@@ -38,6 +38,13 @@ DEFAULT_YEARS = 5.0
 DEFAULT_POWER_USD_PER_KWH = 0.0895
 # Uptime Institute 2023 industry-average PUE, 1.58 (references/procurement/tco.md section 1, [T1]).
 DEFAULT_PUE = 1.58
+# CBRE North America Data Center Trends H2 2024: average monthly asking rate
+# in primary markets for a 250-500 kW requirement, $184.06 per kW per month
+# (references/procurement/tco.md section 7, [T30]): the space, power and
+# cooling capacity a bought server occupies, charged on its kW; the energy it
+# draws is counted apart. 0 for a data centre already paid for.
+DEFAULT_COLO_USD_PER_KW_MONTH = 184.06
+MAX_COLO_USD_PER_KW_MONTH = 10_000.0
 
 # Ranges: what a question can sensibly ask, so an absurd value is an input
 # error rather than an overflow deep in the solver. Policy, not physics.
@@ -152,6 +159,7 @@ class Economics(_Value):
     years: float = DEFAULT_YEARS
     power_usd_per_kwh: float = DEFAULT_POWER_USD_PER_KWH
     pue: float = DEFAULT_PUE
+    colo_usd_per_kw_month: float = DEFAULT_COLO_USD_PER_KW_MONTH
 
     @field_validator("objective", mode="before")
     @classmethod
@@ -162,6 +170,8 @@ class Economics(_Value):
     def _ranges(self) -> Economics:
         _between("economics.years", self.years, 0, MAX_YEARS, low_open=True)
         _between("economics.pue", self.pue, *PUE_RANGE)
+        _between("economics.colo_usd_per_kw_month", self.colo_usd_per_kw_month, 0, MAX_COLO_USD_PER_KW_MONTH,
+                 unit=" per kW-month")
         _between("economics.power_usd_per_kwh", self.power_usd_per_kwh, 0, MAX_POWER_USD_PER_KWH,
                  low_open=True, high_open=True, unit=" per kWh")
         return self
@@ -313,6 +323,21 @@ def parse_percent(text: str, what: str = "quality loss") -> float:
         raise InputError(f"{what} '{text}' is not a percentage", hint="e.g. --max-quality-loss 3 or 3%") from None
     if not math.isfinite(value):
         raise InputError(f"{what} '{text}' is not a finite percentage")
+    return value
+
+
+def parse_colo_price(text: str) -> float:
+    """'$184/kW-month', '184' or '0' as USD per kW per month (range checked by Economics)."""
+    raw = text.strip().lower().replace("$", "").replace("usd", "")
+    for suffix in ("/kw-month", "/kw/month", "/kw-mo", "/kw"):
+        raw = raw.removesuffix(suffix)
+    try:
+        value = float(raw.strip())
+    except ValueError:
+        raise InputError(f"colocation price '{text}' is not a price per kW-month",
+                         hint="e.g. --colo-price '$184/kW-month', or 0 for a data centre already paid for") from None
+    if not math.isfinite(value):
+        raise InputError(f"colocation price '{text}' is not a finite price")
     return value
 
 

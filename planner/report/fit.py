@@ -24,7 +24,7 @@ from planner.report.format import TextTable, milliseconds, money
 OBJECTIVE_WORDS = {
     Objective.HOURLY: "rent per hour",
     Objective.CAPEX: "purchase price of the servers",
-    Objective.TCO: "purchase price of the servers plus their energy",
+    Objective.TCO: "purchase price of the servers plus their energy and colocation",
 }
 
 
@@ -77,7 +77,7 @@ def price_notes(result: FitResult) -> list[str]:
             notes.append(f"Price of {offer.label}: ${offer.capex_usd:,.0f} ({parts}); includes {offer.server.includes}.")
         else:
             notes.append(f"{offer.gpu.id}: owned, so no rent or purchase is counted"
-                         + (" (only its energy, in TCO)" if result.question.economics.objective is Objective.TCO else "")
+                         + (" (only its energy and colocation, in TCO)" if result.question.economics.objective is Objective.TCO else "")
                          + ".")
         if result.question.economics.objective is Objective.TCO:
             notes.append(f"Power of {offer.label}: {offer.power_basis}.")
@@ -156,7 +156,8 @@ def assumptions(result: FitResult) -> list[str]:
         f"Engine: {result.engine.name}, with efficiency factors fitted on published measurements "
         "(catalog/engines-fitted.yaml: " + result.engine.fitted_on.split(";")[0] + ").",
         f"Objective: {OBJECTIVE_WORDS[q.economics.objective]}"
-        + (f" over {q.economics.years:g} years at ${q.economics.power_usd_per_kwh:g}/kWh and PUE {q.economics.pue:g}"
+        + (f" over {q.economics.years:g} years at ${q.economics.power_usd_per_kwh:g}/kWh and PUE {q.economics.pue:g}, "
+           f"colocation ${q.economics.colo_usd_per_kw_month:g} per kW-month"
            if q.economics.objective is Objective.TCO else "")
         + (f", renting {q.pricing.value} from {', '.join(q.providers) if q.providers else 'the default providers'}"
            + (f" in {q.region}" if q.region else " in the cheapest region listed")

@@ -246,7 +246,8 @@ def _bom_section(result: FitResult) -> Section:
     economics = result.question.economics
     if economics.objective is Objective.TCO:
         sec.paragraphs.append(
-            f"Energy over {economics.years:g} years at ${economics.power_usd_per_kwh:g}/kWh and PUE {economics.pue:g}: "
+            f"Energy over {economics.years:g} years at ${economics.power_usd_per_kwh:g}/kWh and PUE {economics.pue:g}, "
+            f"and colocation at ${economics.colo_usd_per_kw_month:g} per kW-month: "
             f"{money(result.cost - result.capex_usd)}, making {money(result.cost)} with the purchase price.")
     return sec
 
@@ -282,7 +283,7 @@ def _pricing_section(catalog: Catalog, result: FitResult) -> Section:
     owned = sorted({line.offer.gpu.id for line in result.lines if line.offer.acquisition is Acquisition.OWNED})
     if owned:
         sec.bullets.append(f"Owned GPUs ({', '.join(owned)}) are sunk: no rent or purchase is counted for them"
-                           + ("; TCO counts the energy they draw" if q.economics.objective is Objective.TCO else "")
+                           + ("; TCO counts their energy and colocation" if q.economics.objective is Objective.TCO else "")
                            + ".")
     moved = [a for a in assumptions(result) if a.startswith(PRICING_NOTE_STARTS)]
     if not q.redundancy:
