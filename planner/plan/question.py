@@ -44,7 +44,7 @@ DEFAULT_PUE = 1.58
 # cooling capacity a bought server occupies, charged on its kW; the energy it
 # draws is counted apart. 0 for a data centre already paid for.
 DEFAULT_COLO_USD_PER_KW_MONTH = 184.06
-MAX_COLO_USD_PER_KW_MONTH = 10_000.0
+MAX_COLO_USD_PER_KW_MONTH = 10_000
 
 # Ranges: what a question can sensibly ask, so an absurd value is an input
 # error rather than an overflow deep in the solver. Policy, not physics.
