@@ -23,6 +23,9 @@ For every report and width it
         the chart's width; a chart without that marker cannot be measured,
         and the table says so (giving the matplotlib axes rectangle's share
         for information only);
+  - lays it out once more with its print stylesheet applied, at the text
+    width of an A4 page (PRINT_WIDTH), and looks for overflow the same way:
+    on paper nothing scrolls, so every table must fit the page;
   - screenshots the untouched report at that width, at most --max-height
     pixels tall (the top of the page: title, summary, plan), checks the PNG
     is not blank (Pillow: share of non-white pixels; file size without it),
@@ -68,6 +71,8 @@ PLANS: dict[str, list[str]] = {
     ],
 }
 WIDTHS = (1280, 760)
+# A4 (210 mm) less the print stylesheet's 12 mm side margins, at CSS's 96 px per inch
+PRINT_WIDTH = round((210 - 2 * 12) / 25.4 * 96)
 BROWSERS = ("chromium", "chromium-browser", "google-chrome")
 TIMEOUT_S = 120
 MIN_PNG_BYTES = 20_000     # a blank 1280x2400 PNG is a few KB
@@ -194,10 +199,14 @@ def browser_cmd(browser: str, profile: Path, width: int, height: int) -> list[st
     ]
 
 
-def measure(browser: str, html: Path, width: int, workdir: Path) -> dict:
-    """Lay the report out at WIDTH px in Chromium and return what MEASURE_JS found."""
+def measure(browser: str, html: Path, width: int, workdir: Path, paper: bool = False) -> dict:
+    """Lay the report out at WIDTH px in Chromium and return what MEASURE_JS
+    found. PAPER: lay it out with its print stylesheet applied on screen (the
+    DOM dump cannot emulate print media), WIDTH being the page's text width."""
     page = html.read_text(encoding="utf-8")
-    probe = workdir / f"probe-{width}-{html.stem}.html"
+    if paper:
+        page = page.replace("@media print", "@media all")
+    probe = workdir / f"probe-{width}-{'print-' if paper else ''}{html.stem}.html"
     script = f"<script>{MEASURE_JS}</script>"
     probe.write_text(page.replace("</body>", script + "</body>") if "</body>" in page else page + script,
                      encoding="utf-8")
@@ -307,6 +316,7 @@ def main() -> int:
     parser.add_argument("--out", type=Path, help="folder for the PNGs (default: a temporary folder)")
     parser.add_argument("--save-examples", action="store_true",
                         help=f"write the PNGs to {EXAMPLE_SHOTS.relative_to(ROOT)} (the standard questions only)")
+    parser.add_argument("--no-print", action="store_true", help="skip the print-layout check")
     parser.add_argument("--strict", action="store_true", help="a chart without a plot-area marker fails the run")
     parser.add_argument("question", nargs="*", help="planner arguments, after `--` (default: the PLANS questions)")
     args = parser.parse_args()
@@ -334,6 +344,11 @@ def main() -> int:
             check = Check(name, width)
             check_layout(check, measure(browser, html, width, workdir))
             check_shot(check, browser, html, out / f"review-{name}-{width}.png", args.max_height, workdir)
+            checks.append(check)
+        if not args.no_print:
+            check = Check(f"{name} print", PRINT_WIDTH)
+            check_layout(check, measure(browser, html, PRINT_WIDTH, workdir, paper=True))
+            check.shot, check.shot_ok = "-", True
             checks.append(check)
     print_table(checks)
     for c in checks:
