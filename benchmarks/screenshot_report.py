@@ -22,7 +22,11 @@ For every report and width it
         `class="plot-area"` (or an id ending in `plot-area`) as a share of
         the chart's width; a chart without that marker cannot be measured,
         and the table says so (giving the matplotlib axes rectangle's share
-        for information only);
+        for information only; a matplotlib chart marks it with
+        `ax.patch.set_gid("plot-area")`);
+    Chromium lays a DOM dump out no narrower than 500 px: a narrower --width
+    is reported as "laid out at 500" (its screenshot is taken at the width
+    asked for);
   - lays it out once more with its print stylesheet applied, at the text
     width of an A4 page (PRINT_WIDTH), and looks for overflow the same way:
     on paper nothing scrolls, so every table must fit the page;
@@ -144,7 +148,8 @@ MEASURE_JS = r"""
     overflow: overflow,
     tables: document.querySelectorAll("table").length,
     tables_in_scroll_box: document.querySelectorAll(".table-scroll table").length,
-    scrolling_boxes: boxes.filter(b => b.scrollWidth > b.clientWidth + 1).map(b => b.getAttribute("aria-label") || "table"),
+    scrolling_boxes: boxes.filter(b => b.scrollWidth > b.clientWidth + 1)
+                          .map(b => b.getAttribute("aria-label") || "table"),
     charts: charts,
   });
   document.body.appendChild(pre);
@@ -157,6 +162,7 @@ class Check:
     plan: str
     width: int
     page_width: int = 0
+    viewport: int = 0   # what Chromium laid out at: it will not open a window narrower than 500 px
     page_height: int = 0
     overflow: list[str] | None = None
     tables: str = ""
@@ -168,7 +174,7 @@ class Check:
 
     @property
     def layout_ok(self) -> bool:
-        return not self.overflow and self.page_width <= self.width
+        return not self.overflow and self.page_width <= self.viewport
 
 
 def find_browser() -> str | None:
@@ -254,13 +260,14 @@ def shrink(png: Path, rows: int | None) -> None:
 
 
 def check_layout(check: Check, found: dict) -> None:
-    check.page_width, check.page_height = found["page_width"], found["page_height"]
+    check.page_width, check.page_height, check.viewport = found["page_width"], found["page_height"], found["viewport"]
     check.overflow = found["overflow"]
     check.tables = (f"{found['tables_in_scroll_box']}/{found['tables']} boxed, "
                     f"{len(found['scrolling_boxes'])} scroll")
     check.scrolling = found["scrolling_boxes"]
     if found["tables_in_scroll_box"] != found["tables"]:
-        check.overflow = [*check.overflow, f"{found['tables'] - found['tables_in_scroll_box']} table(s) not in a scroll box"]
+        loose = found["tables"] - found["tables_in_scroll_box"]
+        check.overflow = [*check.overflow, f"{loose} table(s) not in a scroll box"]
     check.charts = []
     for chart in found["charts"]:
         figure = chart["figure_px"] or 1.0
@@ -299,9 +306,10 @@ def print_table(checks: list[Check]) -> None:
     for c in checks:
         over = "none" if c.layout_ok else "; ".join((c.overflow or [])[:3]) + (
             f" (+{len(c.overflow or []) - 3} more)" if len(c.overflow or []) > 3 else "")
-        if c.page_width > c.width:
+        if c.page_width > c.viewport:
             over = f"page scrolls sideways ({c.page_width} px); " + over
-        rows.append((c.plan, str(c.width), f"{c.page_width}x{c.page_height}", over, c.tables,
+        width = str(c.width) if c.viewport == c.width else f"{c.width} (laid out at {c.viewport})"
+        rows.append((c.plan, width, f"{c.page_width}x{c.page_height}", over, c.tables,
                      "; ".join(c.charts or []) or "no charts", c.shot))
     widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
     for r in [head, tuple("-" * w for w in widths), *rows]:
@@ -311,7 +319,8 @@ def print_table(checks: list[Check]) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--html", type=Path, help="check this report instead of running planner")
-    parser.add_argument("--width", type=int, action="append", help="window width in px (repeatable; default 1280 and 760)")
+    parser.add_argument("--width", type=int, action="append",
+                        help="window width in px (repeatable; default 1280 and 760)")
     parser.add_argument("--max-height", type=int, default=2400, help="tallest screenshot in px (default 2400)")
     parser.add_argument("--out", type=Path, help="folder for the PNGs (default: a temporary folder)")
     parser.add_argument("--save-examples", action="store_true",
@@ -358,7 +367,7 @@ def main() -> int:
     unmeasured = [c for c in checks if c.charts_ok is None]
     if unmeasured:
         print("charts without a plot-area marker: their plot area could not be measured "
-              "(mark the plot rectangle with class=\"plot-area\")")
+              "(mark the plot rectangle with class=\"plot-area\" or, in matplotlib, ax.patch.set_gid(\"plot-area\"))")
     failed = [c for c in checks if not (c.layout_ok and c.shot_ok and c.charts_ok is not False)]
     if args.strict:
         failed += unmeasured

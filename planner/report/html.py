@@ -23,8 +23,10 @@ h1, h2, p, li, caption, figcaption { overflow-wrap: anywhere; }
   /* a shadow on the side that has more to scroll to (the white covers ride along with the content) */
   background: linear-gradient(to right, #fff 40%, rgba(255, 255, 255, 0)) left / 2rem 100% no-repeat local,
               linear-gradient(to left, #fff 40%, rgba(255, 255, 255, 0)) right / 2rem 100% no-repeat local,
-              radial-gradient(farthest-side at 0 50%, rgba(0, 0, 0, 0.2), transparent) left / 0.8rem 100% no-repeat scroll,
-              radial-gradient(farthest-side at 100% 50%, rgba(0, 0, 0, 0.2), transparent) right / 0.8rem 100% no-repeat scroll; }
+              radial-gradient(farthest-side at 0 50%, rgba(0, 0, 0, 0.2), transparent)
+                left / 0.8rem 100% no-repeat scroll,
+              radial-gradient(farthest-side at 100% 50%, rgba(0, 0, 0, 0.2), transparent)
+                right / 0.8rem 100% no-repeat scroll; }
 .table-scroll:focus-visible { outline: 2px solid #1f6feb; outline-offset: 2px; }
 table { border-collapse: collapse; font-size: 0.85rem; }
 caption { text-align: left; font-weight: 600; padding-bottom: 0.3rem; }
@@ -42,6 +44,11 @@ figure svg { width: 100%; }
 li { margin-bottom: 0.3rem; font-size: 0.9rem; }
 code { background: #f6f8fa; padding: 0.1rem 0.3rem; overflow-wrap: anywhere; }
 a { overflow-wrap: anywhere; }
+@media (max-width: 600px) {  /* phones: give the text the margins' room */
+  body { margin: 1rem auto; padding: 0 0.6rem; }
+  h1 { font-size: 1.35rem; }
+  .summary { padding: 0.5rem 0.7rem; }
+}
 
 /* Print and PDF: no scroll boxes (paper cannot scroll), so tables shrink to
    the page width by wrapping their cells; tables, figures and a heading with
