@@ -252,11 +252,11 @@ def shrink(png: Path, rows: int | None) -> None:
     """Trim the blank band below a short page and store a 256-colour PNG (Pillow only)."""
     from PIL import Image
 
-    with Image.open(png) as image:
-        image.load()
+    with Image.open(png) as opened:
+        image = opened.convert("RGB")
     if rows is not None and rows < image.height:
         image = image.crop((0, 0, image.width, rows))
-    image.convert("RGB").quantize(colors=256, method=Image.Quantize.MEDIANCUT).save(png, optimize=True)
+    image.quantize(colors=256, method=Image.Quantize.MEDIANCUT).save(png, optimize=True)
 
 
 def check_layout(check: Check, found: dict) -> None:
