@@ -8,6 +8,7 @@ closes the pipe early ends planner quietly with exit 0.
 
 from __future__ import annotations
 
+import itertools
 import os
 import shlex
 from contextvars import ContextVar
@@ -316,8 +317,8 @@ def size(
       planner size llama-2-13b --format json
       planner size llama-3.1-8b --context 128k
       planner size meta-llama/Llama-3.1-8B-Instruct
-      planner size ./Llama-3.1-8B-Instruct/config.json
-      planner size ./Llama-3.1-8B-Instruct  # a directory holding config.json
+      planner size ./Llama-3.1-8B/config.json
+      planner size ./Llama-3.1-8B  # a directory holding config.json
     """
     fmt = _check_format(fmt, ("table", "json"))
     cat = _catalog(catalog)
@@ -801,8 +802,31 @@ def _to_devnull(stream: Any) -> None:
         pass
 
 
+_COMPLETION_SHELLS = ("bash", "zsh", "fish", "powershell", "pwsh")  # the shells typer writes completion scripts for
+
+
+def _check_completion_shell(args: list[str]) -> None:
+    """`--install-completion` and `--show-completion` write for the shell
+    planner runs in; where there is none, or one typer has no script for, say
+    so in one line (typer itself prints its own words and exits 1, planner's
+    code for a bug)."""
+    root_options = set(itertools.takewhile(lambda arg: arg.startswith("-"), args))
+    if not {"--install-completion", "--show-completion"} & root_options:
+        return
+    import shellingham
+
+    try:
+        shell, _ = shellingham.detect_shell()
+    except shellingham.ShellDetectionFailure:
+        shell = None
+    if shell not in _COMPLETION_SHELLS:
+        problem = "cannot tell which shell planner runs in" if shell is None else f"no completion for the shell '{shell}'"
+        raise InputError(problem, hint="run it from bash, zsh, fish or PowerShell, e.g. bash -ic 'planner --install-completion'")
+
+
 def _run(args: list[str]) -> None:
     try:
+        _check_completion_shell(args)
         # Not standalone: usage errors, --help and --version come back here, so
         # they are reported in planner's one-line form and a closed pipe is not exit 1.
         code = app(args=args, prog_name="planner", obj={"argv": args}, standalone_mode=False)

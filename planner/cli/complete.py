@@ -26,12 +26,13 @@ SECTIONS = ("gpus", "precisions", "models", "engines", "support", "providers", "
 
 
 def _matching(candidates: Iterable[str], incomplete: str, *, listed: bool = False) -> list[str]:
-    """The candidates that start with what is typed; with ``listed``, of its last comma-separated item."""
-    head, item = "", incomplete
+    """The candidates that start with what is typed; with ``listed``, of its last
+    comma-separated item, leaving out the items already listed before it."""
+    head, item, chosen = "", incomplete, set()
     if listed and "," in incomplete:
         done, _, item = incomplete.rpartition(",")
-        head = done + ","
-    return [head + value for value in dict.fromkeys(candidates) if value.startswith(item)]
+        head, chosen = done + ",", set(done.split(","))
+    return [head + value for value in dict.fromkeys(candidates) if value.startswith(item) and value not in chosen]
 
 
 def _from_catalog(ids: Callable[[Catalog], Iterable[str]], *, listed: bool = False) -> Callable[[str], list[str]]:
