@@ -277,3 +277,26 @@ def test_a_completion_that_fails_offers_nothing_and_prints_no_error(monkeypatch)
 
     monkeypatch.setattr(complete, "load_catalog", broken)
     assert _complete(monkeypatch, "planner fit llama-") == []
+
+
+def test_help_and_completion_load_no_solver_or_charts():
+    """Startup stays light: --help and a Tab press import neither OR-tools nor matplotlib."""
+    import os
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys\n"
+        "from planner.cli import main\n"
+        "try:\n"
+        "    main(sys.argv[1:])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "heavy = [m for m in ('ortools', 'matplotlib') if m in sys.modules]\n"
+        "sys.stderr.write(repr(heavy))\n"
+    )
+    env = {**os.environ, "_PLANNER_COMPLETE": "complete_bash", "COMP_WORDS": "planner fit llama-", "COMP_CWORD": "2"}
+    for args, environ in ((["--help"], os.environ), ([], env)):
+        done = subprocess.run([sys.executable, "-c", probe, *args], env=environ, capture_output=True, text=True,
+                              cwd=ROOT, timeout=60)
+        assert done.stderr.endswith("[]"), done.stderr

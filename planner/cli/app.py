@@ -295,7 +295,7 @@ def _root(
 def size(
     model: ModelArgument,
     precision: Annotated[
-        Optional[list[str]], typer.Option("--precision", "-p", metavar="PRECISION", help="Show onlyautocompletion=complete.precision,  this precision. Repeatable.")
+        Optional[list[str]], typer.Option("--precision", "-p", metavar="PRECISION", autocompletion=complete.precision, help="Show only this precision. Repeatable.")
     ] = None,
     context: Annotated[
         Optional[str], typer.Option("--context", metavar="TOKENS", help="Also size the KV cache of one sequence of this many tokens (input + output).")
@@ -568,7 +568,7 @@ def _batch(text: str) -> int | str:
 def predict(
     model: ModelArgument,
     gpu: Annotated[str, typer.Option("--gpu", metavar="GPU", autocompletion=complete.gpu, help="GPU id or alias (see `planner catalog list gpus`).")],
-    precision: Annotated[str, typer.Option("--precision", "-p", metavar="PRECISION", help="Weightautocompletion=complete.precision,  precision.")] = "bf16",
+    precision: Annotated[str, typer.Option("--precision", "-p", metavar="PRECISION", autocompletion=complete.precision, help="Weight precision.")] = "bf16",
     kv_precision: Annotated[
         Optional[str], typer.Option("--kv-precision", metavar="PRECISION", autocompletion=complete.kv_precision, help="KV-cache precision (default: 16-bit, or fp32 for fp32 weights).")
     ] = None,
