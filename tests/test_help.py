@@ -167,6 +167,7 @@ def test_fit_examples_show_every_procurement_flag():
 def test_root_help_offers_completion():
     text = _help(())
     assert "--install-completion" in text and "--show-completion" in text
+    assert "\n    planner --install-completion\n" in text  # the command, whole on its line, to copy
 
 
 @pytest.fixture

@@ -277,9 +277,12 @@ def _root(
 ) -> None:
     """Find the cheapest accelerators and quantisation that run a model within a latency or throughput target.
 
-    Tab completion of commands, options and catalog ids: run `planner
-    --install-completion` once in bash, zsh or fish (or `--show-completion` to
-    see the script), then open a new shell.
+    Tab completion of commands, options and catalog ids in bash, zsh or fish:
+    run this once in that shell, then open a new one (--show-completion prints
+    the script instead):
+
+    \b
+      planner --install-completion
 
     Examples:
 
@@ -813,7 +816,7 @@ def _check_completion_shell(args: list[str]) -> None:
     root_options = set(itertools.takewhile(lambda arg: arg.startswith("-"), args))
     if not {"--install-completion", "--show-completion"} & root_options:
         return
-    import shellingham
+    import shellingham  # type: ignore[import-untyped]
 
     try:
         shell, _ = shellingham.detect_shell()
