@@ -8,6 +8,7 @@ closes the pipe early ends planner quietly with exit 0.
 
 from __future__ import annotations
 
+import itertools
 import os
 import shlex
 from contextvars import ContextVar
@@ -21,7 +22,7 @@ try:  # typer 0.29 vendors click (no `click` package is installed): its exceptio
     from typer._click.exceptions import NoArgsIsHelpError, UsageError
 except ImportError:  # a typer that depends on the click package instead
     from click.exceptions import NoArgsIsHelpError, UsageError  # type: ignore[no-redef]
-from typer.core import TyperGroup
+from typer.core import TyperCommand, TyperGroup
 
 from planner import __version__
 from planner.catalog.load import Catalog, load_catalog, overlay_changes, validate_file
@@ -41,6 +42,7 @@ from planner.report.size import size_dict, size_renderables, to_json
 from planner.model.resolve import resolve_model
 from planner.model.sizing import size_table
 from planner.core.units import parse_count
+from planner.cli import complete
 from planner.plan import question
 
 
@@ -67,16 +69,58 @@ class _Group(TyperGroup):
             raise _PipeClosed() from exc
 
 
+class _Command(TyperCommand):
+    """Help in click's own conventions, which typer 0.29 changed: a required
+    argument is `MODEL` in the usage line (not `{MODEL}`) and its name alone in
+    the Arguments list (not `MODEL <str>`), since every argument declares a
+    metavar that already says what it takes."""
+
+    def collect_usage_pieces(self, ctx: Any) -> list[str]:
+        pieces = [self.options_metavar] if self.options_metavar else []
+        for param in self.get_params(ctx):
+            if param.param_type_name == "argument":
+                name = param.metavar or (param.name or "").upper()
+                pieces.append(name if param.required else f"[{name}]")
+            else:
+                pieces.extend(param.get_usage_pieces(ctx))
+        return pieces
+
+    def format_options(self, ctx: Any, formatter: Any) -> None:
+        arguments, options = [], []
+        for param in self.get_params(ctx):
+            record = param.get_help_record(ctx)
+            if record is None:
+                continue
+            if param.param_type_name == "argument":
+                arguments.append((param.metavar or (param.name or "").upper(), record[1]))
+            else:
+                options.append(record)
+        for title, rows in (("Arguments", arguments), ("Options", options)):
+            if rows:
+                with formatter.section(title):
+                    formatter.write_dl(rows)
+
+
 app = typer.Typer(
     cls=_Group,
-    name="planner",
-    help="Find the cheapest accelerators and quantisation that run a model within a latency or throughput target.",
+    name="planner",  # its help is `_root`'s docstring
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion and --show-completion for bash, zsh, fish and PowerShell
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
-catalog_app = typer.Typer(help="Inspect and check the catalog of GPUs, precisions and models.", no_args_is_help=True)
+catalog_app = typer.Typer(
+    help="""Inspect and check the catalog of GPUs, precisions and models.
+
+    Examples:
+
+    \b
+      planner catalog list gpus
+      planner catalog show h100-sxm
+      planner catalog validate my-prices.yaml
+    """,
+    no_args_is_help=True,
+)
 app.add_typer(catalog_app, name="catalog")
 
 
@@ -117,7 +161,18 @@ CatalogOption = Annotated[
         metavar="FILE",
     ),
 ]
-FormatOption = Annotated[str, typer.Option("--format", "-f", help="Output format: table or json.", metavar="FORMAT")]
+ModelArgument = Annotated[
+    str,
+    typer.Argument(
+        help="A catalog model id (llama-3.1-8b), a Hugging Face id (meta-llama/Llama-3.1-8B-Instruct), "
+        "a config.json or model directory, or a parameter count (13B).",
+        metavar="MODEL",
+        autocompletion=complete.models,
+    ),
+]
+FormatOption = Annotated[
+    str, typer.Option("--format", "-f", help="Output format: table or json.", metavar="FORMAT", autocompletion=complete.output_format)
+]
 
 
 def _output_path(value: Optional[Path]) -> Optional[Path]:
@@ -220,24 +275,33 @@ def _root(
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
     ] = False,
 ) -> None:
-    """Find the cheapest accelerators and quantisation that run a model within a target.
+    """Find the cheapest accelerators and quantisation that run a model within a latency or throughput target.
+
+    Tab completion of commands, options and catalog ids in bash, zsh or fish:
+    run this once in that shell, then open a new one (--show-completion prints
+    the script instead):
+
+    \b
+      planner --install-completion
 
     Examples:
 
+    \b
+      planner fit 13B --latency 100ms
+      planner predict 13B --gpu l40s --precision int4
       planner size 13B
-
       planner catalog list gpus
     """
 
 
-@app.command()
+@app.command(cls=_Command)
 def size(
-    model: Annotated[str, typer.Argument(help="A catalog model id (llama-3.1-8b), a Hugging Face id (meta-llama/Llama-3.1-8B-Instruct), a config.json or model directory, or a parameter count (13B).")],
+    model: ModelArgument,
     precision: Annotated[
-        Optional[list[str]], typer.Option("--precision", "-p", help="Show only this precision. Repeatable.")
+        Optional[list[str]], typer.Option("--precision", "-p", metavar="PRECISION", autocompletion=complete.precision, help="Show only this precision. Repeatable.")
     ] = None,
     context: Annotated[
-        Optional[str], typer.Option("--context", help="Also size the KV cache of one sequence of this many tokens (input + output).")
+        Optional[str], typer.Option("--context", metavar="TOKENS", help="Also size the KV cache of one sequence of this many tokens (input + output).")
     ] = None,
     rope_scaling: Annotated[
         bool, typer.Option("--rope-scaling", help="Allow the longer context the model card documents with RoPE scaling.")
@@ -249,17 +313,15 @@ def size(
 
     Examples:
 
+    \b
       planner size 13B
-
       planner size 110M --precision fp32
-
+      planner size 13B --precision fp8 --precision int4
       planner size llama-2-13b --format json
-
       planner size llama-3.1-8b --context 128k
-
       planner size meta-llama/Llama-3.1-8B-Instruct
-
-      planner size path/to/model-dir  (a config.json, or a directory holding one)
+      planner size ./Llama-3.1-8B/config.json
+      planner size ./Llama-3.1-8B  # a directory holding config.json
     """
     fmt = _check_format(fmt, ("table", "json"))
     cat = _catalog(catalog)
@@ -300,68 +362,66 @@ def _split(values: Optional[list[str]], flag: str) -> tuple[str, ...] | None:
     return items
 
 
-@app.command()
+@app.command(cls=_Command)
 def fit(
     ctx: typer.Context,
-    model: Annotated[str, typer.Argument(help="A catalog model id (llama-3.1-8b), a Hugging Face id (meta-llama/Llama-3.1-8B-Instruct), a config.json or model directory, or a parameter count (13B).")],
-    latency: Annotated[Optional[str], typer.Option("--latency", help="Per-token decode latency (TPOT) for decoders; one forward pass for encoders. E.g. 100ms.")] = None,
-    ttft: Annotated[Optional[str], typer.Option("--ttft", help="Time to first token, e.g. 500ms.")] = None,
-    e2e: Annotated[Optional[str], typer.Option("--e2e", help="End-to-end request latency, e.g. 10s.")] = None,
-    throughput: Annotated[Optional[str], typer.Option("--throughput", help="Throughput to serve: '5000 tok/s', '20 req/s' or '300 samples/s'.")] = None,
-    input_tokens: Annotated[str, typer.Option("--input", help="Prompt tokens per request.")] = str(question.DEFAULT_INPUT_TOKENS),
-    output_tokens: Annotated[str, typer.Option("--output", help="Generated tokens per request.")] = str(question.DEFAULT_OUTPUT_TOKENS),
+    model: ModelArgument,
+    latency: Annotated[Optional[str], typer.Option("--latency", metavar="DURATION", help="Per-token decode latency (TPOT) for decoders; one forward pass for encoders. E.g. 100ms.")] = None,
+    ttft: Annotated[Optional[str], typer.Option("--ttft", metavar="DURATION", help="Time to first token, e.g. 500ms.")] = None,
+    e2e: Annotated[Optional[str], typer.Option("--e2e", metavar="DURATION", help="End-to-end request latency, e.g. 10s.")] = None,
+    throughput: Annotated[Optional[str], typer.Option("--throughput", metavar="RATE", help="Throughput to serve: '5000 tok/s', '20 req/s' or '300 samples/s'.")] = None,
+    input_tokens: Annotated[str, typer.Option("--input", metavar="TOKENS", help="Prompt tokens per request.")] = str(question.DEFAULT_INPUT_TOKENS),
+    output_tokens: Annotated[str, typer.Option("--output", metavar="TOKENS", help="Generated tokens per request.")] = str(question.DEFAULT_OUTPUT_TOKENS),
     rope_scaling: Annotated[
         bool, typer.Option("--rope-scaling", help="Allow the longer context the model card documents with RoPE scaling (YaRN); the engine must be started with it.")
     ] = False,
-    engine: Annotated[str, typer.Option("--engine", help="vllm, trtllm, sglang, llama.cpp, transformers, lmdeploy or tensorrt.")] = question.DEFAULT_ENGINE,
-    gpu: Annotated[Optional[list[str]], typer.Option("--gpu", help="Allowed GPU types (repeatable or comma-separated; default all).")] = None,
-    segment: Annotated[Optional[list[str]], typer.Option("--segment", help="Allowed GPU segments: datacenter, workstation, consumer (repeatable or comma-separated; default datacenter and workstation, or the GPUs named with --gpu).")] = None,
-    precision: Annotated[Optional[list[str]], typer.Option("--precision", "-p", help="Allowed weight precisions (default all within the quality limit).")] = None,
-    kv_precision: Annotated[Optional[list[str]], typer.Option("--kv-precision", help="Allowed KV-cache precisions (default the engine's).")] = None,
-    max_quality_loss: Annotated[str, typer.Option("--max-quality-loss", help="Largest published quality loss allowed, percent.")] = f"{question.DEFAULT_MAX_QUALITY_LOSS:g}",
-    owned: Annotated[Optional[str], typer.Option("--owned", help="GPUs already owned: h100-sxm=8 or a YAML file. Sunk: used before anything is rented or bought, no rent or purchase counted (tco counts their energy).")] = None,
-    available: Annotated[Optional[str], typer.Option("--available", "--inventory", help="Most GPUs that may be rented or bought per type: h100-sxm=16,a100-sxm-80gb=64 or a YAML file; unlisted types are unlimited, =0 excludes a type.")] = None,
-    provider: Annotated[Optional[list[str]], typer.Option("--provider", help="Providers to rent from (repeatable or comma-separated; default: aws, azure, gcp, coreweave, lambda). See planner catalog list providers.")] = None,
-    pricing: Annotated[str, typer.Option("--pricing", help="on-demand, spot, reserved-1y or reserved-3y: which published price rents are counted at.")] = "on-demand",
-    region: Annotated[Optional[str], typer.Option("--region", help="Rent in this region (or a region prefix such as us-east); default: the cheapest region listed.")] = None,
-    redundancy: Annotated[Optional[str], typer.Option("--redundancy", help="N+1 (or N+k): the plan still serves its throughput with any k instances, servers or owned replicas down.")] = None,
-    zones: Annotated[int, typer.Option("--zones", help="Spread the plan over N zones (instances dealt round-robin); with N > 1 it still serves its throughput with any one zone down.")] = 1,
-    budget: Annotated[Optional[str], typer.Option("--budget", help="Spending limit: rent '$200/h', '$150k/month' or '$1.8M/year'; or capital '$2M' with --objective capex or tco.")] = None,
-    max_gpus: Annotated[Optional[int], typer.Option("--max-gpus", help="Most GPUs in the whole plan.")] = None,
-    max_power: Annotated[Optional[str], typer.Option("--max-power", help="Most GPU power (TDP) in the plan, e.g. 20kW.")] = None,
-    gpus_per_node: Annotated[Optional[int], typer.Option("--gpus-per-node", help="GPUs per server, the limit for tensor parallelism (default: each GPU's).")] = None,
-    objective: Annotated[str, typer.Option("--objective", help="hourly (rent instances, $/h), capex (buy servers) or tco (buy servers, plus energy over --years).")] = question.Objective.HOURLY.value,
-    years: Annotated[float, typer.Option("--years", help="Years of operation for --objective tco.")] = question.DEFAULT_YEARS,
-    power_price: Annotated[str, typer.Option("--power-price", help="Electricity price for tco, e.g. '$0.12/kWh'.")] = f"${question.DEFAULT_POWER_USD_PER_KWH:g}/kWh",
-    pue: Annotated[float, typer.Option("--pue", help="Power usage effectiveness of the data centre, for tco.")] = question.DEFAULT_PUE,
-    colo_price: Annotated[str, typer.Option("--colo-price", help="Colocation per kW of server power per month, for tco (default: CBRE's 2024 North America asking rate); 0 for a data centre already paid for.")] = f"${question.DEFAULT_COLO_USD_PER_KW_MONTH:g}/kW-month",
-    memory_utilization: Annotated[Optional[float], typer.Option("--memory-utilization", help="Share of GPU memory the engine may use (default: the engine's).")] = None,
-    max_batch: Annotated[Optional[int], typer.Option("--max-batch", help="Most concurrent sequences per replica (default: the engine's, 256 for vLLM).")] = None,
+    engine: Annotated[str, typer.Option("--engine", metavar="ENGINE", autocompletion=complete.engine, help="vllm, trtllm, sglang, llama.cpp, transformers, lmdeploy or tensorrt.")] = question.DEFAULT_ENGINE,
+    gpu: Annotated[Optional[list[str]], typer.Option("--gpu", metavar="GPU[,GPU...]", autocompletion=complete.gpus, help="Allowed GPU types (repeatable or comma-separated; default all).")] = None,
+    segment: Annotated[Optional[list[str]], typer.Option("--segment", metavar="SEGMENT[,...]", autocompletion=complete.segments, help="Allowed GPU segments: datacenter, workstation, consumer (repeatable or comma-separated; default datacenter and workstation, or the GPUs named with --gpu).")] = None,
+    precision: Annotated[Optional[list[str]], typer.Option("--precision", "-p", metavar="PRECISION[,...]", autocompletion=complete.precisions, help="Allowed weight precisions (default all within the quality limit).")] = None,
+    kv_precision: Annotated[Optional[list[str]], typer.Option("--kv-precision", metavar="PRECISION[,...]", autocompletion=complete.kv_precisions, help="Allowed KV-cache precisions (default the engine's).")] = None,
+    max_quality_loss: Annotated[str, typer.Option("--max-quality-loss", metavar="PERCENT", help="Largest published quality loss allowed, percent.")] = f"{question.DEFAULT_MAX_QUALITY_LOSS:g}",
+    owned: Annotated[Optional[str], typer.Option("--owned", metavar="GPU=COUNT[,...]|FILE", help="GPUs already owned: h100-sxm=8 or a YAML file. Sunk: used before anything is rented or bought, no rent or purchase counted (tco counts their energy).")] = None,
+    available: Annotated[Optional[str], typer.Option("--available", "--inventory", metavar="GPU=COUNT[,...]|FILE", help="Most GPUs that may be rented or bought per type: h100-sxm=16,a100-sxm-80gb=64 or a YAML file; unlisted types are unlimited, =0 excludes a type.")] = None,
+    provider: Annotated[Optional[list[str]], typer.Option("--provider", metavar="PROVIDER[,...]", autocompletion=complete.providers, help="Providers to rent from (repeatable or comma-separated; default: aws, azure, gcp, coreweave, lambda). See planner catalog list providers.")] = None,
+    pricing: Annotated[str, typer.Option("--pricing", metavar="PRICING", autocompletion=complete.pricing, help="on-demand, spot, reserved-1y or reserved-3y: which published price rents are counted at.")] = "on-demand",
+    region: Annotated[Optional[str], typer.Option("--region", metavar="REGION", help="Rent in this region (or a region prefix such as us-east); default: the cheapest region listed.")] = None,
+    redundancy: Annotated[Optional[str], typer.Option("--redundancy", metavar="N+K", help="N+1 (or N+k): the plan still serves its throughput with any k instances, servers or owned replicas down.")] = None,
+    zones: Annotated[int, typer.Option("--zones", metavar="N", help="Spread the plan over N zones (instances dealt round-robin); with N > 1 it still serves its throughput with any one zone down.")] = 1,
+    budget: Annotated[Optional[str], typer.Option("--budget", metavar="AMOUNT", help="Spending limit: rent '$200/h', '$150k/month' or '$1.8M/year'; or capital '$2M' with --objective capex or tco.")] = None,
+    max_gpus: Annotated[Optional[int], typer.Option("--max-gpus", metavar="N", help="Most GPUs in the whole plan.")] = None,
+    max_power: Annotated[Optional[str], typer.Option("--max-power", metavar="POWER", help="Most GPU power (TDP) in the plan, e.g. 20kW.")] = None,
+    gpus_per_node: Annotated[Optional[int], typer.Option("--gpus-per-node", metavar="N", help="GPUs per server, the limit for tensor parallelism (default: each GPU's).")] = None,
+    objective: Annotated[str, typer.Option("--objective", metavar="OBJECTIVE", autocompletion=complete.objective, help="hourly (rent instances, $/h), capex (buy servers) or tco (buy servers, plus energy over --years).")] = question.Objective.HOURLY.value,
+    years: Annotated[float, typer.Option("--years", metavar="YEARS", help="Years of operation for --objective tco.")] = question.DEFAULT_YEARS,
+    power_price: Annotated[str, typer.Option("--power-price", metavar="PRICE", help="Electricity price for tco, e.g. '$0.12/kWh'.")] = f"${question.DEFAULT_POWER_USD_PER_KWH:g}/kWh",
+    pue: Annotated[float, typer.Option("--pue", metavar="RATIO", help="Power usage effectiveness of the data centre, for tco.")] = question.DEFAULT_PUE,
+    colo_price: Annotated[str, typer.Option("--colo-price", metavar="PRICE", help="Colocation per kW of server power per month, for tco (default: CBRE's 2024 North America asking rate); 0 for a data centre already paid for.")] = f"${question.DEFAULT_COLO_USD_PER_KW_MONTH:g}/kW-month",
+    memory_utilization: Annotated[Optional[float], typer.Option("--memory-utilization", metavar="SHARE", help="Share of GPU memory the engine may use (default: the engine's).")] = None,
+    max_batch: Annotated[Optional[int], typer.Option("--max-batch", metavar="N", help="Most concurrent sequences per replica (default: the engine's, 256 for vLLM).")] = None,
     explain: Annotated[bool, typer.Option("--explain", help="List every GPU type and precision ruled out, and why.")] = False,
-    top: Annotated[int, typer.Option("--top", help="Also show the next best plans, N in all.")] = 1,
-    fmt: Annotated[str, typer.Option("--format", "-f", help="table, json, csv, markdown or html.", metavar="FORMAT")] = "table",
+    top: Annotated[int, typer.Option("--top", metavar="N", help="Also show the next best plans, N in all.")] = 1,
+    fmt: Annotated[str, typer.Option("--format", "-f", help="table, json, csv, markdown or html.", metavar="FORMAT", autocompletion=complete.fit_format)] = "table",
     output: OutputOption = None,
-    csv_kind: Annotated[str, typer.Option("--csv-kind", help="csv content: bom (bill of materials) or candidates (every shape considered).")] = "bom",
+    csv_kind: Annotated[str, typer.Option("--csv-kind", metavar="KIND", autocompletion=complete.csv_kind, help="csv content: bom (bill of materials) or candidates (every shape considered).")] = "bom",
     catalog: CatalogOption = None,
 ) -> None:
     """The cheapest hardware and quantisation that meets the targets.
 
     Examples:
 
+    \b
       planner fit 13B --latency 100ms
-
-      planner fit llama-3.1-70b --throughput '5000 tok/s' --latency 50ms --owned h100-sxm=8
-
+      planner fit 13B --latency 100ms --segment datacenter --top 3
+      planner fit llama-3.1-70b --throughput '5000 tok/s' --latency 50ms --owned h100-sxm=8 --available h100-sxm=16,a100-sxm-80gb=64
       planner fit llama-3.1-8b --throughput '2000 tok/s' --latency 50ms --provider aws --pricing reserved-1y --redundancy N+1
-
+      planner fit llama-3.1-70b --throughput '20000 tok/s' --latency 50ms --provider aws,gcp --region us-east --zones 2 --budget '$150k/month'
+      planner fit llama-3.1-8b --ttft 300ms --latency 40ms --objective tco --colo-price '$150/kW-month' --power-price '$0.12/kWh' --years 3
+      planner fit mixtral-8x7b --throughput '10 req/s' --e2e 20s --gpu h100-sxm,l40s --precision fp8,int4
       planner fit bert-base --latency 1ms --input 128 --engine tensorrt
-
-      planner fit llama-3.1-8b --ttft 300ms --objective tco --explain
-
-      planner fit 13B --latency 100ms --segment datacenter
-
+      planner fit llama-3.1-8b --ttft 300ms --explain
+      planner fit 13B --latency 1ms  # exit 4: no plan, and the fastest there is
       planner fit 13B --latency 100ms --format csv -o plan.csv
-
       planner fit 13B --latency 100ms --format html -o review.html
     """
     from planner.plan.fit import fit as run_fit
@@ -507,28 +567,28 @@ def _batch(text: str) -> int | str:
     return parse_count(text, "batch", maximum=10**6)
 
 
-@app.command()
+@app.command(cls=_Command)
 def predict(
-    model: Annotated[str, typer.Argument(help="A catalog model id (llama-3.1-8b), a Hugging Face id (meta-llama/Llama-3.1-8B-Instruct), a config.json or model directory, or a parameter count (13B).")],
-    gpu: Annotated[str, typer.Option("--gpu", help="GPU id or alias (see `planner catalog list gpus`).")],
-    precision: Annotated[str, typer.Option("--precision", "-p", help="Weight precision.")] = "bf16",
+    model: ModelArgument,
+    gpu: Annotated[str, typer.Option("--gpu", metavar="GPU", autocompletion=complete.gpu, help="GPU id or alias (see `planner catalog list gpus`).")],
+    precision: Annotated[str, typer.Option("--precision", "-p", metavar="PRECISION", autocompletion=complete.precision, help="Weight precision.")] = "bf16",
     kv_precision: Annotated[
-        Optional[str], typer.Option("--kv-precision", help="KV-cache precision (default: 16-bit, or fp32 for fp32 weights).")
+        Optional[str], typer.Option("--kv-precision", metavar="PRECISION", autocompletion=complete.kv_precision, help="KV-cache precision (default: 16-bit, or fp32 for fp32 weights).")
     ] = None,
-    gpus: Annotated[Optional[int], typer.Option("--gpus", help="GPUs in the deployment (default tp x pp); replicas = gpus / (tp x pp).")] = None,
-    tp: Annotated[int, typer.Option("--tp", help="Tensor-parallel degree per replica.")] = 1,
-    pp: Annotated[int, typer.Option("--pp", help="Pipeline-parallel degree per replica.")] = 1,
-    batch: Annotated[str, typer.Option("--batch", help="Concurrent sequences in the whole deployment, or 'max' (largest that fits).")] = "1",
-    input_tokens: Annotated[str, typer.Option("--input", help="Prompt tokens per sequence.")] = "512",
-    output_tokens: Annotated[str, typer.Option("--output", help="Generated tokens per sequence.")] = "256",
+    gpus: Annotated[Optional[int], typer.Option("--gpus", metavar="N", help="GPUs in the deployment (default tp x pp); replicas = gpus / (tp x pp).")] = None,
+    tp: Annotated[int, typer.Option("--tp", metavar="N", help="Tensor-parallel degree per replica.")] = 1,
+    pp: Annotated[int, typer.Option("--pp", metavar="N", help="Pipeline-parallel degree per replica.")] = 1,
+    batch: Annotated[str, typer.Option("--batch", metavar="N|max", help="Concurrent sequences in the whole deployment, or 'max' (largest that fits).")] = "1",
+    input_tokens: Annotated[str, typer.Option("--input", metavar="TOKENS", help="Prompt tokens per sequence.")] = "512",
+    output_tokens: Annotated[str, typer.Option("--output", metavar="TOKENS", help="Generated tokens per sequence.")] = "256",
     rope_scaling: Annotated[
         bool, typer.Option("--rope-scaling", help="Allow the longer context the model card documents with RoPE scaling (YaRN); the engine must be started with it.")
     ] = False,
-    engine: Annotated[str, typer.Option("--engine", help="vllm, trtllm, sglang, llama.cpp, transformers, lmdeploy or tensorrt.")] = question.DEFAULT_ENGINE,
+    engine: Annotated[str, typer.Option("--engine", metavar="ENGINE", autocompletion=complete.engine, help="vllm, trtllm, sglang, llama.cpp, transformers, lmdeploy or tensorrt.")] = question.DEFAULT_ENGINE,
     memory_utilization: Annotated[
-        Optional[float], typer.Option("--memory-utilization", help="Share of GPU memory the engine may use (default: the engine's, 0.9 for vLLM).")
+        Optional[float], typer.Option("--memory-utilization", metavar="SHARE", help="Share of GPU memory the engine may use (default: the engine's, 0.9 for vLLM).")
     ] = None,
-    max_batch: Annotated[Optional[int], typer.Option("--max-batch", help="Cap for --batch max, per replica (default: the engine's).")] = None,
+    max_batch: Annotated[Optional[int], typer.Option("--max-batch", metavar="N", help="Cap for --batch max, per replica (default: the engine's).")] = None,
     fmt: FormatOption = "table",
     output: OutputOption = None,
     catalog: CatalogOption = None,
@@ -537,11 +597,11 @@ def predict(
 
     Examples:
 
-      planner predict llama-2-7b --gpu a100-sxm-80gb --precision fp16 --batch 1 --input 128 --output 128
-
-      planner predict llama-3.1-70b --gpu h100 --gpus 8 --tp 4 --precision fp8 --batch max --format json
-
+    \b
       planner predict 13B --gpu l40s --precision int4
+      planner predict llama-2-7b --gpu a100-sxm-80gb --precision fp16 --batch 1 --input 128 --output 128
+      planner predict llama-3.1-70b --gpu h100 --gpus 8 --tp 4 --precision fp8 --batch max --format json
+      planner predict llama-3.1-8b --gpu l40s --kv-precision fp8 --batch 32 --engine sglang
     """
     from planner.model.predict import predict as run_predict, prediction_dict
     from planner.report.predict import prediction_renderables
@@ -566,9 +626,9 @@ def predict(
         _print(*prediction_renderables(result))
 
 
-@app.command("validate")
+@app.command("validate", cls=_Command)
 def validate_command(
-    file: Annotated[Path, typer.Argument(help="CSV of published measurements, in the columns of the validation set.")],
+    file: Annotated[Path, typer.Argument(metavar="FILE", help="CSV of published measurements, in the columns of the validation set.")],
     summary_only: Annotated[bool, typer.Option("--summary", help="Print only the per-metric summary.")] = False,
     fmt: FormatOption = "table",
     catalog: CatalogOption = None,
@@ -577,8 +637,8 @@ def validate_command(
 
     Examples:
 
+    \b
       planner validate benchmarks/data/measured.csv
-
       planner validate benchmarks/data/measured.csv --summary --format json
     """
     from planner.report.predict import validation_renderables
@@ -602,9 +662,9 @@ _SECTIONS = ("gpus", "precisions", "models", "engines", "support", "providers", 
 _SECTION_WORDS = "gpus, precisions, models, engines, support, providers, instances or servers"
 
 
-@catalog_app.command("list")
+@catalog_app.command("list", cls=_Command)
 def catalog_list(
-    section: Annotated[Optional[str], typer.Argument(help=f"{_SECTION_WORDS} (default: all).")] = None,
+    section: Annotated[Optional[str], typer.Argument(metavar="SECTION", autocompletion=complete.section, help=f"{_SECTION_WORDS} (default: all).")] = None,
     fmt: FormatOption = "table",
     catalog: CatalogOption = None,
 ) -> None:
@@ -612,10 +672,10 @@ def catalog_list(
 
     Examples:
 
+    \b
+      planner catalog list
       planner catalog list gpus
-
       planner catalog list models --format json
-
       planner catalog list instances
     """
     from planner.report.catalog import catalog_rows, catalog_tables
@@ -631,9 +691,9 @@ def catalog_list(
         _print(*catalog_tables(cat, sections))
 
 
-@catalog_app.command("show")
+@catalog_app.command("show", cls=_Command)
 def catalog_show(
-    entry: Annotated[str, typer.Argument(help="Id or alias of a GPU, precision or model.")],
+    entry: Annotated[str, typer.Argument(metavar="ENTRY", autocompletion=complete.entry, help="Id or alias of a GPU, precision or model.")],
     catalog: CatalogOption = None,
 ) -> None:
     """Show one catalog entry with every figure and its source; for a GPU, also
@@ -642,9 +702,10 @@ def catalog_show(
 
     Examples:
 
+    \b
       planner catalog show h100-sxm
-
       planner catalog show int4
+      planner catalog show llama-3.1-70b
     """
     from planner.report.catalog import gpu_offers, gpu_support
 
@@ -661,14 +722,15 @@ def catalog_show(
     print(to_json(shown))
 
 
-@catalog_app.command("validate")
+@catalog_app.command("validate", cls=_Command)
 def catalog_validate(
-    file: Annotated[Path, typer.Argument(help="A catalog YAML file, checked as an overlay on the built-in catalog.")],
+    file: Annotated[Path, typer.Argument(metavar="FILE", help="A catalog YAML file, checked as an overlay on the built-in catalog.")],
 ) -> None:
     """Check a catalog file: exit 0 when valid, else print every problem, one a line.
 
     Examples:
 
+    \b
       planner catalog validate my-prices.yaml
     """
     problems = validate_file(file)
@@ -743,8 +805,31 @@ def _to_devnull(stream: Any) -> None:
         pass
 
 
+_COMPLETION_SHELLS = ("bash", "zsh", "fish", "powershell", "pwsh")  # the shells typer writes completion scripts for
+
+
+def _check_completion_shell(args: list[str]) -> None:
+    """`--install-completion` and `--show-completion` write for the shell
+    planner runs in; where there is none, or one typer has no script for, say
+    so in one line (typer itself prints its own words and exits 1, planner's
+    code for a bug)."""
+    root_options = set(itertools.takewhile(lambda arg: arg.startswith("-"), args))
+    if not {"--install-completion", "--show-completion"} & root_options:
+        return
+    import shellingham  # type: ignore[import-untyped]
+
+    try:
+        shell, _ = shellingham.detect_shell()
+    except shellingham.ShellDetectionFailure:
+        shell = None
+    if shell not in _COMPLETION_SHELLS:
+        problem = "cannot tell which shell planner runs in" if shell is None else f"no completion for the shell '{shell}'"
+        raise InputError(problem, hint="run it from bash, zsh, fish or PowerShell, e.g. bash -ic 'planner --install-completion'")
+
+
 def _run(args: list[str]) -> None:
     try:
+        _check_completion_shell(args)
         # Not standalone: usage errors, --help and --version come back here, so
         # they are reported in planner's one-line form and a closed pipe is not exit 1.
         code = app(args=args, prog_name="planner", obj={"argv": args}, standalone_mode=False)
