@@ -18,6 +18,7 @@ from planner.report import charts, error_band
 from planner.catalog.architecture import count_params
 from planner.catalog.load import Catalog
 from planner.core.errors import NoPlanError
+from planner.model.quality import Rule
 from planner.plan.candidates import Constraint, RejectedShape, ScoredShape
 from planner.plan.fit import FitResult, Line, fit
 from planner.plan.offers import Acquisition, Offer
@@ -255,7 +256,32 @@ def _bom_section(result: FitResult) -> Section:
     return sec
 
 
-def _pricing_section(catalog: Catalog, result: FitResult) -> Section:
+def _price_bullets(result: FitResult, notes: Footnotes) -> list[str]:
+    """Each price the plan stands on: what, how much, where and when, its source a footnote."""
+    bullets: list[str] = []
+    seen: set[str] = set()
+    tco = result.question.economics.objective is Objective.TCO
+    for line in result.lines:
+        offer = line.offer
+        if offer.key in seen:
+            continue
+        seen.add(offer.key)
+        if offer.price is not None:
+            price = offer.price
+            region = price.region + (f" ({price.region_note})" if price.region_note else "")
+            bullets.append(f"Price of {offer.label}: {_unit_price(price.usd_per_hour)} per instance, "
+                           f"{price.pricing.value}, {region}, as of {price.as_of} {notes.cite(price.source)}"
+                           + (f"; {price.note}" if price.note else "") + ".")
+        elif offer.server is not None:
+            parts = "; ".join(f"{part.quantity} x {part.item} at ${part.unit_usd:,.0f} as of {part.as_of} "
+                              f"{notes.cite(part.source)}" for part in offer.server.parts)
+            bullets.append(f"Price of {offer.label}: ${offer.capex_usd:,.0f} ({parts}); includes {offer.server.includes}.")
+        if tco:
+            bullets.append(f"Power of {offer.label}: {offer.power_basis}.")
+    return bullets
+
+
+def _pricing_section(catalog: Catalog, result: FitResult, notes: Footnotes) -> Section:
     """Where each price comes from, when, what it covers, and what the plan assumes about it."""
     q = result.question
     sec = Section("Pricing assumptions")
@@ -279,10 +305,10 @@ def _pricing_section(catalog: Catalog, result: FitResult) -> Section:
         if provider is not None and provider.id not in seen:
             seen.add(provider.id)
             sec.bullets.append(f"{provider.name} ({provider.kind}): an instance's price covers {provider.billing} "
-                               f"(as of {provider.as_of}, {provider.source})"
+                               f"(as of {provider.as_of}) {notes.cite(provider.source)}"
                                + (f"; {provider.notes}" if provider.notes else "") + ".")
     # each price the plan stands on, with its date and source (owned GPUs are said below)
-    sec.bullets.extend(n for n in price_notes(result) if n.startswith(("Price of", "Power of")))
+    sec.bullets.extend(_price_bullets(result, notes))
     owned = sorted({line.offer.gpu.id for line in result.lines if line.offer.acquisition is Acquisition.OWNED})
     if owned:
         sec.bullets.append(f"Owned GPUs ({', '.join(owned)}) are sunk: no rent or purchase is counted for them"
@@ -678,7 +704,7 @@ def _quality_risks(result: FitResult, notes: Footnotes) -> list[Risk]:
             if figure.loss_pct is None:
                 risks.append(Risk(True, f"unknown quality of {name}", f"Quality unknown: no published figure says what "
                                   f"{name} cost {result.spec.label}; it is in the plan because it was named."))
-            elif figure.loss_pct == 0:
+            elif figure.rule in (Rule.NATIVE, Rule.BASELINE, Rule.UPCAST):
                 lossless.append(name)
             else:
                 method = f", {figure.method}" if figure.method else ""
@@ -796,6 +822,28 @@ def _risks_section(risks: list[Risk]) -> Section:
                    bullets=[("RISK: " if r.flagged else "") + r.text for r in risks])
 
 
+def _quality_bullets(result: FitResult, notes: Footnotes) -> list[str]:
+    """One bullet per format the plan uses: its figure on this model and how it
+    was chosen, the measurement's source a footnote."""
+    encoder = result.spec.model.kind is ModelKind.ENCODER
+    bullets: list[str] = []
+    seen: set[tuple[str, str]] = set()
+    for line in result.lines:
+        quality = result.quality_of(line.candidate)
+        for part, figure in [("weights", quality.weights)] + ([] if encoder else [("KV cache", quality.kv_cache)]):
+            if (part, figure.precision) in seen:
+                continue
+            seen.add((part, figure.precision))
+            if figure.rule in (Rule.NATIVE, Rule.BASELINE, Rule.UPCAST):  # nothing measured, nothing to cite
+                text = f"0% ({figure.label}: {figure.metric})"
+            else:
+                loss = "unknown" if figure.loss_pct is None else f"{figure.loss_pct:g}%"
+                method = f", {figure.method}" if figure.method else ""
+                text = f"{loss} ({figure.label}{method}; {figure.metric}) {notes.cite(figure.source)}"
+            bullets.append(f"Quality of {figure.precision} {part} on {result.spec.label}: {text}.")
+    return bullets
+
+
 def _efficiency_bullet(result: FitResult, line: Line, notes: Footnotes) -> str:
     """The engine's fitted factors on one GPU, with how many rows they rest
     on and which were borrowed, the fit itself a footnote."""
@@ -815,7 +863,8 @@ def _assumptions_section(catalog: Catalog, result: FitResult, notes: Footnotes) 
     sec = Section("Assumptions")
     bullets: list[str] = []
     # each format's figure on this model; '*' marks one borrowed or assumed (planner/model/quality.py)
-    bullets.extend(quality_notes(result))
+    bullets.extend(n for n in quality_notes(result) if not n.startswith("Quality of "))
+    bullets.extend(_quality_bullets(result, notes))
     for line in result.lines:
         bullets.append(_efficiency_bullet(result, line, notes))
     for gpu in {line.candidate.gpu.id: line.candidate.gpu for line in result.lines}.values():
@@ -916,7 +965,7 @@ def build_review(catalog: Catalog, result: FitResult, today: date | None = None)
         plan,
         _risks_section(risks),
         _bom_section(result),
-        _pricing_section(catalog, result),
+        _pricing_section(catalog, result, notes),
         alternatives,
         _sensitivity_section(result, variants, traffic_note),
         _assumptions_section(catalog, result, notes),
