@@ -157,7 +157,7 @@ def test_review_names_provider_instance_pricing_and_price_date(fleet_review, cat
             assert provider.name in where and offer["instance"] in where and offer["pricing"] in where
         # the source is a numbered footnote under Sources, cited where the price is given
         assert f"as of {offer['price_as_of']} [" in pricing and offer["price_source"] in _section(text, "Sources")
-        assert provider.billing in pricing  # what the provider's price covers
+        assert provider.billing.rstrip(".") in pricing  # what the provider's price covers
         hourly = offer["units"] * offer["usd_per_hour_per_unit"]
         assert f"${hourly:,.2f}/h" in bom and f"${hourly * 730:,.0f}/month" in bom
     assert "Owned GPUs (h100-sxm) are sunk" in pricing and "h100-sxm | 4 |" in bom

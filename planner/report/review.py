@@ -144,7 +144,9 @@ def _plan_section(result: FitResult) -> Section:
     mem_rows, lat_rows = [], []
     for line in result.lines:
         c, m = line.candidate, line.candidate.memory
-        mem_rows.append([f"{c.gpu.id} {c.precision.id}", gigabytes(m.weights_per_gpu)]
+        label = f"{c.gpu.id} {c.precision.id}" + (f" TP {c.tp}" + (f" x PP {c.pp}" if c.pp > 1 else "")
+                                                   if len(result.lines) > 1 else "")
+        mem_rows.append([label, gigabytes(m.weights_per_gpu)]
                         + ([] if encoder else [gigabytes(m.kv_cache_per_gpu)])
                         + [gigabytes(m.activations_per_gpu), gigabytes(m.runtime_per_gpu), gigabytes(m.per_gpu), gigabytes(m.capacity_per_gpu),
                            f"{100 * m.per_gpu / m.capacity_per_gpu:.0f}%"])
@@ -152,7 +154,7 @@ def _plan_section(result: FitResult) -> Section:
         if c.prediction.decode is not None:
             passes.append((f"decode step (batch {c.batch})", c.prediction.decode))
         for name, x in passes:
-            lat_rows.append([f"{c.gpu.id} {c.precision.id}", name, milliseconds(x.memory_s), milliseconds(x.compute_s),
+            lat_rows.append([label, name, milliseconds(x.memory_s), milliseconds(x.compute_s),
                              milliseconds(x.communication_s), milliseconds(x.overhead_s), milliseconds(x.total_s), x.bound])
     mem_columns = ["line", "weights"] + ([] if encoder else ["KV cache"]) + ["activations", "runtime", "total", "usable", "used"]
     sec.tables.append(DocTable(mem_columns, mem_rows, "Memory per GPU (most loaded GPU of a replica)"))
@@ -304,8 +306,8 @@ def _pricing_section(catalog: Catalog, result: FitResult, notes: Footnotes) -> S
         provider = line.offer.provider
         if provider is not None and provider.id not in seen:
             seen.add(provider.id)
-            sec.bullets.append(f"{provider.name} ({provider.kind}): an instance's price covers {provider.billing} "
-                               f"(as of {provider.as_of}) {notes.cite(provider.source)}"
+            sec.bullets.append(f"{provider.name} ({provider.kind}): an instance's price covers "
+                               f"{provider.billing.rstrip('.')} (as of {provider.as_of}) {notes.cite(provider.source)}"
                                + (f"; {provider.notes}" if provider.notes else "") + ".")
     # each price the plan stands on, with its date and source (owned GPUs are said below)
     sec.bullets.extend(_price_bullets(result, notes))
@@ -882,11 +884,24 @@ def _assumptions_section(catalog: Catalog, result: FitResult, notes: Footnotes) 
     return sec
 
 
+def _unit_noun(result: FitResult) -> str:
+    kinds = {line.offer.acquisition for line in result.lines}
+    return "instance" if kinds == {Acquisition.RENT} else "server" if kinds == {Acquisition.BUY} else "unit"
+
+
 def _decision(result: FitResult, risks: list[Risk]) -> str:
     """The decision and why, in three sentences: what, why this over the next
     option, and what to weigh."""
     hourly = result.question.economics.objective is Objective.HOURLY
-    what = headline(result).split(" Meets ")[0].split(" No target was given")[0]
+    if len(result.lines) == 1:
+        what = headline(result).split(" Meets ")[0].split(" No target was given")[0]
+    else:  # a mixed plan's lines are in The plan; here, its size and parts
+        units = sum(line.instances for line in result.lines)
+        providers = {line.offer.provider.id for line in result.lines if line.offer.provider is not None}
+        what = (f"Cheapest plan for {result.spec.label}: {len(result.lines)} lines, {result.gpus} GPUs in {units} "
+                f"{_unit_noun(result)}{'s' if units != 1 else ''}"
+                + (f" from {len(providers)} providers" if len(providers) > 1 else "")
+                + f" ({_short_plan(result)}), {money(result.cost, hourly)}.")
     meets = [f"{r['target']} {number(r['predicted'])} {r['unit']} against {number(r['limit'])} {r['unit']}"
              for r in headroom(result)]
     why = f"It meets {_names(meets)}" if meets else "No target was given, so it is the cheapest deployment that fits"
