@@ -335,7 +335,7 @@ def _shapes_rejected(result: FitResult, shapes: list) -> str:
     return f"{closest.constraint.value}: {closest.reason} ({closest.key})"
 
 
-def _why_absent(result: FitResult, group: list, refusals: list[str], chosen_or_listed: bool) -> str:
+def _why_absent(result: FitResult, group: list, refusals: list[str]) -> str:
     """Why a GPU type or a precision has no single-shape plan, from what it
     left behind: format refusals, rejected shapes, shapes the pool dropped."""
     scored = [c for c in group if isinstance(c, ScoredShape)]
@@ -349,7 +349,9 @@ def _why_absent(result: FitResult, group: list, refusals: list[str], chosen_or_l
     if not any(c.key in pooled for c in scored):
         if result.question.targets.throughput is not None and all(c.throughput <= 0 for c in scored):
             return "throughput: no shape serves any traffic within the latency target"
-        return "outclassed: another shape on offer is at least as fast, cheap and good on every count"
+        # prune_dominated (planner/plan/placement.py) compares shapes within one GPU type's pool
+        return ("outclassed: another shape on the same GPU type costs no more for at least its throughput and "
+                "quality, or no instance or server on offer holds it")
     return "limits: no plan of this alone fits --available, --max-gpus, the budget or the power cap"
 
 
@@ -369,7 +371,7 @@ def _absent_gpus(catalog: Catalog, result: FitResult) -> list[list[str]]:
             continue
         refusals = [f"{what.split(' ', 1)[1]}: {why}" for what, why in result.ruled_out
                     if " " in what and what.split(" ", 1)[0] == gpu and not what.split(" ", 1)[1].startswith("KV ")]
-        rows.append([gpu, _why_absent(result, by_gpu[gpu], refusals, False)])
+        rows.append([gpu, _why_absent(result, by_gpu[gpu], refusals)])
     return _grouped(rows)
 
 
@@ -401,7 +403,7 @@ def _absent_precisions(catalog: Catalog, result: FitResult, shown: set[str]) -> 
             rows.append([pid, f"same as {twin}: the same bytes, speed and quality on every GPU considered, so it is "
                               f"planned as {twin}" if twin else "no shape was tried"])
             continue
-        rows.append([pid, _why_absent(result, group, refusals, False)])
+        rows.append([pid, _why_absent(result, group, refusals)])
     return _grouped(rows)
 
 
