@@ -53,7 +53,8 @@ def test_markdown_report_writes_charts_beside_it(cli, tmp_path):
     result = cli("fit", "13B", "--latency", "100ms", "--format", "markdown", "-o", str(target))
     assert result.exit_code == 0, result.stderr
     text = target.read_text()
-    for heading in ("## The question", "## The plan", "## Alternatives", "## Sensitivity", "## Risks and assumptions"):
+    for heading in ("## The question", "## The plan", "## Alternatives", "## Sensitivity", "## Risks",
+                    "## Assumptions", "## Sources"):
         assert heading in text
     for chart in ("review-cost-latency.svg", "review-memory.svg"):
         assert f"]({chart})" in text
@@ -154,14 +155,15 @@ def test_review_names_provider_instance_pricing_and_price_date(fleet_review, cat
         provider = catalog.providers[offer["provider"]]
         for where in (bom, pricing):
             assert provider.name in where and offer["instance"] in where and offer["pricing"] in where
-        assert f"as of {offer['price_as_of']}" in pricing and offer["price_source"] in pricing
-        assert provider.billing in pricing  # what the provider's price covers
+        # the source is a numbered footnote under Sources, cited where the price is given
+        assert f"as of {offer['price_as_of']} [" in pricing and offer["price_source"] in _section(text, "Sources")
+        assert provider.billing.rstrip(".") in pricing  # what the provider's price covers
         hourly = offer["units"] * offer["usd_per_hour_per_unit"]
         assert f"${hourly:,.2f}/h" in bom and f"${hourly * 730:,.0f}/month" in bom
     assert "Owned GPUs (h100-sxm) are sunk" in pricing and "h100-sxm | 4 |" in bom
     assert "No redundancy (N+0)" in pricing
-    risks = _section(text, "Risks and assumptions")
-    assert "Price of " not in risks  # each price is said once, under Pricing assumptions
+    for section in ("Risks", "Assumptions"):
+        assert "Price of " not in _section(text, section)  # each price is said once, under Pricing assumptions
 
 
 def test_review_alternatives_and_sensitivity_name_hardware(fleet_review):
@@ -214,7 +216,8 @@ instances:
     assert "CONSUMER CARDS" in pricing and "licence" in pricing
     assert "Test Cloud (marketplace): an instance's price covers test fixture: the card and its host" in pricing
     assert "Rented at on-demand prices from Test Cloud" in pricing
-    assert "CONSUMER CARDS" not in _section(result.stdout, "Risks and assumptions")
+    assert "CONSUMER CARDS" not in _section(result.stdout, "Assumptions")
+    assert "Consumer parts: 1 of 1 GPUs are consumer cards (rtx-4090)" in _section(result.stdout, "Risks")
 
 
 # --- catalog listings: the price book, and GPUs without per-GPU prices

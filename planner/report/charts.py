@@ -54,17 +54,68 @@ def _pyplot():
     return plt
 
 
-def _svg(fig, prefix: str) -> str:
+# Every chart is this wide (inches; 72 SVG units per inch) and lays out with
+# matplotlib's constrained layout, legends outside the plot area and below it,
+# so the plot keeps most of the width however long the labels get.
+FIGURE_WIDTH_IN = 9.0
+MAX_LABEL_CHARS = 38
+
+
+@dataclass(frozen=True)
+class PlotArea:
+    """Where a chart's plot (the axes) sits in its SVG, in viewBox units."""
+
+    x: float
+    y: float
+    width: float
+    height: float
+    figure_width: float
+    figure_height: float
+
+    @property
+    def width_share(self) -> float:
+        """The plot's width as a share of the figure's."""
+        return self.width / self.figure_width
+
+
+def plot_area(svg: str) -> PlotArea:
+    """The plot area a chart records on its <svg> element (data-plot-area,
+    "x y width height") against its viewBox: for checking a layout without a
+    browser."""
+    head = svg[svg.index("<svg"):svg.index(">", svg.index("<svg"))]
+    box = re.search(r'viewBox="([^"]+)"', head)
+    area = re.search(r'data-plot-area="([^"]+)"', head)
+    if box is None or area is None:
+        raise ValueError("not a planner chart: no viewBox or data-plot-area on its <svg> element")
+    _, _, fw, fh = (float(v) for v in box.group(1).split())
+    x, y, w, h = (float(v) for v in area.group(1).split())
+    return PlotArea(x, y, w, h, fw, fh)
+
+
+def _svg(fig, ax, prefix: str) -> str:
     """The figure as SVG markup, its element ids prefixed so that two charts
-    inlined in one HTML page do not share ids."""
+    inlined in one HTML page do not share ids, and the plot area recorded on
+    the <svg> element (see plot_area)."""
     buffer = io.StringIO()
-    fig.savefig(buffer, format="svg", metadata={"Date": None, "Creator": None}, bbox_inches="tight")
+    fig.savefig(buffer, format="svg", metadata={"Date": None, "Creator": None})
     text = buffer.getvalue()
     start = text.find("<svg")
     text = text[start:] if start >= 0 else text
     text = re.sub(r'id="([^"]+)"', rf'id="{prefix}-\1"', text)
     text = re.sub(r"url\(#([^)]+)\)", rf"url(#{prefix}-\1)", text)
-    return re.sub(r'href="#([^"]+)"', rf'href="#{prefix}-\1"', text)
+    text = re.sub(r'href="#([^"]+)"', rf'href="#{prefix}-\1"', text)
+    # the axes' box after layout, in figure fractions from the bottom left;
+    # the SVG's units are points (72 per inch) from the top left
+    width_pt, height_pt = fig.get_size_inches() * 72
+    box = ax.get_position()
+    area = (f"{box.x0 * width_pt:.1f} {(1 - box.y1) * height_pt:.1f} "
+            f"{box.width * width_pt:.1f} {box.height * height_pt:.1f}")
+    return text.replace("<svg ", f'<svg data-plot-area="{area}" ', 1)
+
+
+def _short(label: str) -> str:
+    """A label cut to fit a legend or an annotation; the caption carries it whole."""
+    return label if len(label) <= MAX_LABEL_CHARS else label[: MAX_LABEL_CHARS - 1] + "…"
 
 
 def _plain_ticks(axis, money: bool = False) -> None:
@@ -91,44 +142,78 @@ def pareto_front(points: list[Point]) -> list[Point]:
     return front
 
 
-def cost_latency_svg(points: list[Point], chosen: Point, cost_label: str, latency_label: str, target_ms: float | None) -> str:
+def _money_ticks(axis) -> None:
+    from matplotlib.ticker import FuncFormatter
+
+    axis.set_major_formatter(FuncFormatter(lambda v, _p: f"${v:,.0f}" if abs(v) >= 10 else f"${v:,.2f}"))
+
+
+# Below this spread (largest over smallest) the candidates crowd one spot of a
+# plain latency axis, as they do when a throughput target fills every batch
+# up to the latency limit; the chart then plots headroom against the target.
+CROWDED_SPREAD = 1.10
+
+
+def cost_latency_svg(points: list[Point], chosen: Point, cost_label: str, latency_label: str, target_ms: float | None,
+                     target_name: str = "target") -> str:
     """Each candidate shape's cheapest single-shape plan, the Pareto front of
-    those and the chosen plan (which may mix shapes) starred."""
+    those and the chosen plan (which may mix shapes) starred and labelled.
+
+    Axes spread the candidates: log where values span an order of magnitude;
+    where every latency sits within 10% of the others and a target is given,
+    the x axis is the headroom against the target in percent, zoomed to the
+    candidates."""
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(9.0, 4.6))
-    ax.scatter([p.latency_ms for p in points], [p.cost for p in points], s=12, color="#9aa5b1",
-               label="plans of one shape", zorder=1)
-    front = pareto_front(points + [chosen])
-    ax.plot([p.latency_ms for p in front], [p.cost for p in front], color="#1f6feb", linewidth=1.4,
+    fig, ax = plt.subplots(figsize=(FIGURE_WIDTH_IN, 4.6), layout="constrained")
+    everything = points + [chosen]
+    xs = [p.latency_ms for p in everything]
+    ys = [p.cost for p in everything]
+    relative = target_ms is not None and max(xs) / max(min(xs), 1e-12) < CROWDED_SPREAD
+
+    def x_of(p: Point) -> float:
+        return 100 * (1 - p.latency_ms / target_ms) if relative and target_ms else p.latency_ms
+
+    ax.scatter([x_of(p) for p in points], [p.cost for p in points], s=12, color="#9aa5b1",
+               label="cheapest plan of one shape", zorder=1)
+    front = pareto_front(everything)
+    ax.plot([x_of(p) for p in front], [p.cost for p in front], color="#1f6feb", linewidth=1.4,
             marker="o", markersize=3, label="Pareto front", zorder=2)
-    ax.scatter([chosen.latency_ms], [chosen.cost], s=160, marker="*", color="#d1242f", zorder=3,
-               label=f"chosen: {chosen.label}")
-    if target_ms is not None:
-        ax.axvline(target_ms, color="#d1242f", linestyle="--", linewidth=0.8, label=f"target {target_ms:g} ms")
-    # log axes only where the values span an order of magnitude; below that
-    # a log axis shows one tick label or none
-    xs = [p.latency_ms for p in points + [chosen]]
-    ys = [p.cost for p in points + [chosen]]
-    if max(xs) / max(min(xs), 1e-12) >= 8:
-        ax.set_xscale("log")
-        _plain_ticks(ax.xaxis)
+    ax.scatter([x_of(chosen)], [chosen.cost], s=160, marker="*", color="#d1242f", zorder=3, label="chosen plan")
+    ax.annotate(_short(f"chosen: {chosen.label}"), (x_of(chosen), chosen.cost), xytext=(8, 8),
+                textcoords="offset points", fontsize=8, color="#d1242f", zorder=4,
+                bbox={"boxstyle": "round,pad=0.2", "facecolor": "white", "edgecolor": "none", "alpha": 0.8})
+    if relative:
+        spread = max(x_of(p) for p in everything) - min(x_of(p) for p in everything)
+        pad = max(spread * 0.15, 0.05)
+        ax.set_xlim(min(x_of(p) for p in everything) - pad, max(x_of(p) for p in everything) + pad)
+        ax.set_xlabel(f"headroom against the {target_name} target of {target_ms:g} ms, % (0 = at the target)")
+    else:
+        if target_ms is not None:
+            ax.axvline(target_ms, color="#d1242f", linestyle="--", linewidth=0.8, label=f"{target_name} target {target_ms:g} ms")
+        # log axes only where the values span an order of magnitude; below that
+        # a log axis shows one tick label or none
+        if max(xs) / max(min(xs), 1e-12) >= 8:
+            ax.set_xscale("log")
+            _plain_ticks(ax.xaxis)
+        ax.set_xlabel(latency_label)
     if max(ys) / max(min(ys), 1e-12) >= 8:
         ax.set_yscale("log")
         _plain_ticks(ax.yaxis, money=True)
-    ax.set_xlabel(latency_label)
+    else:
+        _money_ticks(ax.yaxis)
     ax.set_ylabel(cost_label)
     ax.set_title("Cost against latency: the cheapest plan of each shape that meets the targets")
-    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
+    fig.legend(loc="outside lower center", fontsize=8, frameon=False, ncol=4)
     ax.grid(True, which="major", linewidth=0.3, alpha=0.6)
-    svg = _svg(fig, "cost-latency")
+    svg = _svg(fig, ax, "cost-latency")
     plt.close(fig)
     return svg
 
 
 def memory_svg(bars: list[MemoryBar]) -> str:
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(9.0, 1.4 + 0.45 * len(bars)), layout="constrained")
-    labels = [b.label for b in bars]
+    fig, ax = plt.subplots(figsize=(FIGURE_WIDTH_IN, 1.6 + 0.45 * len(bars)), layout="constrained")
+    labels = [_short(b.label) for b in bars]
     parts = [
         ("weights", [b.weights_gb for b in bars], "#1f6feb"),
         ("KV cache", [b.kv_cache_gb for b in bars], "#2da44e"),
@@ -137,9 +222,11 @@ def memory_svg(bars: list[MemoryBar]) -> str:
     ]
     left = [0.0] * len(bars)
     handles = []
+    positions = list(range(len(bars)))
     for name, values, color in parts:
-        handles.append(ax.barh(labels, values, left=left, color=color, label=name, height=0.45))
+        handles.append(ax.barh(positions, values, left=left, color=color, label=name, height=0.45))
         left = [a + b for a, b in zip(left, values)]
+    ax.set_yticks(positions, labels)
     for i, b in enumerate(bars):
         ax.plot([b.capacity_gb, b.capacity_gb], [i - 0.32, i + 0.32], color="#000000", linestyle="--",
                 linewidth=1.2, zorder=4)
@@ -151,6 +238,6 @@ def memory_svg(bars: list[MemoryBar]) -> str:
     ax.set_title("Memory on the most loaded GPU of each plan line")
     ax.invert_yaxis()
     fig.legend(handles=handles + [capacity], loc="outside lower center", fontsize=8, frameon=False, ncol=5)
-    svg = _svg(fig, "memory")
+    svg = _svg(fig, ax, "memory")
     plt.close(fig)
     return svg
