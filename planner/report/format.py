@@ -4,6 +4,7 @@ number; GB is 10^9 bytes and GiB 2^30. JSON and CSV keep plain numbers."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from rich.table import Table
@@ -41,21 +42,67 @@ def signed_money(value: float, hourly: bool) -> str:
     return ("-" if value < 0 else "+") + money(abs(value), hourly)
 
 
-def milliseconds(seconds: float | None) -> str:
-    """Three significant figures in ms (whole ms from 1 s), or seconds from 10 s
-    up: 33.1 ms, 2,340 ms, 16.3 s; never 2.34e+03 ms."""
+def significant(value: float, digits: int = 3) -> str:
+    """``digits`` significant figures in plain decimal, never an exponent:
+    0.000123, 1.9, 1,670 (trailing zeros dropped, as ``g`` does)."""
+    if value == 0 or not math.isfinite(value):
+        return f"{value:g}"
+    decimals = max(0, digits - 1 - math.floor(math.log10(abs(value))))
+    text = f"{round(value, decimals):,.{decimals}f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def duration(seconds: float | None) -> str:
+    """A time in the unit that reads best, three significant figures:
+    0.612 ms, 50.8 ms, 354 ms, 1 s, 16.3 s, 2.5 min, 3.1 h; never 1.63e+04 ms."""
     if seconds is None:
         return NONE
-    if seconds >= 10:
-        return f"{seconds:,.1f} s"
-    return f"{seconds * 1e3:,.0f} ms" if seconds >= 1 else f"{seconds * 1e3:,.3g} ms"
+    if abs(seconds) < 1:
+        shown = significant(seconds * 1e3)
+        # 999.7 ms rounds to 1,000 ms: say 1 s instead
+        return f"{shown} ms" if shown != "1,000" else "1 s"
+    if abs(seconds) < 60:
+        return f"{significant(seconds)} s"
+    if abs(seconds) < 3600:
+        return f"{significant(seconds / 60)} min"
+    return f"{number(seconds / 3600)} h"
+
+
+# The plan table, headline and reports say a duration one way.
+milliseconds = duration
 
 
 def milliseconds_fixed(seconds: float | None) -> str:
     """Two decimals in ms, for breakdown tables whose parts are compared side by side."""
     if seconds is None:
         return NONE
-    return f"{seconds * 1e3:,.2f} ms" if seconds < 10 else f"{seconds:,.1f} s"
+    return f"{seconds * 1e3:,.2f} ms" if seconds < 10 else duration(seconds)
+
+
+def against(value: float, limit: float) -> tuple[str, str]:
+    """A figure and the target it is compared with, to the precision the
+    comparison needs: three significant figures, more until two different
+    numbers read differently (1.9 against 1.67, 5,000.4 against 5,000)."""
+    digits = 3
+    shown, target = significant(value, digits), significant(limit, digits)
+    while value != limit and shown == target and digits < 9:
+        digits += 1
+        shown, target = significant(value, digits), significant(limit, digits)
+    return shown, target
+
+
+def durations_against(value_s: float, limit_s: float) -> tuple[str, str]:
+    """A time and its target, each in the unit that reads best, or both in ms
+    with more figures where they would read the same (29.97 ms against 30 ms)."""
+    shown, target = duration(value_s), duration(limit_s)
+    if shown == target and value_s != limit_s:
+        shown, target = (f"{x} ms" for x in against(value_s * 1e3, limit_s * 1e3))
+    return shown, target
+
+
+def percent(value: float) -> str:
+    """A share: one decimal below 10% (0.2%, 9.5%), whole from there (18%)."""
+    return f"{value:.1f}%" if abs(value) < 9.95 else f"{value:.0f}%"
 
 
 def gigabytes(n_bytes: float) -> str:
@@ -85,8 +132,9 @@ def flops(value: float) -> str:
 
 
 def number(value: float) -> str:
-    """Whole numbers from 100 up (12,345), three significant figures below (0.123)."""
-    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:,.3g}"
+    """Whole numbers from 100 up (12,345), three significant figures below
+    (0.123, 0.000456), never an exponent."""
+    return f"{value:,.0f}" if abs(value) >= 100 else significant(value)
 
 
 def percent_change(value: float) -> str:
