@@ -627,7 +627,7 @@ def catalog_list(
 
       planner catalog list instances
     """
-    from planner.report.catalog import catalog_rows, catalog_tables
+    from planner.report.catalog import catalog_renderables, catalog_rows
 
     fmt = _check_format(fmt, ("table", "json"))
     if section is not None and section not in _SECTIONS:
@@ -637,7 +637,7 @@ def catalog_list(
     if fmt == "json":
         print(to_json({s: catalog_rows(cat, s) for s in sections}))
     else:
-        _print(*catalog_tables(cat, sections))
+        _print(*catalog_renderables(cat, sections, width=_layout_width()))
 
 
 @catalog_app.command("show")

@@ -128,7 +128,8 @@ def laid_out(table: Table, width: int, titles: Sequence[str], optional: Sequence
         if fitted is not None:
             return [fitted, Text(f"Left out at this width: {', '.join(optional[:n])} (shown from {full} columns, "
                                  "and in --format json).", style="dim")]
-    return cards(table, titles, width)
+    heading = [Text(_cell_text(table.title), style="bold")] if table.title else []
+    return heading + cards(table, titles, width)
 
 
 def render_plain(renderables: Sequence[Any], width: int) -> str:

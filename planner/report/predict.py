@@ -80,7 +80,7 @@ def validation_renderables(report: Report, show_rows: bool = True, width: int = 
             # "error" holds a skipped row's reason too: it wraps, and a percentage is one word
             rows.add_column(col, justify="right" if number else "left", no_wrap=col in ("row", "measured", "predicted"))
         for o in report.outcomes:
-            if o.skipped:
+            if o.skipped or o.measured is None or o.predicted is None:
                 rows.add_row(str(o.row), o.label, o.metric, "", "", f"skipped: {o.skipped}")
             else:
                 rows.add_row(str(o.row), o.label, o.metric, significant(o.measured, 4), significant(o.predicted, 4), f"{100 * o.error:+.1f}%")
