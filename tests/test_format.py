@@ -63,3 +63,8 @@ def test_counts_read_as_people_write_them():
 def test_a_time_and_its_target_gain_figures_when_they_would_read_the_same():
     assert fmt.durations_against(0.02997, 0.030) == ("29.97 ms", "30 ms")
     assert fmt.durations_against(0.654, 1.0) == ("654 ms", "1 s")
+
+
+def test_a_target_reads_as_typed():
+    assert fmt.typed_duration(0.09999) == "99.99 ms" and fmt.typed_duration(20) == "20 s"
+    assert fmt.typed_duration(1.0) == "1 s" and fmt.duration(0.09999) == "100 ms"

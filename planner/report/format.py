@@ -4,15 +4,16 @@ number; GB is 10^9 bytes and GiB 2^30. JSON and CSV keep plain numbers."""
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from rich.table import Table
 from rich.text import Text
 
+from planner.core.numbers import NONE, against, duration, durations_against, significant, typed_duration
 from planner.core.units import format_params
 
-NONE = "-"  # a figure the catalog or the model does not have
+# re-exported: one formatter for the whole tool
+__all__ = ["NONE", "against", "duration", "durations_against", "significant", "typed_duration"]
 
 
 class TextTable(Table):
@@ -42,32 +43,6 @@ def signed_money(value: float, hourly: bool) -> str:
     return ("-" if value < 0 else "+") + money(abs(value), hourly)
 
 
-def significant(value: float, digits: int = 3) -> str:
-    """``digits`` significant figures in plain decimal, never an exponent:
-    0.000123, 1.9, 1,670 (trailing zeros dropped, as ``g`` does)."""
-    if value == 0 or not math.isfinite(value):
-        return f"{value:g}"
-    decimals = max(0, digits - 1 - math.floor(math.log10(abs(value))))
-    text = f"{round(value, decimals):,.{decimals}f}"
-    return text.rstrip("0").rstrip(".") if "." in text else text
-
-
-def duration(seconds: float | None) -> str:
-    """A time in the unit that reads best, three significant figures:
-    0.612 ms, 50.8 ms, 354 ms, 1 s, 16.3 s, 2.5 min, 3.1 h; never 1.63e+04 ms."""
-    if seconds is None:
-        return NONE
-    if abs(seconds) < 1:
-        shown = significant(seconds * 1e3)
-        # 999.7 ms rounds to 1,000 ms: say 1 s instead
-        return f"{shown} ms" if shown != "1,000" else "1 s"
-    if abs(seconds) < 60:
-        return f"{significant(seconds)} s"
-    if abs(seconds) < 3600:
-        return f"{significant(seconds / 60)} min"
-    return f"{number(seconds / 3600)} h"
-
-
 # The plan table, headline and reports say a duration one way.
 milliseconds = duration
 
@@ -77,27 +52,6 @@ def milliseconds_fixed(seconds: float | None) -> str:
     if seconds is None:
         return NONE
     return f"{seconds * 1e3:,.2f} ms" if seconds < 10 else duration(seconds)
-
-
-def against(value: float, limit: float) -> tuple[str, str]:
-    """A figure and the target it is compared with, to the precision the
-    comparison needs: three significant figures, more until two different
-    numbers read differently (1.9 against 1.67, 5,000.4 against 5,000)."""
-    digits = 3
-    shown, target = significant(value, digits), significant(limit, digits)
-    while value != limit and shown == target and digits < 9:
-        digits += 1
-        shown, target = significant(value, digits), significant(limit, digits)
-    return shown, target
-
-
-def durations_against(value_s: float, limit_s: float) -> tuple[str, str]:
-    """A time and its target, each in the unit that reads best, or both in ms
-    with more figures where they would read the same (29.97 ms against 30 ms)."""
-    shown, target = duration(value_s), duration(limit_s)
-    if shown == target and value_s != limit_s:
-        shown, target = (f"{x} ms" for x in against(value_s * 1e3, limit_s * 1e3))
-    return shown, target
 
 
 def percent(value: float) -> str:
