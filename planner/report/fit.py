@@ -15,7 +15,8 @@ from planner.plan.offers import Acquisition
 from planner.model.predict import prediction_dict
 from planner.core.units import HOURS_PER_MONTH, format_rate
 from planner.plan.question import DEFAULT_MAX_QUALITY_LOSS, Objective
-from planner.report.format import TextTable, against, duration, durations_against, money, percent, signed_money
+from planner.report.format import (TextTable, against, duration, durations_against, money, percent, signed_money,
+                                   significant)
 from planner.report.layout import laid_out
 
 OBJECTIVE_WORDS = {
@@ -30,6 +31,12 @@ CONSUMER_NOTE = ("CONSUMER CARDS: NVIDIA's GeForce driver licence, section 2.1.3
                  "The SOFTWARE is not licensed for datacenter deployment\" (clause dated November 2017); "
                  "GeForce RTX 40-series cards do no peer-to-peer transfers with NVIDIA's driver, and ECC is off by "
                  "default where it exists at all (references/procurement/SOURCES.md).")
+
+
+def typed(value: float) -> str:
+    """A value the user typed or the catalog holds, as ``g`` shows it but never
+    in exponent form (six significant figures)."""
+    return significant(value, 6)
 
 
 def hardware(line: Line) -> str:
@@ -65,7 +72,7 @@ def price_notes(result: FitResult) -> list[str]:
         if offer.price is not None:
             price = offer.price
             region = price.region + (f" ({price.region_note})" if price.region_note else "")
-            notes.append(f"Price of {offer.label}: ${price.usd_per_hour:,.4g}/h per instance, {price.pricing.value}, "
+            notes.append(f"Price of {offer.label}: ${significant(price.usd_per_hour, 4)}/h per instance, {price.pricing.value}, "
                          f"{region}, as of {price.as_of} ({price.source})"
                          + (f"; {price.note}" if price.note else "") + ".")
         elif offer.server is not None:
@@ -148,13 +155,13 @@ def assumptions(result: FitResult) -> list[str]:
         f"Engine: {result.engine.name}, with efficiency factors fitted on published measurements "
         "(catalog/engines-fitted.yaml: " + result.engine.fitted_on.split(";")[0] + ").",
         f"Objective: {OBJECTIVE_WORDS[q.economics.objective]}"
-        + (f" over {q.economics.years:g} years at ${q.economics.power_usd_per_kwh:g}/kWh and PUE {q.economics.pue:g}, "
-           f"colocation ${q.economics.colo_usd_per_kw_month:g} per kW-month"
+        + (f" over {typed(q.economics.years)} years at ${typed(q.economics.power_usd_per_kwh)}/kWh and PUE "
+           f"{typed(q.economics.pue)}, colocation ${typed(q.economics.colo_usd_per_kw_month)} per kW-month"
            if q.economics.objective is Objective.TCO else "")
         + (f", renting {q.pricing.value} from {', '.join(q.providers) if q.providers else 'the default providers'}"
            + (f" in {q.region}" if q.region else " in the cheapest region listed")
            if q.economics.objective is Objective.HOURLY else "") + ".",
-        f"Quality: formats whose published loss on this model (weights plus KV cache) exceeds {q.max_quality_loss:g}%, "
+        f"Quality: formats whose published loss on this model (weights plus KV cache) exceeds {typed(q.max_quality_loss)}%, "
         "or is unknown, are excluded unless named"
         + (" (default; --max-quality-loss)" if q.max_quality_loss == DEFAULT_MAX_QUALITY_LOSS else "") + ".",
     ]
@@ -191,7 +198,7 @@ def loss_cell(result: FitResult, c: DeploymentShape) -> str:
     """The plan table's loss: weights plus KV, '*' when a figure is borrowed
     or assumed (the notes say which), 'unknown' when a figure is missing."""
     quality = result.quality_of(c)
-    loss = "unknown" if quality.loss_pct is None else f"{quality.loss_pct:g}%"
+    loss = "unknown" if quality.loss_pct is None else f"{typed(quality.loss_pct)}%"
     return loss + ("*" if quality.flagged else "")
 
 

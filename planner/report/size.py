@@ -11,7 +11,7 @@ from typing import Any
 from rich.text import Text
 
 from planner.model.sizing import SizeTable
-from planner.report.format import TextTable, binary_size, decimal_size, flops, readable_count
+from planner.report.format import TextTable, binary_size, decimal_size, flops, readable_count, significant
 from planner.report.layout import laid_out
 
 
@@ -63,7 +63,7 @@ def size_renderables(table: SizeTable, width: int = 120) -> list[Any]:
     for header in ("bits/param", "bytes/param", "size (GB)", "size (GiB)") + (("embeddings as served",) if kept else ()):
         grid.add_column(header, justify="right", no_wrap=header != "embeddings as served")
     for row in table.rows:
-        cells = [row.precision, f"{row.bits_per_weight:g}", f"{row.bytes_per_parameter:.4g}",
+        cells = [row.precision, f"{row.bits_per_weight:g}", significant(row.bytes_per_parameter, 4),
                  decimal_size(row.size_bytes), binary_size(row.size_bytes)]
         if kept:
             cells.append(f"{row.embeddings_bits:g}-bit*" if row.embeddings_bits is not None else "as weights")
