@@ -133,3 +133,15 @@ def test_example_text_and_markdown_have_no_exponent():
             continue
         hits = re.findall(r"\d(?:\.\d+)?e[+-]\d+", path.read_text(encoding="utf-8"))
         assert not hits, f"{path.relative_to(root)}: {hits}"
+
+
+def test_piped_output_without_a_width_is_not_wrapped_at_80(cli, monkeypatch):
+    """Piped with no TERMINAL_WIDTH or COLUMNS, rich would assume 80 columns;
+    planner lays tables out at 120 and leaves prose unwrapped."""
+    monkeypatch.delenv("TERMINAL_WIDTH", raising=False)
+    monkeypatch.delenv("COLUMNS", raising=False)
+    text = cli(*FITS["13b"]).stdout
+    lines = text.splitlines()
+    assert lines[0].startswith("Cheapest plan for 13B") and lines[0].endswith("headroom).")
+    assert max(len(line) for line in lines) > 80  # the prose and the plan table are not cut down to 80
+    assert all(line == line.rstrip() for line in lines)
