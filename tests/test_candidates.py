@@ -8,6 +8,7 @@ import dataclasses
 
 import pytest
 
+from planner.core.numbers import duration
 from planner.core.units import parse_rate
 from planner.model import perf
 from planner.model.resolve import resolve_spec
@@ -59,27 +60,29 @@ def test_a_tpot_miss_shows_both_figures_in_milliseconds(catalog):
     would print 1 ms)."""
     c = _evaluate(catalog, Targets(latency_s=0.000999))
     assert isinstance(c, RejectedShape) and c.constraint is Constraint.LATENCY
-    assert c.reason == f"TPOT {c.batch_one_timing.tpot_s * 1e3:.3g} ms > 0.999 ms even at batch 1"
+    assert c.reason == f"TPOT {duration(c.batch_one_timing.tpot_s)} > 0.999 ms even at batch 1"
     assert 1 < c.batch_one_timing.tpot_s * 1e3 < 100  # a figure in ms, not s or us
 
 
 def test_a_ttft_miss_shows_both_figures_in_milliseconds(catalog):
     c = _evaluate(catalog, Targets(ttft_s=0.000999))
     assert isinstance(c, RejectedShape) and c.constraint is Constraint.LATENCY
-    assert c.reason == f"TTFT {c.batch_one_timing.ttft_s * 1e3:.3g} ms > 0.999 ms even at batch 1"
+    assert c.reason == f"TTFT {duration(c.batch_one_timing.ttft_s)} > 0.999 ms even at batch 1"
     assert 1 < c.batch_one_timing.ttft_s * 1e3 < 1000
 
 
-def test_an_e2e_miss_shows_four_significant_figures(catalog):
+def test_an_e2e_miss_shows_the_target_as_typed(catalog):
+    """99.99 ms stays 99.99 ms (not 100 ms); the prediction reads in its own unit, never in exponent form."""
     c = _evaluate(catalog, Targets(e2e_s=0.09999))
     assert isinstance(c, RejectedShape) and c.constraint is Constraint.LATENCY
-    assert c.reason == f"e2e {c.batch_one_timing.e2e_s * 1e3:.4g} ms > 99.99 ms even at batch 1"
+    assert c.reason == f"e2e {duration(c.batch_one_timing.e2e_s)} > 99.99 ms even at batch 1"
+    assert "e+" not in c.reason
 
 
 def test_an_encoder_latency_miss_is_named_latency(catalog):
     c = _evaluate(catalog, Targets(latency_s=1e-6), model="bert-base")
     assert isinstance(c, RejectedShape)
-    assert c.reason == f"latency {c.batch_one_timing.e2e_s * 1e3:.3g} ms > 0.001 ms even at batch 1"
+    assert c.reason == f"latency {duration(c.batch_one_timing.e2e_s)} > 0.001 ms even at batch 1"
 
 
 def test_a_target_met_exactly_is_met(catalog):

@@ -38,6 +38,7 @@ from planner.core.errors import (
     PlannerError,
     one_line,
 )
+from planner.report.layout import render_plain
 from planner.report.size import size_dict, size_renderables, to_json
 from planner.model.resolve import resolve_model
 from planner.model.sizing import size_table
@@ -147,8 +148,23 @@ def _console() -> Console:
     return console
 
 
-def _print(*renderables: Any) -> None:
+def _layout_width() -> int:
+    """Columns to lay tables out in: the terminal's; for a pipe, TERMINAL_WIDTH
+    or COLUMNS where set, else TEXT_WIDTH (rich's 80 would wrap what a file need not)."""
     console = _console()
+    if console.is_terminal:
+        return console.width
+    width = os.environ.get("TERMINAL_WIDTH") or os.environ.get("COLUMNS")
+    return int(width) if width and width.isdigit() and int(width) > 0 else TEXT_WIDTH
+
+
+def _print(*renderables: Any) -> None:
+    """To the terminal through rich; to a pipe as plain text, prose unwrapped
+    and no trailing spaces (render_plain)."""
+    console = _console()
+    if not console.is_terminal:
+        sys.stdout.write(render_plain(renderables, _layout_width()))
+        return
     for item in renderables:
         console.print(item)
 
@@ -337,7 +353,7 @@ def size(
     if fmt == "json":
         print(to_json(size_dict(table)))
     else:
-        _print(*size_renderables(table))
+        _print(*size_renderables(table, width=_layout_width()))
 
 
 # --- fit -----------------------------------------------------------------
@@ -502,7 +518,7 @@ def fit(
     elif output is not None:
         _emit(_render_text(fit_renderables(result, explain, width=TEXT_WIDTH)), output)
     else:
-        _print(*fit_renderables(result, explain, width=_console().width))
+        _print(*fit_renderables(result, explain, width=_layout_width()))
 
 
 def _without_output(argv: list[str]) -> list[str]:
@@ -547,15 +563,8 @@ def _emit(text: str, output: Optional[Path]) -> None:
 
 
 def _render_text(renderables: list[Any], width: int = 0) -> str:
-    """Rich renderables as plain text (no colour), for files and golden tests."""
-    import io
-
-    buffer = io.StringIO()
-    console = Console(file=buffer, width=width or TEXT_WIDTH, no_color=True, force_terminal=False, soft_wrap=False,
-                      markup=False, emoji=False)
-    for item in renderables:
-        console.print(item)
-    return buffer.getvalue()
+    """Rich renderables as plain text (no colour, prose unwrapped), for files and golden tests."""
+    return render_plain(renderables, width or TEXT_WIDTH)
 
 
 # --- predict and validate ----------------------------------------------
@@ -621,9 +630,9 @@ def predict(
     if fmt == "json":
         _emit(to_json(prediction_dict(result)) + "\n", output)
     elif output is not None:
-        _emit(_render_text(prediction_renderables(result)), output)
+        _emit(_render_text(prediction_renderables(result, width=TEXT_WIDTH)), output)
     else:
-        _print(*prediction_renderables(result))
+        _print(*prediction_renderables(result, width=_layout_width()))
 
 
 @app.command("validate", cls=_Command)
@@ -653,7 +662,7 @@ def validate_command(
             data.pop("rows")
         print(to_json(data))
     else:
-        _print(*validation_renderables(report, show_rows=not summary_only))
+        _print(*validation_renderables(report, show_rows=not summary_only, width=_layout_width()))
 
 
 # --- catalog ------------------------------------------------------------
@@ -678,7 +687,7 @@ def catalog_list(
       planner catalog list models --format json
       planner catalog list instances
     """
-    from planner.report.catalog import catalog_rows, catalog_tables
+    from planner.report.catalog import catalog_renderables, catalog_rows
 
     fmt = _check_format(fmt, ("table", "json"))
     if section is not None and section not in _SECTIONS:
@@ -688,7 +697,7 @@ def catalog_list(
     if fmt == "json":
         print(to_json({s: catalog_rows(cat, s) for s in sections}))
     else:
-        _print(*catalog_tables(cat, sections))
+        _print(*catalog_renderables(cat, sections, width=_layout_width()))
 
 
 @catalog_app.command("show", cls=_Command)

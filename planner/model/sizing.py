@@ -25,6 +25,10 @@ class SizeRow:
     bits_per_weight: float
     bytes_per_parameter: float
     size_bytes: float
+    # bits the served model keeps its token embedding and output head in, where
+    # the format leaves them unquantised (precisions.yaml embeddings_bits);
+    # fit and predict count them so, this row's size does not
+    embeddings_bits: float | None = None
 
     @property
     def size_gb(self) -> float:
@@ -92,6 +96,7 @@ def size_table(ref: ModelRef, precisions: list[Precision], *, context: int | Non
             bits_per_weight=p.bits_per_weight,
             bytes_per_parameter=p.bytes_per_weight,
             size_bytes=ref.parameters * p.bytes_per_weight,
+            embeddings_bits=p.embeddings_bits if p.embeddings_bits not in (None, p.bits_per_weight) else None,
         )
         for p in precisions
     ]

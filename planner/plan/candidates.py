@@ -19,6 +19,7 @@ from enum import Enum
 from planner.model import perf
 from planner.catalog.load import Catalog
 from planner.core.errors import PlannerError
+from planner.core.numbers import durations_against
 from planner.catalog.schema import Engine, EngineFactors, Gpu, ModelKind, Precision
 from planner.catalog.support import KV_CACHE, support
 from planner.model.quality import QualityFigure, quality_loss
@@ -113,11 +114,11 @@ def _meets_latency(spec: ModelSpec, timing: perf.Timing, targets: Targets) -> st
         value = timing.e2e_s if spec.model.kind is ModelKind.ENCODER else timing.tpot_s
         name = "latency" if spec.model.kind is ModelKind.ENCODER else "TPOT"
         if value is not None and value > targets.latency_s:
-            return f"{name} {value * 1e3:.3g} ms > {targets.latency_s * 1e3:.3g} ms"
+            return "{} {} > {}".format(name, *durations_against(value, targets.latency_s))
     if targets.ttft_s is not None and timing.ttft_s > targets.ttft_s:
-        return f"TTFT {timing.ttft_s * 1e3:.3g} ms > {targets.ttft_s * 1e3:.3g} ms"
+        return "TTFT {} > {}".format(*durations_against(timing.ttft_s, targets.ttft_s))
     if targets.e2e_s is not None and timing.e2e_s > targets.e2e_s:
-        return f"e2e {timing.e2e_s * 1e3:.4g} ms > {targets.e2e_s * 1e3:.4g} ms"
+        return "e2e {} > {}".format(*durations_against(timing.e2e_s, targets.e2e_s))
     return None
 
 

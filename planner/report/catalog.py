@@ -10,6 +10,7 @@ from planner.catalog.architecture import count_params
 from planner.catalog.schema import Gpu, Instance, InstancePrice, PricingModel, Server, SupportRule
 from planner.catalog.support import KV_CACHE, support
 from planner.report.format import TextTable
+from planner.report.layout import laid_out
 from planner.catalog.load import Catalog
 from planner.core.units import format_params
 
@@ -119,6 +120,17 @@ def catalog_rows(catalog: Catalog, section: str) -> list[dict[str, Any]]:
                 "max_context": m.max_context,
             })
     return rows
+
+
+def catalog_renderables(catalog: Catalog, sections: list[str], width: int = 120) -> list[Any]:
+    """The catalog tables laid out for ``width`` columns: labels (and headers)
+    wrap at spaces, never inside a word, so no figure or id is cut; a table
+    that still would not fit turns into one card per entry, titled by its id."""
+    out: list[Any] = []
+    for table in catalog_tables(catalog, sections):
+        ids = [str(cell) for cell in table.columns[0].cells] if table.columns else []
+        out.extend(laid_out(table, width, ids))
+    return out
 
 
 def catalog_tables(catalog: Catalog, sections: list[str]) -> list[TextTable]:

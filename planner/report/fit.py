@@ -5,11 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import io
-
 from rich import box
-from rich.console import Console
-from rich.measure import Measurement
 from rich.text import Text
 
 from planner.catalog.schema import ModelKind
@@ -19,7 +15,9 @@ from planner.plan.offers import Acquisition
 from planner.model.predict import prediction_dict
 from planner.core.units import HOURS_PER_MONTH, format_rate
 from planner.plan.question import DEFAULT_MAX_QUALITY_LOSS, Objective
-from planner.report.format import TextTable, milliseconds, money
+from planner.report.format import (TextTable, against, duration, durations_against, money, percent, signed_money,
+                                   significant)
+from planner.report.layout import laid_out
 
 OBJECTIVE_WORDS = {
     Objective.HOURLY: "rent per hour",
@@ -33,6 +31,12 @@ CONSUMER_NOTE = ("CONSUMER CARDS: NVIDIA's GeForce driver licence, section 2.1.3
                  "The SOFTWARE is not licensed for datacenter deployment\" (clause dated November 2017); "
                  "GeForce RTX 40-series cards do no peer-to-peer transfers with NVIDIA's driver, and ECC is off by "
                  "default where it exists at all (references/procurement/SOURCES.md).")
+
+
+def typed(value: float) -> str:
+    """A value the user typed or the catalog holds, as ``g`` shows it but never
+    in exponent form (six significant figures)."""
+    return significant(value, 6)
 
 
 def hardware(line: Line) -> str:
@@ -68,7 +72,7 @@ def price_notes(result: FitResult) -> list[str]:
         if offer.price is not None:
             price = offer.price
             region = price.region + (f" ({price.region_note})" if price.region_note else "")
-            notes.append(f"Price of {offer.label}: ${price.usd_per_hour:,.4g}/h per instance, {price.pricing.value}, "
+            notes.append(f"Price of {offer.label}: ${significant(price.usd_per_hour, 4)}/h per instance, {price.pricing.value}, "
                          f"{region}, as of {price.as_of} ({price.source})"
                          + (f"; {price.note}" if price.note else "") + ".")
         elif offer.server is not None:
@@ -88,11 +92,6 @@ def _worst(result: FitResult, attr: str) -> float | None:
     values = [getattr(line.candidate.prediction, attr) for line in result.lines]
     values = [v for v in values if v is not None]
     return max(values) if values else None
-
-
-def _ms(value: float) -> str:
-    """Milliseconds to three significant figures, never in exponent form (1,000, not 1e+03)."""
-    return f"{value:,.0f}" if value >= 100 else f"{value:.3g}"
 
 
 def headroom(result: FitResult) -> list[dict[str, Any]]:
@@ -156,13 +155,13 @@ def assumptions(result: FitResult) -> list[str]:
         f"Engine: {result.engine.name}, with efficiency factors fitted on published measurements "
         "(catalog/engines-fitted.yaml: " + result.engine.fitted_on.split(";")[0] + ").",
         f"Objective: {OBJECTIVE_WORDS[q.economics.objective]}"
-        + (f" over {q.economics.years:g} years at ${q.economics.power_usd_per_kwh:g}/kWh and PUE {q.economics.pue:g}, "
-           f"colocation ${q.economics.colo_usd_per_kw_month:g} per kW-month"
+        + (f" over {typed(q.economics.years)} years at ${typed(q.economics.power_usd_per_kwh)}/kWh and PUE "
+           f"{typed(q.economics.pue)}, colocation ${typed(q.economics.colo_usd_per_kw_month)} per kW-month"
            if q.economics.objective is Objective.TCO else "")
         + (f", renting {q.pricing.value} from {', '.join(q.providers) if q.providers else 'the default providers'}"
            + (f" in {q.region}" if q.region else " in the cheapest region listed")
            if q.economics.objective is Objective.HOURLY else "") + ".",
-        f"Quality: formats whose published loss on this model (weights plus KV cache) exceeds {q.max_quality_loss:g}%, "
+        f"Quality: formats whose published loss on this model (weights plus KV cache) exceeds {typed(q.max_quality_loss)}%, "
         "or is unknown, are excluded unless named"
         + (" (default; --max-quality-loss)" if q.max_quality_loss == DEFAULT_MAX_QUALITY_LOSS else "") + ".",
     ]
@@ -199,7 +198,7 @@ def loss_cell(result: FitResult, c: DeploymentShape) -> str:
     """The plan table's loss: weights plus KV, '*' when a figure is borrowed
     or assumed (the notes say which), 'unknown' when a figure is missing."""
     quality = result.quality_of(c)
-    loss = "unknown" if quality.loss_pct is None else f"{quality.loss_pct:g}%"
+    loss = "unknown" if quality.loss_pct is None else f"{typed(quality.loss_pct)}%"
     return loss + ("*" if quality.flagged else "")
 
 
@@ -335,11 +334,12 @@ def headline(result: FitResult) -> str:
     meets = []
     for row in headroom(result):
         if row["unit"] == "ms":
-            meets.append(f"{row['target']} {_ms(row['predicted'])} ms against {_ms(row['limit'])} ms "
-                         f"({row['headroom_pct']:.0f}% headroom)")
+            predicted, limit = durations_against(row["predicted"] / 1e3, row["limit"] / 1e3)
+            meets.append(f"{row['target']} {predicted} against {limit} ({percent(row['headroom_pct'])} headroom)")
         else:
-            meets.append(f"{row['predicted']:,.0f} {row['unit']} against {row['limit']:,.0f} "
-                         f"({row['headroom_pct']:+.0f}%)")
+            predicted, limit = against(row["predicted"], row["limit"])
+            meets.append(f"{predicted} {row['unit']} against {limit} {row['unit']} "
+                         f"({percent(row['headroom_pct'])} headroom)")
     text = f"Cheapest plan for {result.spec.label}: " + " + ".join(parts) + f", {cost}"
     if q.economics.objective is not Objective.HOURLY:
         text += f" ({OBJECTIVE_WORDS[q.economics.objective]})"
@@ -354,45 +354,20 @@ def headline(result: FitResult) -> str:
     return text
 
 
-def _natural_width(table: TextTable) -> int:
-    """Columns the table needs to show every cell whole."""
-    console = Console(width=10_000, file=io.StringIO())
-    return Measurement.get(console, console.options, table).maximum
-
-
-def _cards(table: TextTable) -> list[TextTable]:
-    """The plan table turned sideways: one field/value card per line."""
-    headers = [str(col.header) for col in table.columns]
-    cells = [list(col.cells) for col in table.columns]
-    cards = []
-    for i in range(table.row_count):
-        card = TextTable(title=f"Plan line {i + 1}" if cells[0][i] != "total" else "Plan total", title_justify="left",
-                     show_header=False)
-        card.add_column("field", style="dim")
-        card.add_column("value")
-        for header, column in zip(headers, cells):
-            if str(column[i]):
-                card.add_row(header, str(column[i]))
-        cards.append(card)
-    return cards
-
-
-def fit_renderables(result: FitResult, explain: bool = False, width: int = 120) -> list[Any]:
-    """Rich renderables; where the plan table would not fit ``width`` whole,
-    each plan line is a two-column card."""
+def _plan_table(result: FitResult) -> TextTable:
+    """One row per plan line, and a total row for a mixed plan; no cell wraps."""
     q = result.question
     encoder = result.spec.model.kind is ModelKind.ENCODER
-    out: list[Any] = [Text(headline(result), style="bold")]
-
-    plan = TextTable(title="Plan", title_justify="left", box=box.SIMPLE_HEAD)
+    # no edge, no edge padding, one space between columns: room for more before it turns into cards
+    plan = TextTable(title="Plan", title_justify="left", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False,
+                     collapse_padding=True)
     speed = "samples/s" if encoder else "tok/s"
     cols = ["units", "GPUs", "replicas", "shape", "batch"] + ([] if encoder else ["TTFT"]) + [
         "latency" if encoder else "TPOT", speed, "mem/GPU", "loss", "$/h"]
     if q.economics.objective is not Objective.HOURLY:
         cols.append("capex" if q.economics.objective is Objective.CAPEX else "TCO")
     for col in cols:
-        plan.add_column(col, justify="left" if col in ("units", "GPUs", "shape") else "right", no_wrap=True,
-                        min_width=max((len(unit_name(line)) for line in result.lines), default=0) if col == "units" else None)
+        plan.add_column(col, justify="left" if col in ("units", "GPUs", "shape") else "right", no_wrap=True)
     for line in result.lines:
         c = line.candidate
         costs = _line_costs(result, line)
@@ -400,8 +375,8 @@ def fit_renderables(result: FitResult, explain: bool = False, width: int = 120) 
         parallel = f"TP{c.tp}" + (f" PP{c.pp}" if c.pp > 1 else "")
         numerics = c.precision.id if encoder else f"{c.precision.id}/{c.kv_precision.id}"
         row = [unit_name(line), f"{line.gpus} x {c.gpu.id}", str(line.replicas), f"{parallel} {numerics}",
-               str(c.batch)] + ([] if encoder else [milliseconds(c.prediction.ttft_s)]) + [
-            milliseconds(c.prediction.e2e_s if encoder else c.prediction.tpot_s),
+               str(c.batch)] + ([] if encoder else [duration(c.prediction.ttft_s)]) + [
+            duration(c.prediction.e2e_s if encoder else c.prediction.tpot_s),
             f"{c.throughput * line.replicas:,.0f}" if encoder else f"{c.tokens_per_s * line.replicas:,.0f}",
             f"{m.per_gpu / 1e9:,.1f} GB ({100 * m.per_gpu / m.capacity_per_gpu:.0f}%)",
             loss_cell(result, c), money(costs["cost_per_hour_usd"], True),
@@ -416,36 +391,51 @@ def fit_renderables(result: FitResult, explain: bool = False, width: int = 120) 
         if q.economics.objective is not Objective.HOURLY:
             total.append(money(result.cost))
         plan.add_row(*total, style="bold")
-    if _natural_width(plan) <= width:
-        out.append(plan)
-    else:
-        out.extend(_cards(plan))
+    return plan
+
+
+def fit_renderables(result: FitResult, explain: bool = False, width: int = 120) -> list[Any]:
+    """Rich renderables laid out for ``width`` columns: no number or id is ever
+    cut. The plan table is shown whole or, where it would not fit, as one
+    field/value card per plan line; the other tables wrap their labels, or
+    turn into cards too."""
+    q = result.question
+    hourly = q.economics.objective is Objective.HOURLY
+    out: list[Any] = [Text(headline(result), style="bold")]
+
+    plan = _plan_table(result)
+    titles = [f"Plan line {i + 1}" for i in range(len(result.lines))] + ["Plan total"]
+    out.extend(laid_out(plan, width, titles))
 
     if result.alternatives:
         alts = TextTable(title="Best alternative on each other GPU type", title_justify="left")
         for col in ("hardware", "shape", "replicas", "GPUs", "cost", "vs plan"):
-            alts.add_column(col, justify="left" if col in ("hardware", "shape") else "right")
-        hourly = q.economics.objective is Objective.HOURLY
-        for a in result.alternatives[:8]:
+            label = col in ("hardware", "shape")
+            alts.add_column(col, justify="left" if label else "right", no_wrap=not label)
+        shown = result.alternatives[:8]
+        for a in shown:
             alts.add_row(hardware(a.line), a.line.candidate.key.split(" ", 1)[1], str(a.line.replicas), str(a.line.gpus),
-                         money(a.plan_cost, hourly), f"+{money(a.plan_cost - result.cost, hourly)}")
-        out.append(alts)
+                          money(a.plan_cost, hourly), signed_money(a.plan_cost - result.cost, hourly))
+        out.extend(laid_out(alts, width, [f"Alternative on {a.gpu}" for a in shown], optional=("GPUs", "replicas")))
 
     if result.others:
         top = TextTable(title="Next best plans", title_justify="left")
         for col in ("hardware", "shape", "replicas", "GPUs", "cost"):
-            top.add_column(col, justify="left" if col in ("hardware", "shape") else "right")
+            label = col in ("hardware", "shape")
+            top.add_column(col, justify="left" if label else "right", no_wrap=not label)
         for line in result.others:
             top.add_row(hardware(line), line.candidate.key, str(line.replicas), str(line.gpus),
-                        money(line_objective(result, line), q.economics.objective is Objective.HOURLY))
-        out.append(top)
+                        money(line_objective(result, line), hourly))
+        out.extend(laid_out(top, width, [f"Next best plan {i + 1}" for i in range(len(result.others))],
+                              optional=("GPUs", "replicas")))
 
     if explain:
         ruled = TextTable(title="Ruled out", title_justify="left")
         ruled.add_column("GPU / precision")
         ruled.add_column("first constraint broken")
-        for what, why in explain_rows(result):
+        rows = explain_rows(result)
+        for what, why in rows:
             ruled.add_row(what, why)
-        out.append(ruled)
+        out.extend(laid_out(ruled, width, [f"Ruled out: {what}" for what, _ in rows]))
     out.append(Text("\n".join(quality_notes(result) + assumptions(result)), style="dim"))
     return out

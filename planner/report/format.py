@@ -9,9 +9,11 @@ from typing import Any
 from rich.table import Table
 from rich.text import Text
 
+from planner.core.numbers import NONE, against, duration, durations_against, significant, typed_duration
 from planner.core.units import format_params
 
-NONE = "-"  # a figure the catalog or the model does not have
+# re-exported: one formatter for the whole tool
+__all__ = ["NONE", "against", "duration", "durations_against", "significant", "typed_duration"]
 
 
 class TextTable(Table):
@@ -41,21 +43,20 @@ def signed_money(value: float, hourly: bool) -> str:
     return ("-" if value < 0 else "+") + money(abs(value), hourly)
 
 
-def milliseconds(seconds: float | None) -> str:
-    """Three significant figures in ms (whole ms from 1 s), or seconds from 10 s
-    up: 33.1 ms, 2,340 ms, 16.3 s; never 2.34e+03 ms."""
-    if seconds is None:
-        return NONE
-    if seconds >= 10:
-        return f"{seconds:,.1f} s"
-    return f"{seconds * 1e3:,.0f} ms" if seconds >= 1 else f"{seconds * 1e3:,.3g} ms"
+# The plan table, headline and reports say a duration one way.
+milliseconds = duration
 
 
 def milliseconds_fixed(seconds: float | None) -> str:
     """Two decimals in ms, for breakdown tables whose parts are compared side by side."""
     if seconds is None:
         return NONE
-    return f"{seconds * 1e3:,.2f} ms" if seconds < 10 else f"{seconds:,.1f} s"
+    return f"{seconds * 1e3:,.2f} ms" if seconds < 10 else duration(seconds)
+
+
+def percent(value: float) -> str:
+    """A share: one decimal below 10% (0.2%, 9.5%), whole from there (18%)."""
+    return f"{value:.1f}%" if abs(value) < 9.95 else f"{value:.0f}%"
 
 
 def gigabytes(n_bytes: float) -> str:
@@ -85,8 +86,9 @@ def flops(value: float) -> str:
 
 
 def number(value: float) -> str:
-    """Whole numbers from 100 up (12,345), three significant figures below (0.123)."""
-    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:,.3g}"
+    """Whole numbers from 100 up (12,345), three significant figures below
+    (0.123, 0.000456), never an exponent."""
+    return f"{value:,.0f}" if abs(value) >= 100 else significant(value)
 
 
 def percent_change(value: float) -> str:

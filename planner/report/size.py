@@ -11,7 +11,8 @@ from typing import Any
 from rich.text import Text
 
 from planner.model.sizing import SizeTable
-from planner.report.format import TextTable, binary_size, decimal_size, flops, readable_count
+from planner.report.format import TextTable, binary_size, decimal_size, flops, readable_count, significant
+from planner.report.layout import laid_out
 
 
 def to_json(data: Any) -> str:
@@ -39,6 +40,8 @@ def size_dict(table: SizeTable) -> dict[str, Any]:
                 "precision": row.precision,
                 "bits_per_weight": row.bits_per_weight,
                 "bytes_per_parameter": row.bytes_per_parameter,
+                # as served by fit and predict; size_bytes counts every parameter at bits_per_weight
+                "embeddings_bits": row.embeddings_bits or row.bits_per_weight,
                 "size_bytes": round(row.size_bytes),
                 "size_gb": row.size_gb,
                 "size_gib": row.size_gib,
@@ -48,25 +51,23 @@ def size_dict(table: SizeTable) -> dict[str, Any]:
     }
 
 
-def size_renderables(table: SizeTable) -> list[Any]:
+def size_renderables(table: SizeTable, width: int = 120) -> list[Any]:
+    """Rich renderables laid out for ``width`` columns, no number cut."""
     ref = table.model
     what = f"{ref.label} ({readable_count(ref.parameters)} parameters" + (
         f", {readable_count(ref.active_parameters)} active per token)" if ref.active_parameters != ref.parameters else ")"
     )
+    kept = [row for row in table.rows if row.embeddings_bits is not None]
     grid = TextTable(title=f"Model size of {what}", title_justify="left")
     grid.add_column("precision")
-    grid.add_column("bits/param", justify="right")
-    grid.add_column("bytes/param", justify="right")
-    grid.add_column("size (GB)", justify="right")
-    grid.add_column("size (GiB)", justify="right")
+    for header in ("bits/param", "bytes/param", "size (GB)", "size (GiB)") + (("embeddings as served",) if kept else ()):
+        grid.add_column(header, justify="right", no_wrap=header != "embeddings as served")
     for row in table.rows:
-        grid.add_row(
-            row.precision,
-            f"{row.bits_per_weight:g}",
-            f"{row.bytes_per_parameter:.4g}",
-            decimal_size(row.size_bytes),
-            binary_size(row.size_bytes),
-        )
+        cells = [row.precision, f"{row.bits_per_weight:g}", significant(row.bytes_per_parameter, 4),
+                 decimal_size(row.size_bytes), binary_size(row.size_bytes)]
+        if kept:
+            cells.append(f"{row.embeddings_bits:g}-bit*" if row.embeddings_bits is not None else "as weights")
+        grid.add_row(*cells)
     basis = "2 FLOPs per GEMM parameter from the architecture" if table.flops_exact else "about 2 x parameters"
     notes = Text(
         f"Forward pass: {flops(table.forward_flops_per_token)} per token ({basis}; attention over the context adds "
@@ -75,25 +76,31 @@ def size_renderables(table: SizeTable) -> list[Any]:
         "1 GB = 10^9 bytes (1k = 1000, as the seed article converts); 1 GiB = 2^30 bytes.",
         style="dim",
     )
+    if kept:
+        # catalog/precisions.yaml, embeddings_bits and its source
+        notes.append(f"\n* {', '.join(row.precision for row in kept)}: the size above counts every parameter at the "
+                     "format's bits; served (fit, predict), the token embedding and output head stay at 16 bits, as "
+                     "quantisation recipes leave them, so fit and predict count a little more weight memory "
+                     "(catalog/precisions.yaml, embeddings_bits).")
     if ref.note:
         notes.append(f"\nModel: {ref.note}.")
-    out: list[Any] = [grid]
+    titles = [f"Size at {row.precision}" for row in table.rows]
+    out: list[Any] = laid_out(grid, width, titles, optional=("bytes/param", "size (GiB)"))
     if table.context is not None:
-        out.append(_kv_grid(table))
+        out.extend(_kv_grid(table, width))
     return [*out, notes]
 
 
-def _kv_grid(table: SizeTable) -> Any:
+def _kv_grid(table: SizeTable, width: int) -> list[Any]:
     if not table.kv_rows:
         why = ("an encoder keeps no KV cache" if table.model.model is not None
                else "a bare parameter count has no architecture to size it from")
-        return Text(f"KV cache at {table.context:,} tokens: none shown ({why}).", style="dim")
+        return [Text(f"KV cache at {table.context:,} tokens: none shown ({why}).", style="dim")]
     grid = TextTable(title=f"KV cache of one sequence of {table.context:,} tokens", title_justify="left")
     grid.add_column("KV format")
-    grid.add_column("bits/element", justify="right")
-    grid.add_column("size (GB)", justify="right")
-    grid.add_column("size (GiB)", justify="right")
+    for header in ("bits/element", "size (GB)", "size (GiB)"):
+        grid.add_column(header, justify="right", no_wrap=True)
     for kv in table.kv_rows:
         grid.add_row(", ".join(kv.precisions), f"{kv.bits_per_element:g}", decimal_size(kv.size_bytes),
                      binary_size(kv.size_bytes))
-    return grid
+    return laid_out(grid, width, [f"KV cache in {', '.join(kv.precisions)}" for kv in table.kv_rows])
