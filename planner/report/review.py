@@ -35,7 +35,16 @@ from planner.report.fit import (
     quality_notes,
 )
 from planner.core.units import HOURS_PER_MONTH, Rate, format_rate
-from planner.report.format import gigabytes, milliseconds, money, number, parameters, percent_change, signed_money
+from planner.report.format import (
+    gigabytes,
+    milliseconds,
+    money,
+    number,
+    parameters,
+    percent_change,
+    signed_money,
+    typed_duration,
+)
 
 
 @dataclass
@@ -94,9 +103,9 @@ def _question_section(result: FitResult) -> Section:
                          + (f", {m.moe.experts} experts ({m.moe.active_experts} active)" if m.moe else "")],
         ["parameters", f"{parameters(counts.total)} stored, {parameters(counts.active)} active per token"],
         ["latency target", "-" if t.latency_s is None else
-         f"{t.latency_s * 1e3:g} ms ({'one forward pass' if m.kind == 'encoder' else 'TPOT, per output token'})"],
-        ["TTFT target", "-" if t.ttft_s is None else f"{t.ttft_s * 1e3:g} ms"],
-        ["end-to-end target", "-" if t.e2e_s is None else f"{t.e2e_s * 1e3:g} ms"],
+         f"{typed_duration(t.latency_s)} ({'one forward pass' if m.kind == 'encoder' else 'TPOT, per output token'})"],
+        ["TTFT target", "-" if t.ttft_s is None else typed_duration(t.ttft_s)],
+        ["end-to-end target", "-" if t.e2e_s is None else typed_duration(t.e2e_s)],
         ["throughput target", "-" if t.throughput is None else format_rate(t.throughput)],
         ["request shape", f"{result.shape.input} input, {result.shape.output} output tokens"
                           + (" (defaults)" if q.default_lengths else "")],
