@@ -18,9 +18,11 @@ For every report and width it
       * overflow: elements whose box reaches past the window's edge and are
         not inside a box that scrolls or clips sideways (a table's scroll
         box), and whether the page itself scrolls sideways;
-      * plot area: for each chart, the width of the element marked
-        `class="plot-area"` (or an id ending in `plot-area`) as a share of
-        the chart's width; a chart without that marker cannot be measured,
+      * plot area: for each chart, the width of its plot rectangle as a
+        share of the chart's width, from the `data-plot-area` the charts
+        record on their `<svg>` (planner.report.charts.plot_area), or an
+        element marked `class="plot-area"` (or an id ending in `plot-area`);
+        a chart without either cannot be measured,
         and the table says so (giving the matplotlib axes rectangle's share
         for information only; a matplotlib chart marks it with
         `ax.patch.set_gid("plot-area")`);
@@ -132,10 +134,18 @@ MEASURE_JS = r"""
                        : (cap ? cap.textContent.trim().slice(0, 30) : "chart");
     const marked = svg.querySelector('.plot-area, [id$="plot-area"]');
     const axes = svg.querySelector('g[id$="axes_1"] > g[id*="patch"]');
+    let plot = marked ? marked.getBoundingClientRect().width : null;
+    // planner's charts record their plot rectangle in viewBox units on the
+    // <svg> itself: data-plot-area="x y width height"
+    const recorded = svg.getAttribute("data-plot-area");
+    const box = svg.viewBox && svg.viewBox.baseVal;
+    if (plot === null && recorded && box && box.width) {
+      plot = fig.width * parseFloat(recorded.trim().split(/\s+/)[2]) / box.width;
+    }
     charts.push({
       label: label,
       figure_px: fig.width,
-      plot_px: marked ? marked.getBoundingClientRect().width : null,
+      plot_px: plot,
       axes_px: axes ? axes.getBoundingClientRect().width : null,
     });
   }
