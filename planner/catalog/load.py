@@ -272,6 +272,9 @@ class Catalog:
     def engine(self, key: str) -> Engine:
         return self._require("engines", key, "engine")
 
+    def provider(self, key: str) -> Provider:
+        return self._require("providers", key, "provider")
+
     def find(self, key: str) -> tuple[str, BaseModel] | None:
         for section in SECTIONS:
             found = self.lookup(section, key)

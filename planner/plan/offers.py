@@ -28,7 +28,6 @@ from enum import StrEnum
 
 from planner.catalog.load import Catalog
 from planner.catalog.schema import Gpu, Instance, InstancePrice, PricingModel, Provider, Server
-from planner.core.errors import InputError
 from planner.core.units import HOURS_PER_YEAR
 from planner.plan.question import Economics, Objective, Question
 
@@ -111,15 +110,7 @@ def _power(gpu: Gpu, gpus: int, server: Server | None = None) -> tuple[float | N
 def _providers(catalog: Catalog, q: Question) -> list[Provider]:
     if not q.providers:
         return [p for p in catalog.providers.values() if p.default]
-    chosen = []
-    for name in q.providers:
-        found = catalog.lookup("providers", name)
-        if found is None:
-            close = catalog.suggestions("providers", name)
-            hint = f"did you mean {' or '.join(close)}?" if close else f"known: {', '.join(sorted(catalog.providers))}"
-            raise InputError(f"unknown provider '{name}'", hint=hint, field="providers")
-        chosen.append(found)
-    return chosen
+    return [catalog.provider(name) for name in q.providers]
 
 
 def _price(instance: Instance, pricing: PricingModel, region: str | None) -> InstancePrice | None:

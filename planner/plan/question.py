@@ -326,28 +326,29 @@ def parse_percent(text: str, what: str = "quality loss") -> float:
     return value
 
 
+def _price_per(text: str, units: tuple[str, ...], what: str, example: str) -> float:
+    """A dollar price per some unit ('$0.12/kWh', '0.12 USD', '184'), as a finite number."""
+    raw = text.strip().lower().replace("$", "").replace("usd", "").strip()
+    for unit in units:
+        raw = raw.removesuffix(unit).strip()
+    try:
+        value = float(raw)
+    except ValueError:
+        raise InputError(f"{what} '{text}' is not a price per {units[0].lstrip('/')}", hint=f"e.g. {example}") from None
+    if not math.isfinite(value):
+        raise InputError(f"{what} '{text}' is not a finite price", hint=f"e.g. {example}")
+    return value
+
+
 def parse_colo_price(text: str) -> float:
     """'$184/kW-month', '184' or '0' as USD per kW per month (range checked by Economics)."""
-    raw = text.strip().lower().replace("$", "").replace("usd", "")
-    for suffix in ("/kw-month", "/kw/month", "/kw-mo", "/kw"):
-        raw = raw.removesuffix(suffix)
-    try:
-        value = float(raw.strip())
-    except ValueError:
-        raise InputError(f"colocation price '{text}' is not a price per kW-month",
-                         hint="e.g. --colo-price '$184/kW-month', or 0 for a data centre already paid for") from None
-    if not math.isfinite(value):
-        raise InputError(f"colocation price '{text}' is not a finite price")
-    return value
+    return _price_per(text, ("/kw-month", "/kw/month", "/kw-mo", "/kw"), "colocation price",
+                      "--colo-price '$184/kW-month', or 0 for a data centre already paid for")
 
 
 def parse_energy_price(text: str) -> float:
     """'$0.12/kWh', '0.12' or '0.12 USD/kWh' as USD per kWh."""
-    raw = text.strip().lower().replace("$", "").replace("usd", "").replace("/kwh", "").strip()
-    try:
-        value = float(raw)
-    except ValueError:
-        raise InputError(f"power price '{text}' is not a price per kWh", hint="e.g. --power-price '$0.12/kWh'") from None
+    value = _price_per(text, ("/kwh",), "power price", "--power-price '$0.12/kWh'")
     if not 0 < value < MAX_POWER_USD_PER_KWH:
         raise InputError(f"power price '{text}' is outside 0 to $10 per kWh")
     return value
