@@ -326,7 +326,7 @@ def parse_percent(text: str, what: str = "quality loss") -> float:
     return value
 
 
-def _price_per(text: str, units: tuple[str, ...], what: str, example: str) -> float:
+def _price_per(text: str, units: tuple[str, ...], per: str, what: str, example: str) -> float:
     """A dollar price per some unit ('$0.12/kWh', '0.12 USD', '184'), as a finite number."""
     raw = text.strip().lower().replace("$", "").replace("usd", "").strip()
     for unit in units:
@@ -334,7 +334,7 @@ def _price_per(text: str, units: tuple[str, ...], what: str, example: str) -> fl
     try:
         value = float(raw)
     except ValueError:
-        raise InputError(f"{what} '{text}' is not a price per {units[0].lstrip('/')}", hint=f"e.g. {example}") from None
+        raise InputError(f"{what} '{text}' is not a price per {per}", hint=f"e.g. {example}") from None
     if not math.isfinite(value):
         raise InputError(f"{what} '{text}' is not a finite price", hint=f"e.g. {example}")
     return value
@@ -342,13 +342,13 @@ def _price_per(text: str, units: tuple[str, ...], what: str, example: str) -> fl
 
 def parse_colo_price(text: str) -> float:
     """'$184/kW-month', '184' or '0' as USD per kW per month (range checked by Economics)."""
-    return _price_per(text, ("/kw-month", "/kw/month", "/kw-mo", "/kw"), "colocation price",
+    return _price_per(text, ("/kw-month", "/kw/month", "/kw-mo", "/kw"), "kW-month", "colocation price",
                       "--colo-price '$184/kW-month', or 0 for a data centre already paid for")
 
 
 def parse_energy_price(text: str) -> float:
     """'$0.12/kWh', '0.12' or '0.12 USD/kWh' as USD per kWh."""
-    value = _price_per(text, ("/kwh",), "power price", "--power-price '$0.12/kWh'")
+    value = _price_per(text, ("/kwh",), "kWh", "power price", "--power-price '$0.12/kWh'")
     if not 0 < value < MAX_POWER_USD_PER_KWH:
         raise InputError(f"power price '{text}' is outside 0 to $10 per kWh")
     return value
