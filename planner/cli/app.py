@@ -239,6 +239,8 @@ FLAGS: dict[str, dict[str, str]] = {
         "gpus_per_node": "--gpus-per-node",
         "memory_utilization": "--memory-utilization",
         "max_batch": "--max-batch",
+        "headroom": "--headroom",
+        "burstiness": "--burstiness",
         "economics.objective": "--objective",
         "economics.years": "--years",
         "economics.power_usd_per_kwh": "--power-price",
@@ -382,9 +384,9 @@ def _split(values: Optional[list[str]], flag: str) -> tuple[str, ...] | None:
 def fit(
     ctx: typer.Context,
     model: ModelArgument,
-    latency: Annotated[Optional[str], typer.Option("--latency", metavar="DURATION", help="Per-token decode latency (TPOT) for decoders; one forward pass for encoders. E.g. 100ms.")] = None,
-    ttft: Annotated[Optional[str], typer.Option("--ttft", metavar="DURATION", help="Time to first token, e.g. 500ms.")] = None,
-    e2e: Annotated[Optional[str], typer.Option("--e2e", metavar="DURATION", help="End-to-end request latency, e.g. 10s.")] = None,
+    latency: Annotated[Optional[str], typer.Option("--latency", metavar="[STAT:]DURATION", help="Per-token decode latency (TPOT) for decoders, at a percentile over requests (default p99; p50, p90, p99 or mean): 100ms, p90:40ms. One forward pass for encoders.")] = None,
+    ttft: Annotated[Optional[str], typer.Option("--ttft", metavar="[STAT:]DURATION", help="Time to first token, queueing included, at a percentile (default p99): 500ms, p90:300ms.")] = None,
+    e2e: Annotated[Optional[str], typer.Option("--e2e", metavar="[STAT:]DURATION", help="End-to-end request latency at a percentile (default p99): 10s, p50:8s.")] = None,
     throughput: Annotated[Optional[str], typer.Option("--throughput", metavar="RATE", help="Throughput to serve: '5000 tok/s', '20 req/s' or '300 samples/s'.")] = None,
     input_tokens: Annotated[str, typer.Option("--input", metavar="TOKENS", help="Prompt tokens per request.")] = str(question.DEFAULT_INPUT_TOKENS),
     output_tokens: Annotated[str, typer.Option("--output", metavar="TOKENS", help="Generated tokens per request.")] = str(question.DEFAULT_OUTPUT_TOKENS),
@@ -414,7 +416,9 @@ def fit(
     pue: Annotated[float, typer.Option("--pue", metavar="RATIO", help="Power usage effectiveness of the data centre, for tco.")] = question.DEFAULT_PUE,
     colo_price: Annotated[str, typer.Option("--colo-price", metavar="PRICE", help="Colocation per kW of server power per month, for tco (default: CBRE's 2024 North America asking rate); 0 for a data centre already paid for.")] = f"${question.DEFAULT_COLO_USD_PER_KW_MONTH:g}/kW-month",
     memory_utilization: Annotated[Optional[float], typer.Option("--memory-utilization", metavar="SHARE", help="Share of GPU memory the engine may use (default: the engine's).")] = None,
-    max_batch: Annotated[Optional[int], typer.Option("--max-batch", metavar="N", help="Most concurrent sequences per replica (default: the engine's, 256 for vLLM).")] = None,
+    max_batch: Annotated[Optional[int], typer.Option("--max-batch", metavar="N", help="Most concurrent sequences per replica (default: the engine scheduler's).")] = None,
+    headroom: Annotated[Optional[str], typer.Option("--headroom", metavar="PERCENT", help="Share of each replica's simulated capacity kept free (default 10%, the serving model's measured error): 20%.")] = None,
+    burstiness: Annotated[float, typer.Option("--burstiness", metavar="CV", help="Coefficient of variation of the gaps between requests: 1 is Poisson (default), 2 burstier, 0.5 smoother.")] = 1.0,
     explain: Annotated[bool, typer.Option("--explain", help="List every GPU type and precision ruled out, and why.")] = False,
     top: Annotated[int, typer.Option("--top", metavar="N", help="Also show the next best plans, N in all.")] = 1,
     fmt: Annotated[str, typer.Option("--format", "-f", help="table, json, csv, markdown or html.", metavar="FORMAT", autocompletion=complete.fit_format)] = "table",
@@ -453,7 +457,8 @@ def fit(
         parse_redundancy,
     )
     from planner.report.fit import fit_dict, fit_renderables
-    from planner.core.units import parse_duration, parse_money, parse_power, parse_rate
+    from planner.core.units import parse_money, parse_power, parse_rate
+    from planner.model.slo import DEFAULT_PERCENTILE, parse_target
 
     fmt = _check_format(fmt, ("table", "json", "csv", "markdown", "html"))
     if csv_kind not in ("bom", "candidates"):
@@ -462,11 +467,13 @@ def fit(
     throughput, available, owned = _given(throughput, "--throughput"), _given(available, "--available"), _given(owned, "--owned")
     region, redundancy = _given(region, "--region"), _given(redundancy, "--redundancy")
     budget, max_power = _given(budget, "--budget"), _given(max_power, "--max-power")
+    stat_latency, latency_s = (DEFAULT_PERCENTILE, None) if latency is None else parse_target(latency, "--latency")
+    stat_ttft, ttft_s = (DEFAULT_PERCENTILE, None) if ttft is None else parse_target(ttft, "--ttft")
+    stat_e2e, e2e_s = (DEFAULT_PERCENTILE, None) if e2e is None else parse_target(e2e, "--e2e")
     targets = Targets(
-        latency_s=None if latency is None else parse_duration(latency),
-        ttft_s=None if ttft is None else parse_duration(ttft),
-        e2e_s=None if e2e is None else parse_duration(e2e),
+        latency_s=latency_s, ttft_s=ttft_s, e2e_s=e2e_s,
         throughput=None if throughput is None else parse_rate(throughput),
+        latency_statistic=stat_latency, ttft_statistic=stat_ttft, e2e_statistic=stat_e2e,
     )
     question = Question(
         model=model,
@@ -493,6 +500,8 @@ def fit(
         gpus_per_node=gpus_per_node,
         memory_utilization=memory_utilization,
         max_batch=max_batch,
+        headroom=None if headroom is None else parse_percent(headroom, "headroom") / 100,
+        burstiness=burstiness,
         economics=Economics(objective=parse_objective(objective), years=years, power_usd_per_kwh=parse_energy_price(power_price), pue=pue,
                             colo_usd_per_kw_month=parse_colo_price(colo_price)),
         top=top,
@@ -633,6 +642,95 @@ def predict(
         _emit(_render_text(prediction_renderables(result, width=TEXT_WIDTH)), output)
     else:
         _print(*prediction_renderables(result, width=_layout_width()))
+
+
+@app.command("capacity", cls=_Command)
+def capacity_command(
+    model: ModelArgument,
+    gpu: Annotated[str, typer.Option("--gpu", metavar="GPU", autocompletion=complete.gpu, help="GPU id or alias (see `planner catalog list gpus`).")],
+    precision: Annotated[str, typer.Option("--precision", "-p", metavar="PRECISION", autocompletion=complete.precision, help="Weight precision.")] = "bf16",
+    kv_precision: Annotated[
+        Optional[str], typer.Option("--kv-precision", metavar="PRECISION", autocompletion=complete.kv_precision, help="KV-cache precision (default: 16-bit).")
+    ] = None,
+    gpus: Annotated[Optional[int], typer.Option("--gpus", metavar="N", help="GPUs in the deployment (default tp x pp); replicas = gpus / (tp x pp) share the load evenly.")] = None,
+    tp: Annotated[int, typer.Option("--tp", metavar="N", help="Tensor-parallel degree per replica.")] = 1,
+    pp: Annotated[int, typer.Option("--pp", metavar="N", help="Pipeline-parallel degree per replica.")] = 1,
+    latency: Annotated[Optional[str], typer.Option("--latency", "--tpot", metavar="[STAT:]DURATION", help="TPOT target at a percentile over requests (default p99): 200ms, p90:50ms.")] = None,
+    ttft: Annotated[Optional[str], typer.Option("--ttft", metavar="[STAT:]DURATION", help="TTFT target, queueing included (default p99): 2s.")] = None,
+    e2e: Annotated[Optional[str], typer.Option("--e2e", metavar="[STAT:]DURATION", help="End-to-end target (default p99): 30s.")] = None,
+    input_tokens: Annotated[str, typer.Option("--input", metavar="TOKENS|DIST", help="Prompt tokens per request: a count, or 'lognormal:mean=1024,p99=4096[,max=8192]', 'uniform:low=100,high=2000'.")] = "512",
+    output_tokens: Annotated[str, typer.Option("--output", metavar="TOKENS|DIST", help="Generated tokens per request: a count or a distribution, as --input.")] = "256",
+    lengths_file: Annotated[Optional[Path], typer.Option("--lengths", metavar="FILE", help="CSV or JSONL of (input, output) lengths per request, sampled instead of --input/--output.")] = None,
+    burstiness: Annotated[float, typer.Option("--burstiness", metavar="CV", help="Coefficient of variation of the gaps between requests: 1 is Poisson (default).")] = 1.0,
+    requests: Annotated[int, typer.Option("--requests", metavar="N", help="Requests simulated per trial rate.")] = 2000,
+    engine: Annotated[str, typer.Option("--engine", metavar="ENGINE", autocompletion=complete.engine, help="vllm, trtllm, sglang, ...")] = question.DEFAULT_ENGINE,
+    memory_utilization: Annotated[
+        Optional[float], typer.Option("--memory-utilization", metavar="SHARE", help="Share of GPU memory the engine may use (default: the engine's).")
+    ] = None,
+    fmt: FormatOption = "table",
+    output: OutputOption = None,
+    catalog: CatalogOption = None,
+) -> None:
+    """The highest request rate a deployment serves within percentile latency targets.
+
+    Simulates the engine's continuous batching at trial arrival rates and
+    reports the highest that meets every target, the requests in flight at
+    it (Little's law), and the latency percentiles there.
+
+    Examples:
+
+    \b
+      planner capacity llama-3.1-70b --gpu h100 --gpus 8 --tp 8 --precision fp8 --ttft p99:2s --tpot p99:200ms
+      planner capacity llama-3.1-8b --gpu l40s --ttft 500ms --latency p90:40ms --input lognormal:mean=1024,p99=4096
+      planner capacity llama-3.1-8b --gpu a100-sxm-80gb --ttft 1s --burstiness 2 --format json
+    """
+    from planner.model import capacity as cap_model
+    from planner.model.lengths import Lengths, Samples, parse_distribution, read_lengths
+    from planner.model.predict import predict as run_predict
+    from planner.model.slo import Metric, Slo, parse_target
+    from planner.model.traffic import Open
+    from planner.report.capacity import CapacityAnswer, capacity_dict, capacity_renderables
+
+    fmt = _check_format(fmt, ("table", "json"))
+    for value, flag in ((gpu, "--gpu"), (precision, "--precision"), (engine, "--engine")):
+        _given(value, flag, optional=False)
+    slos = []
+    for text, flag, metric in ((latency, "--latency", Metric.TPOT), (ttft, "--ttft", Metric.TTFT), (e2e, "--e2e", Metric.E2E)):
+        text = _given(text, flag)
+        if text is not None:
+            statistic, seconds = parse_target(text, flag)
+            slos.append(Slo(metric, seconds, statistic))
+    if not slos:
+        raise InputError("capacity needs at least one latency target", hint="e.g. --ttft p99:2s --tpot p99:200ms")
+    Open(1.0, max(1, requests), burstiness)  # the same checks as a run: one-line errors for a bad cv or count
+    if requests < 50:
+        raise InputError(f"--requests {requests} is too few to judge a p99", hint="give at least 50 (default 2,000)")
+    lengths: Lengths | Samples
+    if lengths_file is not None:
+        lengths = read_lengths(lengths_file)
+        in_label, out_label = f"{lengths_file.name} (sampled)", f"{lengths_file.name} (sampled)"
+    else:
+        lengths = Lengths(parse_distribution(input_tokens), parse_distribution(output_tokens))
+        in_label, out_label = input_tokens.strip(), output_tokens.strip()
+    from planner.model.closed_loop import length_moments
+    means = length_moments(lengths)
+    cat = _catalog(catalog)
+    kv_precision = _given(kv_precision, "--kv-precision")
+    prediction = run_predict(
+        cat, model, gpu, precision=precision, kv_precision=kv_precision, gpus=gpus, tp=tp, pp=pp, batch=1,
+        input_tokens=max(1, round(means.input)), output_tokens=max(1, round(means.output)), engine=engine,
+        memory_utilization=memory_utilization,
+    )
+    _warn(prediction.spec.warnings)
+    found = cap_model.capacity(prediction.spec.model, prediction.deployment, lengths, tuple(slos), requests=requests,
+                               cv=burstiness)
+    answer = CapacityAnswer(prediction, found, tuple(slos), burstiness, in_label, out_label)
+    if fmt == "json":
+        _emit(to_json(capacity_dict(answer)) + "\n", output)
+    elif output is not None:
+        _emit(_render_text(capacity_renderables(answer, width=TEXT_WIDTH)), output)
+    else:
+        _print(*capacity_renderables(answer, width=_layout_width()))
 
 
 @app.command("validate", cls=_Command)

@@ -63,7 +63,23 @@ class _Moments:
     p99_input: int
 
 
-def _moments(lengths: LengthSource) -> _Moments:
+# Moments by the identity of the length source they were drawn from: a
+# planner scores thousands of steady states of one source.
+_MOMENTS: dict[int, tuple[LengthSource, _Moments]] = {}
+
+
+def length_moments(lengths: LengthSource) -> _Moments:
+    hit = _MOMENTS.get(id(lengths))
+    if hit is not None and hit[0] is lengths:
+        return hit[1]
+    if len(_MOMENTS) >= 16:
+        _MOMENTS.clear()
+    moments = _draw_moments(lengths)
+    _MOMENTS[id(lengths)] = (lengths, moments)
+    return moments
+
+
+def _draw_moments(lengths: LengthSource) -> _Moments:
     if isinstance(lengths, Samples):
         pairs = list(lengths.pairs)
     else:
@@ -88,19 +104,22 @@ def closed_loop(
     *,
     settings: SchedulerSettings | None = None,
     factors: EngineFactors | None = None,
+    kv_capacity: int | None = None,
 ) -> ClosedLoop:
-    """Steady-state means of ``concurrency`` clients on one replica (see the module note)."""
+    """Steady-state means of ``concurrency`` clients on one replica (see the
+    module note). ``kv_capacity``: the replica's KV cache in tokens, when the
+    caller has it (``serving.kv_capacity_tokens``)."""
     settings = settings or scheduler_for(dep.engine)
     factors = factors or dep.engine.factors_for(dep.gpu)
     if settings.policy is not SchedulerPolicy.MIXED:
         raise InputError("the closed-loop shortcut models mixed steps only", hint="simulate prefill-first engines")
     if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
         raise InputError(f"concurrency {concurrency!r} must be a whole number of at least 1")
-    m = _moments(lengths)
+    m = length_moments(lengths)
     if settings.max_num_seqs is not None and concurrency > settings.max_num_seqs:
         raise InputError(f"concurrency {concurrency} exceeds max_num_seqs {settings.max_num_seqs}: requests would queue",
                          hint="simulate to see the queue")
-    capacity = kv_capacity_tokens(model, dep, settings)
+    capacity = kv_capacity_tokens(model, dep, settings) if kv_capacity is None else kv_capacity
     if concurrency * (m.input + m.output) > capacity:
         raise InputError(f"{concurrency} requests of {m.input + m.output:,.0f} tokens on average overflow the KV cache "
                          f"of {capacity:,} tokens: requests would queue", hint="simulate to see the queue")

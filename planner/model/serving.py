@@ -167,7 +167,12 @@ class StepCost:
                     a.communication_s + a.overhead_s, a.overlap)
             self._lines[decodes] = line
         m0, m1, c0, c1, fixed, overlap = line
-        return perf.PassTime(m0 + m1 * context_sum, c0 + c1 * context_sum, 0.0, 0.0, 0.0, overlap).roofline_s + fixed
+        memory, compute = m0 + m1 * context_sum, c0 + c1 * context_sum
+        # PassTime.roofline_s, inlined: this runs once per simulated decode step
+        big = memory if memory > compute else compute
+        if overlap == math.inf or big <= 0:
+            return big + fixed
+        return big * ((memory / big) ** overlap + (compute / big) ** overlap) ** (1 / overlap) + fixed
 
     def mixed(self, decodes: int, context_sum: int, tokens: int, sequences: int, pairs: int, offset: int) -> float:
         return perf.step(self.model, self.dep, self.factors, decodes=decodes, decode_context=context_sum,

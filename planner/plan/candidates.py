@@ -13,6 +13,7 @@ found.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
 
@@ -22,7 +23,11 @@ from planner.core.errors import PlannerError
 from planner.core.numbers import durations_against
 from planner.catalog.schema import Engine, EngineFactors, Gpu, ModelKind, Precision
 from planner.catalog.support import KV_CACHE, support
+from planner.model.closed_loop import ClosedLoop
+from planner.model.lengths import LengthSource, fixed
 from planner.model.quality import QualityFigure, quality_loss
+from planner.model.serving import SchedulerSettings, scheduler_for
+from planner.model.steady import SteadyState
 from planner.model.workload import Deployment, ModelSpec, Shape
 from planner.plan.question import DEFAULT_MAX_QUALITY_LOSS, Targets
 
@@ -108,7 +113,7 @@ def tensor_parallel_degrees(spec: ModelSpec, per_node: int) -> list[int]:
     return degrees
 
 
-def _meets_latency(spec: ModelSpec, timing: perf.Timing, targets: Targets) -> str | None:
+def _meets_latency(spec: ModelSpec, timing: perf.Timing | ClosedLoop, targets: Targets) -> str | None:
     """The first latency target ``timing`` misses, or None."""
     if targets.latency_s is not None:
         value = timing.e2e_s if spec.model.kind is ModelKind.ENCODER else timing.tpot_s
@@ -129,6 +134,15 @@ def _throughput(spec: ModelSpec, timing: perf.Timing, shape: Shape, kind: str) -
     return tokens / max(shape.output, 1) if kind == "requests" else tokens
 
 
+@dataclass(frozen=True)
+class Serving:
+    """How requests reach a replica, for scoring decoders under continuous
+    batching: their lengths and the scheduler's knobs (None: the engine's)."""
+
+    lengths: LengthSource
+    settings: SchedulerSettings | None = None
+
+
 def evaluate(
     spec: ModelSpec,
     shape: Shape,
@@ -136,8 +150,15 @@ def evaluate(
     candidate: DeploymentShape,
     engine: Engine,
     memory_utilization: float | None = None,
+    serving: Serving | None = None,
 ) -> Candidate:
-    """Score one shape: the largest batch that fits and meets the latency targets."""
+    """Score one shape: the largest batch (for a decoder, the concurrency the
+    replica runs in steady state) that fits and meets the latency targets.
+
+    Decoders are scored at their continuous-batching steady state
+    (planner/model/steady.py): the throughput, TTFT, TPOT and e2e of one
+    schedule, so requests in flight = request rate x e2e. Encoders run
+    static batches (perf.timing)."""
     gpu, precision, kv_precision, tp, pp = candidate.gpu, candidate.precision, candidate.kv_precision, candidate.tp, candidate.pp
 
     def reject(reason: str, constraint: Constraint, batch_one_timing: perf.Timing | None = None) -> RejectedShape:
@@ -159,6 +180,48 @@ def evaluate(
         return reject(why, Constraint.MEMORY)
     factors = engine.factors_for(gpu)
     kind = targets.throughput.kind if targets.throughput else "tokens"
+    if model.kind is ModelKind.ENCODER:
+        return _static(spec, shape, targets, candidate, dep, factors, kind, reject)
+    serving = serving or Serving(fixed(shape.input, max(shape.output, 1)))
+    settings = serving.settings or scheduler_for(engine)
+    try:
+        steady = SteadyState(model, dep, serving.lengths, settings, factors)
+    except PlannerError as exc:  # no room for a KV cache beside the scheduler's largest step
+        return reject(exc.message, Constraint.MEMORY)
+    most = min(steady.most, perf.max_batch(model, dep, shape, cap=settings.max_num_seqs or perf.UNCAPPED_BATCH_SEARCH))
+    if most < 1:
+        return reject("one request does not fit the KV cache beside the largest step", Constraint.MEMORY)
+    miss = _meets_latency(spec, steady.at(1), targets)
+    if miss:
+        return reject(miss + " even at batch 1", Constraint.LATENCY, batch_one_timing=steady.timing(1, shape))
+    # latency grows with concurrency: bisect for the largest that still meets it
+    if _meets_latency(spec, steady.at(most), targets) is None:
+        best = most
+    else:
+        lo, hi = 1, most - 1
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            if _meets_latency(spec, steady.at(mid), targets) is None:
+                lo = mid
+            else:
+                hi = mid - 1
+        best = lo
+    state = steady.at(best)
+    return ScoredShape(
+        gpu, precision, kv_precision, tp, pp,
+        batch=best,
+        prediction=steady.timing(best, shape),
+        memory=perf.memory(model, dep, shape, best),
+        throughput=state.requests_per_s if kind == "requests" else state.tokens_per_s,
+        tokens_per_s=state.tokens_per_s,
+        factors=factors,
+    )
+
+
+def _static(spec: ModelSpec, shape: Shape, targets: Targets, candidate: DeploymentShape, dep: Deployment,
+            factors: EngineFactors, kind: str, reject: Callable[..., RejectedShape]) -> Candidate:
+    """An encoder: static batches; the largest that meets the targets."""
+    model = spec.model
     most = perf.max_batch(model, dep, shape)
 
     def timing_at(batch: int) -> perf.Timing:
@@ -167,7 +230,7 @@ def evaluate(
     first = timing_at(1)
     miss = _meets_latency(spec, first, targets)
     if miss:
-        return reject(miss + " even at batch 1", Constraint.LATENCY, batch_one_timing=first)
+        return reject(miss + " even at batch 1", Constraint.LATENCY, first)
     # latency grows with batch: bisect for the largest batch that still meets it
     best_timing = first
     top = timing_at(most)
@@ -184,7 +247,7 @@ def evaluate(
                 hi = mid - 1
         best_batch = lo  # best_timing was set whenever lo moved
     return ScoredShape(
-        gpu, precision, kv_precision, tp, pp,
+        candidate.gpu, candidate.precision, candidate.kv_precision, candidate.tp, candidate.pp,
         batch=best_batch,
         prediction=best_timing,
         memory=perf.memory(model, dep, shape, best_batch),
@@ -236,6 +299,7 @@ def enumerate_candidates(
     gpus_per_node: int | None = None,
     memory_utilization: float | None = None,
     unit_gpus: dict[str, int] | None = None,
+    serving: Serving | None = None,
 ) -> tuple[list[Candidate], list[tuple[str, str]]]:
     """All shapes, scored. Returns (candidates, ruled_out) where ruled_out
     holds (what, why) for formats dropped before scoring. ``unit_gpus``
@@ -303,13 +367,15 @@ def enumerate_candidates(
                     continue  # the two published losses together exceed the limit
                 for tp in tensor_parallel_degrees(spec, per_node):
                     candidates.extend(_pipeline_depths(
-                        spec, shape, targets, engine, memory_utilization, DeploymentShape(gpu, precision, kv, tp, 1)))
+                        spec, shape, targets, engine, memory_utilization, DeploymentShape(gpu, precision, kv, tp, 1),
+                        serving))
         ruled_out.extend(kv_refused)
     return candidates, ruled_out
 
 
 def _pipeline_depths(spec: ModelSpec, shape: Shape, targets: Targets, engine: Engine,
-                     memory_utilization: float | None, first: DeploymentShape) -> list[Candidate]:
+                     memory_utilization: float | None, first: DeploymentShape,
+                     serving: Serving | None = None) -> list[Candidate]:
     """``first`` (one pipeline stage) and deeper pipelines at its TP degree,
     each scored: stages are added one at a time up to the shallowest depth
     that fits memory, then EXTRA_PIPELINE_STAGES more, within
@@ -328,7 +394,7 @@ def _pipeline_depths(spec: ModelSpec, shape: Shape, targets: Targets, engine: En
     pp = 1
     while pp <= deepest and (fitted_at is None or pp <= fitted_at + EXTRA_PIPELINE_STAGES):
         layout = DeploymentShape(first.gpu, first.precision, first.kv_precision, first.tp, pp)
-        cand = evaluate(spec, shape, targets, layout, engine, memory_utilization)
+        cand = evaluate(spec, shape, targets, layout, engine, memory_utilization, serving)
         found.append(cand)
         if isinstance(cand, RejectedShape) and cand.constraint is Constraint.RUNNABLE:
             break

@@ -11,15 +11,18 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from planner.model import perf
 
-from planner.plan import diagnose, solver
+from planner.plan import diagnose, solver, verify
 from planner.plan.candidates import (
     Candidate,
+    Constraint,
     DeploymentShape,
+    RejectedShape,
     ScoredShape,
+    Serving,
     enumerate_candidates,
 )
 from planner.plan.offers import Offer, offers_for
@@ -29,7 +32,9 @@ from planner.core.errors import Field, InputError, NoPlanError
 from planner.catalog.schema import Engine, Gpu, Model, ModelKind
 from planner.model.predict import Prediction
 from planner.model.quality import DeploymentQuality, deployment_quality
+from planner.model.lengths import fixed
 from planner.model.resolve import resolve_spec
+from planner.model.serving import scheduler_for
 from planner.model.workload import Deployment, ModelSpec, Shape, check_context
 from planner.plan.question import DEFAULT_SEGMENTS, Economics, Question, check_targets_apply
 
@@ -79,6 +84,9 @@ class FitResult:
     singles: tuple[tuple[float, Line], ...]
     # the figures behind every shape's quality loss (weights and KV cache)
     quality: PlanQuality = field(repr=False, compare=False)
+    headroom: float = 0.0  # share of each replica's simulated capacity kept free (decoders)
+    checks: tuple[verify.LineCheck, ...] = ()  # each line's replica simulated at its load (decoders)
+    simulated: dict[str, verify.Simulated] = field(default_factory=dict, repr=False, compare=False)  # by shape key
 
     @property
     def gpus(self) -> int:
@@ -220,35 +228,61 @@ def fit(catalog: Catalog, q: Question) -> FitResult:
     precisions = [catalog.precision(p) for p in q.precisions] if q.precisions else None
     kvs = [catalog.precision(p) for p in q.kv_precisions] if q.kv_precisions else None
     ruled_out = list(unpriced)
+    decoder = spec.model.kind is ModelKind.DECODER
+    lengths = fixed(q.input_tokens, max(q.output_tokens, 1))
+    lengths_mean_output = float(max(q.output_tokens, 1))
+    settings = scheduler_for(engine)
+    if q.max_batch is not None:
+        settings = replace(settings, max_num_seqs=q.max_batch)
+    headroom = (q.headroom if q.headroom is not None else verify.DEFAULT_HEADROOM) if decoder else 0.0
     cands: list[Candidate] = []
     if offered:
         cands, format_ruled_out = enumerate_candidates(
             catalog, spec, shape, q.targets, engine, gpus=offered, precisions=precisions, kv_precisions=kvs,
             max_quality_loss=q.max_quality_loss, gpus_per_node=q.gpus_per_node,
-            memory_utilization=q.memory_utilization, unit_gpus=unit_gpus,
+            memory_utilization=q.memory_utilization, unit_gpus=unit_gpus, serving=Serving(lengths, settings),
         )
         ruled_out += format_ruled_out
-    viable = [c for c in cands if isinstance(c, ScoredShape) and (demand == 0 or c.throughput > 0)]
-    if not viable:
-        raise NoPlanError(diagnose.why_no_candidate(spec, q, cands, ruled_out, {g.id for g in gpus}))
+    if headroom:  # plannable throughput: the estimate with the headroom kept free
+        cands = [replace(c, throughput=c.throughput / (1 + headroom)) if isinstance(c, ScoredShape) else c
+                 for c in cands]
+    verifier = verify.Verifier(spec.model, engine, lengths, q.targets.slos(), q.burstiness, headroom, settings,
+                               q.memory_utilization) if decoder else None
     quality = PlanQuality(catalog, spec.model)
-    placements = [p for c in viable for offer in offers if (p := place(c, offer)) is not None]
-    pool = prune_dominated(placements, need_throughput=demand > 0, economics=q.economics, loss=quality.rank)
-    by_key = {p.key: p for p in pool}
-    options = [replica_option(p, q.economics, quality.rank) for p in pool]
-    try:
-        plan = solver.solve(options, _limits(q, demand))
-    except ValueError as exc:  # figures too large for 64-bit integers once scaled
-        raise InputError(f"the question cannot be solved: {exc}", hint="check the prices and limits for absurd values") from None
-    if plan.status not in (solver.OPTIMAL, solver.FEASIBLE):
-        def solve_within(q2: Question) -> solver.Plan:
-            return solver.solve(options, _limits(q2, demand, diagnose.RELAXATION_TIME_LIMIT_S))
+    for _round in range(verify.MAX_ROUNDS):
+        viable = [c for c in cands if isinstance(c, ScoredShape) and (demand == 0 or c.throughput > 0)]
+        if not viable:
+            raise NoPlanError(diagnose.why_no_candidate(spec, q, cands, ruled_out, {g.id for g in gpus}))
+        placements = [p for c in viable for offer in offers if (p := place(c, offer)) is not None]
+        pool = prune_dominated(placements, need_throughput=demand > 0, economics=q.economics, loss=quality.rank)
+        by_key = {p.key: p for p in pool}
+        options = [replica_option(p, q.economics, quality.rank) for p in pool]
+        try:
+            plan = solver.solve(options, _limits(q, demand))
+        except ValueError as exc:  # figures too large for 64-bit integers once scaled
+            raise InputError(f"the question cannot be solved: {exc}", hint="check the prices and limits for absurd values") from None
+        if plan.status not in (solver.OPTIMAL, solver.FEASIBLE):
+            def solve_within(q2: Question) -> solver.Plan:
+                return solver.solve(options, _limits(q2, demand, diagnose.RELAXATION_TIME_LIMIT_S))
 
-        def most_within(q2: Question) -> float | None:
-            return solver.max_throughput(options, _limits(q2, demand, diagnose.RELAXATION_TIME_LIMIT_S))
+            def most_within(q2: Question) -> float | None:
+                return solver.max_throughput(options, _limits(q2, demand, diagnose.RELAXATION_TIME_LIMIT_S))
 
-        raise NoPlanError(diagnose.why_infeasible(q, demand, plan.status, solve_within, most_within))
-    lines = [Line(by_key[line.option.key], line.units) for line in plan.lines if line.units > 0]
+            raise NoPlanError(diagnose.why_infeasible(q, demand, plan.status, solve_within, most_within))
+        lines = [Line(by_key[line.option.key], line.units) for line in plan.lines if line.units > 0]
+        if verifier is None:
+            break
+        todo = {line.candidate.key: line.candidate for line in lines if line.candidate.key not in verifier.done}
+        if not todo:
+            break
+        if _round == verify.MAX_ROUNDS - 2:
+            # the last round: whatever is still unsimulated is left out, so the
+            # plan the last solve finds is made of simulated shapes only
+            cands = [c for c in cands if not isinstance(c, ScoredShape) or c.key in verifier.done or c.key in todo]
+        for key, c in todo.items():
+            sim = verifier.simulate(key, c, guess=c.tokens_per_s / lengths_mean_output, search=demand > 0)
+            cands = [_rescored(x, sim, q) if x.key == key else x for x in cands]
+    checks = _check_lines(verifier, lines, demand, q) if verifier is not None else ()
     singles = [s for s in (single_shape_plan(q, demand, p) for p in pool) if s is not None]
     return FitResult(
         q, spec, shape, engine, plan.status, plan.cost, tuple(lines), tuple(cands), tuple(ruled_out),
@@ -258,7 +292,46 @@ def fit(catalog: Catalog, q: Question) -> FitResult:
         offers=tuple(offers),
         singles=tuple(singles),
         quality=quality,
+        headroom=headroom,
+        checks=checks,
+        simulated={k: v for k, v in verifier.done.items()} if verifier is not None else {},
     )
+
+
+def _rescored(c: Candidate, sim: verify.Simulated, q: Question) -> Candidate:
+    """A shape's score replaced by its simulated capacity at the targets, less
+    the headroom; a shape that meets them at no load is rejected."""
+    cap = sim.capacity
+    if cap.rate <= 0 or cap.at is None:
+        return RejectedShape(c.gpu, c.precision, c.kv_precision, c.tp, c.pp, f"simulated: {cap.limit}",
+                             Constraint.LATENCY)
+    assert isinstance(c, ScoredShape)
+    rate = sim.plannable_rate
+    summary = cap.at.summary
+    per_request = summary.tokens_per_s / summary.requests_per_s if summary.requests_per_s else q.output_tokens
+    kind = q.targets.throughput.kind if q.targets.throughput else "tokens"
+    return replace(c, throughput=rate if kind == "requests" else rate * per_request,
+                      tokens_per_s=rate * per_request)
+
+
+def _check_lines(verifier: verify.Verifier, lines: list[Line], demand: float, q: Question) -> tuple[verify.LineCheck, ...]:
+    """Each line's replica simulated at the load the plan gives it: the
+    demand shared in proportion to plannable rate (module note of verify.py)."""
+    kind = q.targets.throughput.kind if q.targets.throughput else "tokens"
+    total = sum(verifier.done[line.candidate.key].plannable_rate * line.replicas for line in lines)
+    checks = []
+    for line in lines:
+        sim = verifier.done[line.candidate.key]
+        if demand > 0 and total > 0:
+            share = sim.plannable_rate / total
+            c = line.candidate
+            per_request = c.tokens_per_s / sim.plannable_rate if kind == "tokens" and sim.plannable_rate else 1.0
+            rate = demand * share / (per_request if kind == "tokens" else 1.0)
+            checks.append(verifier.check(line.candidate.key, line.candidate, rate))
+        elif sim.capacity.at is not None:  # no demand: the figures at the rate simulated
+            checks.append(verify.LineCheck(line.candidate.key, sim.capacity.rate, sim.capacity.at,
+                                           sim.capacity.requests, sim.capacity.cv))
+    return tuple(checks)
 
 
 # --- single-shape plans (alternatives, --top) ------------------------------------

@@ -21,6 +21,7 @@ from planner.catalog.load import read_mapping_file
 from planner.catalog.schema import PricingModel
 from planner.core.errors import Field, InputError
 from planner.core.units import Money, Rate, parse_count
+from planner.model.slo import DEFAULT_PERCENTILE, Metric, Slo, Statistic
 from planner.model.workload import (
     DEFAULT_ENGINE,
     DEFAULT_INPUT_TOKENS,
@@ -61,6 +62,8 @@ SEGMENTS = ("datacenter", "workstation", "consumer")
 DEFAULT_SEGMENTS = ("datacenter", "workstation")
 MAX_REDUNDANCY = 100  # spare units a plan keeps (N+k)
 MAX_ZONES = 16  # availability zones a plan is spread over
+MAX_HEADROOM = 10.0  # a replica loaded to at most 1/11 of its capacity
+MAX_BURSTINESS = 100.0  # traffic.Open's own bound
 
 
 class Objective(StrEnum):
@@ -137,6 +140,21 @@ class Targets(_Value):
     ttft_s: float | None = None
     e2e_s: float | None = None
     throughput: Rate | None = None
+    # the statistic over requests each latency target caps (decoders under
+    # load; an encoder's static batch has one latency)
+    latency_statistic: Statistic = DEFAULT_PERCENTILE
+    ttft_statistic: Statistic = DEFAULT_PERCENTILE
+    e2e_statistic: Statistic = DEFAULT_PERCENTILE
+
+    def slos(self) -> tuple[Slo, ...]:
+        """The latency targets as service-level objectives of a decoder under load."""
+        found = []
+        for seconds, metric, statistic in ((self.latency_s, Metric.TPOT, self.latency_statistic),
+                                           (self.ttft_s, Metric.TTFT, self.ttft_statistic),
+                                           (self.e2e_s, Metric.E2E, self.e2e_statistic)):
+            if seconds is not None:
+                found.append(Slo(metric, seconds, statistic))
+        return tuple(found)
 
     @model_validator(mode="after")
     def _positive(self) -> Targets:
@@ -206,6 +224,11 @@ class Question(_Value):
     gpus_per_node: StrictInt | None = None  # limit for tensor parallelism; None: each GPU's own
     memory_utilization: float | None = None  # None: the engine's
     max_batch: StrictInt | None = None  # overrides the engine's cap on concurrent sequences per replica
+    # share of each replica's simulated capacity (at the targets) kept free:
+    # a plan loads a replica to at most capacity / (1 + headroom). None: the
+    # serving model's measured error (planner/plan/verify.py DEFAULT_HEADROOM)
+    headroom: float | None = None
+    burstiness: float = 1.0  # coefficient of variation of request gaps; 1 = Poisson arrivals
     economics: Economics = Economics()
     top: StrictInt = 1  # plans to show, the chosen one included
     asked: str | None = None  # the command line as typed, for reports
@@ -236,6 +259,8 @@ class Question(_Value):
         _between("gpus_per_node", self.gpus_per_node, 1, MAX_GPUS_PER_NODE)
         _between("max_batch", self.max_batch, 1, MAX_BATCH)
         _between("top", self.top, 1, MAX_TOP)
+        _between("headroom", self.headroom, 0, MAX_HEADROOM, unit=" (a share: 0.1 is 10%)")
+        _between("burstiness", self.burstiness, 0, MAX_BURSTINESS, low_open=True, unit=" (1 is Poisson)")
         _between("memory_utilization", self.memory_utilization, 0, 1, low_open=True)
         if self.max_power_w is not None and not (math.isfinite(self.max_power_w) and self.max_power_w > 0):
             raise InputError([Field("max_power_w"), f" {self.max_power_w} must be a positive number of watts"],

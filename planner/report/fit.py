@@ -13,6 +13,7 @@ from planner.plan.candidates import Constraint, DeploymentShape, RejectedShape
 from planner.plan.fit import FitResult, Line, line_prediction
 from planner.plan.offers import Acquisition
 from planner.model.predict import prediction_dict
+from planner.model.slo import DEFAULT_PERCENTILE, Slo
 from planner.core.units import HOURS_PER_MONTH, format_rate
 from planner.plan.question import DEFAULT_MAX_QUALITY_LOSS, Objective
 from planner.report.format import (TextTable, against, duration, durations_against, money, percent, signed_money,
@@ -94,25 +95,82 @@ def _worst(result: FitResult, attr: str) -> float | None:
     return max(values) if values else None
 
 
+def _simulated_worst(result: FitResult, slo: Slo) -> float | None:
+    """The worst line's simulated statistic for ``slo`` at the plan's load."""
+    values = [v for check in result.checks if (v := slo.observed(check.trial.summary)) is not None]
+    return max(values) if values else None
+
+
 def headroom(result: FitResult) -> list[dict[str, Any]]:
-    """Each target, the plan's worst line against it, and the spare share."""
+    """Each target, the plan's worst line against it, and the spare share.
+    Decoders: the statistic each target caps, from the simulation of every
+    line at the load the plan gives it (``simulated``); encoders: the static
+    batch's figures."""
     t = result.question.targets
     encoder = result.spec.model.kind is ModelKind.ENCODER
     rows = []
-    checks = [
-        ("latency (forward pass)" if encoder else "TPOT", t.latency_s, _worst(result, "e2e_s" if encoder else "tpot_s")),
-        ("TTFT", t.ttft_s, _worst(result, "ttft_s")),
-        ("e2e latency", t.e2e_s, _worst(result, "e2e_s")),
-    ]
-    for name, target, value in checks:
-        if target is not None and value is not None:
-            rows.append({"target": name, "limit": target * 1e3, "predicted": value * 1e3, "unit": "ms",
-                         "headroom_pct": 100 * (1 - value / target)})
+    if result.checks:
+        for slo in t.slos():
+            value = _simulated_worst(result, slo)
+            if value is not None:
+                rows.append({"target": slo.name, "statistic": slo.statistic.value, "limit": slo.seconds * 1e3,
+                             "predicted": value * 1e3, "unit": "ms", "simulated": True,
+                             "headroom_pct": 100 * (1 - value / slo.seconds)})
+    else:
+        checks = [
+            ("latency (forward pass)" if encoder else "TPOT", t.latency_s, _worst(result, "e2e_s" if encoder else "tpot_s")),
+            ("TTFT", t.ttft_s, _worst(result, "ttft_s")),
+            ("e2e latency", t.e2e_s, _worst(result, "e2e_s")),
+        ]
+        for name, target, value in checks:
+            if target is not None and value is not None:
+                rows.append({"target": name, "limit": target * 1e3, "predicted": value * 1e3, "unit": "ms",
+                             "simulated": False, "headroom_pct": 100 * (1 - value / target)})
     if t.throughput is not None:
         rows.append({"target": "throughput", "limit": t.throughput.per_second, "predicted": result.throughput,
-                     "unit": format_rate(t.throughput).split(" ", 1)[1],
+                     "unit": format_rate(t.throughput).split(" ", 1)[1], "simulated": False,
                      "headroom_pct": 100 * (result.throughput / t.throughput.per_second - 1)})
     return rows
+
+
+def serving_notes(result: FitResult) -> list[str]:
+    """How a decoder's plan was checked under load, and the headroom kept."""
+    q = result.question
+    if not result.checks:
+        return []
+    arrivals = "Poisson arrivals" if q.burstiness == 1 else f"gamma arrivals (coefficient of variation {typed(q.burstiness)})"
+    percentile = [s.name for s in q.targets.slos()]
+    notes = []
+    if percentile:
+        defaults = [s for s in q.targets.slos() if s.statistic is DEFAULT_PERCENTILE]
+        notes.append("Latency targets cap " + ", ".join(percentile) + " over requests"
+                     + (f" ({DEFAULT_PERCENTILE.value} is the default; give e.g. --latency p90:40ms)" if defaults else "")
+                     + ".")
+    parts = []
+    for check in result.checks:
+        s = check.trial.summary
+        figures = ", ".join(f"{name} {fmt}" for name, fmt in (
+            ("p99 TTFT", _ms(s.ttft.p99 if s.ttft else None)), ("p99 TPOT", _ms(s.tpot.p99 if s.tpot else None)),
+            ("p99 e2e", _ms(s.e2e.p99 if s.e2e else None))) if fmt)
+        parts.append(f"{check.key} at {typed(round(check.rate, 3))} req/s per replica: {figures}, "
+                     f"{s.mean_concurrency:,.1f} requests in flight on average"
+                     + ("" if check.meets else " (MISSES: " + "; ".join(check.trial.misses) + ")"))
+    demand = q.targets.throughput is not None
+    notes.append(("Verified by simulation at the target load: " if demand else
+                  "Simulated (no throughput target, so at the rate each replica can take): ")
+                 + "; ".join(parts) + f" ({result.checks[0].requests:,} requests per run, {arrivals}, "
+                 "continuous batching with the engine's scheduler; planner/plan/verify.py).")
+    if demand:
+        source = "--headroom" if q.headroom is not None else "default: the serving model's measured error"
+        notes.append(f"Headroom: each replica is loaded to at most its simulated capacity at the targets / "
+                     f"{1 + result.headroom:.2f} ({percent(100 * result.headroom)} kept free; {source}).")
+    return notes
+
+
+def _ms(seconds: float | None) -> str | None:
+    if seconds is None:
+        return None
+    return f"{seconds * 1e3:,.0f} ms" if seconds >= 1 else f"{seconds * 1e3:,.1f} ms"
 
 
 def line_objective(result: FitResult, line: Line) -> float:
@@ -177,6 +235,7 @@ def assumptions(result: FitResult) -> list[str]:
         notes.append("--latency is the per-token decode latency (TPOT) for this decoder.")
     elif spec.model.kind is ModelKind.ENCODER and q.targets.latency_s is not None:
         notes.append("--latency is the latency of one forward pass for this encoder.")
+    notes.extend(serving_notes(result))
     notes.extend(price_notes(result))
     if q.redundancy:
         notes.append(f"Redundancy N+{q.redundancy}: the plan still serves its throughput with any {q.redundancy} "

@@ -1,0 +1,127 @@
+"""Plans checked by simulating the load they are sized for.
+
+Candidates are scored at their continuous-batching steady state (means;
+planner/model/steady.py). Targets are percentiles under open-loop arrivals,
+which queue, so `fit` checks the shapes it chooses with the discrete-event
+simulation (planner/model/capacity.py):
+
+1. each chosen shape's capacity: the highest Poisson (or gamma, by
+   ``--burstiness``) arrival rate at which every target holds at its
+   percentile, simulated;
+2. its plannable rate is that capacity / (1 + headroom): the planner's own
+   measured error kept free, so an honest miss of the model does not push a
+   replica over the knee;
+3. the shape's score is replaced by the plannable rate and the solver runs
+   again, until every shape of the plan has been simulated (scores of shapes
+   never chosen stay estimates; a verified score below its estimate can only
+   make the solver look elsewhere);
+4. the final plan's replicas are simulated at the load they carry (the
+   demand shared in proportion to each replica's plannable rate), and the
+   answer reports those percentiles.
+
+Headroom default: the serving model's measured median error for the
+prediction least accurate on a GPU type without measurements
+(planner/report/error_band.py figures, by leave-one-GPU-out).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from planner.catalog.schema import Engine, Model
+from planner.core.errors import PlannerError
+from planner.model import perf
+from planner.model.capacity import Capacity, Trial, capacity, run_open
+from planner.model.lengths import LengthSource
+from planner.model.serving import SchedulerSettings
+from planner.model.slo import Slo
+from planner.model.workload import Deployment
+from planner.plan.candidates import DeploymentShape
+
+DEFAULT_HEADROOM = 0.10
+MAX_ROUNDS = 8  # solve-verify rounds before the plan is taken as it stands (a search bound)
+VERIFY_REQUESTS = 2000  # simulated per trial (planner/model/capacity.py DEFAULT_REQUESTS)
+VERIFY_SEED = 0
+
+
+@dataclass(frozen=True)
+class Simulated:
+    """A shape's capacity at the targets, as the simulation found it."""
+
+    capacity: Capacity
+    headroom: float
+
+    @property
+    def plannable_rate(self) -> float:
+        """Requests/s one replica may be given."""
+        return self.capacity.rate / (1 + self.headroom)
+
+
+@dataclass(frozen=True)
+class LineCheck:
+    """One plan line's replica, simulated at the load the plan gives it."""
+
+    key: str
+    rate: float  # requests/s per replica
+    trial: Trial
+    requests: int
+    cv: float
+
+    @property
+    def meets(self) -> bool:
+        return self.trial.passes
+
+
+class Verifier:
+    """Simulated capacities of shapes, memoised by shape key."""
+
+    def __init__(self, model: Model, engine: Engine, lengths: LengthSource, slos: tuple[Slo, ...], cv: float,
+                 headroom: float, settings: SchedulerSettings, memory_utilization: float | None) -> None:
+        self.model, self.engine, self.lengths, self.slos, self.cv = model, engine, lengths, slos, cv
+        self.headroom, self.settings, self.memory_utilization = headroom, settings, memory_utilization
+        self.done: dict[str, Simulated] = {}
+        self._by_signature: dict[tuple, Simulated] = {}
+
+    def signature(self, shape: DeploymentShape) -> tuple:
+        """What the simulation of a shape depends on: shapes alike in it (INT8
+        and FP8 weights where both run at the same GEMM rate, say) share one."""
+        p = shape.precision
+        return (shape.gpu.id, shape.tp, shape.pp, p.bits_per_weight, p.embeddings_bits,
+                perf.matmul_format(shape.gpu, p, self.engine), perf.kv_bits(shape.kv_precision))
+
+    def deployment(self, shape: DeploymentShape) -> Deployment:
+        return Deployment(gpu=shape.gpu, precision=shape.precision, kv_precision=shape.kv_precision,
+                          engine=self.engine, tp=shape.tp, pp=shape.pp, batch=1,
+                          memory_utilization=self.memory_utilization)
+
+    def simulate(self, key: str, shape: DeploymentShape, guess: float, search: bool = True) -> Simulated:
+        """The shape's capacity at the targets, searched from ``guess``
+        (requests/s, the steady-state estimate). Without ``search`` (a plan
+        with no throughput target) one trial at the guess, searched only if
+        it misses."""
+        hit = self.done.get(key) or self._by_signature.get(self.signature(shape))
+        if hit is None:
+            dep = self.deployment(shape)
+            try:
+                found = None
+                if not search:
+                    first = run_open(self.model, dep, self.lengths, guess, self.slos, requests=VERIFY_REQUESTS,
+                                     cv=self.cv, seed=VERIFY_SEED, settings=self.settings)
+                    if first.passes:
+                        found = Capacity(guess, first, "not searched: no throughput target", math.inf,
+                                         VERIFY_REQUESTS, self.cv, (first,))
+                if found is None:
+                    found = capacity(self.model, dep, self.lengths, self.slos, requests=VERIFY_REQUESTS, cv=self.cv,
+                                     seed=VERIFY_SEED, settings=self.settings, guess=guess)
+            except PlannerError as exc:  # a request longer than the cache, say: the shape cannot serve the traffic
+                found = Capacity(0.0, None, exc.message, 0.0, VERIFY_REQUESTS, self.cv, ())
+            hit = self._by_signature[self.signature(shape)] = Simulated(found, self.headroom)
+        self.done[key] = hit
+        return hit
+
+    def check(self, key: str, shape: DeploymentShape, rate: float) -> LineCheck:
+        """The shape's replica at ``rate`` requests/s."""
+        trial = run_open(self.model, self.deployment(shape), self.lengths, rate, self.slos, requests=VERIFY_REQUESTS,
+                         cv=self.cv, seed=VERIFY_SEED, settings=self.settings)
+        return LineCheck(key, rate, trial, VERIFY_REQUESTS, self.cv)
