@@ -500,7 +500,7 @@ def fit(
         gpus_per_node=gpus_per_node,
         memory_utilization=memory_utilization,
         max_batch=max_batch,
-        headroom=None if headroom is None else parse_percent(headroom, "headroom") / 100,
+        headroom=None if headroom is None else parse_percent(headroom, "headroom", "--headroom 10%") / 100,
         burstiness=burstiness,
         economics=Economics(objective=parse_objective(objective), years=years, power_usd_per_kwh=parse_energy_price(power_price), pue=pue,
                             colo_usd_per_kw_month=parse_colo_price(colo_price)),

@@ -281,8 +281,9 @@ def fit(catalog: Catalog, q: Question) -> FitResult:
             cands = [c for c in cands if not isinstance(c, ScoredShape) or c.key in verifier.done or c.key in todo]
         for key, c in todo.items():
             sim = verifier.simulate(key, c, guess=c.tokens_per_s / lengths_mean_output, search=demand > 0)
-            cands = [_rescored(x, sim, q) if x.key == key else x for x in cands]
-    checks = _check_lines(verifier, lines, demand, q) if verifier is not None else ()
+            cands = [_rescored(x, sim, q, lengths_mean_output) if x.key == key else x for x in cands]
+    checks = _check_lines(verifier, lines, demand, q, lengths_mean_output) if verifier is not None else ()
+    lines = [_at_load(line, check) for line, check in zip(lines, checks)] if checks else lines
     singles = [s for s in (single_shape_plan(q, demand, p) for p in pool) if s is not None]
     return FitResult(
         q, spec, shape, engine, plan.status, plan.cost, tuple(lines), tuple(cands), tuple(ruled_out),
@@ -298,7 +299,7 @@ def fit(catalog: Catalog, q: Question) -> FitResult:
     )
 
 
-def _rescored(c: Candidate, sim: verify.Simulated, q: Question) -> Candidate:
+def _rescored(c: Candidate, sim: verify.Simulated, q: Question, mean_output: float) -> Candidate:
     """A shape's score replaced by its simulated capacity at the targets, less
     the headroom; a shape that meets them at no load is rejected."""
     cap = sim.capacity
@@ -307,14 +308,28 @@ def _rescored(c: Candidate, sim: verify.Simulated, q: Question) -> Candidate:
                              Constraint.LATENCY)
     assert isinstance(c, ScoredShape)
     rate = sim.plannable_rate
-    summary = cap.at.summary
-    per_request = summary.tokens_per_s / summary.requests_per_s if summary.requests_per_s else q.output_tokens
+    per_request = mean_output  # output tokens per request: tokens/s = requests/s x mean output
     kind = q.targets.throughput.kind if q.targets.throughput else "tokens"
     return replace(c, throughput=rate if kind == "requests" else rate * per_request,
                       tokens_per_s=rate * per_request)
 
 
-def _check_lines(verifier: verify.Verifier, lines: list[Line], demand: float, q: Question) -> tuple[verify.LineCheck, ...]:
+def _at_load(line: Line, check: verify.LineCheck) -> Line:
+    """The line with its shape's figures as simulated at the plan's load:
+    mean TTFT, TPOT and e2e over requests, and the mean running requests as
+    its batch (the throughput stays the plannable rate)."""
+    s = check.trial.summary
+    c = line.candidate
+    if s.ttft is None or s.e2e is None:
+        return line
+    timing = perf.Timing(s.ttft.mean, s.tpot.mean if s.tpot else None, s.e2e.mean, c.tokens_per_s, None,
+                         c.prediction.prefill, c.prediction.decode)
+    shape = replace(c, batch=max(1, round(s.mean_running)), prediction=timing)
+    return Line(replace(line.placement, shape=shape), line.units)
+
+
+def _check_lines(verifier: verify.Verifier, lines: list[Line], demand: float, q: Question,
+                 mean_output: float) -> tuple[verify.LineCheck, ...]:
     """Each line's replica simulated at the load the plan gives it: the
     demand shared in proportion to plannable rate (module note of verify.py)."""
     kind = q.targets.throughput.kind if q.targets.throughput else "tokens"
@@ -324,9 +339,7 @@ def _check_lines(verifier: verify.Verifier, lines: list[Line], demand: float, q:
         sim = verifier.done[line.candidate.key]
         if demand > 0 and total > 0:
             share = sim.plannable_rate / total
-            c = line.candidate
-            per_request = c.tokens_per_s / sim.plannable_rate if kind == "tokens" and sim.plannable_rate else 1.0
-            rate = demand * share / (per_request if kind == "tokens" else 1.0)
+            rate = demand * share / (mean_output if kind == "tokens" else 1.0)
             checks.append(verifier.check(line.candidate.key, line.candidate, rate))
         elif sim.capacity.at is not None:  # no demand: the figures at the rate simulated
             checks.append(verify.LineCheck(line.candidate.key, sim.capacity.rate, sim.capacity.at,

@@ -339,13 +339,13 @@ def parse_redundancy(text: str) -> int:
     return int(raw)
 
 
-def parse_percent(text: str, what: str = "quality loss") -> float:
+def parse_percent(text: str, what: str = "quality loss", example: str = "--max-quality-loss 3 or 3%") -> float:
     """'3', '3%' or '2.5 %' as a number of percent (range checked by the question)."""
     raw = text.strip().rstrip("%").strip()
     try:
         value = float(raw)
     except ValueError:
-        raise InputError(f"{what} '{text}' is not a percentage", hint="e.g. --max-quality-loss 3 or 3%") from None
+        raise InputError(f"{what} '{text}' is not a percentage", hint=f"e.g. {example}") from None
     if not math.isfinite(value):
         raise InputError(f"{what} '{text}' is not a finite percentage")
     return value
