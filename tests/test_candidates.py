@@ -11,7 +11,10 @@ import pytest
 from planner.core.numbers import duration
 from planner.core.units import parse_rate
 from planner.model import perf
+from planner.model.lengths import fixed
 from planner.model.resolve import resolve_spec
+from planner.model.serving import scheduler_for
+from planner.model.steady import SteadyState
 from planner.model.workload import Deployment, Shape
 from planner.plan.candidates import (
     EXTRA_PIPELINE_STAGES,
@@ -45,11 +48,17 @@ def _enumerate(catalog, model="llama-3.1-8b", engine="vllm", targets=Targets(), 
     return enumerate_candidates(catalog, resolve_spec(catalog, model), SHAPE, targets, catalog.engine(engine), **kwargs)
 
 
-def _timing(catalog, batch, *, model="llama-3.1-8b", gpu="h100-sxm", shape=SHAPE):
+def _steady(catalog, *, model="llama-3.1-8b", gpu="h100-sxm", shape=SHAPE):
+    """The steady states a decoder is scored at (planner/model/steady.py)."""
     dep = Deployment(gpu=catalog.gpu(gpu), precision=catalog.precision("bf16"), kv_precision=catalog.precision("bf16"),
                      engine=catalog.engine("vllm"), tp=1, pp=1)
-    factors = dep.engine.factors_for(dep.gpu)
-    return perf.timing(catalog.model(model), dep, shape, factors, batch)
+    return SteadyState(catalog.model(model), dep, fixed(shape.input, shape.output), scheduler_for(dep.engine),
+                       dep.engine.factors_for(dep.gpu))
+
+
+def _timing(catalog, batch, **kwargs):
+    """A decoder's figures at ``batch`` requests in flight, as evaluate scores them."""
+    return _steady(catalog, **kwargs).at(batch)
 
 
 # --- rejection messages: the figures in them --------------------------------------
@@ -143,20 +152,27 @@ def test_the_batch_is_the_largest_that_meets_the_tpot_target(catalog):
     assert c.batch == 40 and isinstance(c.batch, int)
     assert c.prediction.tpot_s == t40 and c.memory == perf.memory(
         catalog.model("llama-3.1-8b"), _dep(catalog), SHAPE, 40)
+    # throughput and latency of one schedule: 40 in flight = request rate x e2e
+    assert c.tokens_per_s / SHAPE.output * c.prediction.e2e_s == pytest.approx(40, rel=1e-9)
 
 
 @pytest.mark.parametrize("batch", [1, 2, 128, 255])
 def test_a_target_equal_to_a_batch_tpot_admits_that_batch(catalog, batch):
     c = _evaluate(catalog, Targets(latency_s=_timing(catalog, batch).tpot_s))
     assert isinstance(c, ScoredShape) and c.batch == batch
-    assert c.prediction == _timing(catalog, batch)
+    assert c.prediction == _steady(catalog).timing(batch, SHAPE)
 
 
-def test_a_loose_target_takes_the_largest_batch_that_fits(catalog):
-    """vLLM caps a replica at 256 sequences; an 8B model fits that many."""
+def test_a_loose_target_takes_the_largest_concurrency_that_fits(catalog):
+    """With no binding target a replica runs as many requests as its KV cache
+    holds at their final context, within the scheduler's max_num_seqs (vLLM
+    V1: 1,024 on GPUs of 70 GiB or more) and the memory check."""
     c = _evaluate(catalog, Targets(latency_s=10.0))
-    assert isinstance(c, ScoredShape) and c.batch == 256
-    assert c.prediction == _timing(catalog, 256)
+    steady = _steady(catalog)
+    most = min(steady.most, perf.max_batch(catalog.model("llama-3.1-8b"), _dep(catalog), SHAPE, cap=1024))
+    assert isinstance(c, ScoredShape) and c.batch == most
+    assert 256 < most <= 1024
+    assert c.prediction == steady.timing(most, SHAPE)
 
 
 def _dep(catalog):

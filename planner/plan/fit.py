@@ -38,6 +38,9 @@ from planner.model.serving import scheduler_for
 from planner.model.workload import Deployment, ModelSpec, Shape, check_context
 from planner.plan.question import DEFAULT_SEGMENTS, Economics, Question, check_targets_apply
 
+DIAGNOSE_ATTEMPTS = 3  # relaxation searches before the last is taken as it stands (a search bound)
+
+
 class PlanQuality:
     """The quality figures (weights and KV cache, planner/model/quality.py) of
     each shape's formats on the model asked about, looked up once per pair."""
@@ -249,39 +252,31 @@ def fit(catalog: Catalog, q: Question) -> FitResult:
     verifier = verify.Verifier(spec.model, engine, lengths, q.targets.slos(), q.burstiness, headroom, settings,
                                q.memory_utilization) if decoder else None
     quality = PlanQuality(catalog, spec.model)
-    for _round in range(verify.MAX_ROUNDS):
-        viable = [c for c in cands if isinstance(c, ScoredShape) and (demand == 0 or c.throughput > 0)]
-        if not viable:
-            raise NoPlanError(diagnose.why_no_candidate(spec, q, cands, ruled_out, {g.id for g in gpus}))
-        placements = [p for c in viable for offer in offers if (p := place(c, offer)) is not None]
-        pool = prune_dominated(placements, need_throughput=demand > 0, economics=q.economics, loss=quality.rank)
-        by_key = {p.key: p for p in pool}
-        options = [replica_option(p, q.economics, quality.rank) for p in pool]
-        try:
-            plan = solver.solve(options, _limits(q, demand))
-        except ValueError as exc:  # figures too large for 64-bit integers once scaled
-            raise InputError(f"the question cannot be solved: {exc}", hint="check the prices and limits for absurd values") from None
-        if plan.status not in (solver.OPTIMAL, solver.FEASIBLE):
-            def solve_within(q2: Question) -> solver.Plan:
-                return solver.solve(options, _limits(q2, demand, diagnose.RELAXATION_TIME_LIMIT_S))
+    if not any(isinstance(c, ScoredShape) and (demand == 0 or c.throughput > 0) for c in cands):
+        raise NoPlanError(diagnose.why_no_candidate(spec, q, cands, ruled_out, {g.id for g in gpus}))
+    search = _Search(cands, offers, q, demand, quality, verifier, lengths_mean_output)
+    try:
+        plan, pool, by_key, options = search.solve(q, solver.DEFAULT_TIME_LIMIT_S)
+    except ValueError as exc:  # figures too large for 64-bit integers once scaled
+        raise InputError(f"the question cannot be solved: {exc}", hint="check the prices and limits for absurd values") from None
+    if plan.status not in (solver.OPTIMAL, solver.FEASIBLE):
+        def solve_within(q2: Question) -> solver.Plan:
+            return search.solve(q2, diagnose.RELAXATION_TIME_LIMIT_S)[0]
 
-            def most_within(q2: Question) -> float | None:
-                return solver.max_throughput(options, _limits(q2, demand, diagnose.RELAXATION_TIME_LIMIT_S))
+        def most_within(q2: Question) -> float | None:
+            return solver.max_throughput(search.pool()[2], _limits(q2, demand, diagnose.RELAXATION_TIME_LIMIT_S))
 
-            raise NoPlanError(diagnose.why_infeasible(q, demand, plan.status, solve_within, most_within))
-        lines = [Line(by_key[line.option.key], line.units) for line in plan.lines if line.units > 0]
-        if verifier is None:
-            break
-        todo = {line.candidate.key: line.candidate for line in lines if line.candidate.key not in verifier.done}
-        if not todo:
-            break
-        if _round == verify.MAX_ROUNDS - 2:
-            # the last round: whatever is still unsimulated is left out, so the
-            # plan the last solve finds is made of simulated shapes only
-            cands = [c for c in cands if not isinstance(c, ScoredShape) or c.key in verifier.done or c.key in todo]
-        for key, c in todo.items():
-            sim = verifier.simulate(key, c, guess=c.tokens_per_s / lengths_mean_output, search=demand > 0)
-            cands = [_rescored(x, sim, q, lengths_mean_output) if x.key == key else x for x in cands]
+        # The relaxations are searched with simulated scores: a probe that
+        # simulates a new shape can change what earlier probes found, so the
+        # search is run again until it simulates nothing new (a few rounds).
+        for _attempt in range(DIAGNOSE_ATTEMPTS):
+            simulated = len(verifier.done) if verifier is not None else 0
+            reason = diagnose.why_infeasible(q, demand, plan.status, solve_within, most_within)
+            if verifier is None or len(verifier.done) == simulated:
+                break
+        raise NoPlanError(reason)
+    cands = search.cands
+    lines = [Line(by_key[line.option.key], line.units) for line in plan.lines if line.units > 0]
     checks = _check_lines(verifier, lines, demand, q, lengths_mean_output) if verifier is not None else ()
     lines = [_at_load(line, check) for line, check in zip(lines, checks)] if checks else lines
     singles = [s for s in (single_shape_plan(q, demand, p) for p in pool) if s is not None]
@@ -297,6 +292,56 @@ def fit(catalog: Catalog, q: Question) -> FitResult:
         checks=checks,
         simulated={k: v for k, v in verifier.done.items()} if verifier is not None else {},
     )
+
+
+class _Search:
+    """Solve, simulate the shapes the plan chose, re-score them and solve
+    again until the plan is made of simulated shapes (verify.py module note).
+    Scores found stay for later solves: the relaxations `fit` suggests when
+    nothing is feasible are searched the same way, so they hold."""
+
+    def __init__(self, cands: list[Candidate], offers: list[Offer], q: Question, demand: float, quality: PlanQuality,
+                 verifier: verify.Verifier | None, mean_output: float) -> None:
+        self.cands, self.offers, self.q, self.demand = cands, offers, q, demand
+        self.quality, self.verifier, self.mean_output = quality, verifier, mean_output
+
+    def pool(self) -> tuple[list[Placement], dict[str, Placement], list[solver.ReplicaOption]]:
+        viable = [c for c in self.cands if isinstance(c, ScoredShape) and (self.demand == 0 or c.throughput > 0)]
+        placements = [p for c in viable for offer in self.offers if (p := place(c, offer)) is not None]
+        pool = prune_dominated(placements, need_throughput=self.demand > 0, economics=self.q.economics,
+                               loss=self.quality.rank)
+        options = [replica_option(p, self.q.economics, self.quality.rank) for p in pool]
+        return pool, {p.key: p for p in pool}, options
+
+    def solve(self, q: Question, time_limit: float) -> tuple[solver.Plan, list[Placement], dict[str, Placement],
+                                                             list[solver.ReplicaOption]]:
+        for round_ in range(verify.MAX_ROUNDS):
+            pool, by_key, options = self.pool()
+            plan = solver.solve(options, _limits(q, self.demand, time_limit))
+            v = self.verifier
+            if v is None or plan.status not in (solver.OPTIMAL, solver.FEASIBLE):
+                return plan, pool, by_key, options
+            chosen = [by_key[line.option.key].shape for line in plan.lines if line.units > 0]
+            todo = {c.key: c for c in chosen if c.key not in v.done}
+            if not todo:
+                return plan, pool, by_key, options
+            # and the next shapes the solver would reach for: the cheapest per
+            # unit of throughput not yet simulated (fewer rounds)
+            ranked = sorted((p for p in pool if p.shape.key not in v.done and p.throughput > 0),
+                            key=lambda p: (p.cost(self.q.economics) or 0.0) / p.throughput)
+            for p in ranked:
+                if len(todo) >= len(chosen) + verify.EXTRA_PER_ROUND:
+                    break
+                todo.setdefault(p.shape.key, p.shape)
+            if round_ == verify.MAX_ROUNDS - 2:
+                # the last round: whatever is still unsimulated is left out, so the
+                # plan the last solve finds is made of simulated shapes only
+                self.cands = [c for c in self.cands
+                              if not isinstance(c, ScoredShape) or c.key in v.done or c.key in todo]
+            for key, c in todo.items():
+                sim = v.simulate(key, c, guess=c.tokens_per_s / self.mean_output, search=self.demand > 0)
+                self.cands = [_rescored(x, sim, self.q, self.mean_output) if x.key == key else x for x in self.cands]
+        return plan, pool, by_key, options
 
 
 def _rescored(c: Candidate, sim: verify.Simulated, q: Question, mean_output: float) -> Candidate:

@@ -40,7 +40,8 @@ from planner.model.workload import Deployment
 from planner.plan.candidates import DeploymentShape
 
 DEFAULT_HEADROOM = 0.10
-MAX_ROUNDS = 8  # solve-verify rounds before the plan is taken as it stands (a search bound)
+MAX_ROUNDS = 12  # solve-verify rounds; the last solves over simulated shapes only (a search bound)
+EXTRA_PER_ROUND = 3  # shapes simulated per round beyond the plan's own: the next cheapest per throughput
 VERIFY_REQUESTS = 2000  # simulated per trial (planner/model/capacity.py DEFAULT_REQUESTS)
 VERIFY_SEED = 0
 

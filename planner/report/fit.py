@@ -318,6 +318,25 @@ def explain_rows(result: FitResult) -> list[tuple[str, str]]:
     return rows
 
 
+def _percentiles_ms(p: Any) -> dict[str, float] | None:
+    return None if p is None else {k: round(getattr(p, k) * 1e3, 3) for k in ("mean", "p50", "p90", "p99")}
+
+
+def _load_dict(result: FitResult, check: Any) -> dict[str, Any]:
+    """One line's replica as simulated at the load the plan gives it."""
+    s = check.trial.summary
+    sim = result.simulated.get(check.key)
+    return {
+        "requests_per_s_per_replica": round(check.rate, 6),
+        "capacity_requests_per_s_per_replica": None if sim is None else round(sim.capacity.rate, 6),
+        "capacity_limit": None if sim is None else sim.capacity.limit,
+        "in_flight_per_replica": round(s.mean_concurrency, 3),
+        "ttft_ms": _percentiles_ms(s.ttft), "tpot_ms": _percentiles_ms(s.tpot), "itl_ms": _percentiles_ms(s.itl),
+        "e2e_ms": _percentiles_ms(s.e2e), "queue_wait_ms": _percentiles_ms(s.queue_wait),
+        "meets": check.meets, "simulated_requests": check.requests, "burstiness_cv": check.cv,
+    }
+
+
 def fit_dict(result: FitResult, explain: bool = False) -> dict[str, Any]:
     q = result.question
     lines = []
@@ -328,6 +347,9 @@ def fit_dict(result: FitResult, explain: bool = False) -> dict[str, Any]:
                      quality_loss_pct=quality.loss_pct,
                      quality={"weights": quality.weights.as_json(), "kv_cache": quality.kv_cache.as_json()})
         entry.update(_line_costs(result, line))
+        check = next((c for c in result.checks if c.key == line.candidate.key), None)
+        if check is not None:
+            entry["load"] = _load_dict(result, check)
         lines.append(entry)
     data: dict[str, Any] = {
         "status": result.status,
@@ -343,7 +365,11 @@ def fit_dict(result: FitResult, explain: bool = False) -> dict[str, Any]:
             "ttft_ms": None if q.targets.ttft_s is None else q.targets.ttft_s * 1e3,
             "e2e_ms": None if q.targets.e2e_s is None else q.targets.e2e_s * 1e3,
             "throughput": None if q.targets.throughput is None else format_rate(q.targets.throughput),
+            "statistics": {"latency": q.targets.latency_statistic.value, "ttft": q.targets.ttft_statistic.value,
+                           "e2e": q.targets.e2e_statistic.value},
         },
+        "headroom_share": result.headroom,
+        "burstiness_cv": q.burstiness,
         "input": result.shape.input,
         "output": result.shape.output,
         "engine": result.engine.id,
