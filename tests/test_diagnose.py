@@ -362,13 +362,15 @@ def _old_search_scored(c, candidates, top_tp: int) -> bool:
     return c.pp == min(o.pp for o in fits if o.tp == top_tp)
 
 
-def test_pipelines_at_every_tp_degree_can_make_the_plan_cheaper(catalog):
+def test_pipelines_at_every_tp_degree_are_scored_and_never_cost_more(catalog):
     """2,000 tok/s of Llama-3.1-405B at 100 ms TPOT on rented H100 SXMs: a
     single stage fits one 8-GPU node, so the old search tried no pipeline at
-    all. Now TP 1 x PP 4 and the like are scored; pipeline stages span
-    one-GPU instances, and the plan uses such a shape and costs less than the
-    best plan of the shapes the old search scored, placed on the same offers
-    and solved under the same limits."""
+    all. Now TP 1 x PP 4 and the like are scored (pipeline stages span
+    one-GPU instances), and the plan costs no more than the best plan of the
+    shapes the old search scored, placed on the same offers and solved under
+    the same limits. (Under static-batch scoring a pipelined shape was
+    strictly cheaper here; scored at its continuous-batching steady state,
+    TP 8 at FP8 serves as cheaply, so the two tie.)"""
     q = Question("llama-3.1-405b", Targets(latency_s=0.1, throughput=parse_rate("2000 tok/s")), gpus=("h100-sxm",))
     result = fit(catalog, q)
     top_tp = max(c.tp for c in result.candidates)
@@ -378,8 +380,7 @@ def test_pipelines_at_every_tp_degree_can_make_the_plan_cheaper(catalog):
     options = [replica_option(p, q.economics, result.quality.rank) for p in placements]
     before = solver.solve(options, fit_limits(q, 2000.0))
     assert before.status == solver.OPTIMAL
-    assert result.cost < before.cost
-    assert any(not _old_search_scored(line.candidate, result.candidates, top_tp) for line in result.lines)
+    assert result.cost <= before.cost + 1e-9
     # and no pipelined placement the solver saw makes a cheaper plan on its own
     for p in result.pool:
         single = single_shape_plan(q, 2000.0, p)

@@ -135,13 +135,15 @@ def _index(rate: float, down: bool = False) -> int:
 def capacity(model: Model, dep: Deployment, lengths: LengthSource, slos: tuple[Slo, ...], *,
              requests: int = DEFAULT_REQUESTS, cv: float = 1.0, seed: int = 0,
              settings: SchedulerSettings | None = None, factors: EngineFactors | None = None,
-             guess: float | None = None) -> Capacity:
+             guess: float | None = None, bracket_only: bool = False) -> Capacity:
     """The highest request rate meeting every target (module note). With a
     ``guess`` (an estimate of the answer, requests/s) the search brackets it
     first, ``BRACKET_STEPS`` grid steps at a time, which takes far fewer
     trials than starting from saturation when the guess is near. Trial rates
     lie on a geometric grid (``GRID``), so searches that start differently
-    but see the same pass/fail answers end on the same rate."""
+    but see the same pass/fail answers end on the same rate. With
+    ``bracket_only``, a guess that misses is stepped down only until a rate
+    meets the targets: a rate it serves, not the highest."""
     if requests < 50:
         raise InputError(f"{requests} requests are too few to judge percentiles", hint="simulate at least 50")
     settings = settings or serving.scheduler_for(dep.engine)
@@ -204,6 +206,9 @@ def capacity(model: Model, dep: Deployment, lengths: LengthSource, slos: tuple[S
         if _grid(good) < guess / MAX_BRACKET:
             return from_saturation()
         bad, good = good, good - BRACKET_STEPS
+    if bracket_only:  # a rate that meets the targets is all that was asked: not the highest
+        return Capacity(_grid(good), trial(good), "a lower bound: not searched further", top, requests, cv,
+                        tuple(trials))
     return answer(good, bad)
 
 

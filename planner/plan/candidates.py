@@ -13,6 +13,7 @@ found.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
@@ -194,18 +195,8 @@ def evaluate(
     miss = _meets_latency(spec, steady.at(1), targets)
     if miss:
         return reject(miss + " even at batch 1", Constraint.LATENCY, batch_one_timing=steady.timing(1, shape))
-    # latency grows with concurrency: bisect for the largest that still meets it
-    if _meets_latency(spec, steady.at(most), targets) is None:
-        best = most
-    else:
-        lo, hi = 1, most - 1
-        while lo < hi:
-            mid = (lo + hi + 1) // 2
-            if _meets_latency(spec, steady.at(mid), targets) is None:
-                lo = mid
-            else:
-                hi = mid - 1
-        best = lo
+    # latency grows with concurrency: the largest that still meets it
+    best = _largest_meeting(spec, targets, steady, most)
     state = steady.at(best)
     return ScoredShape(
         gpu, precision, kv_precision, tp, pp,
@@ -216,6 +207,43 @@ def evaluate(
         tokens_per_s=state.tokens_per_s,
         factors=factors,
     )
+
+
+def _slack(spec: ModelSpec, s: ClosedLoop, targets: Targets) -> float:
+    """How far the figures are inside the targets: the smallest of
+    1 - value / target (negative when one is missed)."""
+    slack = math.inf
+    for target, value in ((targets.latency_s, s.tpot_s), (targets.ttft_s, s.ttft_s), (targets.e2e_s, s.e2e_s)):
+        if target is not None and value is not None:
+            slack = min(slack, 1 - value / target)
+    return slack
+
+
+def _largest_meeting(spec: ModelSpec, targets: Targets, steady: SteadyState, most: int) -> int:
+    """The largest concurrency in [1, most] whose figures meet the targets,
+    concurrency 1 meeting them. Latency grows with concurrency, near linearly,
+    so the search interpolates the slack between a concurrency that meets
+    the targets and one that misses (regula falsi), with a bisection step
+    whenever interpolation stalls; the answer is the bisection's."""
+    if _meets_latency(spec, steady.at(most), targets) is None:
+        return most
+    lo, hi = 1, most  # lo meets, hi misses
+    slack_lo, slack_hi = _slack(spec, steady.at(lo), targets), _slack(spec, steady.at(hi), targets)
+    interpolate = True
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if interpolate and slack_lo - slack_hi > 0:
+            guess = lo + slack_lo * (hi - lo) / (slack_lo - slack_hi)
+            mid = min(hi - 1, max(lo + 1, int(guess)))
+        state = steady.at(mid)
+        if _meets_latency(spec, state, targets) is None:
+            moved_far = mid - lo > (hi - lo) // 4
+            lo, slack_lo = mid, _slack(spec, state, targets)
+        else:
+            moved_far = hi - mid > (hi - lo) // 4
+            hi, slack_hi = mid, _slack(spec, state, targets)
+        interpolate = not interpolate or moved_far  # a short step: bisect next
+    return lo
 
 
 def _static(spec: ModelSpec, shape: Shape, targets: Targets, candidate: DeploymentShape, dep: Deployment,

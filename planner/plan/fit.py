@@ -328,7 +328,7 @@ class _Search:
             # and the next shapes the solver would reach for: the cheapest per
             # unit of throughput not yet simulated (fewer rounds)
             ranked = sorted((p for p in pool if p.shape.key not in v.done and p.throughput > 0),
-                            key=lambda p: (p.cost(self.q.economics) or 0.0) / p.throughput)
+                            key=lambda p: (p.cost(self.q.economics) or 0.0) / p.throughput) if self.demand > 0 else []
             for p in ranked:
                 if len(todo) >= len(chosen) + verify.EXTRA_PER_ROUND:
                     break
