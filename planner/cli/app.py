@@ -438,6 +438,7 @@ def fit(
       planner fit llama-3.1-70b --throughput '20000 tok/s' --latency 50ms --provider aws,gcp --region us-east --zones 2 --budget '$150k/month'
       planner fit llama-3.1-8b --ttft 300ms --latency 40ms --objective tco --colo-price '$150/kW-month' --power-price '$0.12/kWh' --years 3
       planner fit mixtral-8x7b --throughput '10 req/s' --e2e 20s --gpu h100-sxm,l40s --precision fp8,int4
+      planner fit llama-3.1-8b --throughput '20 req/s' --ttft p99:300ms --latency p90:30ms --headroom 20% --burstiness 2
       planner fit bert-base --latency 1ms --input 128 --engine tensorrt
       planner fit llama-3.1-8b --ttft 300ms --explain
       planner fit 13B --latency 1ms  # exit 4: no plan, and the fastest there is

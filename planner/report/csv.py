@@ -43,11 +43,14 @@ BOM_ITEM_COLUMNS = [
     "price_as_of", "price_source", "price_includes",
     "power_w_per_unit", "power_w", "power_basis",
     "output_tokens_per_s", "samples_per_s", "ttft_ms", "tpot_ms", "quality_loss_pct",
+    # a decoder's replica simulated at the load the plan gives it (planner/plan/verify.py)
+    "requests_per_s_per_replica", "ttft_p99_ms", "tpot_p99_ms", "e2e_p99_ms",
 ]
 # The question, repeated on every row (the totals row too).
 QUESTION_COLUMNS = [
     "model", "engine", "target_latency_ms", "target_ttft_ms", "target_e2e_ms", "target_throughput",
-    "target_throughput_unit", "input_tokens", "output_tokens", "objective", "pricing_asked", "providers_asked",
+    "target_throughput_unit", "target_latency_statistic", "target_ttft_statistic", "target_e2e_statistic",
+    "headroom_pct", "burstiness_cv", "input_tokens", "output_tokens", "objective", "pricing_asked", "providers_asked",
     "region_asked", "redundancy", "generated",
 ]
 BOM_COLUMNS = BOM_ITEM_COLUMNS + QUESTION_COLUMNS
@@ -118,6 +121,12 @@ def question_cells(result: FitResult, generated: date | None = None) -> dict[str
         "target_e2e_ms": _number(None if t.e2e_s is None else t.e2e_s * 1e3, 6),
         "target_throughput": _number(None if rate is None else rate.per_second, 6),
         "target_throughput_unit": "" if rate is None else format_rate(rate).split(" ", 1)[1],
+        # the statistic over requests each latency target caps (decoders; p99 unless asked)
+        "target_latency_statistic": t.latency_statistic.value if t.latency_s is not None else "",
+        "target_ttft_statistic": t.ttft_statistic.value if t.ttft_s is not None else "",
+        "target_e2e_statistic": t.e2e_statistic.value if t.e2e_s is not None else "",
+        "headroom_pct": _number(100 * result.headroom, 3),
+        "burstiness_cv": _number(q.burstiness, 3),
         "input_tokens": result.shape.input,
         "output_tokens": result.shape.output,
         "objective": q.economics.objective.value,
@@ -194,8 +203,22 @@ def _bom_row(result: FitResult, index: int, line: Line) -> dict[str, Any]:
         "ttft_ms": _number(c.prediction.ttft_s * 1e3, 3),
         "tpot_ms": _number(None if c.prediction.tpot_s is None else c.prediction.tpot_s * 1e3, 3),
         "quality_loss_pct": _number(result.quality_loss(c)),
+        **_load_cells(result, line),
     })
     return row
+
+
+def _load_cells(result: FitResult, line: Line) -> dict[str, Any]:
+    check = next((x for x in result.checks if x.key == line.candidate.key), None)
+    if check is None:
+        return {"requests_per_s_per_replica": "", "ttft_p99_ms": "", "tpot_p99_ms": "", "e2e_p99_ms": ""}
+    s = check.trial.summary
+
+    def p99(figure: Any) -> Any:
+        return _number(None if figure is None else figure.p99 * 1e3, 3)
+
+    return {"requests_per_s_per_replica": _number(check.rate, 4), "ttft_p99_ms": p99(s.ttft),
+            "tpot_p99_ms": p99(s.tpot), "e2e_p99_ms": p99(s.e2e)}
 
 
 def _totals(rows: list[dict[str, Any]]) -> dict[str, Any]:
