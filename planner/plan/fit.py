@@ -29,6 +29,7 @@ from planner.plan.offers import Offer, offers_for
 from planner.plan.placement import Line, Placement, place, prune_dominated
 from planner.catalog.load import Catalog
 from planner.core.errors import Field, InputError, NoPlanError
+from planner.core.units import format_rate
 from planner.catalog.schema import Engine, Gpu, Model, ModelKind
 from planner.model.predict import Prediction
 from planner.model.quality import DeploymentQuality, deployment_quality
@@ -206,7 +207,11 @@ def _allowed_gpus(catalog: Catalog, q: Question) -> list[Gpu]:
     return kept
 
 
-def fit(catalog: Catalog, q: Question) -> FitResult:
+def fit(catalog: Catalog, q: Question, *, relaxations: bool = True) -> FitResult:
+    """The cheapest plan for ``q``. When nothing is feasible a NoPlanError
+    says why; with ``relaxations`` (the default) it also searches for the
+    smallest change of each limit that would give a plan, which takes many
+    solves: callers that only need to know there is no plan turn it off."""
     spec = resolve_spec(catalog, q.model)
     check_targets_apply(q.targets, q.output_tokens, decoder=spec.model.kind is ModelKind.DECODER)
     shape = Shape(q.input_tokens, 0 if spec.model.kind is ModelKind.ENCODER else q.output_tokens)
@@ -259,6 +264,9 @@ def fit(catalog: Catalog, q: Question) -> FitResult:
         plan, pool, by_key, options = search.solve(q, solver.DEFAULT_TIME_LIMIT_S)
     except ValueError as exc:  # figures too large for 64-bit integers once scaled
         raise InputError(f"the question cannot be solved: {exc}", hint="check the prices and limits for absurd values") from None
+    if plan.status not in (solver.OPTIMAL, solver.FEASIBLE) and not relaxations:
+        want = format_rate(q.targets.throughput) if q.targets.throughput is not None and demand > 0 else "one replica"
+        raise NoPlanError(f"no plan serves {want} within the limits")
     if plan.status not in (solver.OPTIMAL, solver.FEASIBLE):
         def solve_within(q2: Question) -> solver.Plan:
             return search.solve(q2, diagnose.RELAXATION_TIME_LIMIT_S)[0]
