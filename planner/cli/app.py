@@ -591,22 +591,22 @@ def predict(
     pp: Annotated[int, typer.Option("--pp", metavar="N", help="Pipeline-parallel degree per replica.")] = 1,
     batch: Annotated[str, typer.Option("--batch", metavar="N|max", help="Concurrent sequences in the whole deployment, or 'max' (largest that fits).")] = "1",
     input_tokens: Annotated[
-        Optional[str], typer.Option("--input", metavar="TOKENS|DIST", help="Prompt tokens per sequence (default 512), or a distribution: 'lognormal:mean=1024,p99=4096[,max=8192]', 'uniform:low=100,high=2000'. Without --load a distribution's mean is used.")
+        Optional[str], typer.Option("--input", metavar="TOKENS|DIST", autocompletion=complete.length_form, help="Prompt tokens per sequence (default 512), or a distribution: 'lognormal:mean=1024,p99=4096[,max=8192]', 'uniform:low=100,high=2000'. Without --load a distribution's mean is used.")
     ] = None,
     output_tokens: Annotated[
-        Optional[str], typer.Option("--output", metavar="TOKENS|DIST", help="Generated tokens per sequence (default 256), or a distribution as for --input.")
+        Optional[str], typer.Option("--output", metavar="TOKENS|DIST", autocompletion=complete.length_form, help="Generated tokens per sequence (default 256), or a distribution as for --input.")
     ] = None,
     lengths_file: Annotated[
         Optional[Path], typer.Option("--lengths", metavar="FILE", help="CSV (columns input,output) or JSONL ({\"input\": 512, \"output\": 128} per line) of request lengths, drawn at random; instead of --input and --output.")
     ] = None,
     load: Annotated[
-        Optional[str], typer.Option("--load", metavar="FORM", help="Simulate one replica under a load and report percentiles: burst:16 (16 requests at once), concurrency:64 (64 clients, closed loop) or rate:5/s (Poisson arrivals; also rate:300/min).")
+        Optional[str], typer.Option("--load", metavar="FORM", autocompletion=complete.load_form, help="Simulate one replica under a load and report percentiles: burst:16 (16 requests at once), concurrency:64 (64 clients, closed loop) or rate:5/s (Poisson arrivals; also rate:300/min).")
     ] = None,
     burstiness: Annotated[
         Optional[str], typer.Option("--burstiness", metavar="CV", help="With --load rate:...: coefficient of variation of the gaps between arrivals (gamma); 1 is Poisson (default), 2 burstier, 0.5 smoother.")
     ] = None,
     requests: Annotated[
-        Optional[str], typer.Option("--requests", metavar="N", help="Requests to simulate with --load (default: a burst's size; 20 per client for concurrency, 2,000 to 20,000; 2,000 for a rate).")
+        Optional[str], typer.Option("--requests", metavar="N", help="Requests to simulate with --load (default: a burst's size; else 2,000, or 20 per client, raised until the summary window spans 15 mean request lifetimes, at most 50,000).")
     ] = None,
     seed: Annotated[str, typer.Option("--seed", metavar="N", help="Seed for drawn lengths and arrivals with --load: the same seed gives the same answer.")] = "0",
     rope_scaling: Annotated[
@@ -621,7 +621,7 @@ def predict(
     output: OutputOption = None,
     catalog: CatalogOption = None,
 ) -> None:
-    """Predict memory, TTFT, TPOT and throughput of one deployment.
+    """Predict memory, TTFT, TPOT and throughput of one deployment; with --load, percentiles under a load.
 
     Examples:
 

@@ -141,6 +141,15 @@ class LoadForm:
             return min(max(DEFAULT_MIN_REQUESTS, 20 * self.size), DEFAULT_MAX_REQUESTS)
         return DEFAULT_MIN_REQUESTS
 
+    def default_rule(self) -> str:
+        """``default_requests`` in words."""
+        if self.kind == "burst":
+            return "a burst is its own size"
+        if self.kind == "concurrency":
+            return (f"the default for a closed loop: 20 per client, at least {DEFAULT_MIN_REQUESTS:,}, "
+                    f"at most {DEFAULT_MAX_REQUESTS:,}")
+        return f"the default for a rate: {DEFAULT_MIN_REQUESTS:,} arrivals"
+
     def load(self, requests: int | None = None) -> Load:
         """The load with ``requests`` requests (default ``default_requests``)."""
         n = self.default_requests() if requests is None else requests
@@ -167,7 +176,7 @@ class LoadForm:
 
 
 DEFAULT_MIN_REQUESTS = 2_000
-DEFAULT_MAX_REQUESTS = 20_000
+DEFAULT_MAX_REQUESTS = 50_000  # about one second of simulation
 
 
 def parse_load(text: str, burstiness: float | None = None) -> LoadForm:

@@ -14,6 +14,11 @@ end is the steady state a user asks about. So the figures are taken over
 * the cool-down cut is everything after the last arrival: an open loop
   drains, and a closed loop has fewer clients left than it was asked for.
 
+With the default request count, a run whose window spans fewer than
+MIN_LIFETIMES mean request lifetimes (its e2e) is run again with more
+requests (at most DEFAULT_MAX_REQUESTS): a rate of 2,000 requests that
+each live 10 s would otherwise still be filling up when the window opens.
+
 A burst is one static batch: its window is the whole run. Where the window
 would be empty (a closed loop that sends no more than its first requests),
 the whole run is summarised and the window says so.
@@ -23,19 +28,23 @@ Overload
 An open loop whose arrivals come faster than the replica serves them has no
 steady state: its queue, and with it every latency, grows for as long as the
 run lasts, so percentiles over a window describe the run's length, not the
-load. It is detected in the window by two signs together: the waiting queue
-(arrived, not yet admitted) grows by more than 5% of the window's arrivals
-(and by 5 requests or more), and fewer requests finish in the window than
-95% of those that arrive. In steady state both counts move only by the
-queue's fluctuation, which is small beside 5% of some 1,800 arrivals. The
-rate the replica serves while saturated (finished requests over the window)
-is then its capacity at these lengths, and the backlog's growth rate
-(requests/s) is the arrival rate less that. Thresholds are policy, stated here, not facts.
+load. It is detected in the window: the requests in the system (arrived,
+not finished; queued or running) grow by more than 5% of the window's
+arrivals, and by 5 requests or more. In steady state that count moves only
+by its fluctuation, small beside 5% of the 1,800 or more arrivals of a
+window that spans 15 or more request lifetimes (a window still filling up
+from the start would look like growth: hence the lifetimes rule). The
+rate the replica serves while saturated (output tokens/s over the window's
+second half, over the mean output per request) is then its capacity at
+these lengths, and the backlog's growth rate (requests/s) is the arrival
+rate less that. With the default request count an overloaded rate is run
+again with 10,000 requests, so that the replica has filled. Thresholds are policy, stated here, not facts.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -44,13 +53,21 @@ from planner.catalog.schema import EngineFactors, Model, ModelKind
 from planner.core.errors import InputError
 from planner.model.lengths import Fixed, LengthSource, Lengths, Lognormal, Samples, Uniform
 from planner.model.serving import SchedulerSettings, Served, Summary, scheduler_for, simulate
-from planner.model.traffic import Burst, LoadForm
+from planner.model.traffic import DEFAULT_MAX_REQUESTS, Burst, LoadForm
 from planner.model.workload import Deployment, Shape
 
 WARM_UP_SHARE = 0.10  # of the requests' arrivals cut from the start of the window
 OVERLOAD_GROWTH_SHARE = 0.05  # queue growth over the window, as a share of its arrivals
 OVERLOAD_MIN_GROWTH = 5  # requests: below this a growing queue is noise
-OVERLOAD_SERVED_SHARE = 0.95  # finished / arrived in the window, below which the replica falls behind
+# The window spans at least this many mean request lifetimes (e2e) when the
+# request count is the default: requests that straddle its edges, and the
+# warm-up (10% of the arrivals, so 1.5 lifetimes or more), then weigh
+# about 1/15 or less. Policy, chosen with tests/test_predict_load.py's
+# Little's-law check.
+MIN_LIFETIMES = 15
+# Requests an overloaded rate is run with by default: 2,000 arrivals at four
+# times the capacity are over before a 1,024-sequence replica fills.
+OVERLOAD_REQUESTS = 10_000
 
 
 @dataclass(frozen=True)
@@ -60,6 +77,7 @@ class Window:
     start_s: float
     end_s: float
     rule: str  # in words, for reports
+    lifetimes: float | None = None  # window length over the mean e2e: how many request lifetimes it spans
 
 
 @dataclass(frozen=True)
@@ -86,6 +104,13 @@ class ServingPrediction:
     window: Window
     summary: Summary
     overload: Overload | None
+    requests_rule: str = "as asked"  # how the request count was chosen, in words
+
+    @property
+    def short_window(self) -> bool:
+        """The window spans fewer than MIN_LIFETIMES mean request lifetimes:
+        the warm-up may still show in its figures."""
+        return self.window.lifetimes is not None and self.window.lifetimes < MIN_LIFETIMES
 
     @property
     def steady(self) -> bool:
@@ -166,19 +191,22 @@ def detect_overload(served: Served, window: Window) -> Overload | None:
     if span <= 0:
         return None
     arrivals = sorted(served.arrival)
-    admitted = sorted(served.admitted)
     finished = sorted(served.finish)
-
-    def waiting(t: float) -> int:
-        return _count_at_or_before(arrivals, t) - _count_at_or_before(admitted, t)
-
     arrived_in = _count_at_or_before(arrivals, end) - _count_at_or_before(arrivals, start)
     finished_in = _count_at_or_before(finished, end) - _count_at_or_before(finished, start)
-    growth = waiting(end) - waiting(start)
-    if (growth > max(OVERLOAD_GROWTH_SHARE * arrived_in, OVERLOAD_MIN_GROWTH)
-            and finished_in < OVERLOAD_SERVED_SHARE * arrived_in):
-        return Overload(arrived_in / span, finished_in / span, (arrived_in - finished_in) / span)
-    return None
+    growth = arrived_in - finished_in  # requests added to those in the system over the window
+    if not growth > max(OVERLOAD_GROWTH_SHARE * arrived_in, OVERLOAD_MIN_GROWTH):
+        return None
+    # What the saturated replica serves: output tokens/s over the window's
+    # second half (by then its running set has filled), over the mean output
+    # per request. Completions lag: a request admitted late in a short run
+    # is still decoding when the run ends.
+    middle = start + span / 2
+    lo, hi = bisect_right(served.step_end, middle), bisect_right(served.step_end, end)
+    mean_output = sum(served.output) / len(served.output)
+    served_per_s = sum(served.step_tokens[lo:hi]) / (end - middle) / mean_output
+    arrivals_per_s = arrived_in / span
+    return Overload(arrivals_per_s, served_per_s, max(0.0, arrivals_per_s - served_per_s))
 
 
 def serve(
@@ -198,12 +226,43 @@ def serve(
         raise InputError(f"{model.id} is an encoder: it generates no tokens, so there is no load to schedule",
                          hint="leave --load out: predict gives its forward-pass time")
     settings, source = settings_for(dep, max_num_seqs)
-    spec = load.load(requests)
-    served = simulate(model, dep, spec, lengths, seed=seed, settings=settings, factors=factors)
-    window = summary_window(served, isinstance(spec, Burst))
-    overload = detect_overload(served, window) if load.kind == "rate" else None
+
+    def run(n: int | None) -> tuple[Served, Window, Summary, Overload | None]:
+        spec = load.load(n)
+        served = simulate(model, dep, spec, lengths, seed=seed, settings=settings, factors=factors)
+        window = summary_window(served, isinstance(spec, Burst))
+        summary = served.summary(window.start_s, window.end_s)
+        if summary.e2e is not None and not isinstance(spec, Burst):
+            window = dataclasses.replace(window, lifetimes=(window.end_s - window.start_s) / summary.e2e.mean)
+        return served, window, summary, detect_overload(served, window) if load.kind == "rate" else None
+
+    served, window, summary, overload = run(requests)
+    rule = "as asked" if requests is not None else load.default_rule()
+    if requests is None:
+        if overload is not None and len(served.arrival) < OVERLOAD_REQUESTS:
+            # Overloaded (or a window still filling up, which looks the same):
+            # a longer run lets the replica fill and shows which it is.
+            served, window, summary, overload = run(OVERLOAD_REQUESTS)
+        # Too short a run for its request lifetimes: its warm-up still shows in
+        # the window. Run again, longer by the shortfall and a 30% margin (a
+        # longer run's lifetimes can be longer still, near capacity: so up to
+        # three times).
+        for _ in range(3):
+            if overload is not None or window.lifetimes is None or window.lifetimes >= MIN_LIFETIMES:
+                break
+            n = len(served.arrival)
+            more = min(DEFAULT_MAX_REQUESTS, math.ceil(n * 1.3 * MIN_LIFETIMES / window.lifetimes))
+            if more <= n:
+                break
+            served, window, summary, overload = run(more)
+        n = len(served.arrival)
+        if n > load.default_requests():
+            rule += (f", raised to {n:,}: the replica is overloaded, and a longer run shows what it serves once full"
+                     if overload is not None else
+                     f", raised to {n:,} for a window of {MIN_LIFETIMES} or more mean request lifetimes "
+                     f"(at most {DEFAULT_MAX_REQUESTS:,})")
     return ServingPrediction(
-        load=load, requests=spec.requests, requests_defaulted=requests is None, seed=seed, lengths=lengths,
-        settings=settings, settings_source=source, served=served, window=window,
-        summary=served.summary(window.start_s, window.end_s), overload=overload,
+        load=load, requests=len(served.arrival), requests_defaulted=requests is None, seed=seed, lengths=lengths,
+        settings=settings, settings_source=source, served=served, window=window, summary=summary, overload=overload,
+        requests_rule=rule,
     )

@@ -9,7 +9,7 @@ from rich.text import Text
 from planner.catalog.schema import ModelKind
 from planner.model.predict import Prediction, describe_distribution
 from planner.model.lengths import Samples
-from planner.model.traffic import DEFAULT_MAX_REQUESTS, DEFAULT_MIN_REQUESTS
+from planner.model.under_load import MIN_LIFETIMES
 from planner.model.under_load import ServingPrediction, mean_lengths
 from planner.model.validation import Report
 from planner.report.format import TextTable, duration, gigabytes, milliseconds_fixed, number, significant
@@ -93,15 +93,6 @@ def _load_words(sv: ServingPrediction) -> str:
     return f"{sv.load.text} ({sv.load.describe()})"
 
 
-def _default_rule(sv: ServingPrediction) -> str:
-    if sv.load.kind == "burst":
-        return "a burst is its own size"
-    if sv.load.kind == "concurrency":
-        return (f"the default for a closed loop: 20 per client, at least {DEFAULT_MIN_REQUESTS:,}, "
-                f"at most {DEFAULT_MAX_REQUESTS:,}")
-    return f"the default for a rate: {DEFAULT_MIN_REQUESTS:,} arrivals"
-
-
 def _serving_headline(p: Prediction, sv: ServingPrediction, where: str, fit: str) -> str:
     dep, s = p.deployment, sv.summary
     head = (f"{p.spec.label} on {where}, {dep.precision.id} weights, {dep.kv_precision.id} KV cache, "
@@ -152,17 +143,22 @@ def _serving_renderables(sv: ServingPrediction, width: int) -> list[Any]:
                    f"{describe_distribution(sv.lengths.output)} tokens")
     mean = mean_lengths(sv.lengths)
     cap = "only the KV cache limits running sequences" if st.max_num_seqs is None else f"max_num_seqs {st.max_num_seqs:,}"
-    requests = "" if not sv.requests_defaulted else f" ({_default_rule(sv)}; --requests sets it)"
+    requests = "" if not sv.requests_defaulted else f" ({sv.requests_rule}; --requests sets it)"
     notes = [
         f"Simulated {sv.requests:,} requests{requests}, {s.requests:,} of them finished in the summary window; "
         f"seed {sv.seed}; lengths {lengths} "
         f"(means {mean.input:,} and {mean.output:,}).",
         f"Summary window {duration(sv.window.start_s)} to {duration(sv.window.end_s)} of simulated time: "
-        f"{sv.window.rule}. Percentiles are nearest-rank over requests finished in the window.",
+        f"{sv.window.rule}"
+        + ("" if sv.window.lifetimes is None else f"; it spans {sv.window.lifetimes:,.1f} mean request lifetimes")
+        + ". Percentiles are nearest-rank over requests finished in the window.",
         f"Scheduler: {cap}, {st.max_num_batched_tokens:,} tokens per step, chunked prefill "
         f"{'on' if st.chunked_prefill else 'off'}, {st.policy.value} steps, {st.admission.value} KV admission "
         f"({sv.settings_source}).",
     ]
+    if sv.short_window and sv.steady:
+        notes.append(f"SHORT RUN: the window spans fewer than {MIN_LIFETIMES} mean request lifetimes, so the "
+                     "warm-up may still show in these figures: raise --requests.")
     return [*laid_out(lat, width, [name for name, _ in shown]), *laid_out(facts, width, fact_names),
             Text("\n".join(notes), style="dim")]
 
