@@ -224,6 +224,9 @@ def test_the_table_reports_the_load(cli):
                   "queue wait", "p99", "output tokens/s", "KV-cache capacity", "preemptions", "Summary window",
                   "warm the replica up", "Scheduler: max_num_seqs", "Simulated 2,000 requests"):
         assert words in out, words
+    assert "lockstep" not in out
+    fixed = cli(*BASE, "--load", "concurrency:16", "--requests", "400").stdout
+    assert "Equal lengths keep clients that start together in lockstep" in fixed
 
 
 # --- laws, through the path predict takes ------------------------------------------

@@ -10,7 +10,7 @@ from planner.catalog.schema import ModelKind
 from planner.model.predict import Prediction, describe_distribution
 from planner.model.lengths import Samples
 from planner.model.under_load import MIN_LIFETIMES
-from planner.model.under_load import ServingPrediction, mean_lengths
+from planner.model.under_load import ServingPrediction, is_fixed, mean_lengths
 from planner.model.validation import Report
 from planner.report.format import TextTable, duration, gigabytes, milliseconds_fixed, number, significant
 from planner.report.layout import laid_out
@@ -156,6 +156,10 @@ def _serving_renderables(sv: ServingPrediction, width: int) -> list[Any]:
         f"{'on' if st.chunked_prefill else 'off'}, {st.policy.value} steps, {st.admission.value} KV admission "
         f"({sv.settings_source}).",
     ]
+    if sv.load.kind == "concurrency" and is_fixed(sv.lengths) and sv.load.size and sv.load.size > 1:
+        notes.append("Equal lengths keep clients that start together in lockstep: they finish together and resend "
+                     "together, so each TTFT waits for the whole batch's prefill. Measured clients drift apart; give "
+                     "--input/--output distributions or --lengths for a spread.")
     if sv.short_window and sv.steady:
         notes.append(f"SHORT RUN: the window spans fewer than {MIN_LIFETIMES} mean request lifetimes, so the "
                      "warm-up may still show in these figures: raise --requests.")
