@@ -465,3 +465,33 @@ def test_no_request_beats_its_own_prefill(catalog, engine, load, seed, longest):
         # 1e-9 s: times are sums of step times, differenced (float rounding)
         assert ttft >= perf.prefill(model, dep, f, 1, served.input[i]).total_s - 1e-9
         assert served.admitted[i] - served.arrival[i] <= ttft <= served.finish[i] - served.arrival[i]
+
+
+@given(values=st.lists(st.floats(0, 1e4, allow_nan=False), min_size=1, max_size=200),
+       weighted=st.booleans(), data=st.data())
+def test_percentiles_are_ordered_and_the_mean_lies_within_the_values(values, weighted, data):
+    """Nearest-rank p50 <= p90 <= p99, each one of the values; the (weighted)
+    mean between the smallest and largest; the count is the total weight."""
+    from planner.model.serving import percentiles
+
+    weights = (data.draw(st.lists(st.integers(1, 50), min_size=len(values), max_size=len(values)))
+               if weighted else None)
+    p = percentiles(values, weights)
+    assert p.p50 <= p.p90 <= p.p99
+    assert {p.p50, p.p90, p.p99} <= set(values)
+    # 1e-12 relative: the mean is a float sum of the values
+    assert min(values) * (1 - 1e-12) <= p.mean <= max(values) * (1 + 1e-12)
+    assert p.count == (len(values) if weights is None else sum(weights))
+    if len(set(values)) == 1:  # one value is every percentile and the mean
+        assert p.p50 == p.p99 == values[0] and p.mean == pytest.approx(values[0], rel=1e-12)
+
+
+@pytest.mark.parametrize("n", [1, 99, 100, 101, 1000])
+def test_nearest_rank_percentiles_of_one_to_n(n):
+    """Of 1..n, the nearest-rank p-th percentile is ceil(p n / 100) (the
+    definition: the smallest value with at least p% of the values at or below it)."""
+    from planner.model.serving import percentiles
+
+    p = percentiles([float(v) for v in range(n, 0, -1)])
+    assert (p.p50, p.p90, p.p99) == tuple(float(math.ceil(q * n / 100)) for q in (50, 90, 99))
+    assert p.mean == pytest.approx((n + 1) / 2, rel=1e-12)

@@ -260,6 +260,8 @@ FLAGS: dict[str, dict[str, str]] = {
         "input_tokens": "--input",
         "output_tokens": "--output",
         "rope_scaling": "--rope-scaling",
+        "requests": "--requests",
+        "load": "--load",
     },
 }
 
@@ -598,8 +600,25 @@ def predict(
     tp: Annotated[int, typer.Option("--tp", metavar="N", help="Tensor-parallel degree per replica.")] = 1,
     pp: Annotated[int, typer.Option("--pp", metavar="N", help="Pipeline-parallel degree per replica.")] = 1,
     batch: Annotated[str, typer.Option("--batch", metavar="N|max", help="Concurrent sequences in the whole deployment, or 'max' (largest that fits).")] = "1",
-    input_tokens: Annotated[str, typer.Option("--input", metavar="TOKENS", help="Prompt tokens per sequence.")] = "512",
-    output_tokens: Annotated[str, typer.Option("--output", metavar="TOKENS", help="Generated tokens per sequence.")] = "256",
+    input_tokens: Annotated[
+        Optional[str], typer.Option("--input", metavar="TOKENS|DIST", autocompletion=complete.length_form, help="Prompt tokens per sequence (default 512), or a distribution: 'lognormal:mean=1024,p99=4096[,max=8192]', 'uniform:low=100,high=2000'. Without --load a distribution's mean is used.")
+    ] = None,
+    output_tokens: Annotated[
+        Optional[str], typer.Option("--output", metavar="TOKENS|DIST", autocompletion=complete.length_form, help="Generated tokens per sequence (default 256), or a distribution as for --input.")
+    ] = None,
+    lengths_file: Annotated[
+        Optional[Path], typer.Option("--lengths", metavar="FILE", help="CSV (columns input,output) or JSONL ({\"input\": 512, \"output\": 128} per line) of request lengths, drawn at random; instead of --input and --output.")
+    ] = None,
+    load: Annotated[
+        Optional[str], typer.Option("--load", metavar="FORM", autocompletion=complete.load_form, help="Simulate one replica under a load and report percentiles: burst:16 (16 requests at once), concurrency:64 (64 clients, closed loop) or rate:5/s (Poisson arrivals; also rate:300/min).")
+    ] = None,
+    burstiness: Annotated[
+        Optional[str], typer.Option("--burstiness", metavar="CV", help="With --load rate:...: coefficient of variation of the gaps between arrivals (gamma); 1 is Poisson (default), 2 burstier, 0.5 smoother.")
+    ] = None,
+    requests: Annotated[
+        Optional[str], typer.Option("--requests", metavar="N", help="Requests to simulate with --load (default: a burst's size; else 2,000, or 20 per client, raised until the summary window spans 15 mean request lifetimes, at most 50,000).")
+    ] = None,
+    seed: Annotated[str, typer.Option("--seed", metavar="N", help="Seed for drawn lengths and arrivals with --load: the same seed gives the same answer.")] = "0",
     rope_scaling: Annotated[
         bool, typer.Option("--rope-scaling", help="Allow the longer context the model card documents with RoPE scaling (YaRN); the engine must be started with it.")
     ] = False,
@@ -607,12 +626,12 @@ def predict(
     memory_utilization: Annotated[
         Optional[float], typer.Option("--memory-utilization", metavar="SHARE", help="Share of GPU memory the engine may use (default: the engine's, 0.9 for vLLM).")
     ] = None,
-    max_batch: Annotated[Optional[int], typer.Option("--max-batch", metavar="N", help="Cap for --batch max, per replica (default: the engine's).")] = None,
+    max_batch: Annotated[Optional[int], typer.Option("--max-batch", metavar="N", help="Cap for --batch max, per replica (default: the engine's); with --load, the scheduler's max_num_seqs.")] = None,
     fmt: FormatOption = "table",
     output: OutputOption = None,
     catalog: CatalogOption = None,
 ) -> None:
-    """Predict memory, TTFT, TPOT and throughput of one deployment.
+    """Predict memory, TTFT, TPOT and throughput of one deployment; with --load, percentiles under a load.
 
     Examples:
 
@@ -621,7 +640,12 @@ def predict(
       planner predict llama-2-7b --gpu a100-sxm-80gb --precision fp16 --batch 1 --input 128 --output 128
       planner predict llama-3.1-70b --gpu h100 --gpus 8 --tp 4 --precision fp8 --batch max --format json
       planner predict llama-3.1-8b --gpu l40s --kv-precision fp8 --batch 32 --engine sglang
+      planner predict llama-3.1-8b --gpu h100 --precision fp8 --load concurrency:64
+      planner predict llama-3.1-8b --gpu h100 --precision fp8 --load rate:5/s --input lognormal:mean=1024,p99=4096 --output lognormal:mean=256,p99=1024
+      planner predict llama-3.1-8b --gpu h100 --load rate:300/min --burstiness 2 --requests 5000 --seed 1 --format json
+      planner predict llama-3.1-8b --gpu h100 --load burst:16 --input uniform:low=100,high=2000
     """
+    from planner.cli.load_options import lengths_option, load_option, requests_option, seed_option
     from planner.model.predict import predict as run_predict, prediction_dict
     from planner.report.predict import prediction_renderables
 
@@ -629,12 +653,16 @@ def predict(
     for value, flag in ((gpu, "--gpu"), (precision, "--precision"), (engine, "--engine")):
         _given(value, flag, optional=False)
     kv_precision = _given(kv_precision, "--kv-precision")
+    input_n, output_n, lengths = lengths_option(_given(input_tokens, "--input"), _given(output_tokens, "--output"),
+                                                lengths_file)
+    load_form = load_option(_given(load, "--load"), _given(burstiness, "--burstiness"))
+    simulated = requests_option(_given(requests, "--requests"))
     cat = _catalog(catalog)
     result = run_predict(
         cat, model, gpu, precision=precision, kv_precision=kv_precision, gpus=gpus, tp=tp, pp=pp,
-        batch=_batch(batch), input_tokens=parse_count(input_tokens, "input length"),
-        output_tokens=parse_count(output_tokens, "output length"), engine=engine, memory_utilization=memory_utilization,
-        max_batch=max_batch, rope_scaling=rope_scaling,
+        batch=_batch(batch), input_tokens=input_n, output_tokens=output_n, engine=engine,
+        memory_utilization=memory_utilization, max_batch=max_batch, rope_scaling=rope_scaling,
+        lengths=lengths, load=load_form, requests=simulated, seed=seed_option(seed),
     )
     _warn(result.spec.warnings)
     if fmt == "json":

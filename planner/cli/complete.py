@@ -22,6 +22,8 @@ OBJECTIVES = tuple(o.value for o in Objective)
 FIT_FORMATS = ("table", "json", "csv", "markdown", "html")
 FORMATS = ("table", "json")
 CSV_KINDS = ("bom", "candidates")
+LOAD_FORMS = ("burst:", "concurrency:", "rate:")  # predict --load; the number follows
+LENGTH_FORMS = ("uniform:low=", "lognormal:mean=")  # predict --input/--output distributions
 SECTIONS = ("gpus", "precisions", "models", "engines", "support", "providers", "instances", "servers")
 
 
@@ -69,3 +71,5 @@ fit_format = _fixed(FIT_FORMATS)
 output_format = _fixed(FORMATS)
 csv_kind = _fixed(CSV_KINDS)
 section = _fixed(SECTIONS)
+load_form = _fixed(LOAD_FORMS)
+length_form = _fixed(LENGTH_FORMS)
