@@ -460,7 +460,7 @@ def _alternatives_section(catalog: Catalog, result: FitResult) -> Section:
 
 def _variant(catalog: Catalog, q: Question, name: str, **change) -> Variant:
     try:
-        other = fit(catalog, q.replace(top=1, **change))
+        other = fit(catalog, q.replace(top=1, **change), relaxations=False)
     except NoPlanError as exc:
         return Variant(name, None, exc.message)
     return Variant(name, other.cost, _describe_plan(other))
@@ -482,11 +482,10 @@ def _variants(catalog: Catalog, result: FitResult) -> tuple[list[Variant], str |
     variants: list[Variant] = []
 
     def scaled(factor: float) -> Targets:
-        return Targets(
+        return t.replace(
             latency_s=None if t.latency_s is None else t.latency_s * factor,
             ttft_s=None if t.ttft_s is None else t.ttft_s * factor,
             e2e_s=None if t.e2e_s is None else t.e2e_s * factor,
-            throughput=t.throughput,
         )
 
     if any(v is not None for v in (t.latency_s, t.ttft_s, t.e2e_s)):
