@@ -413,20 +413,25 @@ def _factors_line(p: dict[str, float], bandwidth_key: str, compute_key: str) -> 
             f"overlap: {_round('x', p['overlap'])}}}")
 
 
-def _overlay_groups(catalog, engine: str, g: Grouping) -> list[tuple[str, str, str]]:
-    """(group key, bandwidth key, compute key) for every factor group the
-    built-in entry or the fit has: the overlay writes each in full, so no
-    built-in group is left to shadow the fit (factors_for takes the most
-    specific key that gives a field)."""
-    keys = ["default"] + sorted((set(catalog.engines[engine].factors) | set(g.bandwidth) | set(g.compute)) - {"default"})
-    out = []
+def _overlay_lines(catalog, engine: str, p: dict[str, float], g: Grouping) -> list[str]:
+    """The overlay's factor groups: ``default`` in full, then every group the
+    built-in entry or the fit has, each with the field its kind decides
+    (a family key the compute share, a memory-class key the bandwidth share,
+    a segment key both), so no built-in group is left to shadow the fit:
+    factors_for takes, field by field, the most specific key that gives it."""
+    lines = [f"      default: {_factors_line(p, g.bandwidth[0], g.compute[0])}"]
+    keys = sorted((set(catalog.engines[engine].factors) | set(g.bandwidth) | set(g.compute)) - {"default"})
     for key in keys:
         gpus = [gpu for gpu in catalog.gpus.values() if key in (gpu.family, gpu.memory_class, gpu.segment)]
-        if key == "default" or not gpus:
-            out.append((key, g.bandwidth[0], g.compute[0]))
-        else:
-            out.append((key, g.bandwidth_key(gpus[0]), g.compute_key(gpus[0])))
-    return out
+        if not gpus:
+            continue
+        fields = []
+        if any(gpu.memory_class == key or gpu.segment == key for gpu in gpus):
+            fields.append(f"bandwidth: {_round('bandwidth', p['bandwidth@' + g.bandwidth_key(gpus[0])])}")
+        if any(gpu.family == key or gpu.segment == key for gpu in gpus):
+            fields.append(f"compute: {_round('compute', p['compute@' + g.compute_key(gpus[0])])}")
+        lines.append(f"      {key}: {{{', '.join(fields)}}}")
+    return lines
 
 
 def main() -> int:
@@ -439,6 +444,7 @@ def main() -> int:
                         help=f"also fit {', '.join(SERVING_ENGINES)} on the silicon-hopper.csv serving runs and write them as "
                              f"the overlay {SERVING_OUT.relative_to(ROOT)} (not the catalog), and report the runs' "
                              "errors in sample, 5-fold and H100 <-> H200 (slow)")
+    parser.add_argument("--no-held-out", action="store_true", help="with --serving: write the overlay, skip the held-out report")
     args = parser.parse_args()
 
     catalog = load_catalog()
@@ -457,7 +463,7 @@ def main() -> int:
             "# the dense aggregated closed-loop runs of benchmarks/data/silicon-hopper.csv",
             f"# (sha256 {silicon_digest}...; SILICON.md; MoE runs left out: expert parallelism is not",
             f"# modelled), each configuration weighted {SERVING_WEIGHT} of a published row, predicted by the",
-            "# serving simulation. Every factor group is written in full.",
+            "# serving simulation. Every factor group the built-in entry has is overridden.",
             "engines:",
         ]
         for engine in SERVING_ENGINES:
@@ -468,8 +474,7 @@ def main() -> int:
             if entry["notes"]:
                 fitted_on += "; " + "; ".join(entry["notes"])
             lines += [f"  - id: {engine}", f"    fitted_on: \"{fitted_on}\"", "    factors:"]
-            for key, bandwidth_key, compute_key in _overlay_groups(catalog, engine, entry["grouping"]):
-                lines.append(f"      {key}: {_factors_line(entry['params'], bandwidth_key, compute_key)}")
+            lines += _overlay_lines(catalog, engine, entry["params"], entry["grouping"])
     else:
         out = OUT
         lines = [
@@ -503,11 +508,12 @@ def main() -> int:
     if args.cv:
         _print_errors("leave-one-out cross-validation (each row predicted by factors fitted without it):",
                       cross_validate(by_engine, fitted))
-    if args.cv_gpu or args.serving:  # --serving alone: the two GPU types the serving runs measure
+    held_out = args.serving and not args.no_held_out
+    if args.cv_gpu or held_out:  # --serving alone: the two GPU types the serving runs measure
         by_gpu = leave_one_gpu_out(by_engine, () if args.cv_gpu else ("h100-sxm", "h200-sxm"))
         if args.cv_gpu:
             _print_errors("leave-one-GPU-out (each GPU type's rows predicted by factors fitted without that GPU):", by_gpu)
-        if args.serving:
+        if held_out:
             serving_report(by_engine, fitted, by_gpu)
     text = "\n".join(lines) + "\n"
     if args.check:

@@ -152,6 +152,25 @@ def main() -> None:
         print(f"  {engine_id:<8}TTFT {100 * statistics.median(abs(v) for v in e['ttft']):5.1f}%  "
               f"TPOT {100 * statistics.median(abs(v) for v in e['tpot']):5.1f}%")
     print("skipped rows: " + ", ".join(f"{why} {count}" for why, count in sorted(skipped.items())))
+    static_batch_ttft(catalog)
+
+
+def static_batch_ttft(catalog) -> None:
+    """measured.csv's TTFT rows of a static batch (batch_size > 1), each
+    simulated as a burst of that many requests, the burst's mean TTFT against
+    the measured figure (the rows' notes say what each measured)."""
+    from planner.model.measurements import Given, observation, read_runs
+
+    measured = Path(__file__).resolve().parent / "data" / "measured.csv"
+    runs = [r for r in read_runs(measured) if r.ttft_ms is not None and (r.concurrency or 1) > 1]
+    if not runs:
+        print("static-batch TTFT: no row of benchmarks/data/measured.csv measures TTFT at batch > 1 (none to check)")
+        return
+    pairs = [(o, safe_predict(o, o.deployment.engine.factors_for(o.deployment.gpu)))
+             for o in (observation(catalog, r, Given()) for r in runs)]
+    e = errors(pairs)["ttft"]
+    print(f"static-batch TTFT (bursts of batch_size): {e.rows} rows, median |error| {e.median_abs_pct:.1f}%, "
+          f"within 25% {100 * sum(abs(x) <= 0.25 for x in e.errors) / e.rows:.0f}%")
 
 
 if __name__ == "__main__":

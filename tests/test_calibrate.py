@@ -226,3 +226,26 @@ def test_serving_error_band_matches_the_readme():
     ttft, tpot = MEASURED_ERROR["serving_ttft"], MEASURED_ERROR["serving_tpot"]
     assert (ttft.rows, ttft.leave_one_out_pct) == (int(row[1]), float(row[2]))
     assert (tpot.rows, tpot.leave_one_out_pct) == (int(row[1]), float(row[3]))
+
+
+def test_the_serving_refit_overlay_loads_and_decides_every_group(catalog):
+    """benchmarks/engines-fitted-serving.yaml (fit_efficiency.py --serving)
+    is a valid overlay, and no built-in factor group shadows it: on an A10
+    (ampere family, GDDR memory) TensorRT-LLM's bandwidth is the overlay's
+    GDDR share and its compute the overlay's Ampere share."""
+    from planner.catalog.load import load_catalog
+
+    path = ROOT / "benchmarks" / "engines-fitted-serving.yaml"
+    overlay = yaml.safe_load(path.read_text())
+    groups = {e["id"]: e["factors"] for e in overlay["engines"]}
+    assert set(groups) == {"vllm", "sglang", "trtllm"}
+    refit = load_catalog([path])
+    for engine, factors in groups.items():
+        for key in catalog.engine(engine).factors:
+            assert key in factors, (engine, key)
+    a10 = refit.engine("trtllm").factors_for(refit.gpu("a10"))
+    assert a10.bandwidth == groups["trtllm"]["gddr"]["bandwidth"]
+    assert a10.compute == groups["trtllm"]["ampere"]["compute"]
+    h100 = refit.engine("vllm").factors_for(refit.gpu("h100-sxm"))
+    assert h100.decode_overhead_ms == groups["vllm"]["default"]["decode_overhead_ms"]
+    assert h100.compute == groups["vllm"]["hopper"]["compute"]
