@@ -8,7 +8,6 @@ atomically (planner.report.output.write_files); nothing else.
 
 from __future__ import annotations
 
-import datetime
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -90,7 +89,9 @@ def overlay_text(cat: Catalog, observations: list[Observation], counts: dict[str
     if len(observations) >= MIN_HELD_OUT + 1:
         held = fitting.errors(fitting.k_fold(observations, base, folds=min(5, len(observations)),
                                              surrogate=fitted.surrogate))
-    today = datetime.date.today().isoformat()
+    from planner.report.csv import generated_date  # here, not at import: it loads the solver (startup stays light)
+
+    today = generated_date().isoformat()  # SOURCE_DATE_EPOCH's date when set: the same files give the same overlay
     files = ", ".join(f"{name} ({n} run{'s' if n != 1 else ''})" for name, n in counts.items())
 
     def say(errors: dict[str, fitting.Error]) -> str:

@@ -97,6 +97,7 @@ class Observation:
     tpot_s: float | None
     burst: bool = False  # a static batch of ``concurrency`` requests at once, not a closed loop
     runs: int = 1  # measured runs behind the figures (repeats of one configuration merged)
+    requests: int | None = None  # requests the run sent, where known; None: as benchmarks/serving_accuracy.py assumes
 
     @property
     def gpu(self) -> str:
@@ -127,7 +128,7 @@ def simulate(obs: Observation, factors: EngineFactors, requests: int | None = No
     if obs.burst:
         load = traffic.Burst(n)
     else:
-        load = traffic.Closed(n, requests or max(MIN_SIMULATED_REQUESTS, SIMULATED_REQUESTS * n))
+        load = traffic.Closed(n, requests or obs.requests or max(MIN_SIMULATED_REQUESTS, SIMULATED_REQUESTS * n))
     served = serving.simulate(obs.model, obs.deployment, load, fixed(obs.input_len, obs.output_len), factors=factors)
     s = served.summary()
     ttft = s.ttft.mean if s.ttft is not None else math.nan

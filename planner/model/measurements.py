@@ -62,6 +62,7 @@ class Run:
     input_len: int | None = None
     output_len: int | None = None
     burst: bool = False  # a static batch of ``concurrency`` requests, not a closed loop
+    requests: int | None = None  # requests the run sent (a closed loop's length), where the file says
     model: str | None = None
     gpu: str | None = None
     engine: str | None = None
@@ -151,7 +152,7 @@ def _vllm(path: Path, data: dict[str, Any]) -> Run:
     return Run(
         source=str(path), format="vllm bench serve",
         ttft_ms=_number(path, data, "mean_ttft_ms"), tpot_ms=_number(path, data, "mean_tpot_ms"),
-        concurrency=_count(concurrency), burst=burst,
+        concurrency=_count(concurrency), burst=burst, requests=_count(completed),
         input_len=_count(input_total / per) if input_total and per else None,
         output_len=_count(output_total / per) if output_total and per else None,
         model=data.get("model_id") if isinstance(data.get("model_id"), str) else None,
@@ -308,6 +309,8 @@ def observation(catalog: Catalog, run: Run, given: Given) -> Observation:
         ttft_s=None if run.ttft_ms is None else run.ttft_ms / 1e3,
         tpot_s=None if run.tpot_ms is None else run.tpot_ms / 1e3,
         burst=run.burst,
+        # the run's own length: a closed loop's first wave weighs 1 / (requests per client) of its mean TTFT
+        requests=run.requests if run.requests and not run.burst and run.requests >= (run.concurrency or 1) else None,
     )
 
 
