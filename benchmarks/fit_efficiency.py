@@ -16,14 +16,17 @@ What is fitted, per engine (a few global factors, never a row):
   - overlap: how memory traffic and compute overlap within a pass (the p of
     the p-norm that merges them: 1 adds them, large takes the max).
 The objective is the sum of |log(predicted / measured)| over the engine's
-rows (memory rows excluded: no factor changes them). For vLLM, SGLang and
-TensorRT-LLM the rows also include the dense aggregated closed-loop runs of
+rows (memory rows excluded: no factor changes them). With --serving, the
+rows of vLLM, SGLang and TensorRT-LLM also include the dense aggregated closed-loop runs of
 benchmarks/data/silicon-hopper.csv (benchmarks/serving_accuracy.py reads
 them; MoE runs are left out: expert parallelism is not modelled), each
 configuration's mean TTFT and TPOT weighted SERVING_WEIGHT of a published
 row. They are predicted by the serving simulation through the surrogate of
 planner/model/calibrate.py: its ratios are taken at the start values, the
-engine is fitted, the ratios retaken at the fit and one more sweep run. A parameter that fewer
+engine is fitted, the ratios retaken at the fit and one more sweep run.
+That fit is written as an overlay, benchmarks/engines-fitted-serving.yaml,
+not into the catalog: moving the catalog's factors moves the plans the
+scenario tests and examples pin, which is a change of its own. A parameter that fewer
 than three rows depend on (their predictions move by over 1% across its
 range) is not fitted: it takes the reference engine's value, and the file
 says so.
