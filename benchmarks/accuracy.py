@@ -1,6 +1,6 @@
 """Accuracy of planner's performance model on published measurements.
 
-    python benchmarks/accuracy.py
+    python benchmarks/accuracy.py [--catalog overlay.yaml]
 
 Prints, per metric group, the median absolute percentage error of
   - planner as shipped (fitted factors, catalog/engines-fitted.yaml), and
@@ -11,6 +11,7 @@ Leave-one-out cross-validated errors come from `benchmarks/fit_efficiency.py --c
 
 from __future__ import annotations
 
+import argparse
 import statistics
 import sys
 from collections import defaultdict
@@ -27,7 +28,10 @@ DATA = ROOT / "benchmarks" / "data" / "measured.csv"
 
 
 def main() -> None:
-    catalog = load_catalog()
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--catalog", action="append", default=[], metavar="FILE",
+                        help="overlay on the catalog (e.g. benchmarks/engines-fitted-serving.yaml)")
+    catalog = load_catalog(parser.parse_args().catalog)
     rows = read_rows(DATA)
     report = validate(catalog, rows)
     roofline: dict[str, list[float]] = defaultdict(list)

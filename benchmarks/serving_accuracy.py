@@ -13,9 +13,12 @@ can be compared. Runs whose concurrency does not fit the KV cache (TTFT is
 then queueing, SILICON.md "capacity-bound runs") are kept: the simulation
 queues them as the engine did.
 
-    .venv/bin/python benchmarks/serving_accuracy.py [--limit-concurrency 512]
+    .venv/bin/python benchmarks/serving_accuracy.py [--limit-concurrency 512] [--catalog overlay.yaml]
 
-Nothing here is fitted: the engine factors are the catalog's.
+Nothing here is fitted: the engine factors are the catalog's (fitted on
+these runs among others by benchmarks/fit_efficiency.py, whose --serving
+flag prints the held-out errors). Repeated runs of one configuration count
+once (their median).
 """
 
 from __future__ import annotations
@@ -23,14 +26,18 @@ from __future__ import annotations
 import argparse
 import csv
 import statistics
+import sys
 from collections import defaultdict
 from pathlib import Path
 
-from planner.catalog.load import load_catalog
-from planner.model import perf, serving, traffic
-from planner.model.lengths import fixed
-from planner.model.predict import default_kv_precision
-from planner.model.workload import Deployment, Shape
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from planner.catalog.load import load_catalog  # noqa: E402
+from planner.core.errors import PlannerError  # noqa: E402
+from planner.model import perf  # noqa: E402
+from planner.model.calibrate import Error, Observation, Predicted, errors, route_of, safe_predict  # noqa: E402
+from planner.model.predict import default_kv_precision  # noqa: E402
+from planner.model.workload import Deployment, Shape  # noqa: E402
 
 DATA = Path(__file__).resolve().parent / "data" / "silicon-hopper.csv"  # a copy of the shared validation file; provenance in data/SILICON.md
 GPUS = {"h100_sxm": "h100-sxm", "h200_sxm": "h200-sxm"}
@@ -51,19 +58,20 @@ def _concurrency(source: str) -> int | None:
     return None
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--limit-concurrency", type=int, default=512, help="skip runs above this N (simulation time)")
-    args = parser.parse_args()
+def silicon_observations(catalog, limit_concurrency: int = 512) -> tuple[list[Observation], dict[str, int]]:
+    """The dense aggregated single-replica runs of silicon-hopper.csv as
+    observations, and how many rows were left out, by reason. Repeated runs of
+    one configuration (same engine, model, GPU, precision, TP, lengths and
+    concurrency; SILICON.md "Repeated runs") become one observation with the
+    median of their TTFTs and of their TPOTs, so a configuration counts once."""
     if not DATA.is_file():
         raise SystemExit(f"{DATA} is missing: it ships with the repository (benchmarks/data/SILICON.md)")
-    catalog = load_catalog()
     by_hf = {hf.lower(): m for m in catalog.models.values() for hf in m.hf_ids}
     for hf, model_id in MODELS.items():
         if model_id in catalog.models:
             by_hf.setdefault(hf, catalog.models[model_id])
-    errors: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     skipped: dict[str, int] = defaultdict(int)
+    runs: dict[tuple, list[dict[str, str]]] = defaultdict(list)
     with DATA.open(newline="") as handle:
         for row in csv.DictReader(handle):
             if row["mode"] != "agg":
@@ -71,48 +79,98 @@ def main() -> None:
                 continue
             model = by_hf.get(row["model_path"].lower())
             if model is None or model.moe is not None:
-                skipped["MoE or not in the catalog"] += 1
+                skipped["MoE (expert parallelism not modelled) or not in the catalog"] += 1
                 continue
             n = _concurrency(row["silicon_data_source"])
-            if n is None or n > args.limit_concurrency:
+            if n is None or n > limit_concurrency:
                 skipped["concurrency unknown or over the limit"] += 1
                 continue
             if int(row["pp_size"] or 1) != 1 or int(row["attention_dp_size"] or 1) > 1:
                 skipped["pipeline or attention DP"] += 1
                 continue
-            weights = row["precision"] or "bf16"
-            engine = catalog.engine(row["backend"])
-            dep = Deployment(gpu=catalog.gpu(GPUS[row["system"]]), precision=catalog.precision(weights),
-                             kv_precision=catalog.precision(default_kv_precision(catalog, weights)),
-                             engine=engine, tp=int(row["tp_size"]), batch=n)
-            shape = Shape(int(row["isl"]), int(row["osl"]))
-            try:
-                served = serving.simulate(model, dep, traffic.Closed(n, max(120, 6 * n)), fixed(shape.input, shape.output))
-            except Exception as exc:  # a shape the planner refuses (e.g. no KV room): count it
-                skipped[f"refused: {type(exc).__name__}"] += 1
-                continue
-            s = served.summary()
-            timing = perf.timing(model, dep, shape, engine.factors_for(dep.gpu), batch=n)
-            ttft, tpot = float(row["silicon_ttft_ms"]) / 1e3, float(row["silicon_tpot_ms"]) / 1e3
-            e = errors[engine.id]
-            e["sim ttft"].append(s.ttft.mean / ttft - 1)
-            e["sim tpot"].append(s.tpot.mean / tpot - 1)
-            e["timing ttft"].append(timing.ttft_s / ttft - 1)
-            e["timing tpot"].append((timing.tpot_s or 0) / tpot - 1)
+            key = (row["backend"], model.id, row["system"], row["precision"] or "bf16", int(row["tp_size"]),
+                   int(row["isl"]), int(row["osl"]), n)
+            runs[key].append(row)
+    observations = []
+    for (engine_id, model_id, system, weights, tp, isl, osl, n), rows in runs.items():
+        dep = Deployment(gpu=catalog.gpu(GPUS[system]), precision=catalog.precision(weights),
+                         kv_precision=catalog.precision(default_kv_precision(catalog, weights)),
+                         engine=catalog.engine(engine_id), tp=tp, batch=1)
+        ttft = statistics.median(float(r["silicon_ttft_ms"]) for r in rows) / 1e3
+        tpot = statistics.median(float(r["silicon_tpot_ms"]) for r in rows) / 1e3
+        obs = Observation(rows[0]["id"], catalog.models[model_id], dep, isl, osl, n, ttft, tpot, runs=len(rows))
+        try:
+            route_of(obs)  # the replica must hold the model and one request
+        except PlannerError as exc:
+            skipped[f"refused: {type(exc).__name__}"] += len(rows)
+            continue
+        observations.append(obs)
+    return observations, dict(skipped)
 
-    print(f"{'engine':<8}{'runs':>6}  {'TTFT sim':>9}{'timing':>9}  {'TPOT sim':>9}{'timing':>9}   (median |error|; bias)")
-    for engine_id, e in sorted(errors.items()):
-        def cell(key: str) -> str:
-            values = e[key]
-            return f"{statistics.median(abs(v) for v in values):8.0%}"
 
-        def bias(key: str) -> str:
-            return f"{statistics.median(e[key]):+.0%}"
+def report(title: str, pairs: list[tuple[Observation, Predicted]]) -> dict[str, dict[str, Error]]:
+    """Print median |error| and bias of mean TTFT and TPOT by engine; return them."""
+    by_engine: dict[str, list[tuple[Observation, Predicted]]] = defaultdict(list)
+    for obs, p in pairs:
+        by_engine[obs.deployment.engine.id].append((obs, p))
+    print(title)
+    out = {}
+    for engine_id, chosen in sorted(by_engine.items()):
+        e = errors(chosen)
+        out[engine_id] = e
+        cells = "  ".join(f"{m.upper()} {e[m].median_abs_pct:5.1f}% (bias {e[m].bias_pct:+5.1f}%, {e[m].rows} runs)"
+                          for m in ("ttft", "tpot") if m in e)
+        print(f"  {engine_id:<8}{cells}")
+    pooled = errors(pairs)
+    out["all"] = pooled
+    print("  all     " + "  ".join(f"{m.upper()} {pooled[m].median_abs_pct:5.1f}% (bias {pooled[m].bias_pct:+5.1f}%, "
+                                   f"{pooled[m].rows} runs)" for m in ("ttft", "tpot") if m in pooled))
+    return out
 
-        print(f"{engine_id:<8}{len(e['sim ttft']):>6}  {cell('sim ttft'):>9}{cell('timing ttft'):>9}  "
-              f"{cell('sim tpot'):>9}{cell('timing tpot'):>9}   "
-              f"bias TTFT {bias('sim ttft')} / {bias('timing ttft')}, TPOT {bias('sim tpot')} / {bias('timing tpot')}")
-    print("skipped: " + ", ".join(f"{why} {count}" for why, count in sorted(skipped.items())))
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--limit-concurrency", type=int, default=512, help="skip runs above this N (simulation time)")
+    parser.add_argument("--catalog", action="append", default=[], metavar="FILE",
+                        help="overlay on the catalog (e.g. benchmarks/engines-fitted-serving.yaml)")
+    args = parser.parse_args()
+    catalog = load_catalog(args.catalog)
+    observations, skipped = silicon_observations(catalog, args.limit_concurrency)
+    pairs = []
+    timing_errors: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for obs in observations:
+        dep, engine = obs.deployment, obs.deployment.engine
+        pairs.append((obs, safe_predict(obs, engine.factors_for(dep.gpu))))
+        timing = perf.timing(obs.model, dep, Shape(obs.input_len, obs.output_len), engine.factors_for(dep.gpu),
+                             batch=obs.concurrency)
+        assert obs.ttft_s is not None and obs.tpot_s is not None
+        timing_errors[engine.id]["ttft"].append(timing.ttft_s / obs.ttft_s - 1)
+        timing_errors[engine.id]["tpot"].append((timing.tpot_s or 0) / obs.tpot_s - 1)
+    report("serving simulation, catalog factors (median |error| of mean TTFT and TPOT):", pairs)
+    print("perf.timing at batch N, for comparison:")
+    for engine_id, e in sorted(timing_errors.items()):
+        print(f"  {engine_id:<8}TTFT {100 * statistics.median(abs(v) for v in e['ttft']):5.1f}%  "
+              f"TPOT {100 * statistics.median(abs(v) for v in e['tpot']):5.1f}%")
+    print("skipped rows: " + ", ".join(f"{why} {count}" for why, count in sorted(skipped.items())))
+    static_batch_ttft(catalog)
+
+
+def static_batch_ttft(catalog) -> None:
+    """measured.csv's TTFT rows of a static batch (batch_size > 1), each
+    simulated as a burst of that many requests, the burst's mean TTFT against
+    the measured figure (the rows' notes say what each measured)."""
+    from planner.model.measurements import Given, observation, read_runs
+
+    measured = Path(__file__).resolve().parent / "data" / "measured.csv"
+    runs = [r for r in read_runs(measured) if r.ttft_ms is not None and (r.concurrency or 1) > 1]
+    if not runs:
+        print("static-batch TTFT: no row of benchmarks/data/measured.csv measures TTFT at batch > 1 (none to check)")
+        return
+    pairs = [(o, safe_predict(o, o.deployment.engine.factors_for(o.deployment.gpu)))
+             for o in (observation(catalog, r, Given()) for r in runs)]
+    e = errors(pairs)["ttft"]
+    print(f"static-batch TTFT (bursts of batch_size): {e.rows} rows, median |error| {e.median_abs_pct:.1f}%, "
+          f"within 25% {100 * sum(abs(x) <= 0.25 for x in e.errors) / e.rows:.0f}%")
 
 
 if __name__ == "__main__":

@@ -115,6 +115,9 @@ def workspace(tmp_path, monkeypatch):
         "      - {pricing: reserved-3y, region: us-east-1, usd_per_hour: 30.0, as_of: \"2026-11\", source: our contract}\n",
         encoding="utf-8",
     )
+    # the benchmark results `planner calibrate --help` names
+    for name, source in (("c8.json", "vllm-c8.json"), ("c32.json", "vllm-c32.json"), ("genai-perf.json", "genai-perf.json")):
+        shutil.copy(ROOT / "tests/fixtures/calibrate" / source, tmp_path / name)
     monkeypatch.chdir(tmp_path)
     return tmp_path
 
@@ -238,7 +241,7 @@ def _complete(monkeypatch, line: str) -> list[str]:
 
 
 def test_completion_offers_commands_and_options(monkeypatch):
-    assert _complete(monkeypatch, "planner ") == ["size", "fit", "predict", "validate", "catalog"]
+    assert _complete(monkeypatch, "planner ") == ["size", "fit", "predict", "validate", "calibrate", "catalog"]
     assert _complete(monkeypatch, "planner fit 13B --own") == ["--owned"]
     assert set(_complete(monkeypatch, "planner fit 13B --re")) == {"--redundancy", "--region"}
 

@@ -1002,3 +1002,6 @@ def _run(args: list[str]) -> None:
         detail = detail if len(detail) <= 200 else detail[:200] + "..."
         _fail(f"internal error: {type(exc).__name__}: {detail} (set PLANNER_DEBUG=1 for a traceback, and please report it)",
               EXIT_INTERNAL)
+
+
+from planner.cli import calibrate as _calibrate  # noqa: E402,F401  (registers `planner calibrate`; it imports app)
