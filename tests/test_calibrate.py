@@ -218,7 +218,7 @@ def test_serving_error_band_matches_the_readme():
     """error_band's serving entries are the README's pooled serving row."""
     import re
 
-    from planner.report.error_band import MEASURED_ERROR
+    from planner.model.error_band import MEASURED_ERROR
 
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     row = re.search(r"^\| all \| (\d+) \| ([\d.]+)% \| ([\d.]+)% \|", readme, flags=re.MULTILINE)

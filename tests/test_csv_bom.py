@@ -15,6 +15,7 @@ from planner.core.units import HOURS_PER_MONTH
 from planner.plan.fit import fit
 from planner.plan.question import Economics, Objective, Question, Targets
 from planner.core.units import Rate
+from planner.plan.verify import DEFAULT_HEADROOM
 from planner.report.csv import BOM_COLUMNS, CANDIDATE_COLUMNS, QUESTION_COLUMNS, SUMMED, bom_csv, candidates_csv
 
 # Four owned H100s cannot serve 10,000 tok/s at TPOT 50 ms alone, and owned
@@ -125,6 +126,9 @@ def test_every_row_carries_the_question(mixed):
         "target_throughput": "10000", "target_throughput_unit": "tok/s", "input_tokens": str(plan["input"]),
         "output_tokens": str(plan["output"]), "objective": "hourly", "pricing_asked": "on-demand",
         "providers_asked": "default", "region_asked": "cheapest listed", "redundancy": "N+0", "generated": "2026-01-02",
+        # p99 unless asked; headroom the default share kept free, in percent; Poisson arrivals
+        "target_latency_statistic": "p99", "target_ttft_statistic": "", "target_e2e_statistic": "",
+        "headroom_pct": f"{100 * DEFAULT_HEADROOM:g}", "burstiness_cv": "1",
     }
     assert set(expected) == set(QUESTION_COLUMNS)
     for row in rows:  # the totals row too

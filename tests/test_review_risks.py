@@ -13,7 +13,7 @@ import pytest
 from conftest import ROOT, run_cli
 from planner.plan.question import DEFAULT_SEGMENTS
 from planner.report import charts
-from planner.report.error_band import MEASURED_ERROR
+from planner.model.error_band import MEASURED_ERROR
 
 EXAMPLES = ROOT / "examples"
 # Four plan lines on three GPU types (h100-sxm, a100-sxm-80gb, h100-nvl twice):

@@ -161,7 +161,7 @@ def serving_notes(result: FitResult) -> list[str]:
                  + "; ".join(parts) + f" ({result.checks[0].requests:,} requests per run, {arrivals}, "
                  "continuous batching with the engine's scheduler; planner/plan/verify.py).")
     if demand:
-        source = "--headroom" if q.headroom is not None else "default: the serving model's measured error"
+        source = "--headroom" if q.headroom is not None else "default: the measured leave-one-GPU-out error of throughput, rounded up"
         notes.append(f"Headroom: each replica is loaded to at most its simulated capacity at the targets / "
                      f"{1 + result.headroom:.2f} ({percent(100 * result.headroom)} kept free; {source}).")
     return notes

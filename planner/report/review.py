@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from planner.catalog.schema import ModelKind, PricingModel
-from planner.report import charts, error_band
+from planner.model import error_band
+from planner.report import charts
 from planner.catalog.architecture import count_params
 from planner.catalog.load import Catalog
 from planner.core.errors import NoPlanError
