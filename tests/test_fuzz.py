@@ -29,7 +29,7 @@ DOCUMENTED_EXITS = {0, 2, 3, 4, 5}
 # negative, markup, control characters, other scripts.
 HOSTILE = st.sampled_from(["", " ", ",", "=", "-1", "0", "nan", "inf", "-inf", "1e308", "1" + "0" * 400, "[/bold]",
                            "\x1b[2J", "{x}", "$", "%", "\u00e9", "13\u202fB"]) | st.text(max_size=12)
-DURATIONS = st.sampled_from(["100ms", "2s", "50 ms", "1e-9s", "1h"]) | HOSTILE
+DURATIONS = st.sampled_from(["100ms", "2s", "50 ms", "1e-9s", "1h", "p90:40ms", "mean:2s", "p99:", "p100:1s"]) | HOSTILE
 RATES = st.sampled_from(["5000 tok/s", "20 req/s", "300 samples/s", "2k tok/s"]) | HOSTILE
 COUNTS = st.sampled_from(["1", "2", "8", "2k", "4096"]) | HOSTILE
 FLOATS = st.sampled_from(["0.5", "0.9", "1", "1.2", "5"]) | HOSTILE
@@ -52,11 +52,19 @@ FIT_OPTIONS = {
     "--power-price": st.sampled_from(["$0.12/kWh", "0.2"]) | HOSTILE, "--memory-utilization": FLOATS,
     "--max-batch": COUNTS, "--top": COUNTS, "--segment": st.sampled_from(["datacenter", "consumer"]) | HOSTILE,
     "--engine": st.sampled_from(["vllm", "trtllm", "llama.cpp"]) | HOSTILE,
+    "--headroom": st.sampled_from(["0", "20%", "0.5"]) | HOSTILE, "--burstiness": FLOATS,
 }
 PREDICT_OPTIONS = {
     "--precision": PRECISIONS, "--kv-precision": PRECISIONS, "--gpus": COUNTS, "--tp": COUNTS, "--pp": COUNTS,
     "--batch": COUNTS | st.just("max"), "--input": COUNTS, "--output": COUNTS, "--memory-utilization": FLOATS,
     "--max-batch": COUNTS, "--engine": st.sampled_from(["vllm", "trtllm"]) | HOSTILE,
+    "--load": st.sampled_from(["burst:8", "concurrency:4", "rate:2/s", "rate:0", "brust:1"]) | HOSTILE,
+    "--burstiness": FLOATS, "--requests": st.sampled_from(["100", "200"]) | HOSTILE,
+}
+CAPACITY_OPTIONS = {
+    "--ttft": DURATIONS, "--tpot": DURATIONS, "--e2e": DURATIONS, "--precision": PRECISIONS, "--tp": COUNTS,
+    "--input": COUNTS | st.just("lognormal:mean=300,p99=900"), "--output": COUNTS, "--burstiness": FLOATS,
+    "--requests": st.sampled_from(["100", "60"]) | HOSTILE,
 }
 
 
@@ -101,6 +109,13 @@ def test_predict_ends_in_a_documented_exit_whatever_it_is_asked(model, gpu, opti
 
 
 @SETTINGS
+@given(model=MODELS, gpu=GPUS, options=_options(CAPACITY_OPTIONS), fmt=st.sampled_from(["table", "json"]))
+def test_capacity_ends_in_a_documented_exit_whatever_it_is_asked(model, gpu, options, fmt):
+    _check(["capacity", model, "--gpu", gpu, "--ttft", "2s", "--requests", "100", *options, "--format", fmt],
+           json_out=fmt == "json")
+
+
+@SETTINGS
 @given(args=st.one_of(
     st.tuples(st.just("size"), MODELS).map(list),
     st.tuples(st.just("size"), MODELS, st.just("--precision"), PRECISIONS).map(list),
@@ -124,6 +139,8 @@ OUT_OF_RANGE = [
     ("--zones", "0"), ("--zones", "17"), ("--redundancy", "N+101"), ("--redundancy", "2N"), ("--pricing", "x"),
     ("--budget", "$5/week"), ("--budget", "$2M"), ("--provider", "amazon"), ("--region", " "),
     ("--colo-price", "-1"), ("--colo-price", "$20000/kW-month"), ("--colo-price", "cheap"),
+    ("--headroom", "-1%"), ("--headroom", "1001%"), ("--burstiness", "0"), ("--burstiness", "101"),
+    ("--latency", "p95:40ms"), ("--ttft", "p99:0ms"),
 ]
 
 

@@ -241,7 +241,7 @@ def _complete(monkeypatch, line: str) -> list[str]:
 
 
 def test_completion_offers_commands_and_options(monkeypatch):
-    assert _complete(monkeypatch, "planner ") == ["size", "fit", "predict", "validate", "calibrate", "catalog"]
+    assert _complete(monkeypatch, "planner ") == ["size", "fit", "predict", "capacity", "validate", "calibrate", "catalog"]
     assert _complete(monkeypatch, "planner fit 13B --own") == ["--owned"]
     assert set(_complete(monkeypatch, "planner fit 13B --re")) == {"--redundancy", "--region"}
 

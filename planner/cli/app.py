@@ -440,7 +440,7 @@ def fit(
       planner fit 13B --latency 100ms --segment datacenter --top 3
       planner fit llama-3.1-70b --throughput '5000 tok/s' --latency 50ms --owned h100-sxm=8 --available h100-sxm=16,a100-sxm-80gb=64
       planner fit llama-3.1-8b --throughput '2000 tok/s' --latency 50ms --provider aws --pricing reserved-1y --redundancy N+1
-      planner fit llama-3.1-70b --throughput '20000 tok/s' --latency 50ms --provider aws,gcp --region us-east --zones 2 --budget '$150k/month'
+      planner fit llama-3.1-70b --throughput '20000 tok/s' --latency 50ms --provider aws,gcp --region us-east --zones 2 --budget '$200k/month'
       planner fit llama-3.1-8b --ttft 300ms --latency 40ms --objective tco --colo-price '$150/kW-month' --power-price '$0.12/kWh' --years 3
       planner fit mixtral-8x7b --throughput '10 req/s' --e2e 20s --gpu h100-sxm,l40s --precision fp8,int4
       planner fit llama-3.1-8b --throughput '20 req/s' --ttft p99:300ms --latency p90:30ms --headroom 20% --burstiness 2
