@@ -160,6 +160,9 @@ def serving_notes(result: FitResult) -> list[str]:
                   "Simulated (no throughput target, so at the rate each replica can take): ")
                  + "; ".join(parts) + f" ({result.checks[0].requests:,} requests per run, {arrivals}, "
                  "continuous batching with the engine's scheduler; planner/plan/verify.py).")
+    notes.append("In the plan table, batch is the mean number of requests running on a replica at that load and "
+                 "TTFT and TPOT their means there; tok/s is what the replicas may be given: their simulated capacity "
+                 "at the targets less the headroom.")
     if demand:
         source = "--headroom" if q.headroom is not None else "default: the measured leave-one-GPU-out error of throughput, rounded up"
         notes.append(f"Headroom: each replica is loaded to at most its simulated capacity at the targets / "
