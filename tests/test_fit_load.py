@@ -18,7 +18,7 @@ from planner.model.traffic import Open
 from planner.model.workload import Deployment
 from planner.plan.fit import fit
 from planner.plan.question import Question, Targets
-from planner.plan.verify import VERIFY_REQUESTS, VERIFY_SEED
+from planner.plan.verify import SEARCH_REQUESTS, VERIFY_REQUESTS, VERIFY_SEED
 
 
 def _resimulated(result, line):
@@ -122,7 +122,7 @@ def test_capacity_is_consistent_with_fit(catalog):
     dep = Deployment(gpu=gpu, precision=catalog.precision("bf16"), kv_precision=catalog.precision("bf16"),
                      engine=catalog.engine("vllm"), tp=1, pp=1, batch=1)
     slos = (Slo(Metric.TTFT, 0.5), Slo(Metric.TPOT, 0.04))
-    found = capacity(model, dep, fixed(512, 256), slos, requests=VERIFY_REQUESTS, seed=VERIFY_SEED)
+    found = capacity(model, dep, fixed(512, 256), slos, requests=SEARCH_REQUESTS, seed=VERIFY_SEED)
     assert found.rate > 0
     q = Question("llama-3.1-8b", Targets(ttft_s=0.5, latency_s=0.04, throughput=parse_rate(f"{found.rate} req/s")),
                  gpus=("l40s",), headroom=0.0)

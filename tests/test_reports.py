@@ -56,7 +56,7 @@ def test_markdown_report_writes_charts_beside_it(cli, tmp_path):
     for heading in ("## The question", "## The plan", "## Alternatives", "## Sensitivity", "## Risks",
                     "## Assumptions", "## Sources"):
         assert heading in text
-    for chart in ("review-cost-latency.svg", "review-memory.svg"):
+    for chart in ("review-cost-latency.svg", "review-memory.svg", "review-latency-load.svg"):
         assert f"]({chart})" in text
         assert (tmp_path / chart).read_text().lstrip().startswith("<svg")
     assert "latency targets halved" in text and "context doubled" in text
@@ -67,8 +67,9 @@ def test_html_report_is_self_contained(cli, tmp_path):
     result = cli(*FLEET, "--format", "html", "-o", str(target))
     assert result.exit_code == 0, result.stderr
     page = target.read_text()
-    assert page.startswith("<!DOCTYPE html>") and page.count("<svg") == 2
-    assert "Pareto front" in page and "usable capacity" in page
+    assert page.startswith("<!DOCTYPE html>") and page.count("<svg") == 3
+    assert "Pareto front" in page and "usable capacity" in page and "queue grows (no steady state)" in page
+    assert "<h2>Latency under load</h2>" in page
     assert not re.search(r"(src|href)=\"https?:", page) and "@import" not in page and "<script" not in page
     assert "traffic doubled" in page and "Measured accuracy" in page
 

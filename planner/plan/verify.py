@@ -47,12 +47,14 @@ from planner.plan.candidates import DeploymentShape
 DEFAULT_HEADROOM = math.ceil(MEASURED_ERROR["throughput"].leave_one_gpu_out_pct or 0) / 100  # 0.10 (module note)
 MAX_ROUNDS = 12  # solve-verify rounds; the last solves over simulated shapes only (a search bound)
 EXTRA_PER_ROUND = 3  # shapes simulated per round beyond the plan's own: the next cheapest per throughput
-VERIFY_REQUESTS = 2000  # simulated per trial (planner/model/capacity.py DEFAULT_REQUESTS)
+VERIFY_REQUESTS = 2000  # simulated when a plan line is checked at its load (a p99 over ~1,600)
+# simulated per trial of a capacity search (a p99 over ~800): fewer, since a
+# search runs 4-8 trials per shape and a plan's search several shapes. With
+# no throughput target a plan is one replica and its load is not given: one
+# run at the rate the estimate says it takes checks the targets hold there
+# (stepped down if not).
+SEARCH_REQUESTS = 1000
 VERIFY_SEED = 0
-# With no throughput target a plan is one replica and its load is not given:
-# one run at the rate the estimate says it takes checks the targets hold
-# there (searched down if not), with fewer requests (a p99 over ~800).
-SPOT_REQUESTS = 1000
 
 
 @dataclass(frozen=True)
@@ -116,17 +118,17 @@ class Verifier:
             try:
                 found = None
                 if not search:
-                    first = run_open(self.model, dep, self.lengths, guess, self.slos, requests=SPOT_REQUESTS,
+                    first = run_open(self.model, dep, self.lengths, guess, self.slos, requests=SEARCH_REQUESTS,
                                      cv=self.cv, seed=VERIFY_SEED, settings=self.settings)
                     if first.passes:
                         found = Capacity(guess, first, "not searched: no throughput target", math.inf,
-                                         SPOT_REQUESTS, self.cv, (first,))
+                                         SEARCH_REQUESTS, self.cv, (first,))
                 if found is None:
                     found = capacity(self.model, dep, self.lengths, self.slos,
-                                     requests=VERIFY_REQUESTS if search else SPOT_REQUESTS, cv=self.cv,
+                                     requests=SEARCH_REQUESTS, cv=self.cv,
                                      seed=VERIFY_SEED, settings=self.settings, guess=guess, bracket_only=not search)
             except PlannerError as exc:  # a request longer than the cache, say: the shape cannot serve the traffic
-                found = Capacity(0.0, None, exc.message, 0.0, VERIFY_REQUESTS, self.cv, ())
+                found = Capacity(0.0, None, exc.message, 0.0, SEARCH_REQUESTS, self.cv, ())
             hit = self._by_signature[self.signature(shape)] = Simulated(found, self.headroom)
         self.done[key] = hit
         return hit

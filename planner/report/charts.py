@@ -95,7 +95,8 @@ def plot_area(svg: str) -> PlotArea:
 def _svg(fig, ax, prefix: str) -> str:
     """The figure as SVG markup, its element ids prefixed so that two charts
     inlined in one HTML page do not share ids, and the plot area recorded on
-    the <svg> element (see plot_area)."""
+    the <svg> element (see plot_area). ``ax`` is one axes or a list of them
+    (panels): the plot area is the box around them all."""
     buffer = io.StringIO()
     fig.savefig(buffer, format="svg", metadata={"Date": None, "Creator": None})
     text = buffer.getvalue()
@@ -107,9 +108,11 @@ def _svg(fig, ax, prefix: str) -> str:
     # the axes' box after layout, in figure fractions from the bottom left;
     # the SVG's units are points (72 per inch) from the top left
     width_pt, height_pt = fig.get_size_inches() * 72
-    box = ax.get_position()
-    area = (f"{box.x0 * width_pt:.1f} {(1 - box.y1) * height_pt:.1f} "
-            f"{box.width * width_pt:.1f} {box.height * height_pt:.1f}")
+    boxes = [a.get_position() for a in (ax if isinstance(ax, (list, tuple)) else [ax])]
+    x0, x1 = min(b.x0 for b in boxes), max(b.x1 for b in boxes)
+    y0, y1 = min(b.y0 for b in boxes), max(b.y1 for b in boxes)
+    area = (f"{x0 * width_pt:.1f} {(1 - y1) * height_pt:.1f} "
+            f"{(x1 - x0) * width_pt:.1f} {(y1 - y0) * height_pt:.1f}")
     return text.replace("<svg ", f'<svg data-plot-area="{area}" ', 1)
 
 
@@ -239,5 +242,89 @@ def memory_svg(bars: list[MemoryBar]) -> str:
     ax.invert_yaxis()
     fig.legend(handles=handles + [capacity], loc="outside lower center", fontsize=8, frameon=False, ncol=5)
     svg = _svg(fig, ax, "memory")
+    plt.close(fig)
+    return svg
+
+
+@dataclass(frozen=True)
+class LoadPanel:
+    """One panel of the latency-against-load chart: a statistic of a metric."""
+
+    name: str  # "p99 TTFT"
+    target_ms: float | None
+
+
+@dataclass(frozen=True)
+class LoadCurve:
+    """One shape's figures at increasing request rates per replica."""
+
+    label: str
+    chosen: bool
+    rates: tuple[float, ...]  # requests/s per replica, increasing
+    values_ms: tuple[tuple[float | None, ...], ...]  # per panel, one per rate
+    stable: tuple[bool, ...]  # one per rate: False where the queue grows
+    operating_rate: float | None = None  # the plan's load on one replica, requests/s
+    operating_ms: tuple[float | None, ...] = ()  # per panel, at the plan's load
+
+
+# One colour per shape; the chosen shapes come first.
+CURVE_COLOURS = ("#1f6feb", "#2da44e", "#bf8700", "#8250df", "#cf222e", "#57606a")
+
+
+def latency_load_svg(panels: list[LoadPanel], curves: list[LoadCurve]) -> str:
+    """Latency statistics against the request rate per replica: one panel
+    per statistic, one colour per shape (chosen shapes drawn thicker), the
+    targets as dashed lines, the plan's load starred. A point where the queue
+    grows (no steady state) is a cross, joined by a dotted line: the curve
+    ends there."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(len(panels), 1, sharex=True, figsize=(FIGURE_WIDTH_IN, 1.4 + 2.3 * len(panels)),
+                             layout="constrained", squeeze=False)
+    axes = [row[0] for row in axes]
+    handles = []
+    for i, curve in enumerate(curves):
+        colour = CURVE_COLOURS[i % len(CURVE_COLOURS)]
+        width = 2.0 if curve.chosen else 1.2
+        for p, ax in enumerate(axes):
+            values = curve.values_ms[p]
+            steady = [(r, v) for r, v, s in zip(curve.rates, values, curve.stable) if s and v is not None]
+            (line,) = ax.plot([r for r, _ in steady], [v for _, v in steady], color=colour, linewidth=width,
+                              marker="o", markersize=3.5 if curve.chosen else 2.5, zorder=3 if curve.chosen else 2,
+                              label=_short(curve.label))
+            growing = [(r, v) for r, v, s in zip(curve.rates, values, curve.stable) if not s and v is not None]
+            if growing and steady:
+                ax.plot([steady[-1][0], growing[0][0]], [steady[-1][1], growing[0][1]], color=colour,
+                        linewidth=width * 0.7, linestyle=":", zorder=2)
+            if growing:
+                ax.scatter([r for r, _ in growing], [v for _, v in growing], marker="x", s=36, color=colour, zorder=3)
+            if p == 0:
+                handles.append(line)
+            if curve.operating_rate is not None and p < len(curve.operating_ms) and curve.operating_ms[p] is not None:
+                ax.scatter([curve.operating_rate], [curve.operating_ms[p]], marker="*", s=150, color=colour,
+                           edgecolors="#000000", linewidths=0.6, zorder=5)
+    for panel, ax in zip(panels, axes):
+        if panel.target_ms is not None:
+            ax.axhline(panel.target_ms, color="#000000", linestyle="--", linewidth=0.9, zorder=1)
+            ax.annotate(f"{panel.name} target {panel.target_ms:,g} ms", (0.005, panel.target_ms),
+                        xycoords=("axes fraction", "data"), xytext=(2, 3), textcoords="offset points", fontsize=7.5,
+                        bbox={"boxstyle": "round,pad=0.15", "facecolor": "white", "edgecolor": "none", "alpha": 0.8})
+        shown = [v for c in curves for v in c.values_ms[axes.index(ax)] if v is not None and v > 0]
+        if panel.target_ms:
+            shown.append(panel.target_ms)
+        if shown and max(shown) / min(shown) >= 8:
+            ax.set_yscale("log")
+            _plain_ticks(ax.yaxis)
+        ax.set_ylabel(f"{panel.name}, ms")
+        ax.grid(True, which="major", linewidth=0.3, alpha=0.6)
+    axes[-1].set_xlabel("requests/s offered to one replica")
+    axes[-1].set_xlim(left=0)
+    axes[0].set_title("Latency against load, per replica: where each shape's queue takes off")
+    handles.append(axes[0].scatter([], [], marker="*", s=150, color="#ffffff", edgecolors="#000000", linewidths=0.6,
+                                   label="the plan's load (verified)"))
+    handles.append(axes[0].scatter([], [], marker="x", s=36, color="#000000", label="queue grows (no steady state)"))
+    (target,) = axes[0].plot([], [], color="#000000", linestyle="--", linewidth=0.9, label="target")
+    handles.append(target)
+    fig.legend(handles=handles, loc="outside lower center", fontsize=8, frameon=False, ncol=min(4, len(handles)))
+    svg = _svg(fig, axes, "latency-load")
     plt.close(fig)
     return svg

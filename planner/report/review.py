@@ -15,7 +15,7 @@ from datetime import date
 
 from planner.catalog.schema import ModelKind, PricingModel
 from planner.model import error_band
-from planner.report import charts
+from planner.report import charts, load
 from planner.catalog.architecture import count_params
 from planner.catalog.load import Catalog
 from planner.core.errors import NoPlanError
@@ -36,12 +36,15 @@ from planner.report.fit import (
     quality_notes,
 )
 from planner.core.units import HOURS_PER_MONTH, Rate, format_rate
+from planner.model.slo import DEFAULT_PERCENTILE, Metric
+from planner.plan import verify
 from planner.report.format import (
     gigabytes,
     milliseconds,
     money,
     number,
     parameters,
+    percent,
     percent_change,
     signed_money,
     typed_duration,
@@ -175,6 +178,131 @@ def _plan_section(result: FitResult) -> Section:
         "throughput (they overlap only partly, so the total lies between the longer of the two and their sum, by a "
         "fitted exponent), then adds tensor-parallel communication and a fixed cost per pass; 'bound by' names the "
         "largest term.")
+    return sec
+
+
+def _rate(value: float) -> str:
+    """Requests/s as the simulation was run: 0.462 req/s, 12.3 req/s."""
+    return f"{number(value)} req/s"
+
+
+def _stat(p, statistic: str) -> str:
+    return "-" if p is None else milliseconds(getattr(p, statistic))
+
+
+def _arrivals(result: FitResult) -> str:
+    cv = result.question.burstiness
+    return "Poisson arrivals" if cv == 1 else f"gamma arrivals (coefficient of variation {cv:g})"
+
+
+def _scheduler_words(result: FitResult) -> str:
+    s = load.settings_of(result)
+    seqs = "no cap on running sequences" if s.max_num_seqs is None else f"at most {s.max_num_seqs:,} running sequences"
+    return (f"{result.engine.name}'s scheduler: {seqs}, {s.max_num_batched_tokens:,} tokens per step, "
+            f"{'chunked' if s.chunked_prefill else 'whole'} prefill, {s.policy.value} steps, {s.admission.value} KV admission")
+
+
+def _load_section(result: FitResult, loads: list[load.ShapeLoad]) -> Section | None:
+    """How the plan holds up under load: the targets at their statistic, each
+    line's simulated figures at the plan's load, the headroom, each charted
+    shape's capacity and limit, and where its knee is against the plan's load."""
+    if not result.checks:
+        return None
+    q = result.question
+    slos = q.targets.slos()
+    sec = Section("Latency under load")
+    if slos:
+        defaults = [s for s in slos if s.statistic is DEFAULT_PERCENTILE]
+        sec.paragraphs.append(
+            "Targets: " + _names([f"{s.name} at most {typed_duration(s.seconds)}" for s in slos])
+            + ", each over the requests served (the statistic: "
+            + (f"{DEFAULT_PERCENTILE.value} is the default, as MLPerf's LLM server scenario caps it; give e.g. "
+               "--latency p90:40ms for another)." if defaults else "as given).")
+            + " Scores are steady-state means; the statistics come from simulating one replica under open-loop "
+              "arrivals, where requests queue.")
+    else:
+        sec.paragraphs.append("No latency target was given: the figures below are what one replica serves at the "
+                              "load simulated.")
+    demand = q.targets.throughput is not None
+    first = result.checks[0]
+    sec.paragraphs.append(
+        ("Verified: fit simulated each plan line's replica at the load the plan gives it (the demand shared in "
+         "proportion to each replica's plannable rate)" if demand else
+         "Verified: with no throughput target, fit simulated each plan line's replica at the highest rate found to "
+         "meet the targets")
+        + f": {first.requests:,} requests per run, {_arrivals(result)}, seed {verify.VERIFY_SEED}, continuous batching "
+          f"with {_scheduler_words(result)} (planner/plan/verify.py).")
+    rows = []
+    for check in result.checks:
+        s = check.trial.summary
+        rows.append([check.key, _rate(check.rate), _stat(s.ttft, "p50"), _stat(s.ttft, "p99"), _stat(s.tpot, "p50"),
+                     _stat(s.tpot, "p99"), f"{s.mean_concurrency:,.1f}",
+                     "yes" if check.meets else "NO: " + "; ".join(check.trial.misses or ("the queue grows",))])
+    sec.tables.append(DocTable(["plan line", "rate per replica", "p50 TTFT", "p99 TTFT", "p50 TPOT", "p99 TPOT",
+                                "requests in flight", "meets every target"], rows,
+                               "Each plan line's replica at the plan's load, simulated"))
+    ttft_targeted = any(s.metric is Metric.TTFT for s in slos)
+    worst_ttft = max((c for c in result.checks if c.trial.summary.ttft is not None),
+                     key=lambda c: c.trial.summary.ttft.p99, default=None)  # type: ignore[union-attr]
+    if not ttft_targeted and worst_ttft is not None and worst_ttft.trial.summary.ttft is not None:
+        sec.paragraphs.append(
+            f"TTFT has no target, so nothing bounds it: at the plan's load its p99 is "
+            f"{milliseconds(worst_ttft.trial.summary.ttft.p99)} on {worst_ttft.key} (p50 "
+            f"{milliseconds(worst_ttft.trial.summary.ttft.p50)}); give --ttft to plan for one.")
+    if demand:
+        source = ("--headroom, as asked" if q.headroom is not None else
+                  f"the default: about the serving model's measured median "
+                  f"error on a GPU type without measurements ({error_band.MEASURED_ERROR['throughput'].leave_one_gpu_out_pct:g}% "
+                  f"for throughput, {error_band.MEASURED_ERROR['tpot'].leave_one_gpu_out_pct:g}% for TPOT, "
+                  "leave-one-GPU-out), so that an error of that size does not push a replica past its knee")
+        sec.paragraphs.append(f"Headroom: each replica is given at most its simulated capacity / {1 + result.headroom:.2f} "
+                              f"({percent(100 * result.headroom)} of it kept free; {source}).")
+    else:
+        sec.paragraphs.append("Headroom: none is applied without a throughput target; the rate above is the most one "
+                              "replica takes, so keep the offered load below it by the model's error.")
+    cap_rows = []
+    for sl in loads:
+        role = sl.gpu_words
+        knee = sl.knee
+        load_rate = max((c.rate for c in sl.checks), default=None)
+        if sl.simulated is not None:
+            cap = sl.simulated.capacity
+            capacity_cell = _rate(cap.rate) + ("" if not cap.limit.startswith("not searched") else " (not searched)")
+            basis = f"fit's search, {cap.requests:,} requests per trial"
+            limit = cap.limit
+            in_flight = f"{cap.concurrency:,.1f}"
+        else:
+            passing, failing = sl.highest_passing, sl.first_failing
+            capacity_cell = ("none charted" if passing is None else f"about {_rate(passing.rate)}")
+            basis = (f"the chart's sweep around the steady-state estimate of {_rate(sl.base_rate)} "
+                     f"(at most {load.CHART_REQUESTS} requests per point)")
+            limit = ("-" if failing is None else
+                     (failing.misses[0] if failing.misses else "the queue grows") + f" at {_rate(failing.rate)}")
+            in_flight = "-" if passing is None else f"{passing.summary.mean_concurrency:,.1f}"
+        if knee is None:
+            knee_cell = f"beyond {_rate(sl.trials[-1].rate)} (the last charted)"
+        else:
+            knee_cell = _rate(knee.rate) + (f" ({number(knee.rate / load_rate)}x the plan's load)" if load_rate else "")
+        cap_rows.append([sl.key, role, capacity_cell, limit, in_flight, knee_cell, basis])
+    if cap_rows:
+        sec.tables.append(DocTable(["shape", "charted as", "capacity per replica", "what limits it",
+                                    "requests in flight at capacity", "knee", "from"], cap_rows,
+                                   "Capacity at the targets, and the knee"))
+        sec.paragraphs.append(
+            f"The knee is the lowest charted rate at which the queue grows or p99 TTFT exceeds "
+            f"{load.KNEE_TTFT_FACTOR:g}x its value at the lightest load charted (a presentation threshold): past it, "
+            "requests wait for a free slot and TTFT climbs steeply while TPOT barely moves.")
+    for sl in loads:
+        knee = sl.knee
+        for check in sl.checks:
+            if knee is None:
+                continue
+            share = check.rate / knee.rate
+            where = ("below the knee" if share < 0.9 else "at the knee" if share <= 1.0 else "past the knee")
+            sec.bullets.append(f"{check.key}: the plan's load, {_rate(check.rate)} per replica, is {percent(100 * share)} "
+                               f"of the knee at {_rate(knee.rate)}: {where}"
+                               + (", where TTFT is queueing time; a TTFT target would move the plan below it."
+                                  if share > 1.0 and not ttft_targeted else "."))
     return sec
 
 
@@ -615,9 +743,12 @@ def _headroom_risks(result: FitResult, measured: set[str], notes: Footnotes) -> 
     encoder = result.spec.model.kind is ModelKind.ENCODER
     unmeasured = sorted({line.candidate.gpu.id for line in result.lines} - measured)
     risks = []
+    demand = result.question.targets.throughput is not None
     for row in headroom(result):
-        kinds = {"TPOT": ["tpot"], "TTFT": ["ttft"], "e2e latency": ["ttft", "tpot"], "throughput": ["throughput"]}.get(
-            row["target"], ["encoder"])
+        # a simulated row names its statistic and metric ("p99 TPOT"); the error is the metric's
+        metric = row["target"].split(" ", 1)[1] if row.get("simulated") else row["target"]
+        kinds = {"TPOT": ["tpot"], "TTFT": ["ttft"], "e2e latency": ["ttft", "tpot"], "e2e": ["ttft", "tpot"],
+                 "throughput": ["throughput"]}.get(metric, ["encoder"])
         if encoder:
             kinds = ["encoder"]
         # an end-to-end latency is TTFT plus the decode steps: the wider of their errors applies
@@ -629,6 +760,19 @@ def _headroom_risks(result: FitResult, measured: set[str], notes: Footnotes) -> 
         basis = (f"the {_pct(error)} median error measured for {what} ({which}"
                  + (f": no measurement is on {_names(unmeasured)}" if unmeasured and which != "measured" else "")
                  + f") {notes.cite(error_band.SOURCE)}")
+        check = _worst_check(result, row["target"]) if row.get("simulated") else None
+        if check is not None and not demand:
+            # no demand: the replica was simulated at the most it takes, so the
+            # figure sits at its target by construction; the risk is the load
+            risks.append(Risk(False, "", f"Headroom: with no throughput target, {check.key} was simulated at the most "
+                                         f"it takes, {_rate(check.rate)} per replica, where {figure}, "
+                                         f"{'more' if space >= error else 'less'} than {basis}: offer one replica at most "
+                                         f"{_rate(check.rate / (1 + error / 100))} so that an error of that size stays "
+                                         "inside the target."))
+            continue
+        if check is not None:
+            basis += (f"; simulated at the plan's load, {_rate(check.rate)} per replica on {check.key}, with "
+                      f"{check.requests:,} requests")
         if space < error:
             risks.append(Risk(True, f"{_pct(space)} {row['target']} headroom against a model error of {_pct(error)}",
                               f"Headroom: {figure}, less than {basis}; half the measured predictions erred by more, "
@@ -637,6 +781,15 @@ def _headroom_risks(result: FitResult, measured: set[str], notes: Footnotes) -> 
         else:
             risks.append(Risk(False, "", f"Headroom: {figure}, more than {basis}."))
     return risks
+
+
+def _worst_check(result: FitResult, target: str) -> verify.LineCheck | None:
+    """The plan line whose simulated figure for ``target`` ("p99 TPOT") is the highest."""
+    slo = next((s for s in result.question.targets.slos() if s.name == target), None)
+    if slo is None:
+        return None
+    scored = [(v, c) for c in result.checks if (v := slo.observed(c.trial.summary)) is not None]
+    return max(scored, key=lambda vc: vc[0])[1] if scored else None
 
 
 def _memory_risks(result: FitResult, notes: Footnotes) -> list[Risk]:
@@ -930,7 +1083,47 @@ def _decision(result: FitResult, risks: list[Risk]) -> str:
     return f"{what} {why} {weigh}"
 
 
-def _charts(result: FitResult) -> tuple[dict[str, str], dict[str, str], str | None]:
+def _load_chart(result: FitResult, loads: list[load.ShapeLoad]) -> tuple[str, str] | None:
+    """p99 (or the targets' statistic) TTFT and TPOT against the request rate
+    per replica, for the charted shapes (planner/report/load.py), and its caption."""
+    if not loads:
+        return None
+    slos = load.panel_slos(result)
+    names = ["TTFT", "TPOT", "e2e"]
+    panels = [charts.LoadPanel(f"{load.panel_statistic(slo).value} {names[i]}",
+                               None if slo is None else slo.seconds * 1e3) for i, slo in enumerate(slos)]
+    metric = [lambda s: s.ttft, lambda s: s.tpot, lambda s: s.e2e]
+
+    def figure(summary, i: int) -> float | None:
+        p = metric[i](summary)
+        return None if p is None else getattr(p, load.panel_statistic(slos[i]).value) * 1e3
+
+    curves = []
+    for sl in loads:
+        c = sl.shape
+        label = (f"{c.gpu.id} {c.precision.id} TP {c.tp}" + (f" x PP {c.pp}" if c.pp > 1 else "")
+                 + (" (plan)" if sl.chosen else " (alt.)"))
+        top = max(sl.checks, key=lambda check: check.rate, default=None)
+        curves.append(charts.LoadCurve(
+            label, sl.chosen, tuple(t.rate for t in sl.trials),
+            tuple(tuple(figure(t.summary, i) for t in sl.trials) for i in range(len(panels))),
+            tuple(t.stable for t in sl.trials),
+            None if top is None else top.rate,
+            () if top is None else tuple(figure(top.trial.summary, i) for i in range(len(panels)))))
+    counts = sorted({n for sl in loads for n in sl.requests})
+    fewest = counts[0] if counts else load.LIGHT_REQUESTS
+    title = (" and ".join(p.name for p in panels) + " against request rate per replica, for the chosen shape"
+             + ("s" if sum(sl.chosen for sl in loads) > 1 else "")
+             + (" and the cheapest alternatives on other GPU types" if any(not sl.chosen for sl in loads) else "")
+             + f": rates from 10% to 120% of each shape's simulated capacity (an alternative fit never simulated: its "
+               f"steady-state estimate), {load.CHART_REQUESTS} simulated requests per point from half of it up and "
+               f"down to {fewest} below, {_arrivals(result)}, seed {verify.VERIFY_SEED}; a curve ends where the queue "
+               "grows (a cross). The stars are the plan's load as verified with "
+               f"{result.checks[0].requests:,} requests (Latency under load).")
+    return charts.latency_load_svg(panels, curves), title
+
+
+def _charts(result: FitResult, loads: list[load.ShapeLoad] | None = None) -> tuple[dict[str, str], dict[str, str], str | None]:
     if not charts.available():
         return {}, {}, "Charts need matplotlib: install planner[report]."
     q = result.question
@@ -963,6 +1156,9 @@ def _charts(result: FitResult) -> tuple[dict[str, str], dict[str, str], str | No
     titles = {"cost-latency": "Cost against latency of the candidates: the Pareto front, and the chosen plan starred "
                               f"({_short_plan(result)})",
               "memory": "Memory use per GPU against usable capacity"}
+    drawn = _load_chart(result, loads or [])
+    if drawn is not None:
+        svgs["latency-load"], titles["latency-load"] = drawn
     return svgs, titles, None
 
 
@@ -973,8 +1169,12 @@ def build_review(catalog: Catalog, result: FitResult, today: date | None = None)
 
     today = today or generated_date()
     notes = Footnotes()
-    svgs, titles, missing = _charts(result)
+    loads = load.shape_loads(result) if charts.available() else []
+    svgs, titles, missing = _charts(result, loads)
     plan = _plan_section(result)
+    under_load = _load_section(result, loads)
+    if under_load is not None:
+        under_load.charts = ["latency-load"] if "latency-load" in svgs else []
     plan.charts = ["memory"] if "memory" in svgs else []
     alternatives = _alternatives_section(catalog, result)
     alternatives.charts = ["cost-latency"] if "cost-latency" in svgs else []
@@ -989,6 +1189,7 @@ def build_review(catalog: Catalog, result: FitResult, today: date | None = None)
     sections = [
         _question_section(result),
         plan,
+        *([under_load] if under_load is not None else []),
         _risks_section(risks),
         _bom_section(result),
         _pricing_section(catalog, result, notes),
