@@ -694,7 +694,7 @@ def capacity_command(
     output_tokens: Annotated[str, typer.Option("--output", metavar="TOKENS|DIST", help="Generated tokens per request: a count or a distribution, as --input.")] = "256",
     lengths_file: Annotated[Optional[Path], typer.Option("--lengths", metavar="FILE", help="CSV or JSONL of (input, output) lengths per request, sampled instead of --input/--output.")] = None,
     burstiness: Annotated[float, typer.Option("--burstiness", metavar="CV", help="Coefficient of variation of the gaps between requests: 1 is Poisson (default).")] = 1.0,
-    requests: Annotated[int, typer.Option("--requests", metavar="N", help="Requests simulated per trial rate (default 1,000, as fit's capacity search).")] = 1000,
+    requests: Annotated[int, typer.Option("--requests", metavar="N", help="Requests simulated per trial rate (default 2,000, as fit's capacity search).")] = 2000,
     engine: Annotated[str, typer.Option("--engine", metavar="ENGINE", autocompletion=complete.engine, help="vllm, trtllm, sglang, ...")] = question.DEFAULT_ENGINE,
     memory_utilization: Annotated[
         Optional[float], typer.Option("--memory-utilization", metavar="SHARE", help="Share of GPU memory the engine may use (default: the engine's).")
@@ -736,7 +736,7 @@ def capacity_command(
         raise InputError("capacity needs at least one latency target", hint="e.g. --ttft p99:2s --tpot p99:200ms")
     Open(1.0, max(1, requests), burstiness)  # the same checks as a run: one-line errors for a bad cv or count
     if requests < 50:
-        raise InputError(f"--requests {requests} is too few to judge a p99", hint="give at least 50 (default 1,000)")
+        raise InputError(f"--requests {requests} is too few to judge a p99", hint="give at least 50 (default 2,000)")
     lengths: Lengths | Samples
     if lengths_file is not None:
         lengths = read_lengths(lengths_file)
