@@ -25,7 +25,7 @@ What planner is told, and what it is not:
 
 Nothing here is fitted.
 
-    .venv/bin/python benchmarks/capacity_mlperf.py [--requests 1000] [--limit 40]
+    .venv/bin/python benchmarks/capacity_mlperf.py [--requests 2000] [--limit 200]
 """
 
 from __future__ import annotations
@@ -57,8 +57,8 @@ BENCHMARKS = {
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--requests", type=int, default=1000, help="requests simulated per trial rate")
-    parser.add_argument("--limit", type=int, default=40, help="rows to score at most (simulation time)")
+    parser.add_argument("--requests", type=int, default=2000, help="requests simulated per trial rate (as fit and capacity)")
+    parser.add_argument("--limit", type=int, default=200, help="rows to score at most (simulation time)")
     args = parser.parse_args()
     catalog = load_catalog()
     seen: set[tuple] = set()

@@ -54,8 +54,9 @@ def test_plan_json_contract(cli):
 
 
 def test_mixing_when_the_cheapest_type_runs_out(cli):
-    """Demand beyond what the cheaper type's inventory serves: the plan mixes types within every limit."""
-    inventory = {"l40s": 8, "h100-sxm": 16}
+    """Demand beyond what the cheaper type's inventory serves (per token/s, H100 SXM
+    at FP8 beats L40S here): the plan mixes types within every limit."""
+    inventory = {"l40s": 32, "h100-sxm": 4}
     plan = _fit(cli, "llama-3.1-8b", "--throughput", "60000 tok/s", "--latency", "60ms", "--gpu", "l40s,h100-sxm",
                 "--available", ",".join(f"{k}={v}" for k, v in inventory.items()))
     used: dict[str, int] = {}
