@@ -23,7 +23,7 @@ Headroom default: what a replica's capacity could be overstated by, read
 from the model's measured error (planner/model/error_band.py): the median
 error of throughput on a GPU type with no measurement (leave-one-GPU-out,
 9.5% on 2026-12-03), rounded up to a whole percent. Against MLPerf Server
-runs the simulated capacity is low by a median 9-19%
+runs the simulated capacity is low by a median 16-25%
 (benchmarks/capacity_mlperf.py), so this headroom is kept on top of a
 conservative estimate.
 """
