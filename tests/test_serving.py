@@ -495,3 +495,23 @@ def test_nearest_rank_percentiles_of_one_to_n(n):
     p = percentiles([float(v) for v in range(n, 0, -1)])
     assert (p.p50, p.p90, p.p99) == tuple(float(math.ceil(q * n / 100)) for q in (50, 90, 99))
     assert p.mean == pytest.approx((n + 1) / 2, rel=1e-12)
+
+
+def test_a_prompt_as_long_as_the_budget_still_runs_beside_decodes(catalog):
+    """TensorRT-LLM prefills whole prompts (no chunking) within max_num_tokens
+    (8,192 by default). A prompt of 8,192 tokens fits the budget alone but not
+    beside even one decode; were the decodes counted against it, each prompt
+    would wait for every running request to finish and the replica would
+    serve one request at a time. The simulation lets the step's first prompt
+    ride beside the decodes, so eight clients decode together: more than one
+    request runs on average and TPOT is above a lone request's."""
+    model = catalog.model("llama-3.1-8b")
+    dep = _dep(catalog, engine="trtllm", precision="fp8", kv="fp8")
+    settings = scheduler_for(dep.engine)
+    assert not settings.chunked_prefill and settings.max_num_batched_tokens == 8192  # the case this guards
+    lengths = fixed(8192, 256)
+    alone = simulate(model, dep, traffic.Closed(1, 20), lengths).summary()
+    eight = simulate(model, dep, traffic.Closed(8, 80), lengths).summary()
+    assert eight.mean_running > 4
+    assert eight.tpot.mean > alone.tpot.mean
+    assert eight.requests_per_s > 2 * alone.requests_per_s
