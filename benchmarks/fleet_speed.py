@@ -55,8 +55,8 @@ def synthetic_fleet(workloads: int, seed: int) -> tuple[list[Stream], list[Fleet
                                        False))
         options.append(FleetOption(name, _option(f"{name}:owned", "h100-sxm", 1, round(per_gpu * 6.9 ** 0.8, 3), 0.0,
                                                   pool="owned:h100-sxm"), False))
-    # an owned pool and a budget that bind: a tenth of what renting the peaks would cost
-    rent_at_peak = sum(max(s.demand) for s in streams) * 0.5
+    # an owned pool that binds (a tenth of the workloads each get 8 GPUs) and an hourly budget
+    rent_at_peak = sum(max(s.demand) for s in streams) * 1.5
     limits = FleetLimits(inventory={"owned:h100-sxm": 8 * max(1, workloads // 10)}, max_hourly_usd=round(rent_at_peak, 2),
                          time_limit_s=5.0 if workloads <= 100 else 60.0)  # the targets
     return streams, options, limits

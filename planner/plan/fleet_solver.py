@@ -37,7 +37,9 @@ With ``FleetLimits.static`` every option's count is the same in every period
 (sized for the peak): the autoscaled optimum is never dearer than the static
 one, since a static plan is one of the autoscaled model's solutions.
 
-Stages, as in solver.py: (1) least cost; (2) among those, fewest GPU-hours.
+Stages, as in solver.py: (1) least cost; (2) among those, fewest GPU-hours,
+searched for no longer than stage 1 took (a tie-break: "optimal" means the
+cost is proved least).
 Rounding to the integer grid follows solver.py's directions (coverage never
 overstated, limits never overstated, charges never understated).
 """
@@ -56,6 +58,7 @@ from planner.plan import solver
 from planner.plan.solver import COST_SCALE, FEASIBLE, INFEASIBLE, OPTIMAL, POWER_SCALE, THROUGHPUT_SCALE, UNKNOWN, to_grid
 
 DEFAULT_TIME_LIMIT_S = 30.0
+TIE_BREAK_S = 0.1  # least time the fewest-GPU-hours stage gets (a search bound)
 PERIODS_PER_DAY = 24
 
 
@@ -137,8 +140,13 @@ def solve_fleet(streams: Sequence[Stream], options: Sequence[FleetOption], limit
     # Streams that share no limit are independent: solved apart, each is a
     # small model, and the sum of their optima is the joint optimum.
     groups = _independent_groups(streams, by_stream, limits)
-    parts = [_solve_group([s for s in streams if s.name in group], by_stream, limits, periods,
-                          limits.time_limit_s * len(group) / len(streams)) for group in groups]
+    parts = []
+    for group in groups:
+        members = [s for s in streams if s.name in group]
+        share = limits.time_limit_s * len(group) / len(streams)
+        apart, hint = _apart_if_it_fits(members, by_stream, limits, periods, share / 2) if len(members) > 1 \
+            else (None, ())
+        parts.append(apart or _solve_group(members, by_stream, limits, periods, share, hint))
     statuses = [p.status for p in parts]
     if INFEASIBLE in statuses:
         status = INFEASIBLE
@@ -230,6 +238,44 @@ def _independent_groups(streams: Sequence[Stream], by_stream: Mapping[str, list[
     return list(groups.values())
 
 
+def _apart_if_it_fits(streams: Sequence[Stream], by_stream: Mapping[str, list[FleetOption]], limits: FleetLimits,
+                      periods: int, time_limit_s: float) -> tuple[_Part | None, tuple[FleetLine, ...]]:
+    """The streams solved one by one, each as if the shared limits were its
+    alone; when their plans together keep within the shared limits, that is
+    the joint optimum (each stream's cost is a lower bound of its cost in any
+    joint plan, and each is met; likewise its GPU-hours among its cheapest
+    plans), found without the joint model. None when they do not fit
+    together, or a stream's own solve was not proved; the lines found come
+    back either way, as a starting point for the joint model."""
+    parts = [_solve_group([s], by_stream, limits, periods, time_limit_s / len(streams)) for s in streams]
+    lines = tuple(line for p in parts for line in p.lines)
+    if any(p.status != OPTIMAL for p in parts) or not _within(lines, limits, periods):
+        return None, lines
+    return _Part(OPTIMAL, lines, sum(p.cost_bound or 0.0 for p in parts)), lines
+
+
+def _within(lines: Sequence[FleetLine], limits: FleetLimits, periods: int) -> bool:
+    """Whether ``lines`` keep within every shared limit in every period, in
+    exact decimals (the joint model's integer grid is never more lenient)."""
+    inventory = limits.inventory or {}
+    for p in range(periods):
+        gpus: dict[str, int] = {}
+        for line in lines:
+            gpus[line.option.pool] = gpus.get(line.option.pool, 0) + line.by_period[p] * line.option.gpus_per_unit
+        if any(gpus.get(pool, 0) > cap for pool, cap in inventory.items()):
+            return False
+        if limits.max_gpus is not None and sum(gpus.values()) > limits.max_gpus:
+            return False
+        for cap, attr in ((limits.max_power_w, "power_w"), (limits.max_hourly_usd, "hourly_usd")):
+            if cap is not None and sum(solver.exact(getattr(line.option, attr)) * line.by_period[p] for line in lines) \
+                    > solver.exact(cap):
+                return False
+    if limits.max_capex_usd is not None and sum(solver.exact(line.option.capex_usd) * line.committed for line in lines) \
+            > solver.exact(limits.max_capex_usd):
+        return False
+    return True
+
+
 # --- one group of linked streams ---------------------------------------------------
 
 
@@ -241,7 +287,7 @@ class _Part:
 
 
 def _solve_group(streams: Sequence[Stream], by_stream: Mapping[str, list[FleetOption]], limits: FleetLimits,
-                 periods: int, time_limit_s: float) -> _Part:
+                 periods: int, time_limit_s: float, hint: Sequence[FleetLine] = ()) -> _Part:
     # Periods with the same demand for every stream of the group are one
     # period of the model, weighted by how many they are. Sized for the peak
     # (static), every period needs what the peak of each stream needs.
@@ -333,6 +379,15 @@ def _solve_group(streams: Sequence[Stream], by_stream: Mapping[str, list[FleetOp
         return _Part(OPTIMAL if empty else INFEASIBLE, (), 0.0 if empty else None)
     cost = _sum(cost_terms)
     model.minimize(cost)
+    # a starting point (the streams' plans apart, which may break a shared
+    # limit): the search repairs it rather than starting from nothing
+    hinted = {line.option.key: line for line in hint}
+    for key, x in committed.items():
+        model.add_hint(x, hinted[key].committed if key in hinted else 0)
+    for key, fs in flexible.items():
+        for p, x in enumerate(fs):
+            line = hinted.get(key)
+            model.add_hint(x, line.by_period[period_of.index(p)] if line is not None else 0)
     status, cp = _run(model, time_limit_s)
     if status == cp_model.INFEASIBLE:
         return _Part(INFEASIBLE, (), None)
@@ -341,8 +396,11 @@ def _solve_group(streams: Sequence[Stream], by_stream: Mapping[str, list[FleetOp
     proven = status == cp_model.OPTIMAL
     bound = cp.best_objective_bound / COST_SCALE
     values = {x.index: cp.value(x) for x in xs}
-    left = time_limit_s - cp.wall_time
-    if left > 0:  # stage 2: the fewest GPU-hours among the cheapest
+    # Stage 2, the fewest GPU-hours among the cheapest fleets, is a tie-break:
+    # it gets as long as stage 1 took (at least TIE_BREAK_S) and keeps the
+    # best it finds; the status speaks of the cost only.
+    left = min(time_limit_s - cp.wall_time, max(TIE_BREAK_S, cp.wall_time))
+    if left > 0:
         model.add(cost <= cp.value(cost))
         model.clear_hints()
         for x in xs:
@@ -351,9 +409,6 @@ def _solve_group(streams: Sequence[Stream], by_stream: Mapping[str, list[FleetOp
         status2, cp2 = _run(model, left)
         if status2 in (cp_model.OPTIMAL, cp_model.FEASIBLE):
             values = {x.index: cp2.value(x) for x in xs}
-        proven = proven and status2 == cp_model.OPTIMAL
-    else:
-        proven = False
     lines = []
     for o in chosen:
         key = o.option.key
