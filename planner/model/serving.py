@@ -143,7 +143,11 @@ def kv_capacity_tokens(model: Model, dep: Deployment, settings: SchedulerSetting
     after weights, the activations of the largest step (the token budget,
     logits for max_num_seqs sequences) and the runtime, over KV bytes per token."""
     batch = settings.max_num_seqs or 1
-    mem = perf.memory(model, dep, Shape(settings.max_num_batched_tokens, 1), batch=batch)
+    # the largest step carries the token budget spread over the sequences (an
+    # engine that does not chunk prompts still never steps more than its
+    # budget), and logits for every sequence
+    per_sequence = max(1, settings.max_num_batched_tokens // batch)
+    mem = perf.memory(model, dep, Shape(per_sequence, 1), batch=batch)
     free = mem.capacity_per_gpu - mem.weights_per_gpu - mem.activations_per_gpu - mem.runtime_per_gpu
     per_token = perf.kv_bytes_per_token_per_gpu(model, dep)
     if free <= 0 or per_token <= 0:
