@@ -13,7 +13,12 @@ can be compared. Runs whose concurrency does not fit the KV cache (TTFT is
 then queueing, SILICON.md "capacity-bound runs") are kept: the simulation
 queues them as the engine did.
 
-    .venv/bin/python benchmarks/serving_accuracy.py [--limit-concurrency 512] [--catalog overlay.yaml]
+    .venv/bin/python benchmarks/serving_accuracy.py [--limit-concurrency 512] [--catalog overlay.yaml] [--static-only]
+
+Then (alone with --static-only) the held-out static batches of
+benchmarks/data/static-batch.csv (STATIC-BATCH.md beside it: published mean
+first-token latency of B prompts of one length sent together), each
+simulated as a burst of B requests, beside the batch-1 row of the same table.
 
 Nothing here is fitted: the engine factors are the catalog's (fitted on
 these runs among others by benchmarks/fit_efficiency.py, whose --serving
@@ -28,7 +33,7 @@ import csv
 import statistics
 import sys
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -36,7 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from planner.catalog.load import load_catalog  # noqa: E402
 from planner.core.errors import PlannerError  # noqa: E402
 from planner.model import perf  # noqa: E402
-from planner.model.calibrate import Error, Observation, Predicted, errors, predict, route_of, safe_predict  # noqa: E402
+from planner.model.calibrate import Error, Observation, Predicted, errors, predict, route_of, safe_predict, simulate  # noqa: E402
 from planner.model.measurements import Given, Run, observation, read_runs  # noqa: E402
 from planner.model.predict import default_kv_precision  # noqa: E402
 from planner.model.workload import Deployment, Shape  # noqa: E402
@@ -164,6 +169,11 @@ def main() -> None:
 
 STATIC_BATCH = Path(__file__).resolve().parent / "data" / "static-batch.csv"  # held out; provenance in data/STATIC-BATCH.md
 MEASURED = Path(__file__).resolve().parent / "data" / "measured.csv"
+# LMDeploy's profile_generation.py runs each case as `concurrency` threads that
+# send their requests one after another, 10 rounds by default
+# (docs/en/benchmark/profile_generation.md, STATIC-BATCH.md): a closed loop of
+# B clients whose first round is the burst. The table shows that reading too.
+PROFILE_GENERATION_ROUNDS = 10
 
 
 @dataclass(frozen=True)
@@ -174,6 +184,7 @@ class StaticRow:
     observation: Observation | None  # None: the row does not map onto the catalog
     predicted_s: float | None  # the burst's mean TTFT; None where the model refuses the run
     refused: str | None  # why there is no prediction
+    rounds_s: float | None = None  # mean TTFT of B clients sending PROFILE_GENERATION_ROUNDS requests each
 
 
 def static_batch_rows(catalog, paths: tuple[Path, ...] = (STATIC_BATCH, MEASURED)) -> list[StaticRow]:
@@ -191,17 +202,23 @@ def static_batch_rows(catalog, paths: tuple[Path, ...] = (STATIC_BATCH, MEASURED
             except PlannerError as exc:
                 out.append(StaticRow(run, None, None, exc.message))
                 continue
+            factors = obs.deployment.engine.factors_for(obs.deployment.gpu)
             try:
-                predicted = predict(obs, obs.deployment.engine.factors_for(obs.deployment.gpu)).ttft_s
+                predicted = predict(obs, factors).ttft_s
+                looped = replace(obs, burst=False, requests=PROFILE_GENERATION_ROUNDS * obs.concurrency)
+                rounds = simulate(looped, factors).ttft_s
             except PlannerError as exc:
                 out.append(StaticRow(run, obs, None, exc.message))
                 continue
-            out.append(StaticRow(run, obs, predicted, None))
+            out.append(StaticRow(run, obs, predicted, None, rounds))
     return out
 
 
-def _summary(label: str, rows: list[StaticRow]) -> str:
-    errs = [r.predicted_s / (r.run.ttft_ms / 1e3) - 1 for r in rows if r.predicted_s is not None]
+def _summary(label: str, rows: list[StaticRow], rounds: bool = False) -> str:
+    """Rows, median |error|, bias (median signed error) and share within 25%
+    of the burst's mean TTFT (or, with ``rounds``, the closed loop's)."""
+    predicted = [(r.rounds_s if rounds else r.predicted_s, r.run.ttft_ms) for r in rows]
+    errs = [p / (m / 1e3) - 1 for p, m in predicted if p is not None and m]
     refused = len(rows) - len(errs)
     if not errs:
         return f"  {label:<22}{len(rows):>3} rows, none predicted ({refused} refused)"
@@ -222,6 +239,7 @@ def static_batch_ttft(catalog) -> list[StaticRow]:
     rows = static_batch_rows(catalog)
     batched = [r for r in rows if (r.run.concurrency or 1) > 1]
     baseline = {_key(r.run): r for r in rows if (r.run.concurrency or 1) == 1}
+    fitted = {_key(run) for run in read_runs(MEASURED) if run.ttft_ms is not None}
     print(f"static-batch TTFT (bursts of batch_size; {STATIC_BATCH.name}, held out; see data/STATIC-BATCH.md):")
     if not batched:
         print("  no row measures TTFT at batch > 1 (none to check)")
@@ -234,13 +252,17 @@ def static_batch_ttft(catalog) -> list[StaticRow]:
     print(_summary("all, batch > 1", batched))
     if baseline:
         print(_summary("batch-1 baseline", list(baseline.values())))
-    print(f"  {'model':<12}{'GPU':<15}{'TP':>3}{'batch':>6}{'in':>6}{'out':>6}{'measured':>11}{'predicted':>11}{'error':>8}"
-          f"   {'batch 1: measured':>17}{'predicted':>11}{'error':>8}")
+    print(_summary("all, as 10 rounds", batched, rounds=True))
+    print(f"  {'model':<12}{'GPU':<15}{'TP':>3}{'batch':>6}{'in':>6}{'out':>6}{'measured':>11}{'burst':>11}{'error':>8}"
+          f"{'10 rounds':>11}{'error':>8}   {'batch 1: measured':>17}{'predicted':>11}{'error':>8}")
     first_seen = {r.run.model: i for i, r in reversed(list(enumerate(rows)))}  # the file's order of models
     for r in sorted(batched, key=lambda r: (first_seen[r.run.model], r.run.input_len or 0, r.run.output_len or 0,
                                             r.run.concurrency or 1)):
         base = baseline.get(_key(r.run))
-        print(f"  {_cells(r, wide=True)}   {_cells(base) if base else '':>36}")
+        mark = " *" if base and _key(base.run) in fitted else ""
+        print(f"  {_cells(r, wide=True)}   {_cells(base) if base else '':>36}{mark}")
+    if any(_key(r.run) in fitted for r in baseline.values()):
+        print("  * this batch-1 figure is also in measured.csv, on which the engine's factors were fitted (in sample)")
     reasons: dict[str, int] = defaultdict(int)
     for r in rows:
         if r.refused:
@@ -251,6 +273,7 @@ def static_batch_ttft(catalog) -> list[StaticRow]:
 
 
 def _key(run: Run) -> tuple:
+    """One table's configuration at one batch size's lengths: model, GPU, engine, TP, precision, lengths."""
     return (run.model, run.gpu, run.engine, run.tp, run.precision, run.input_len, run.output_len)
 
 
@@ -258,12 +281,20 @@ def _ms(seconds: float | None) -> str:
     return "-" if seconds is None else f"{1e3 * seconds:,.0f} ms"
 
 
+def _pct(predicted: float | None, measured: float | None) -> str:
+    """Signed error in whole per cent ("+0%", never "-0%"); "-" without a prediction."""
+    if predicted is None or not measured:
+        return "-"
+    return f"{round(100 * (predicted / measured - 1)) + 0:+d}%"
+
+
 def _cells(r: StaticRow, wide: bool = False) -> str:
     measured = r.run.ttft_ms / 1e3 if r.run.ttft_ms is not None else None
-    error = "-" if r.predicted_s is None or not measured else f"{100 * (r.predicted_s / measured - 1):+.0f}%"
+    error = _pct(r.predicted_s, measured)
     if not wide:
         return f"{_ms(measured):>17}{_ms(r.predicted_s):>11}{error:>8}"
-    figures = f"{_ms(measured):>11}{_ms(r.predicted_s):>11}{error:>8}"
+    rounds = _pct(r.rounds_s, measured)
+    figures = f"{_ms(measured):>11}{_ms(r.predicted_s):>11}{error:>8}{_ms(r.rounds_s):>11}{rounds:>8}"
     obs = r.observation
     model = obs.model.id if obs else (r.run.model or "?")
     gpu = obs.deployment.gpu.id if obs else (r.run.gpu or "?")
