@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import math
 import statistics
 import sys
 from collections import defaultdict
@@ -41,7 +42,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from planner.catalog.load import load_catalog  # noqa: E402
 from planner.core.errors import PlannerError  # noqa: E402
 from planner.model import perf  # noqa: E402
-from planner.model.calibrate import Error, Observation, Predicted, errors, predict, route_of, safe_predict, simulate  # noqa: E402
+from planner.model.calibrate import (  # noqa: E402
+    Error, Observation, Predicted, errors, predict, route_of, safe_predict, simulate)
 from planner.model.measurements import Given, Run, observation, read_runs  # noqa: E402
 from planner.model.predict import default_kv_precision  # noqa: E402
 from planner.model.workload import Deployment, Shape  # noqa: E402
@@ -205,11 +207,18 @@ def static_batch_rows(catalog, paths: tuple[Path, ...] = (STATIC_BATCH, MEASURED
             factors = obs.deployment.engine.factors_for(obs.deployment.gpu)
             try:
                 predicted = predict(obs, factors).ttft_s
-                looped = replace(obs, burst=False, requests=PROFILE_GENERATION_ROUNDS * obs.concurrency)
-                rounds = simulate(looped, factors).ttft_s
+                rounds = None
+                if obs.deployment.engine.id == "lmdeploy":  # profile_generation.py's rounds (above)
+                    looped = replace(obs, burst=False, requests=PROFILE_GENERATION_ROUNDS * obs.concurrency)
+                    rounds = simulate(looped, factors).ttft_s
             except PlannerError as exc:
                 out.append(StaticRow(run, obs, None, exc.message))
                 continue
+            if not math.isfinite(predicted):
+                out.append(StaticRow(run, obs, None, "the simulation finished no request"))
+                continue
+            if rounds is not None and not math.isfinite(rounds):
+                rounds = None
             out.append(StaticRow(run, obs, predicted, None, rounds))
     return out
 
@@ -223,7 +232,8 @@ def _summary(label: str, rows: list[StaticRow], rounds: bool = False) -> str:
     if not errs:
         return f"  {label:<22}{len(rows):>3} rows, none predicted ({refused} refused)"
     within = sum(abs(e) <= 0.25 for e in errs) / len(errs)
-    return (f"  {label:<22}{len(rows):>3} rows, {len(errs):>3} predicted: median |error| {100 * statistics.median(abs(e) for e in errs):5.1f}%, "
+    median_abs = 100 * statistics.median(abs(e) for e in errs)
+    return (f"  {label:<22}{len(rows):>3} rows, {len(errs):>3} predicted: median |error| {median_abs:5.1f}%, "
             f"bias {100 * statistics.median(errs):+6.1f}%, within 25% {100 * within:3.0f}%"
             + (f" ({refused} refused)" if refused else ""))
 
@@ -252,7 +262,9 @@ def static_batch_ttft(catalog) -> list[StaticRow]:
     print(_summary("all, batch > 1", batched))
     if baseline:
         print(_summary("batch-1 baseline", list(baseline.values())))
-    print(_summary("all, as 10 rounds", batched, rounds=True))
+    if any(r.rounds_s is not None for r in batched):
+        print(_summary("lmdeploy, as 10 rounds", [r for r in batched if r.observation
+                                                  and r.observation.deployment.engine.id == "lmdeploy"], rounds=True))
     print(f"  {'model':<12}{'GPU':<15}{'TP':>3}{'batch':>6}{'in':>6}{'out':>6}{'measured':>11}{'burst':>11}{'error':>8}"
           f"{'10 rounds':>11}{'error':>8}   {'batch 1: measured':>17}{'predicted':>11}{'error':>8}")
     first_seen = {r.run.model: i for i, r in reversed(list(enumerate(rows)))}  # the file's order of models
