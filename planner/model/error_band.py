@@ -49,8 +49,8 @@ MEASURED_ERROR: dict[str, ErrorBand] = {
     # peak memory is not fitted: the figure is the plain model's error (benchmarks/accuracy.py)
     "memory": ErrorBand("peak memory", 6, 1.7, None),
     # the serving simulation under closed-loop load, on runs the factors were not fitted on
-    "serving_ttft": ErrorBand("mean TTFT under load", 771, 51.7, None),
-    "serving_tpot": ErrorBand("mean TPOT under load", 771, 22.3, None),
+    "serving_ttft": ErrorBand("mean TTFT under load", 771, 49.4, None),
+    "serving_tpot": ErrorBand("mean TPOT under load", 771, 22.4, None),
 }
 
 
