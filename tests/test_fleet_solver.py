@@ -210,3 +210,22 @@ def test_no_option_for_a_stream_with_demand_is_infeasible():
     plan = solve_fleet([Stream("a", (1.0,)), Stream("b", (1.0,))],
                        [FleetOption("a", _option("x", "l40s", 1.0, 1.0), True)], FleetLimits())
     assert plan.status == solver.INFEASIBLE
+
+
+def test_a_known_fleet_is_never_answered_worse():
+    """The fleet sized for the peak keeps within the limits every hour; the
+    autoscaled search started from it answers it or better, even with too
+    little time to search."""
+    rng = random.Random(3)
+    streams = [Stream(f"s{i}", tuple(rng.choice([1.0, 4.0, 9.0]) for _ in range(24))) for i in range(8)]
+    options = [FleetOption(s.name, _option(f"{s.name}-{g}", g, t, c, pool=pool), flex)
+               for s in streams for g, t, c, flex, pool in (("l40s", 2.0, 1.9, True, ""), ("h100", 7.0, 5.5, True, ""),
+                                                            ("owned", 7.0, 0.0, False, "owned:h100"))]
+    limits = FleetLimits(inventory={"owned:h100": 5}, max_hourly_usd=60.0)
+    static = solve_fleet(streams, options, FleetLimits(**{**limits.__dict__, "static": True}))
+    assert static.status in (solver.OPTIMAL, solver.FEASIBLE)
+    hurried = solve_fleet(streams, options, FleetLimits(**{**limits.__dict__, "time_limit_s": 0.01}), start=static.lines)
+    assert hurried.status in (solver.OPTIMAL, solver.FEASIBLE)
+    assert hurried.cost <= static.cost + 1e-9
+    for line in hurried.lines:
+        assert line.committed == 0 or line.option.pool == "owned:h100"  # flexible options are not held all day

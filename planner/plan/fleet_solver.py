@@ -59,6 +59,7 @@ from planner.plan.solver import COST_SCALE, FEASIBLE, INFEASIBLE, OPTIMAL, POWER
 
 DEFAULT_TIME_LIMIT_S = 30.0
 TIE_BREAK_S = 0.1  # least time the fewest-GPU-hours stage gets (a search bound)
+MIN_SOLVE_S = 0.05  # least time any one CP-SAT solve is given
 PERIODS_PER_DAY = 24
 
 
@@ -128,15 +129,19 @@ class FleetPlan:
         return tuple(line for line in self.lines if line.stream == stream)
 
 
-def solve_fleet(streams: Sequence[Stream], options: Sequence[FleetOption], limits: FleetLimits) -> FleetPlan:
-    """The cheapest fleet (see the module note). Raises ValueError for
-    malformed input (unknown stream, duplicate keys, periods of unequal
-    number, figures too large for CP-SAT)."""
+def solve_fleet(streams: Sequence[Stream], options: Sequence[FleetOption], limits: FleetLimits, *,
+                start: Sequence[FleetLine] = ()) -> FleetPlan:
+    """The cheapest fleet (see the module note). ``start``: a fleet known to
+    keep within the limits (say, the one sized for the peak); the search
+    starts from it and never answers worse. Raises ValueError for malformed
+    input (unknown stream, duplicate keys, periods of unequal number,
+    figures too large for CP-SAT)."""
     started = time.perf_counter()
     periods = _check(streams, options, limits)
     by_stream: dict[str, list[FleetOption]] = {s.name: [] for s in streams}
     for o in options:
         by_stream[o.stream].append(o)
+    flexible = {o.option.key for o in options if o.flexible and limits.hourly and not limits.static}
     # Streams that share no limit are independent: solved apart, each is a
     # small model, and the sum of their optima is the joint optimum.
     groups = _independent_groups(streams, by_stream, limits)
@@ -144,9 +149,18 @@ def solve_fleet(streams: Sequence[Stream], options: Sequence[FleetOption], limit
     for group in groups:
         members = [s for s in streams if s.name in group]
         share = limits.time_limit_s * len(group) / len(streams)
-        apart, hint = _apart_if_it_fits(members, by_stream, limits, periods, share / 2) if len(members) > 1 \
-            else (None, ())
-        parts.append(apart or _solve_group(members, by_stream, limits, periods, share, hint))
+        known = tuple(line if line.option.key not in flexible else FleetLine(line.stream, line.option, 0, line.by_period)
+                      for line in start if line.stream in group)
+        if not (_covers(known, members, by_stream) and _within(known, limits, periods)):
+            known = ()
+        apart, hint, floor = _apart_if_it_fits(members, by_stream, limits, periods, share / 2) if len(members) > 1 \
+            else (None, (), None)
+        part = apart or _solve_group(members, by_stream, limits, periods, share, known or hint)
+        if floor is not None and part.cost_bound is not None:
+            part = _Part(part.status, part.lines, max(part.cost_bound, floor))
+        if known and (part.status not in (OPTIMAL, FEASIBLE) or fleet_cost(known, limits) < fleet_cost(part.lines, limits)):
+            part = _Part(FEASIBLE, known, part.cost_bound if part.cost_bound is not None else floor)
+        parts.append(part)
     statuses = [p.status for p in parts]
     if INFEASIBLE in statuses:
         status = INFEASIBLE
@@ -157,7 +171,7 @@ def solve_fleet(streams: Sequence[Stream], options: Sequence[FleetOption], limit
     if status in (INFEASIBLE, UNKNOWN):
         return FleetPlan(status, (), 0.0, None, periods, time.perf_counter() - started)
     lines = tuple(line for p in parts for line in p.lines)
-    bound = sum(p.cost_bound for p in parts if p.cost_bound is not None)
+    bound = sum(p.cost_bound or 0.0 for p in parts)
     return FleetPlan(status, lines, fleet_cost(lines, limits), bound, periods, time.perf_counter() - started)
 
 
@@ -239,19 +253,36 @@ def _independent_groups(streams: Sequence[Stream], by_stream: Mapping[str, list[
 
 
 def _apart_if_it_fits(streams: Sequence[Stream], by_stream: Mapping[str, list[FleetOption]], limits: FleetLimits,
-                      periods: int, time_limit_s: float) -> tuple[_Part | None, tuple[FleetLine, ...]]:
+                      periods: int, time_limit_s: float) -> tuple[_Part | None, tuple[FleetLine, ...], float | None]:
     """The streams solved one by one, each as if the shared limits were its
     alone; when their plans together keep within the shared limits, that is
     the joint optimum (each stream's cost is a lower bound of its cost in any
     joint plan, and each is met; likewise its GPU-hours among its cheapest
     plans), found without the joint model. None when they do not fit
     together, or a stream's own solve was not proved; the lines found come
-    back either way, as a starting point for the joint model."""
+    back either way, as a starting point for the joint model, with the sum of
+    the streams' proved least costs (a lower bound of the joint cost)."""
     parts = [_solve_group([s], by_stream, limits, periods, time_limit_s / len(streams)) for s in streams]
     lines = tuple(line for p in parts for line in p.lines)
-    if any(p.status != OPTIMAL for p in parts) or not _within(lines, limits, periods):
-        return None, lines
-    return _Part(OPTIMAL, lines, sum(p.cost_bound or 0.0 for p in parts)), lines
+    # each stream's proved least cost on its own bounds its cost in any joint plan
+    floor = sum(p.cost_bound or 0.0 for p in parts) if all(p.status == OPTIMAL for p in parts) else None
+    if floor is None or not _within(lines, limits, periods):
+        return None, lines, floor
+    return _Part(OPTIMAL, lines, floor), lines, floor
+
+
+def _covers(lines: Sequence[FleetLine], streams: Sequence[Stream], by_stream: Mapping[str, list[FleetOption]]) -> bool:
+    """Whether ``lines`` serve every stream's demand in every period with its
+    spares down (the largest unit among the stream's options, as the model
+    counts it), in exact decimals."""
+    for s in streams:
+        mine = [line for line in lines if line.stream == s.name]
+        largest = max((solver.exact(o.option.throughput) for o in by_stream[s.name]), default=Fraction(0))
+        for p, demand in enumerate(s.demand):
+            served = sum(solver.exact(line.option.throughput) * line.by_period[p] for line in mine)
+            if served - s.spares * largest < solver.exact(demand):
+                return False
+    return bool(streams)
 
 
 def _within(lines: Sequence[FleetLine], limits: FleetLimits, periods: int) -> bool:
@@ -382,9 +413,9 @@ def _solve_group(streams: Sequence[Stream], by_stream: Mapping[str, list[FleetOp
     # a starting point (the streams' plans apart, which may break a shared
     # limit): the search repairs it rather than starting from nothing
     hinted = {line.option.key: line for line in hint}
-    for key, x in committed.items():
+    for key, x in (committed.items() if hinted else ()):
         model.add_hint(x, hinted[key].committed if key in hinted else 0)
-    for key, fs in flexible.items():
+    for key, fs in (flexible.items() if hinted else ()):
         for p, x in enumerate(fs):
             line = hinted.get(key)
             model.add_hint(x, line.by_period[period_of.index(p)] if line is not None else 0)
@@ -444,13 +475,18 @@ def _sum(terms: Sequence[tuple[cp_model.IntVar, int]]) -> cp_model.LinearExpr:
 
 def _run(model: cp_model.CpModel, time_limit_s: float) -> tuple[cp_model.CpSolverStatus, cp_model.CpSolver]:
     cp = cp_model.CpSolver()
-    cp.parameters.max_time_in_seconds = time_limit_s
+    # a floor: CP-SAT aborted the process on sub-millisecond limits with a hint to repair
+    cp.parameters.max_time_in_seconds = max(time_limit_s, MIN_SOLVE_S)
     cp.parameters.num_workers = solver.NUM_WORKERS
     cp.parameters.random_seed = solver.RANDOM_SEED
     # Full linear relaxation: a fleet is a covering problem per period whose
     # LP bound is tight; one worker at the default level left a 33% gap after
     # 20 s on 6 streams x 24 hours that this level proves optimal in 0.03 s.
     cp.parameters.linearization_level = 2
+    # the hint (the streams' plans apart) usually breaks a shared limit:
+    # repairing it finds a first fleet where a search from nothing found none
+    # in the time (100 streams sharing an owned pool and a budget)
+    cp.parameters.repair_hint = True
     status = cp.solve(model)
     if status == cp_model.MODEL_INVALID:
         raise ValueError(f"the numbers are out of range for the solver: {model.validate()}")
