@@ -33,7 +33,6 @@ and the figures at that rate.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from planner.catalog.schema import EngineFactors, Model
