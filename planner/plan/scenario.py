@@ -89,6 +89,7 @@ from planner.core.units import (
     MAX_RATE_PER_SECOND,
     Money,
     Rate,
+    RateKind,
     parse_count,
     parse_money,
     parse_power,
@@ -370,7 +371,7 @@ class Load(_Value):
         return self
 
     @property
-    def kind(self) -> str:
+    def kind(self) -> RateKind:
         """What the rates count: requests, tokens (output) or samples."""
         if self.rate is not None:
             return self.rate.kind
@@ -480,7 +481,7 @@ class Workload(_Value):
     @field_validator("latency", "ttft", "e2e", mode="before")
     @classmethod
     def _targets(cls, value: Any, info: ValidationInfo) -> Any:
-        return _target(value, info.field_name)
+        return _target(value, str(info.field_name))
 
     @field_validator("max_quality_loss", mode="before")
     @classmethod
@@ -502,7 +503,7 @@ class Workload(_Value):
     @field_validator("max_batch", "gpus_per_node", mode="before")
     @classmethod
     def _whole(cls, value: Any, info: ValidationInfo) -> Any:
-        return None if value is None else _count(value, info.field_name, MAX_GPU_COUNT)
+        return None if value is None else _count(value, str(info.field_name), MAX_GPU_COUNT)
 
     @model_validator(mode="after")
     def _classes(self) -> Workload:
@@ -771,7 +772,7 @@ class Scenario(_Value):
                                           self._question(w, c, max(demand), kind), demand))
         return streams
 
-    def _question(self, w: Workload, c: RequestClass | None, peak: float, kind: str) -> Question:
+    def _question(self, w: Workload, c: RequestClass | None, peak: float, kind: RateKind) -> Question:
         s = self.shared
         input_tokens, output_tokens = w.lengths_of(c)
         latency, ttft, e2e = (t or (Statistic.P99, None) for t in (w.latency, w.ttft, w.e2e))
