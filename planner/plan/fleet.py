@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 
 from planner.catalog.load import Catalog
 from planner.core.errors import InputError, NoPlanError
@@ -37,6 +37,9 @@ from planner.plan.scenario import Scenario
 
 HOURS = fleet_solver.PERIODS_PER_DAY
 PLANNED = (solver.OPTIMAL, solver.FEASIBLE)
+# A line is checked at its load rounded up to a step of 1/CHECK_STEPS of its
+# plannable rate (_Checks).
+CHECK_STEPS = 20
 # Time for each solve that only asks why a fleet is infeasible (a search bound).
 DIAGNOSE_TIME_LIMIT_S = 5.0
 
@@ -67,6 +70,9 @@ class StreamPlan:
     demand: tuple[float, ...]  # per hour, in the question's throughput unit
     fit: FitResult  # the single-stream search whose simulated shapes gave the options
     lines: tuple[FleetPlanLine, ...]
+    # every shape the stream's searches simulated (with owned GPUs and on
+    # the market alone, at each peak searched), by shape key
+    simulated: Mapping[str, verify.Simulated] = field(default_factory=dict, repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -122,7 +128,8 @@ def fit_fleet(catalog: Catalog, scenario: Scenario, *,
             lines.append(FleetPlanLine(placement, flexible, line.committed, line.by_period, None))
         lines = checks.of(f, lines)
         s = f.stream
-        stream_plans.append(StreamPlan(s.name, s.workload, s.share, s.question, s.demand, f.fit, tuple(lines)))
+        stream_plans.append(StreamPlan(s.name, s.workload, s.share, s.question, s.demand, f.fit, tuple(lines),
+                                       f.simulated))
     hourly = tuple(solver.decimal_total([(line.by_period[h], line.option.hourly_usd) for line in plan.lines])
                    for h in range(len(streams[0].demand)))
     gpus = tuple(sum(line.by_period[h] * line.option.gpus_per_unit for line in plan.lines)
@@ -298,8 +305,11 @@ def _why_infeasible(catalog: Catalog, scenario: Scenario, found: Sequence[Stream
 class _Checks:
     """Each line's replica simulated at the most load the plan gives it in
     any hour: the stream's demand shared among its replicas in proportion to
-    their plannable rates (as `fit` checks its lines). Memoised by shape and
-    rate, so identical streams share them."""
+    their plannable rates (as `fit` checks its lines), rounded up to a
+    1/CHECK_STEPS step of the plannable rate. Memoised by search, shape and
+    step, so streams asking the same question share their checks (a fleet of
+    a thousand workloads of ten models runs a few hundred checks, not
+    thousands)."""
 
     def __init__(self) -> None:
         self._verifiers: dict[int, verify.Verifier] = {}
@@ -342,8 +352,12 @@ class _Checks:
             if load is None:
                 checked.append(line)
                 continue
-            memo = (id(f.fit), line.placement.shape.key, round(load, 9))
+            # checked at the load rounded up to a step of the plannable rate:
+            # a few checks a shape serve any number of streams
+            plannable = f.simulated[line.placement.shape.key].plannable_rate
+            step = math.ceil(load / plannable * CHECK_STEPS - 1e-9) / CHECK_STEPS * plannable
+            memo = (id(f.fit), line.placement.shape.key, round(step, 9))
             if memo not in self._done:
-                self._done[memo] = verifier.check(line.placement.shape.key, line.placement.shape, load)
+                self._done[memo] = verifier.check(line.placement.shape.key, line.placement.shape, step)
             checked.append(replace(line, check=self._done[memo]))
         return checked
