@@ -37,7 +37,7 @@ from planner.plan.fit import FitResult, fit, replica_option
 from planner.plan.offers import Acquisition, Offer, offers_for
 from planner.plan.placement import Placement, place, prune_dominated
 from planner.plan.question import Question
-from planner.plan.scenario import Scenario, StreamQuestion
+from planner.plan.scenario import WORKLOAD_KEYS, Scenario, StreamQuestion
 
 # Peaks of identical questions further apart than this are searched at both
 # ends (module note).
@@ -121,11 +121,12 @@ def _searches(catalog: Catalog, q: Question, stream: StreamQuestion, index: int)
             first_error = first_error or exc
         except InputError as exc:
             field = f"workloads[{index}]"
-            raise InputError(f"{field} ({stream.workload}): {exc.message}", hint=exc.hint, field=field) from None
+            raise InputError(f"{field} ({stream.workload}): {exc.render(WORKLOAD_KEYS)}", field=field) from None
     if not results:
         assert first_error is not None
-        raise NoPlanError(f"workload '{stream.workload}' ({stream.name}) cannot be served within the limits alone: "
-                          f"{first_error.message}", hint=first_error.hint)
+        which = stream.workload if stream.name == stream.workload else f"{stream.workload}' ('{stream.name}"
+        raise NoPlanError(f"workload '{which}' cannot be served within the limits alone: "
+                          f"{first_error.render(WORKLOAD_KEYS)}")
     return results
 
 

@@ -747,7 +747,7 @@ class Scenario(_Value):
             try:
                 self._streams_of(w)
             except PlannerError as exc:
-                field = _WORKLOAD_FIELDS.get(exc.field or "", exc.field or "")
+                field = WORKLOAD_KEYS.get(exc.field or "", exc.field or "")
                 text = exc.message
                 if exc.field and text.startswith(exc.field):
                     text = text[len(exc.field):].strip()
@@ -830,10 +830,15 @@ def _stream_name(model: str) -> str:
     return text or "workload"
 
 
-# A question's field, as a scenario's workload spells it.
-_WORKLOAD_FIELDS = {
+# A question's field, as a scenario's workload spells it (for errors that
+# `fit` raises on a stream's question).
+WORKLOAD_KEYS = {
     "input_tokens": "input", "output_tokens": "output", "targets.latency_s": "latency", "targets.ttft_s": "ttft",
-    "targets.e2e_s": "e2e", "targets.throughput": "load", "max_quality_loss": "max_quality_loss",
+    "targets.e2e_s": "e2e", "targets.throughput": "load", "targets.latency_statistic": "latency",
+    "targets.ttft_statistic": "ttft", "targets.e2e_statistic": "e2e", "gpus": "gpus", "precisions": "precisions",
+    "kv_precisions": "kv_precisions", "engine": "engine", "rope_scaling": "rope_scaling",
+    "available": "shared.available", "owned": "shared.owned", "providers": "shared.providers",
+    "region": "shared.region", "pricing": "shared.pricing", "economics.objective": "shared.objective", "max_quality_loss": "max_quality_loss",
     "burstiness": "burstiness", "max_batch": "max_batch", "segments": "segments", "gpus_per_node": "gpus_per_node",
     "memory_utilization": "memory_utilization", "model": "model", "headroom": "shared.headroom",
     "redundancy": "shared.redundancy",
