@@ -110,11 +110,15 @@ def stream_options(catalog: Catalog, scenario: Scenario) -> list[StreamOptions]:
 
 def _searches(catalog: Catalog, q: Question, stream: StreamQuestion, index: int) -> list[FitResult]:
     """The search of ``q`` and, with owned GPUs, of the market alone (those
-    that find a plan; the question's own first)."""
+    that find a plan; the question's own first). When the plan with owned
+    GPUs uses none of them it is the market's own plan, simulated already,
+    and the second search is skipped."""
     asked = [q] + ([q.replace(owned=None)] if q.owned and any(q.owned.values()) else [])
     results: list[FitResult] = []
     first_error: PlannerError | None = None
     for question in asked:
+        if results and not any(line.placement.owned for line in results[0].lines):
+            break
         try:
             results.append(fit(catalog, question, relaxations=False))
         except NoPlanError as exc:
