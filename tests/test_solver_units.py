@@ -117,9 +117,9 @@ def test_limits_keep_their_own_copy_of_the_inventory():
 def test_figures_too_large_to_scale_are_refused():
     """2^53 units once scaled is the most a single figure may be; GPUs and
     replicas are counts and are not scaled."""
-    assert solver._to_grid(MAX_SCALED, 1, math.floor) == 2**53
+    assert solver.to_grid(MAX_SCALED, 1, math.floor) == 2**53
     with pytest.raises(ValueError, match="too large for the solver once scaled by 1$"):
-        solver._to_grid(MAX_SCALED + 1, 1, math.floor)
+        solver.to_grid(MAX_SCALED + 1, 1, math.floor)
     # 1e12 USD x COST_SCALE 10,000 = 1e16 > 2^53 (about 9.007e15)
     with pytest.raises(ValueError, match="^1e\\+12 is too large for the solver once scaled by 10000$"):
         solve([option(cost=1e12)], Limits())
@@ -133,9 +133,9 @@ def test_sums_beyond_64_bits_are_reported_as_out_of_range():
 
 
 def test_scaling_rounds_to_the_grid_in_the_direction_asked():
-    assert solver._to_grid(0.00015, 10_000, math.floor) == 1
-    assert solver._to_grid(0.00015, 10_000, math.ceil) == 2
-    assert solver._to_grid(0.1, 1_000, math.ceil) == 100  # the decimal 0.1, not 0.1000000000000000055...
+    assert solver.to_grid(0.00015, 10_000, math.floor) == 1
+    assert solver.to_grid(0.00015, 10_000, math.ceil) == 2
+    assert solver.to_grid(0.1, 1_000, math.ceil) == 100  # the decimal 0.1, not 0.1000000000000000055...
 
 
 # --- check_plan: at a limit is within it ----------------------------------------------

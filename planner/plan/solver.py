@@ -250,8 +250,8 @@ def solve(options: Sequence[ReplicaOption], limits: Limits) -> Plan:
     # Throughput: a replica is credited with no more than it serves (DOWN) and
     # the demand is never understated (UP), so scaled coverage implies real
     # coverage: sum x*floor(t*S) >= ceil(d*S) gives sum x*t >= d.
-    demand = _to_grid(limits.demand, THROUGHPUT_SCALE, math.ceil)
-    served = {c.key: _to_grid(c.throughput, THROUGHPUT_SCALE, math.floor) for c in options}
+    demand = to_grid(limits.demand, THROUGHPUT_SCALE, math.ceil)
+    served = {c.key: to_grid(c.throughput, THROUGHPUT_SCALE, math.floor) for c in options}
 
     # Budgets: each replica is charged at least its real figure (UP) against a
     # limit never overstated (DOWN), so a scaled total within the scaled limit
@@ -265,8 +265,8 @@ def solve(options: Sequence[ReplicaOption], limits: Limits) -> Plan:
     ):
         limit = getattr(limits, limit_name)
         if limit is not None:
-            charge = {c.key: _to_grid(getattr(c, attr), scale, math.ceil) for c in options}
-            budgets.append((_to_grid(limit, scale, math.floor), charge))
+            charge = {c.key: to_grid(getattr(c, attr), scale, math.ceil) for c in options}
+            budgets.append((to_grid(limit, scale, math.floor), charge))
 
     variables: list[tuple[ReplicaOption, cp_model.IntVar]] = []
     uppers: dict[str, int] = {}
@@ -312,7 +312,7 @@ def solve(options: Sequence[ReplicaOption], limits: Limits) -> Plan:
     time_left = limits.time_limit_s
 
     # Stage 1: least cost.
-    total_cost = _weighted(variables, lambda c: _to_grid(c.cost, COST_SCALE, round))
+    total_cost = _weighted(variables, lambda c: to_grid(c.cost, COST_SCALE, round))
     model.minimize(total_cost)
     status, solver = _run(model, time_left)
     if status == cp_model.INFEASIBLE:
@@ -329,7 +329,7 @@ def solve(options: Sequence[ReplicaOption], limits: Limits) -> Plan:
 
     # Stage 2: least worst quality loss among the options in use. Loss is
     # only a tie-breaker, so it rounds to nearest.
-    loss = {c.key: _to_grid(c.quality_loss_pct, QUALITY_SCALE, round) for c, _ in variables}
+    loss = {c.key: to_grid(c.quality_loss_pct, QUALITY_SCALE, round) for c, _ in variables}
     if len(set(loss.values())) > 1:
         worst = model.new_int_var(0, max(loss.values()), "worst_quality_loss")
         for option, x in variables:
@@ -364,7 +364,7 @@ def check_plan(plan: Plan, limits: Limits) -> list[str]:
             problems.append(f"{line.option.key}: negative unit count {line.units}")
 
     served = _exact_total(lines, "throughput")
-    if served < _exact(limits.demand):
+    if served < exact(limits.demand):
         problems.append(f"throughput {_show(served)}/s is below the demand {_show(limits.demand)}/s")
 
     gpus_by_pool: dict[str, int] = {}
@@ -386,23 +386,23 @@ def check_plan(plan: Plan, limits: Limits) -> list[str]:
     ):
         limit = getattr(limits, limit_name)
         total = _exact_total(lines, attr)
-        if limit is not None and total > _exact(limit):
+        if limit is not None and total > exact(limit):
             problems.append(f"{attr} {_show(total)} {unit} exceeds {limit_name} {_show(limit)} {unit}")
 
     replicas = sum(line.replicas for line in lines)
     if replicas < limits.min_replicas:
         problems.append(f"{replicas} replicas is below min_replicas {limits.min_replicas}")
     if limits.zones > 1:
-        left = sum(((line.units - -(-line.units // limits.zones)) * _exact(line.option.throughput) for line in lines),
+        left = sum(((line.units - -(-line.units // limits.zones)) * exact(line.option.throughput) for line in lines),
                    Fraction(0))
-        if sum(line.units for line in lines) < limits.zones or left < _exact(limits.demand):
+        if sum(line.units for line in lines) < limits.zones or left < exact(limits.demand):
             problems.append(f"with one of {limits.zones} zones down the plan serves {_show(left)}/s, "
                             f"below the demand {_show(limits.demand)}/s")
     if limits.spares:
-        units = sorted((_exact(line.option.throughput) for line in lines for _ in range(min(line.units, limits.spares))),
+        units = sorted((exact(line.option.throughput) for line in lines for _ in range(min(line.units, limits.spares))),
                        reverse=True)
         left = served - sum(units[: limits.spares], Fraction(0))
-        if sum(line.units for line in lines) < limits.spares + 1 or left < _exact(limits.demand):
+        if sum(line.units for line in lines) < limits.spares + 1 or left < exact(limits.demand):
             problems.append(f"with its {limits.spares} largest unit(s) down the plan serves {_show(left)}/s, "
                             f"below the demand {_show(limits.demand)}/s")
     return problems
@@ -428,7 +428,7 @@ def _show(value: float | Fraction) -> str:
     return f"{float(value):,.6f}".rstrip("0").rstrip(".")
 
 
-def _exact(value: float) -> Fraction:
+def exact(value: float) -> Fraction:
     """The decimal a float prints as, exactly (0.1 -> 1/10)."""
     return Fraction(repr(float(value))) if isinstance(value, float) else Fraction(value)
 
@@ -436,16 +436,16 @@ def _exact(value: float) -> Fraction:
 def decimal_total(terms: Iterable[tuple[int, float]]) -> float:
     """The sum of count x figure over (count, figure) terms, each figure read as
     the decimal it prints as and added exactly, as a plan's totals are."""
-    return float(sum((count * _exact(figure) for count, figure in terms), Fraction(0)))
+    return float(sum((count * exact(figure) for count, figure in terms), Fraction(0)))
 
 
 def _exact_total(lines: Sequence[PlanLine], attr: str) -> Fraction:
-    return sum((line.units * _exact(getattr(line.option, attr)) for line in lines), Fraction(0))
+    return sum((line.units * exact(getattr(line.option, attr)) for line in lines), Fraction(0))
 
 
-def _to_grid(value: float, scale: int, rounding) -> int:
+def to_grid(value: float, scale: int, rounding) -> int:
     """`value` in units of 1/scale, rounded by `rounding` (math.floor, math.ceil or round)."""
-    scaled = int(rounding(_exact(value) * scale))
+    scaled = int(rounding(exact(value) * scale))
     if scaled > MAX_SCALED:
         raise ValueError(f"{value:g} is too large for the solver once scaled by {scale}")
     return scaled
@@ -544,13 +544,13 @@ def max_throughput(options: Sequence[ReplicaOption], limits: Limits) -> float | 
         limit = getattr(limits, limit_name)
         if limit is not None:
             # the same conservative rounding as `solve`: charges UP, limits DOWN
-            charge = {c.key: _to_grid(getattr(c, attr), scale, math.ceil) for c in options}
-            budgets.append((_to_grid(limit, scale, math.floor), charge))
+            charge = {c.key: to_grid(getattr(c, attr), scale, math.ceil) for c in options}
+            budgets.append((to_grid(limit, scale, math.floor), charge))
     model = cp_model.CpModel()
     variables: list[tuple[ReplicaOption, cp_model.IntVar]] = []
     most_units = 0
     for option in options:
-        served = _to_grid(option.throughput, THROUGHPUT_SCALE, math.floor)
+        served = to_grid(option.throughput, THROUGHPUT_SCALE, math.floor)
         if served <= 0:
             continue  # serves nothing: never part of the most
         upper = _limit_bound(option, limits, inventory, budgets)
@@ -571,7 +571,7 @@ def max_throughput(options: Sequence[ReplicaOption], limits: Limits) -> float | 
     # Served rounds DOWN per unit here, as in `solve`; the answer is the
     # real total of the best mix, so the rounding only affects which mix wins
     # among near-equals (by less than 1/THROUGHPUT_SCALE per unit).
-    model.maximize(_weighted(variables, lambda c: _to_grid(c.throughput, THROUGHPUT_SCALE, math.floor)))
+    model.maximize(_weighted(variables, lambda c: to_grid(c.throughput, THROUGHPUT_SCALE, math.floor)))
     status, solver = _run(model, limits.time_limit_s)
     if status == cp_model.OPTIMAL:
         best = tuple(PlanLine(c, solver.value(x)) for c, x in variables if solver.value(x) > 0)
