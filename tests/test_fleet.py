@@ -231,3 +231,20 @@ def test_identical_questions_share_their_searches(catalog, tmp_path_factory, mem
     assert [f.stream.name for f in found] == ["w0", "w1", "w2", "w3", "e0", "e1"]
     assert found[0].placements == found[3].placements  # the same verified shapes
     assert all(f.placements for f in found)
+
+
+@pytest.mark.parametrize("text, field, words", [
+    ("workloads:\n  - {name: b, model: llama-9000, load: {rate: 5 req/s}}\n"
+     "  - {name: a, model: llama-3.1-8b, load: {rate: 5 req/s}, latency: 50ms}\n", "workloads[0]",
+     "unknown model 'llama-9000'"),
+    ("shared: {owned: {h900: 1}}\nworkloads:\n  - {name: a, model: llama-3.1-8b, load: {rate: 5 req/s}}\n",
+     "shared.owned", "unknown GPU 'h900'"),
+    ("workloads:\n  - {name: e, model: bge-large-en-v1.5, load: {rate: 5 tok/s}, latency: 20ms}\n",
+     "workloads[0]", "an encoder's throughput is in samples/s or req/s, not tok/s"),
+])
+def test_a_bad_name_in_a_scenario_is_one_error_naming_the_workload(catalog, tmp_path_factory, text, field, words):
+    from planner.core.errors import InputError
+
+    with pytest.raises(InputError) as info:
+        fit_fleet(catalog, scenario(tmp_path_factory, text, "bad-name"))
+    assert info.value.field == field and words in str(info.value) and "\n" not in str(info.value)

@@ -106,12 +106,14 @@ def fit_fleet(catalog: Catalog, scenario: Scenario, *,
     (``static_cost``) and the workloads fitted one at a time in file order
     (``separate_cost``) for comparison. Raises NoPlanError naming the
     workload that cannot be served within the limits alone, else the shared
-    limit that binds; InputError for a bad name or figure."""
+    limit that binds; InputError for a bad name or figure. ``time_limit_s``
+    bounds each solve (the plan, the peak-sized one, each workload of the
+    baseline)."""
     started = time.perf_counter()
+    limits = fleet_limits(catalog, scenario, time_limit_s)
     found = stream_options(catalog, scenario)
     streams = [fleet_solver.Stream(f.stream.name, f.stream.demand, scenario.shared.redundancy) for f in found]
     options = [o for f in found for o in f.options()]
-    limits = fleet_limits(catalog, scenario, time_limit_s)
     plan = _solve(streams, options, limits)
     if plan.status not in PLANNED:
         raise NoPlanError(_why_infeasible(catalog, scenario, found, streams, options, limits, plan.status))
@@ -156,8 +158,15 @@ def _solve(streams: Sequence[fleet_solver.Stream], options: Sequence[fleet_solve
 def fleet_limits(catalog: Catalog, scenario: Scenario, time_limit_s: float) -> fleet_solver.FleetLimits:
     """The shared limits as the fleet solver takes them."""
     s = scenario.shared
-    pools = {catalog.gpu(gpu).id: count for gpu, count in (s.available or {}).items()}
-    pools.update({f"owned:{catalog.gpu(gpu).id}": count for gpu, count in (s.owned or {}).items()})
+
+    def gpu_id(gpu: str, key: str) -> str:
+        try:
+            return catalog.gpu(gpu).id
+        except InputError as exc:
+            raise InputError(f"shared.{key}: {exc.message}", hint=exc.hint, field=f"shared.{key}") from None
+
+    pools = {gpu_id(gpu, "available"): count for gpu, count in (s.available or {}).items()}
+    pools.update({f"owned:{gpu_id(gpu, 'owned')}": count for gpu, count in (s.owned or {}).items()})
     budget = s.budget
     return fleet_solver.FleetLimits(
         inventory=pools or None, max_gpus=s.max_gpus, max_power_w=s.max_power,

@@ -102,6 +102,9 @@ def stream_options(catalog: Catalog, scenario: Scenario) -> list[StreamOptions]:
             searches.append((peak, results[0]))
             everything += results
         placements, flexible, simulated = _placements(catalog, scenario, everything)
+        if not placements:  # every shape the searches simulated missed the targets at any load
+            raise NoPlanError(f"workload '{first.workload}' has no verified shape to plan: every shape its search "
+                              "simulated misses the targets", hint="relax the latency targets or allow more GPUs")
         for s in group:
             nearest = min(searches, key=lambda ps: abs(math.log(ps[0] / s.peak)))[1]
             found[s.name] = StreamOptions(s, index[s.workload], nearest, placements, flexible, simulated)
