@@ -181,8 +181,9 @@ def read_yaml(path: Path, *, builtin: bool = False) -> dict[str, Any]:
     return data
 
 
-def read_mapping_file(path: Path, what: str) -> dict[str, Any]:
-    """A small YAML file holding one mapping (an inventory, say), read as safely as a catalog."""
+def read_mapping_file(path: Path, what: str, shape: str = "maps GPU ids to counts, e.g. 'h100-sxm: 16'") -> dict[str, Any]:
+    """A small YAML file holding one mapping (an inventory, say), read as safely
+    as a catalog; ``shape`` says what the mapping holds, for the error."""
     try:
         size = path.stat().st_size
     except OSError as exc:
@@ -198,7 +199,7 @@ def read_mapping_file(path: Path, what: str) -> dict[str, Any]:
     if isinstance(data, dict) and set(data) == {what}:
         data = data[what]
     if not isinstance(data, dict):
-        raise InputError(f"{path}: a {what} file maps GPU ids to counts, e.g. 'h100-sxm: 16'")
+        raise InputError(f"{path}: a {what} file {shape}")
     return data
 
 
