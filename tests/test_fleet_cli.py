@@ -99,3 +99,78 @@ def test_missing_scenario_file_is_an_input_error(cli, tmp_path):
     result = cli("fit", "--scenario", str(tmp_path / "missing.yaml"))
     assert result.exit_code == 2 and result.stderr.startswith("planner: error: ")
     assert result.stderr.count("\n") == 1
+
+
+# The command line's own work (flags, formats, -o) with the fleet search stood
+# in for by a FleetResult built from real placements (test_fleet_report.py):
+# these run whether or not the scenario loader has landed.
+from test_fleet_report import build_fleet, fits  # noqa: E402,F401  (fits: the fixture of real `fit` results)
+
+
+@pytest.fixture
+def stood_in(monkeypatch, fits):  # noqa: F811
+    import sys
+    import types
+
+    import planner.plan.fleet
+
+    seen = {}
+    scenario = types.ModuleType("planner.plan.scenario")
+
+    def load_scenario(path):
+        seen["path"] = path
+        return "the scenario"
+
+    def fit_fleet(catalog, loaded):
+        seen["scenario"] = loaded
+        return build_fleet(fits, separate_cost=500.0)
+
+    scenario.load_scenario = load_scenario
+    monkeypatch.setitem(sys.modules, "planner.plan.scenario", scenario)
+    monkeypatch.setattr(planner.plan.fleet, "fit_fleet", fit_fleet, raising=False)
+    return seen
+
+
+def test_each_format_renders_the_fleet(cli, stood_in, tmp_path):
+    table = cli("fit", "--scenario", "fleet.yaml")
+    assert table.exit_code == 0, table.stderr
+    assert str(stood_in["path"]) == "fleet.yaml" and stood_in["scenario"] == "the scenario"
+    assert table.stdout.startswith("Fleet test-fleet: 2 workloads") and "Fleet plan" in table.stdout
+    data = json.loads(cli("fit", "--scenario", "fleet.yaml", "--format", "json").stdout)
+    assert data["scenario"] == "test-fleet" and data["cost"]["one_at_a_time"] == 500.0
+    rows = list(csv.DictReader(io.StringIO(cli("fit", "--scenario", "fleet.yaml", "-f", "csv").stdout)))
+    assert rows[-1]["workload"] == "fleet"
+    assert cli("fit", "--scenario", "fleet.yaml", "--format", "html").stdout.startswith("<!DOCTYPE html>")
+    assert cli("fit", "--scenario", "fleet.yaml", "--format", "markdown").stdout.startswith("# Fleet plan: test-fleet")
+
+
+def test_output_files_are_written_whole(cli, stood_in, tmp_path):
+    from planner.report import charts
+
+    text = tmp_path / "fleet.txt"
+    result = cli("fit", "--scenario", "fleet.yaml", "-o", str(text))
+    assert result.exit_code == 0 and result.stderr == f"planner: wrote {text}\n"
+    assert text.read_text().startswith("Fleet test-fleet:")
+    review = tmp_path / "review.md"
+    result = cli("fit", "--scenario", "fleet.yaml", "--format", "markdown", "-o", str(review))
+    assert result.exit_code == 0, result.stderr
+    if charts.available():
+        chart = tmp_path / "review-fleet-cost.svg"
+        assert chart.read_text().startswith("<svg") and "(review-fleet-cost.svg)" in review.read_text()
+    assert sorted(p.name for p in tmp_path.iterdir() if ".planner-" in p.name) == []
+
+
+def test_no_fleet_is_exit_4_with_the_reason_and_json_says_infeasible(cli, stood_in, monkeypatch):
+    import planner.plan.fleet
+    from planner.core.errors import NoPlanError
+
+    def no_fleet(catalog, loaded):
+        raise NoPlanError("no fleet serves chat within budget $10/h")
+
+    monkeypatch.setattr(planner.plan.fleet, "fit_fleet", no_fleet, raising=False)
+    table = cli("fit", "--scenario", "fleet.yaml")
+    assert table.exit_code == 4 and table.stderr.startswith("planner: error: no fleet serves chat within budget $10/h")
+    data = cli("fit", "--scenario", "fleet.yaml", "--format", "json")
+    assert data.exit_code == 4
+    assert json.loads(data.stdout) == {"status": "infeasible", "reason": "no fleet serves chat within budget $10/h",
+                                       "scenario": "fleet.yaml"}
