@@ -102,6 +102,7 @@ def test_fleet_json_carries_the_whole_solution(fits, fleet):
     assert line["shape"]["precision"] == chat_p.shape.precision.id
     assert line["offer"]["label"] == chat_p.offer.label and line["offer"]["pricing"] == "on-demand"
     assert line["cost"] == pytest.approx(sum(PROFILE) * chat_p.hourly_usd, abs=1e-3)
+    assert line["unit_rent_usd_per_hour"] == chat_p.hourly_usd and line["unit_capex_usd"] == 0
     # the simulated check as fit reports a line's load: p99 TTFT and TPOT in ms
     summary = fits[0].checks[0].trial.summary
     assert line["check"]["ttft_ms"]["p99"] == pytest.approx(summary.ttft.p99 * 1e3, abs=1e-3)

@@ -479,8 +479,9 @@ def _line_dict(result: FleetResult, stream: StreamPlan, line: FleetPlanLine) -> 
         "committed": line.committed,
         "peak_units": line.peak_units,
         "by_hour": list(line.by_hour),
-        "unit_cost_usd": unit_cost(stream, line),
-        "cost": round(line_cost(result, stream, line), 4),
+        "unit_rent_usd_per_hour": p.hourly_usd,
+        "unit_capex_usd": p.capex_usd,
+        "cost": round(line_cost(result, stream, line), 4),  # in the fleet's cost unit
         "rent_usd_per_hour_by_hour": [round(v, 4) for v in rent_by_hour(line)],
         "capex_usd": line.committed * p.capex_usd,
         "power_w_per_unit": p.power_w,
