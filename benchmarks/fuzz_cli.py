@@ -57,6 +57,8 @@ def _fit_args(rng: random.Random) -> list[str]:
         "--power-price": ["$0.12/kWh", "0", "20", "x", ""], "--memory-utilization": FLOATS, "--max-batch": COUNTS,
         "--top": COUNTS, "--segment": ["datacenter", "consumer", "cloud", ""], "--engine": ["vllm", "trtllm", "llama.cpp", "x"],
         "--format": ["table", "json", "csv", "markdown", "html", "xml"],
+        # always beside a MODEL here: the one-line error that the two do not mix
+        "--scenario": ["examples/fleet-readme.yaml", "missing.yaml", ""],
     }
     for flag in rng.sample(sorted(options), rng.randint(0, 5)):
         args += [flag, rng.choice(options[flag])]

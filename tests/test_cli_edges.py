@@ -48,7 +48,7 @@ def test_predict_refuses_an_empty_value_naming_the_flag(args, message):
 
 
 @pytest.mark.parametrize(("args", "line"), [
-    (("fit",), "Missing argument 'MODEL' (see planner fit --help)"),
+    (("fit",), "Missing argument 'MODEL' or option '--scenario' (see planner fit --help)"),
     (("fit", "13B", "--bogus"), "No such option: --bogus"),
     (("fit", "13B", "--latency", "100ms", "--max-gpus", "x"), "Invalid value for '--max-gpus'"),
     (("predict", "13B"), "Missing option '--gpu' (see planner predict --help)"),

@@ -385,10 +385,24 @@ def _split(values: Optional[list[str]], flag: str) -> tuple[str, ...] | None:
     return items
 
 
+OptionalModelArgument = Annotated[
+    Optional[str],
+    typer.Argument(
+        help="A catalog model id (llama-3.1-8b), a Hugging Face id (meta-llama/Llama-3.1-8B-Instruct), "
+        "a config.json or model directory, or a parameter count (13B). Not with --scenario.",
+        metavar="MODEL",
+        autocompletion=complete.models,
+        show_default=False,
+    ),
+]
+# What `fit --scenario` takes besides the file: the rest of the question is in the file.
+SCENARIO_FLAGS = ("scenario", "fmt", "output", "catalog")
+
+
 @app.command(cls=_Command)
 def fit(
     ctx: typer.Context,
-    model: ModelArgument,
+    model: OptionalModelArgument = None,
     latency: Annotated[Optional[str], typer.Option("--latency", metavar="[STAT:]DURATION", help="Per-token decode latency (TPOT) for decoders, at a percentile over requests (default p99; p50, p90, p99 or mean): 100ms, p90:40ms. One forward pass for encoders.")] = None,
     ttft: Annotated[Optional[str], typer.Option("--ttft", metavar="[STAT:]DURATION", help="Time to first token, queueing included, at a percentile (default p99): 500ms, p90:300ms.")] = None,
     e2e: Annotated[Optional[str], typer.Option("--e2e", metavar="[STAT:]DURATION", help="End-to-end request latency at a percentile (default p99): 10s, p50:8s.")] = None,
@@ -429,6 +443,7 @@ def fit(
     fmt: Annotated[str, typer.Option("--format", "-f", help="table, json, csv, markdown or html.", metavar="FORMAT", autocompletion=complete.fit_format)] = "table",
     output: OutputOption = None,
     csv_kind: Annotated[str, typer.Option("--csv-kind", metavar="KIND", autocompletion=complete.csv_kind, help="csv content: bom (bill of materials) or candidates (every shape considered).")] = "bom",
+    scenario: Annotated[Optional[Path], typer.Option("--scenario", metavar="FILE", help="A fleet: a YAML file of workloads (model, load over the day, lengths, targets) and the limits they share, planned together (README: Fleets). Takes the place of MODEL and the question's flags; --format, -o and --catalog still apply.")] = None,
     catalog: CatalogOption = None,
 ) -> None:
     """The cheapest hardware and quantisation that meets the targets.
@@ -449,7 +464,14 @@ def fit(
       planner fit 13B --latency 1ms  # exit 4: no plan, and the fastest there is
       planner fit 13B --latency 100ms --format csv -o plan.csv
       planner fit 13B --latency 100ms --format html -o review.html
+      planner fit --scenario examples/fleet-readme.yaml
+      planner fit --scenario examples/fleet-readme.yaml --format csv -o fleet-bom.csv
     """
+    if scenario is not None:
+        _fit_scenario(ctx, scenario, fmt, output, catalog)
+        return
+    if model is None:  # a usage error, as click words a missing argument
+        raise UsageError("Missing argument 'MODEL' or option '--scenario'", ctx=ctx)
     from planner.plan.fit import fit as run_fit
     from planner.plan.question import (
         Economics,
@@ -536,6 +558,48 @@ def fit(
         _print(*fit_renderables(result, explain, width=_layout_width()))
 
 
+def _fit_scenario(ctx: typer.Context, path: Path, fmt: str, output: Optional[Path],
+                  catalog: Optional[list[Path]]) -> None:
+    """`fit --scenario FILE`: the fleet the file describes, planned together."""
+    for param in ctx.command.params:
+        if param.name in SCENARIO_FLAGS or param.name is None:
+            continue
+        source = ctx.get_parameter_source(param.name)
+        if source is not None and source.name not in ("DEFAULT", "DEFAULT_MAP"):
+            flag = "MODEL" if param.param_type_name == "argument" else max(param.opts, key=len)
+            raise InputError(f"{flag} cannot be given with --scenario",
+                             hint="put it in the scenario file (per workload, or under shared:), "
+                                  "or drop --scenario to plan one model")
+    fmt = _check_format(fmt, ("table", "json", "csv", "markdown", "html"))
+    from planner.plan.fleet import fit_fleet  # type: ignore[attr-defined]
+    from planner.plan.scenario import load_scenario  # type: ignore[import-not-found]
+    from planner.report.fleet import fleet_dict, fleet_renderables
+
+    cat = _catalog(catalog)
+    fleet = load_scenario(path)
+    try:
+        result = fit_fleet(cat, fleet)
+    except NoPlanError as exc:
+        if fmt == "json":  # a machine reader still gets an object with the status
+            reason = exc.render_message(FLAGS["fit"])
+            _emit(to_json({"status": "infeasible", "reason": reason, "scenario": str(path)}) + "\n", output)
+        raise
+    if fmt == "json":
+        _emit(to_json(fleet_dict(result)) + "\n", output)
+    elif fmt == "csv":
+        from planner.report.fleet_csv import fleet_bom_csv
+
+        _emit(fleet_bom_csv(result), output)
+    elif fmt in ("markdown", "html"):
+        from planner.report.fleet_review import build_fleet_review
+
+        _write_review(build_fleet_review(cat, result), fmt, output)
+    elif output is not None:
+        _emit(_render_text(fleet_renderables(result, width=TEXT_WIDTH)), output)
+    else:
+        _print(*fleet_renderables(result, width=_layout_width()))
+
+
 def _without_output(argv: list[str]) -> list[str]:
     """The command as asked, less where its output went."""
     kept, skip = [], False
@@ -550,11 +614,16 @@ def _without_output(argv: list[str]) -> list[str]:
 
 
 def _emit_review(cat: Catalog, result: Any, fmt: str, output: Optional[Path]) -> None:
-    from planner.report.html import render_html
-    from planner.report.markdown import render_markdown
     from planner.report.review import build_review
 
-    review = build_review(cat, result)
+    _write_review(build_review(cat, result), fmt, output)
+
+
+def _write_review(review: Any, fmt: str, output: Optional[Path]) -> None:
+    """A review as HTML, or as Markdown with its charts as SVG files beside it."""
+    from planner.report.html import render_html
+    from planner.report.markdown import render_markdown
+
     if fmt == "html":
         _emit(render_html(review), output)
         return

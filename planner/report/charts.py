@@ -328,3 +328,41 @@ def latency_load_svg(panels: list[LoadPanel], curves: list[LoadCurve]) -> str:
     svg = _svg(fig, axes, "latency-load")
     plt.close(fig)
     return svg
+
+
+@dataclass(frozen=True)
+class CostSeries:
+    """One workload's cost in each hour of the day, USD per hour."""
+
+    label: str
+    usd_per_hour: tuple[float, ...]
+
+
+def fleet_cost_svg(series: list[CostSeries], static_usd_per_hour: float | None) -> str:
+    """A fleet's rent over the day: one bar per hour, stacked by workload,
+    and the cost of the same fleet sized for its peak hour (no autoscaling)
+    as a dashed line across the day."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(FIGURE_WIDTH_IN, 4.2), layout="constrained")
+    hours = list(range(max((len(s.usd_per_hour) for s in series), default=0)))
+    bottom = [0.0] * len(hours)
+    for i, s in enumerate(series):
+        values = list(s.usd_per_hour) + [0.0] * (len(hours) - len(s.usd_per_hour))
+        ax.bar(hours, values, bottom=bottom, width=0.8, color=CURVE_COLOURS[i % len(CURVE_COLOURS)],
+               label=_short(s.label), zorder=2)
+        bottom = [a + b for a, b in zip(bottom, values)]
+    if static_usd_per_hour is not None:
+        ax.axhline(static_usd_per_hour, color="#000000", linestyle="--", linewidth=1.1, zorder=3,
+                   label=f"sized for the peak: ${static_usd_per_hour:,.2f}/h")
+    ax.set_xticks(hours, [f"{h:02d}" for h in hours], fontsize=7.5)
+    ax.set_xlim(-0.6, max(len(hours) - 0.4, 0.4))
+    ax.set_ylim(bottom=0)
+    _money_ticks(ax.yaxis)
+    ax.set_xlabel("hour of the day")
+    ax.set_ylabel("rent, USD per hour")
+    ax.set_title("Cost over the day, by workload: autoscaled against sized for the peak")
+    ax.grid(True, axis="y", which="major", linewidth=0.3, alpha=0.6, zorder=0)
+    fig.legend(loc="outside lower center", fontsize=8, frameon=False, ncol=min(4, len(series) + 1))
+    svg = _svg(fig, ax, "fleet-cost")
+    plt.close(fig)
+    return svg
