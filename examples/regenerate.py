@@ -34,23 +34,8 @@ SVG = re.compile(r"<svg.*?</svg>", re.DOTALL)
 GENERATED_EPOCH = "1767225600"  # 2026-01-01T00:00:00Z
 
 
-def fleet_landed() -> bool:
-    """Whether `fit --scenario` can run yet: its scenario loader
-    (planner/plan/scenario.py) and fleet search (planner.plan.fleet.fit_fleet)
-    are built on their own branches. Once both are merged this is always
-    true: delete it then, and the filter in scenarios() with it."""
-    import importlib.util
-
-    import planner.plan.fleet
-
-    return importlib.util.find_spec("planner.plan.scenario") is not None and hasattr(planner.plan.fleet, "fit_fleet")
-
-
 def scenarios() -> list[Path]:
-    found = sorted(p.parent for p in EXAMPLES.glob("*/scenario.txt"))
-    if fleet_landed():
-        return found
-    return [p for p in found if "--scenario" not in (p / "scenario.txt").read_text(encoding="utf-8")]
+    return sorted(p.parent for p in EXAMPLES.glob("*/scenario.txt"))
 
 
 def commands(scenario: Path) -> list[tuple[str, list[str]]]:

@@ -49,15 +49,3 @@ def catalog():
     from planner.catalog.load import load_catalog
 
     return load_catalog()
-
-
-def fleet_landed() -> bool:
-    """Whether `fit --scenario` can run: the scenario file's loader
-    (planner/plan/scenario.py) and the fleet search (planner.plan.fleet.fit_fleet)
-    are built on their own branches. Once both are merged this is always true:
-    delete it then, with the skips that use it, so those tests always run."""
-    import importlib.util
-
-    import planner.plan.fleet
-
-    return importlib.util.find_spec("planner.plan.scenario") is not None and hasattr(planner.plan.fleet, "fit_fleet")

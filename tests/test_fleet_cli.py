@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from conftest import ROOT, fleet_landed
+from conftest import ROOT
 
 SCENARIO = str(ROOT / "examples" / "fleet-readme.yaml")
 
@@ -55,12 +55,8 @@ def test_help_names_the_scenario_option(cli):
     assert "--scenario FILE" in result.stdout and "[MODEL]" in result.stdout
 
 
-# End to end: runs once planner/plan/scenario.py and fleet.fit_fleet are merged
-# (conftest.fleet_landed); the skip goes when they land.
-needs_fleet = pytest.mark.skipif(not fleet_landed(), reason="fit --scenario lands with planner/plan/scenario.py")
 
 
-@needs_fleet
 def test_scenario_end_to_end_in_every_format(cli, tmp_path, monkeypatch):
     monkeypatch.chdir(ROOT)
     table = cli("fit", "--scenario", "examples/fleet-readme.yaml")
@@ -94,7 +90,6 @@ def test_scenario_end_to_end_in_every_format(cli, tmp_path, monkeypatch):
     assert "<h2>Workload chat</h2>" in html and "<h2>Workload embed</h2>" in html
 
 
-@needs_fleet
 def test_missing_scenario_file_is_an_input_error(cli, tmp_path):
     result = cli("fit", "--scenario", str(tmp_path / "missing.yaml"))
     assert result.exit_code == 2 and result.stderr.startswith("planner: error: ")

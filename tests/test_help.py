@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, fleet_landed, run_cli
+from conftest import ROOT, run_cli
 
 
 def _commands() -> list[tuple[str, ...]]:
@@ -131,8 +131,6 @@ def _takes_format(words: tuple[str, ...]) -> bool:
 
 @pytest.mark.parametrize(("words", "example"), EXAMPLES, ids=[e for _, e in EXAMPLES])
 def test_help_example_runs(workspace, words, example):
-    if "--scenario" in example and not fleet_landed():
-        pytest.skip("fit --scenario lands with planner/plan/scenario.py (conftest.fleet_landed)")
     tokens = shlex.split(example, comments=True)
     assert tokens[0] == "planner"
     args = tokens[1:]

@@ -7,7 +7,7 @@ import shlex
 
 import pytest
 
-from conftest import ROOT, fleet_landed
+from conftest import ROOT
 
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 EXAMPLES = [line.strip()[len("planner "):] for line in README.splitlines() if line.startswith("    planner ")]
@@ -21,8 +21,6 @@ def test_readme_has_the_two_setup_commands_first():
 
 @pytest.mark.parametrize("example", EXAMPLES)
 def test_readme_example_runs(cli, monkeypatch, example):
-    if "--scenario" in example and not fleet_landed():
-        pytest.skip("fit --scenario lands with planner/plan/scenario.py (conftest.fleet_landed)")
     monkeypatch.chdir(ROOT)
     result = cli(*shlex.split(example))
     assert result.exit_code == 0, f"planner {example}\n{result.stderr}"

@@ -571,8 +571,8 @@ def _fit_scenario(ctx: typer.Context, path: Path, fmt: str, output: Optional[Pat
                              hint="put it in the scenario file (per workload, or under shared:), "
                                   "or drop --scenario to plan one model")
     fmt = _check_format(fmt, ("table", "json", "csv", "markdown", "html"))
-    from planner.plan.fleet import fit_fleet  # type: ignore[attr-defined]
-    from planner.plan.scenario import load_scenario  # type: ignore[import-not-found]
+    from planner.plan.fleet import fit_fleet
+    from planner.plan.scenario import load_scenario
     from planner.report.fleet import fleet_dict, fleet_renderables
 
     cat = _catalog(catalog)
