@@ -94,6 +94,7 @@ class FleetResult:
     scenario_path: str | None  # where the scenario was read from
     solve_s: float
     plan: fleet_solver.FleetPlan
+    limits: fleet_solver.FleetLimits | None = None  # the shared limits the fleet was solved under
 
 
 # --- fit_fleet ---------------------------------------------------------------
@@ -114,10 +115,12 @@ def fit_fleet(catalog: Catalog, scenario: Scenario, *,
     found = stream_options(catalog, scenario)
     streams = [fleet_solver.Stream(f.stream.name, f.stream.demand, scenario.shared.redundancy) for f in found]
     options = [o for f in found for o in f.options()]
-    plan = _solve(streams, options, limits)
+    # sized for the peak first: that fleet keeps within the limits every hour,
+    # so the autoscaled search starts from it and never answers worse
+    static = _solve(streams, options, replace(limits, static=True))
+    plan = _solve(streams, options, limits, start=static.lines if static.status in PLANNED else ())
     if plan.status not in PLANNED:
         raise NoPlanError(_why_infeasible(catalog, scenario, found, streams, options, limits, plan.status))
-    static = _solve(streams, options, replace(limits, static=True))
     separate = separate_cost(found, streams, limits)
     by_key = {option_key(f.stream.name, p): (f, p, flexible)
               for f in found for p, flexible in zip(f.placements, f.flexible)}
@@ -142,14 +145,14 @@ def fit_fleet(catalog: Catalog, scenario: Scenario, *,
         static_cost=static.cost if static.status in PLANNED else None,
         separate_cost=separate, streams=tuple(stream_plans), hourly_usd=hourly, gpus_by_hour=gpus,
         binding=binding(scenario, plan, options, limits), scenario_path=scenario.path,
-        solve_s=time.perf_counter() - started, plan=plan,
+        solve_s=time.perf_counter() - started, plan=plan, limits=limits,
     )
 
 
 def _solve(streams: Sequence[fleet_solver.Stream], options: Sequence[fleet_solver.FleetOption],
-           limits: fleet_solver.FleetLimits) -> fleet_solver.FleetPlan:
+           limits: fleet_solver.FleetLimits, start: Sequence[fleet_solver.FleetLine] = ()) -> fleet_solver.FleetPlan:
     try:
-        return fleet_solver.solve_fleet(streams, options, limits)
+        return fleet_solver.solve_fleet(streams, options, limits, start=start)
     except ValueError as exc:  # figures too large for 64-bit integers once scaled
         raise InputError(f"the scenario cannot be solved: {exc}",
                          hint="check the loads, prices and limits for absurd values") from None

@@ -153,6 +153,8 @@ def solve_fleet(streams: Sequence[Stream], options: Sequence[FleetOption], limit
                       for line in start if line.stream in group)
         if not (_covers(known, members, by_stream) and _within(known, limits, periods)):
             known = ()
+        if known:
+            known = _rescaled(members, by_stream, limits, periods, known, share / 4)
         apart, hint, floor = _apart_if_it_fits(members, by_stream, limits, periods, share / 2) if len(members) > 1 \
             else (None, (), None)
         part = apart or _solve_group(members, by_stream, limits, periods, share, known or hint)
@@ -271,6 +273,27 @@ def _apart_if_it_fits(streams: Sequence[Stream], by_stream: Mapping[str, list[Fl
     return _Part(OPTIMAL, lines, floor), lines, floor
 
 
+def _rescaled(streams: Sequence[Stream], by_stream: Mapping[str, list[FleetOption]], limits: FleetLimits,
+              periods: int, known: tuple[FleetLine, ...], time_limit_s: float) -> tuple[FleetLine, ...]:
+    """A known fleet with its units held all day kept and each stream's
+    hourly units chosen again, hour by hour (one small model per stream): on a
+    fleet sized for the peak this is autoscaling its on-demand part. Kept only
+    if it still covers every stream and keeps within every shared limit, and
+    costs less; else the known fleet."""
+    if not (limits.hourly and not limits.static):
+        return known
+    held = {line.option.key: line.committed for line in known}
+    free = FleetLimits(hourly=True, period_hours=limits.period_hours, time_limit_s=max(time_limit_s / len(streams), MIN_SOLVE_S))
+    parts = [_solve_group([s], by_stream, free, periods, free.time_limit_s, fixed=held) for s in streams]
+    if any(p.status not in (OPTIMAL, FEASIBLE) for p in parts):
+        return known
+    lines = tuple(line for p in parts for line in p.lines)
+    if _covers(lines, streams, by_stream) and _within(lines, limits, periods) and \
+            fleet_cost(lines, limits) < fleet_cost(known, limits):
+        return lines
+    return known
+
+
 def _covers(lines: Sequence[FleetLine], streams: Sequence[Stream], by_stream: Mapping[str, list[FleetOption]]) -> bool:
     """Whether ``lines`` serve every stream's demand in every period with its
     spares down (the largest unit among the stream's options, as the model
@@ -318,7 +341,8 @@ class _Part:
 
 
 def _solve_group(streams: Sequence[Stream], by_stream: Mapping[str, list[FleetOption]], limits: FleetLimits,
-                 periods: int, time_limit_s: float, hint: Sequence[FleetLine] = ()) -> _Part:
+                 periods: int, time_limit_s: float, hint: Sequence[FleetLine] = (),
+                 fixed: Mapping[str, int] | None = None) -> _Part:
     # Periods with the same demand for every stream of the group are one
     # period of the model, weighted by how many they are. Sized for the peak
     # (static), every period needs what the peak of each stream needs.
@@ -352,6 +376,8 @@ def _solve_group(streams: Sequence[Stream], by_stream: Mapping[str, list[FleetOp
         for o in opts:
             served = to_grid(o.option.throughput, THROUGHPUT_SCALE, math.floor)
             upper = _upper(o.option, served, need_peak, limits, inventory)
+            if fixed is not None and not (o.flexible and flexible_ok):
+                upper = max(upper, fixed.get(o.option.key, 0))
             if upper <= 0:
                 continue
             chosen.append(o)
@@ -369,11 +395,13 @@ def _solve_group(streams: Sequence[Stream], by_stream: Mapping[str, list[FleetOp
                     gpu_terms.append((x, o.option.gpus_per_unit * weight[p]))
             else:
                 x = model.new_int_var(0, upper, f"c[{key}]")
+                if fixed is not None:
+                    model.add(x == fixed.get(key, 0))
                 committed[key] = x
                 for p in range(len(distinct)):
                     in_use[p].append((x, o))
-                cost = sum(per_period_cost) if limits.hourly else int(round(solver.exact(o.option.cost) * COST_SCALE))
-                cost_terms.append((x, cost))
+                held = sum(per_period_cost) if limits.hourly else int(round(solver.exact(o.option.cost) * COST_SCALE))
+                cost_terms.append((x, held))
                 gpu_terms.append((x, o.option.gpus_per_unit * periods))
         # coverage: throughput never overstated, demand never understated
         for p, d in enumerate(distinct):

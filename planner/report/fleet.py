@@ -210,6 +210,11 @@ def limit_uses(result: FleetResult) -> list[LimitUse]:
                 use[hour] += gpus
             capital += line.committed * p.capex_usd
     owned, available = _common(result, "owned") or {}, _common(result, "available") or {}
+    shared = result.limits
+    if shared is not None:  # the limits the fleet was solved under (fleet-wide ones are not on the streams' questions)
+        pools = dict(shared.inventory or {})
+        owned = {k.removeprefix("owned:"): v for k, v in pools.items() if k.startswith("owned:")}
+        available = {k: v for k, v in pools.items() if not k.startswith("owned:")}
     uses = []
     for gpu in sorted(set(owned_used) | {g for g, n in owned.items() if n > 0}):
         use = owned_used.get(gpu, [0] * hours)
@@ -218,19 +223,22 @@ def limit_uses(result: FleetResult) -> list[LimitUse]:
         use = market_used[gpu]
         uses.append(LimitUse(f"{gpu} to rent or buy", "GPUs", available[gpu], max(use), peak_hour(use)))
     fleet_gpus = result.gpus_by_hour
-    uses.append(LimitUse("GPUs", "GPUs", _common(result, "max_gpus"), max(fleet_gpus, default=0),
-                         peak_hour(fleet_gpus)))
     budget = _common(result, "budget")
+    max_gpus = shared.max_gpus if shared is not None else _common(result, "max_gpus")
+    max_power = shared.max_power_w if shared is not None else _common(result, "max_power_w")
+    rent_cap = shared.max_hourly_usd if shared is not None else (
+        budget.usd_per_hour if budget is not None and budget.per_hour else None)
+    capital_cap = shared.max_capex_usd if shared is not None else (
+        budget.usd if budget is not None and not budget.per_hour else None)
+    uses.append(LimitUse("GPUs", "GPUs", max_gpus, max(fleet_gpus, default=0), peak_hour(fleet_gpus)))
     if per_day(result) or result.hourly_usd and max(result.hourly_usd) > 0:
         rent = result.hourly_usd
-        uses.append(LimitUse("rent", "USD/h", budget.usd_per_hour if budget is not None and budget.per_hour else None,
-                             max(rent, default=0.0), peak_hour(rent)))
+        uses.append(LimitUse("rent", "USD/h", rent_cap, max(rent, default=0.0), peak_hour(rent)))
     power = power_by_hour(result)
     if power is not None:
-        uses.append(LimitUse("power", "W", _common(result, "max_power_w"), max(power, default=0.0), peak_hour(power)))
-    if capital > 0 or (budget is not None and not budget.per_hour):
-        uses.append(LimitUse("capital", "USD", budget.usd if budget is not None and not budget.per_hour else None,
-                             capital, None))
+        uses.append(LimitUse("power", "W", max_power, max(power, default=0.0), peak_hour(power)))
+    if capital > 0 or capital_cap is not None:
+        uses.append(LimitUse("capital", "USD", capital_cap, capital, None))
     return uses
 
 
