@@ -333,3 +333,13 @@ def test_one_off_fleet_has_no_hourly_chart(catalog, fits):
     review = build_fleet_review(catalog, result)
     assert review.charts == {}
     assert "one-off" in fleet_headline(result)
+
+
+def test_the_why_table_compares_with_a_free_owned_gpu():
+    """Owned GPUs cost nothing by the hour: the other GPU types are then dearer
+    by dollars, not by a percentage of zero."""
+    from planner.report.fleet_review import _versus
+
+    assert _versus(0.0, 0.0) == "+0%"
+    assert _versus(2.5, 0.0).startswith("+$2.5")
+    assert _versus(3.0, 2.0) == "+50%"

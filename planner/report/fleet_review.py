@@ -108,10 +108,20 @@ def _why_table(result: FleetResult, stream: StreamPlan) -> DocTable | None:
     for gpu, (value, p) in sorted(best.items(), key=lambda item: item[1][0]):
         rows.append([gpu, f"{unit_name(p)} {shape_text(p, encoder)}", f"{significant(p.throughput, 4)} {unit}",
                      f"${significant(value, 4)}" + ("/h" if per_day(result) else ""),
-                     "+0%" if value == cheapest else f"+{percent(100 * (value / cheapest - 1))}",
+                     _versus(value, cheapest),
                      "in the plan" if p.key in chosen else "GPU type in the plan" if gpu in chosen_gpus else ""])
     return DocTable(["GPU", "best placement", "per unit", f"cost per {unit}", "vs cheapest", ""], rows,
                     "Why that GPU: the cheapest placement of each GPU type, by cost per unit of throughput")
+
+
+def _versus(value: float, cheapest: float) -> str:
+    """How much dearer than the cheapest, in percent; against a free one
+    (owned GPUs in the hourly objective cost nothing) in dollars."""
+    if value == cheapest:
+        return "+0%"
+    if cheapest <= 0:
+        return f"+${significant(value - cheapest, 4)}"
+    return f"+{percent(100 * (value / cheapest - 1))}"
 
 
 def _stream_section(result: FleetResult, stream: StreamPlan) -> Section:
