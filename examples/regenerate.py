@@ -71,8 +71,13 @@ def generate(scenario: Path, into: Path) -> list[Path]:
     return sorted(p for p in into.iterdir() if p.is_file())
 
 
+# A fleet answer says how long it took to find (wall time, different every run).
+SOLVE_TIME = re.compile(r"(Solver: CP-SAT, \w+, )[\d,.]+( s\.)|(\"solve_s\": )[\d.]+")
+
+
 def comparable(path: Path) -> str:
-    text = path.read_text(encoding="utf-8")
+    text = SOLVE_TIME.sub(lambda m: (m.group(1) or m.group(3)) + "(time)" + (m.group(2) or ""),
+                          path.read_text(encoding="utf-8"))
     if path.suffix in (".html", ".svg"):
         return SVG.sub("<svg>(chart)</svg>", text)
     return text
