@@ -229,3 +229,50 @@ def test_a_known_fleet_is_never_answered_worse():
     assert hurried.cost <= static.cost + 1e-9
     for line in hurried.lines:
         assert line.committed == 0 or line.option.pool == "owned:h100"  # flexible options are not held all day
+
+
+def test_hours_merged_into_one_period_count_every_hour():
+    """Eight busy hours and sixteen quiet ones are two periods of the model,
+    weighted 8 and 16. A reserved unit ($0.45/h, held all 24 h: $10.80/day)
+    is worth holding for the quiet load but not for the busy hours' extra
+    units, which rent on demand for 8 h at $1/h ($8/day each)."""
+    day = tuple([1.0] * 16 + [10.0] * 8)
+    streams = [Stream("chat", day)]
+    options = [FleetOption("chat", _option("on-demand", "l40s", 2.0, 1.0), True),
+               FleetOption("chat", _option("reserved", "l40s", 2.0, 0.45), False)]
+    plan = solve_fleet(streams, options, FleetLimits())
+    assert plan.status == solver.OPTIMAL
+    by_key = {line.option.key: line for line in plan.lines}
+    assert by_key["reserved"].committed == 1
+    assert by_key["on-demand"].by_period == (0,) * 16 + (4,) * 8
+    assert plan.cost == pytest.approx(0.45 * 24 + 4 * 8)
+
+
+def test_a_rent_budget_keeps_every_hour_within_it():
+    """The cheapest unit rents for more per hour than the budget allows twice
+    (its cost is low, its rent high, as a TCO-counted option can be): with a
+    $4/h rent budget the fleet takes the unit that rents for less."""
+    streams = [Stream("chat", (3.0, 3.0))]
+    options = [FleetOption("chat", _option("cheap-to-run", "h100", 2.0, 1.0, hourly=3.0), True),
+               FleetOption("chat", _option("cheap-to-rent", "l40s", 2.0, 1.5, hourly=1.5), True)]
+    free = solve_fleet(streams, options, FleetLimits())
+    assert {line.option.key for line in free.lines} == {"cheap-to-run"}
+    capped = solve_fleet(streams, options, FleetLimits(max_hourly_usd=4.0))
+    assert capped.status == solver.OPTIMAL
+    assert {line.option.key for line in capped.lines} == {"cheap-to-rent"}
+    assert capped.cost == pytest.approx(2 * 1.5 * 2)
+
+
+def test_a_search_that_finds_nothing_answers_the_known_fleet(monkeypatch):
+    """With every search cut short before a plan, the known fleet (which
+    keeps within the limits) is the answer, marked feasible, not proved."""
+    import planner.plan.fleet_solver as fleet_solver
+
+    streams = [Stream("a", (2.0, 6.0)), Stream("b", (1.0, 1.0))]
+    options = [FleetOption(s, _option(f"{s}-rent", "l40s", 2.0, 1.0), True) for s in ("a", "b")]
+    limits = FleetLimits(max_gpus=100)
+    known = solve_fleet(streams, options, FleetLimits(max_gpus=100, static=True)).lines
+    monkeypatch.setattr(fleet_solver, "_solve_group", lambda *args, **kwargs: fleet_solver._Part(solver.UNKNOWN, (), None))
+    plan = solve_fleet(streams, options, limits, start=known)
+    assert plan.status == solver.FEASIBLE
+    assert {(line.option.key, line.by_period) for line in plan.lines} == {(line.option.key, line.by_period) for line in known}

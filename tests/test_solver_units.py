@@ -267,20 +267,20 @@ def test_an_option_with_no_room_gets_no_variable():
 
 
 class _Clock:
-    """Wraps solver._run: records the time limit each stage gets and makes
+    """Wraps solver.run_model: records the time limit each stage gets and makes
     each stage report `spent` seconds of wall time."""
 
     def __init__(self, monkeypatch, spent):
         self.limits: list[float] = []
         self.spent = spent
-        real = solver._run
+        real = solver.run_model
 
         def run(model, time_limit_s):
             self.limits.append(time_limit_s)
             status, inner = real(model, time_limit_s)
             return status, _Timed(inner, self.spent[len(self.limits) - 1])
 
-        monkeypatch.setattr(solver, "_run", run)
+        monkeypatch.setattr(solver, "run_model", run)
 
 
 class _Timed:
@@ -335,7 +335,7 @@ def test_one_seeded_worker_makes_answers_reproducible():
     """The module docstring's reason: one worker with a fixed seed is deterministic."""
     from ortools.sat.python import cp_model
 
-    _, run = solver._run(cp_model.CpModel(), 1.0)
+    _, run = solver.run_model(cp_model.CpModel(), 1.0)
     assert run.parameters.num_workers == 1
     assert run.parameters.max_time_in_seconds == 1.0
 
@@ -375,12 +375,12 @@ def test_next_stage_with_no_time_keeps_the_plan_unproven():
 def test_next_stage_cut_short_keeps_what_it_found_unproven(monkeypatch):
     from ortools.sat.python import cp_model
 
-    real = solver._run
+    real = solver.run_model
     model, x, xs = _tiny_stage()
-    monkeypatch.setattr(solver, "_run", lambda m, t: (cp_model.FEASIBLE, real(m, t)[1]))
+    monkeypatch.setattr(solver, "run_model", lambda m, t: (cp_model.FEASIBLE, real(m, t)[1]))
     best, proven, _ = solver._next_stage(model, x, xs, [3, 0], True, 5.0)
     assert best == [0, 3] and proven is False
-    monkeypatch.setattr(solver, "_run", lambda m, t: (cp_model.UNKNOWN, real(m, t)[1]))
+    monkeypatch.setattr(solver, "run_model", lambda m, t: (cp_model.UNKNOWN, real(m, t)[1]))
     best, proven, _ = solver._next_stage(model, x, xs, [3, 0], True, 5.0)
     assert best == [3, 0] and proven is False
 
@@ -388,8 +388,8 @@ def test_next_stage_cut_short_keeps_what_it_found_unproven(monkeypatch):
 def test_a_first_stage_that_runs_out_of_time_is_unknown(monkeypatch):
     from ortools.sat.python import cp_model
 
-    real = solver._run
-    monkeypatch.setattr(solver, "_run", lambda m, t: (cp_model.UNKNOWN, real(m, t)[1]))
+    real = solver.run_model
+    monkeypatch.setattr(solver, "run_model", lambda m, t: (cp_model.UNKNOWN, real(m, t)[1]))
     assert solve([option()], Limits(demand=1000.0)) == Plan(solver.UNKNOWN, (), 0.0)
 
 

@@ -14,12 +14,10 @@ from __future__ import annotations
 
 import csv
 import re
-from dataclasses import replace
 
 import pytest
 
 from conftest import ROOT
-from planner.core.errors import PlannerError
 from planner.model import perf, serving, traffic
 from planner.model.lengths import fixed
 from planner.model.measurements import Given, observation, read_runs
@@ -79,18 +77,9 @@ def test_batched_rows_are_held_out():
 
 
 def _served(catalog, index):
-    """The row's observation on the engine it names; where the serving model
-    finds no room for a KV cache on that entry (an engine without a prefill
-    chunk is charged the activations of max_batch whole budget-sized prompts),
-    the same engine with an 8,192-token prefill chunk, so the bounds are still
-    checked: they hold whatever the scheduler."""
+    """The row's observation and the deployment it names."""
     obs = observation(catalog, read_runs(DATA)[index], Given())
-    engine = obs.deployment.engine
-    try:
-        serving.kv_capacity_tokens(obs.model, obs.deployment, serving.scheduler_for(engine))
-    except PlannerError:
-        engine = engine.model_copy(update={"prefill_chunk_tokens": 8192})
-    return obs, replace(obs.deployment, engine=engine)
+    return obs, obs.deployment
 
 
 @pytest.mark.parametrize("index", BATCHED)

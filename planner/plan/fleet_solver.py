@@ -59,7 +59,7 @@ from planner.plan.solver import COST_SCALE, FEASIBLE, INFEASIBLE, OPTIMAL, POWER
 
 DEFAULT_TIME_LIMIT_S = 30.0
 TIE_BREAK_S = 0.1  # least time the fewest-GPU-hours stage gets (a search bound)
-MIN_SOLVE_S = 0.05  # least time any one CP-SAT solve is given
+MIN_SOLVE_S = 0.05  # least time any one CP-SAT solve is given (a search bound)
 PERIODS_PER_DAY = 24
 
 
@@ -405,7 +405,7 @@ def _solve_group(streams: Sequence[Stream], by_stream: Mapping[str, list[FleetOp
                 gpu_terms.append((x, o.option.gpus_per_unit * periods))
         # coverage: throughput never overstated, demand never understated
         for p, d in enumerate(distinct):
-            need = to_grid(d[k], THROUGHPUT_SCALE, math.ceil) + (s.spares * largest if d[k] > 0 or s.spares else 0)
+            need = to_grid(d[k], THROUGHPUT_SCALE, math.ceil) + s.spares * largest
             if need <= 0:
                 continue
             terms = [(x, to_grid(o.option.throughput, THROUGHPUT_SCALE, math.floor))
@@ -502,20 +502,10 @@ def _sum(terms: Sequence[tuple[cp_model.IntVar, int]]) -> cp_model.LinearExpr:
 
 
 def _run(model: cp_model.CpModel, time_limit_s: float) -> tuple[cp_model.CpSolverStatus, cp_model.CpSolver]:
-    cp = cp_model.CpSolver()
-    # a floor: CP-SAT aborted the process on sub-millisecond limits with a hint to repair
-    cp.parameters.max_time_in_seconds = max(time_limit_s, MIN_SOLVE_S)
-    cp.parameters.num_workers = solver.NUM_WORKERS
-    cp.parameters.random_seed = solver.RANDOM_SEED
     # Full linear relaxation: a fleet is a covering problem per period whose
     # LP bound is tight; one worker at the default level left a 33% gap after
     # 20 s on 6 streams x 24 hours that this level proves optimal in 0.03 s.
-    cp.parameters.linearization_level = 2
-    # the hint (the streams' plans apart) usually breaks a shared limit:
-    # repairing it finds a first fleet where a search from nothing found none
-    # in the time (100 streams sharing an owned pool and a budget)
-    cp.parameters.repair_hint = True
-    status = cp.solve(model)
-    if status == cp_model.MODEL_INVALID:
-        raise ValueError(f"the numbers are out of range for the solver: {model.validate()}")
-    return status, cp
+    # (repair_hint, which repairs a hint that breaks a shared limit, aborted
+    # the process now and then in ortools' solver under short time limits:
+    # not used.)
+    return solver.run_model(model, max(time_limit_s, MIN_SOLVE_S), linearization_level=2)

@@ -314,7 +314,7 @@ def solve(options: Sequence[ReplicaOption], limits: Limits) -> Plan:
     # Stage 1: least cost.
     total_cost = _weighted(variables, lambda c: to_grid(c.cost, COST_SCALE, round))
     model.minimize(total_cost)
-    status, solver = _run(model, time_left)
+    status, solver = run_model(model, time_left)
     if status == cp_model.INFEASIBLE:
         return Plan(INFEASIBLE, (), 0.0)
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
@@ -485,11 +485,17 @@ def _replica_bound(option, served, demand, limits, inventory, budgets) -> int:
     return upper
 
 
-def _run(model: cp_model.CpModel, time_limit_s: float) -> tuple[cp_model.CpSolverStatus, cp_model.CpSolver]:
+def run_model(model: cp_model.CpModel, time_limit_s: float,
+              **parameters: object) -> tuple[cp_model.CpSolverStatus, cp_model.CpSolver]:
+    """Solve with the project's reproducible settings (one worker, fixed
+    seed) and any further CP-SAT ``parameters``; ValueError for a model whose
+    numbers CP-SAT rejects."""
     solver = cp_model.CpSolver()
     solver.parameters.max_time_in_seconds = time_limit_s
     solver.parameters.num_workers = NUM_WORKERS
     solver.parameters.random_seed = RANDOM_SEED
+    for name, value in parameters.items():
+        setattr(solver.parameters, name, value)
     status = solver.solve(model)
     if status == cp_model.MODEL_INVALID:
         raise ValueError(f"the numbers are out of range for the solver: {model.validate()}")
@@ -509,7 +515,7 @@ def _next_stage(model, objective, xs, best, proven, time_left):
     for x, value in zip(xs, best):
         model.add_hint(x, value)
     model.minimize(objective)
-    status, solver = _run(model, time_left)
+    status, solver = run_model(model, time_left)
     time_left -= solver.wall_time
     if status == cp_model.INFEASIBLE:
         raise RuntimeError("a tie-break stage lost the plan of the stage before it (a bug in planner.plan.solver)")
@@ -572,7 +578,7 @@ def max_throughput(options: Sequence[ReplicaOption], limits: Limits) -> float | 
     # real total of the best mix, so the rounding only affects which mix wins
     # among near-equals (by less than 1/THROUGHPUT_SCALE per unit).
     model.maximize(_weighted(variables, lambda c: to_grid(c.throughput, THROUGHPUT_SCALE, math.floor)))
-    status, solver = _run(model, limits.time_limit_s)
+    status, solver = run_model(model, limits.time_limit_s)
     if status == cp_model.OPTIMAL:
         best = tuple(PlanLine(c, solver.value(x)) for c, x in variables if solver.value(x) > 0)
         return float(_exact_total(best, "throughput"))
