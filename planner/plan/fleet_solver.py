@@ -42,6 +42,18 @@ searched for no longer than stage 1 took (a tie-break: "optimal" means the
 cost is proved least).
 Rounding to the integer grid follows solver.py's directions (coverage never
 overstated, limits never overstated, charges never understated).
+
+Before the joint model, cheaper routes to the same answer:
+  * streams linked by no shared limit (no fleet-wide limit, no listed pool in
+    common) are solved apart: the sum of their optima is the joint optimum;
+  * linked streams are first solved one by one as if the shared limits were
+    each one's alone; when those plans fit the limits together they are the
+    joint optimum, and either way the sum of their proved costs bounds the
+    joint cost from below (so a "feasible" answer states a true gap);
+  * a ``start`` fleet (``solve_fleet(..., start=)``, `fit --scenario` passes
+    the one sized for the peak) keeps its held units and has each stream's
+    hourly units chosen again; the joint search starts from it and the
+    answer is never dearer than it.
 """
 
 from __future__ import annotations
