@@ -21,7 +21,7 @@ from planner.core.errors import NoPlanError
 from planner.core.units import parse_rate
 from planner.plan import fit as fit_module
 from planner.plan import fleet_streams
-from planner.plan.fleet import FleetResult, fit_fleet
+from planner.plan.fleet import CHECK_STEPS, FleetResult, fit_fleet
 from planner.plan.offers import Acquisition
 from planner.plan.question import Question, Targets
 from planner.plan.scenario import HOURS_PER_DAY, Scenario, load_scenario
@@ -175,6 +175,13 @@ def test_every_line_is_a_simulated_shape_that_meets_its_targets_at_its_load(shar
                     served[hour] += units * line.placement.throughput
             # every hour's demand is covered by the plannable throughput
             assert all(s >= d * (1 - 1e-9) for s, d in zip(served, stream.demand))
+            # each replica is checked at no less than its share of its busiest hour's
+            # requests (demand split by plannable rate), rounded up by under one step
+            for line in stream.lines:
+                plannable = stream.simulated[line.placement.shape.key].plannable_rate
+                share = max(d * plannable / s for d, s, units in zip(stream.demand, served, line.by_hour) if units)
+                assert share * (1 - 1e-9) <= line.check.rate <= share + plannable / CHECK_STEPS + 1e-9, \
+                    (stream.name, line.placement.key, line.check.rate, share)
 
 
 def test_a_flat_one_workload_fleet_costs_what_fit_does(catalog, daily):
