@@ -12,7 +12,6 @@ them.
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import pytest
 
@@ -61,9 +60,11 @@ workloads:
 
 @pytest.fixture(scope="module", autouse=True)
 def memoised_fit():
-    """`fit` once per distinct question for the module (results are pure functions of the question)."""
+    """`fit` once per distinct question for the module (results are pure
+    functions of the question); the fleet's calls are counted in ``calls``."""
     cache: dict[str, fit_module.FitResult | Exception] = {}
     real = fit_module.fit
+    calls: list[Question] = []
 
     def cached(catalog, q, **kwargs):
         key = repr((q, sorted(kwargs.items())))
@@ -77,18 +78,15 @@ def memoised_fit():
             raise found
         return found
 
-    cached.calls = []  # type: ignore[attr-defined]
-    counted = cached
+    def counted(catalog, q, **kwargs):
+        calls.append(q)
+        return cached(catalog, q, **kwargs)
 
-    def cached_and_counted(catalog, q, **kwargs):
-        counted.calls.append(q)  # type: ignore[attr-defined]
-        return counted(catalog, q, **kwargs)
-
-    cached_and_counted.calls = cached.calls  # type: ignore[attr-defined]
+    counted.calls = calls  # type: ignore[attr-defined]
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(fleet_streams, "fit", cached_and_counted)
+        mp.setattr(fleet_streams, "fit", counted)
         mp.setattr(fit_module, "fit", cached)
-        yield cached_and_counted
+        yield counted
 
 
 @pytest.fixture(scope="module")
@@ -210,14 +208,29 @@ def test_a_workload_the_limits_cannot_serve_alone_is_named(catalog, tmp_path_fac
     assert "workload 'small'" in str(info.value) and "\n" not in str(info.value)
 
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+CLASSES = """
+shared:
+  providers: [aws]
+  region: us-east
+workloads:
+  - name: chat
+    model: llama-3.1-8b
+    load: {rate: 20 req/s}
+    classes:
+      - {name: short, share: 0.8}
+      - {name: long, share: 0.2, input: 1024}
+""" + TARGETS
 
 
-def test_a_class_stream_gets_its_own_options(catalog):
-    s = load_scenario(EXAMPLES / "fleet-classes.yaml")
-    names = [q.name for q in s.questions()]
-    assert names == ["chat/short", "chat/long"]
+def test_a_class_stream_gets_its_own_options(catalog, tmp_path_factory):
+    s = scenario(tmp_path_factory, CLASSES, "classes")
+    assert [q.name for q in s.questions()] == ["chat/short", "chat/long"]
     assert math.isclose(sum(q.share for q in s.questions()), 1.0)
+    short, long_ = fleet_streams.stream_options(catalog, s)
+    # each class is searched at its own lengths, and has shapes of its own to plan
+    assert (short.fit.question.input_tokens, long_.fit.question.input_tokens) == (512, 1024)
+    assert short.placements and long_.placements
+    assert {o.stream for o in short.options()} == {"chat/short"} and {o.stream for o in long_.options()} == {"chat/long"}
 
 
 def test_identical_questions_share_their_searches(catalog, tmp_path_factory, memoised_fit):
