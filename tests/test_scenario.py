@@ -250,3 +250,16 @@ def test_an_oversized_file_is_refused(tmp_path):
 def test_the_examples_load(name):
     s = load_scenario(EXAMPLES / name)
     assert s.questions()
+
+
+def test_the_module_notes_example_file_loads(tmp_path):
+    """The file format shown in planner/plan/scenario.py's note is a valid scenario."""
+    import textwrap
+
+    from planner.plan import scenario
+
+    note = scenario.__doc__ or ""
+    text = textwrap.dedent(note.split("::\n\n", 1)[1].split("\n\nEach workload", 1)[0])
+    s = load_scenario(write(tmp_path, text))
+    assert s.name == "platform-2027" and [q.name for q in s.questions()] == ["chat/short", "chat/long"]
+    assert s.fleet_limits == ("budget", "max_gpus", "max_power")
