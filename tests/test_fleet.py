@@ -268,3 +268,19 @@ def test_a_bad_name_in_a_scenario_is_one_error_naming_the_workload(catalog, tmp_
     with pytest.raises(InputError) as info:
         fit_fleet(catalog, scenario(tmp_path_factory, text, "bad-name"))
     assert info.value.field == field and words in str(info.value) and "\n" not in str(info.value)
+
+
+def _fleet(rates: tuple[int, ...]) -> str:
+    return "shared:\n  providers: [aws]\n  region: us-east\nworkloads:\n" + "".join(
+        f"  - name: w{rate}\n    model: llama-3.1-8b\n    load: {{rate: {rate} req/s}}\n" + TARGETS for rate in rates)
+
+
+def test_peaks_far_apart_are_searched_at_both_ends(catalog, tmp_path_factory, memoised_fit):
+    """The same question at 1 and 40 req/s (over PEAK_SPREAD apart): a search
+    at each peak, each stream speaking through the nearer one, their shapes pooled."""
+    before = len(memoised_fit.calls)
+    found = fleet_streams.stream_options(catalog, scenario(tmp_path_factory, _fleet((1, 40)), "far-apart"))
+    assert sorted(q.targets.throughput.per_second for q in memoised_fit.calls[before:]) == [1, 40]
+    assert [f.fit.question.targets.throughput.per_second for f in found] == [1, 40]
+    assert found[0].placements == found[1].placements
+
