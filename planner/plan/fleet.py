@@ -38,7 +38,9 @@ from planner.plan.scenario import Scenario
 HOURS = fleet_solver.PERIODS_PER_DAY
 PLANNED = (solver.OPTIMAL, solver.FEASIBLE)
 # A line is checked at its load rounded up to a step of 1/CHECK_STEPS of its
-# plannable rate (_Checks).
+# plannable rate (_Checks): at most 5% of that rate above its load (stricter,
+# never laxer), and at most 20 checks a shape however many streams use it.
+# Policy: a trade of check runs against how far above its load a line is checked.
 CHECK_STEPS = 20
 # Time for each solve that only asks why a fleet is infeasible (a search bound).
 DIAGNOSE_TIME_LIMIT_S = 5.0
