@@ -230,7 +230,8 @@ def test_a_class_stream_gets_its_own_options(catalog, tmp_path_factory):
     # each class is searched at its own lengths, and has shapes of its own to plan
     assert (short.fit.question.input_tokens, long_.fit.question.input_tokens) == (512, 1024)
     assert short.placements and long_.placements
-    assert {o.stream for o in short.options()} == {"chat/short"} and {o.stream for o in long_.options()} == {"chat/long"}
+    assert {o.stream for o in short.options()} == {"chat/short"}
+    assert {o.stream for o in long_.options()} == {"chat/long"}
 
 
 def test_identical_questions_share_their_searches(catalog, tmp_path_factory, memoised_fit):
