@@ -12,7 +12,6 @@ them.
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import pytest
 
@@ -21,7 +20,7 @@ from planner.core.errors import NoPlanError
 from planner.core.units import parse_rate
 from planner.plan import fit as fit_module
 from planner.plan import fleet_streams
-from planner.plan.fleet import FleetResult, fit_fleet
+from planner.plan.fleet import CHECK_STEPS, FleetResult, fit_fleet
 from planner.plan.offers import Acquisition
 from planner.plan.question import Question, Targets
 from planner.plan.scenario import HOURS_PER_DAY, Scenario, load_scenario
@@ -61,9 +60,11 @@ workloads:
 
 @pytest.fixture(scope="module", autouse=True)
 def memoised_fit():
-    """`fit` once per distinct question for the module (results are pure functions of the question)."""
+    """`fit` once per distinct question for the module (results are pure
+    functions of the question); the fleet's calls are counted in ``calls``."""
     cache: dict[str, fit_module.FitResult | Exception] = {}
     real = fit_module.fit
+    calls: list[Question] = []
 
     def cached(catalog, q, **kwargs):
         key = repr((q, sorted(kwargs.items())))
@@ -77,18 +78,15 @@ def memoised_fit():
             raise found
         return found
 
-    cached.calls = []  # type: ignore[attr-defined]
-    counted = cached
+    def counted(catalog, q, **kwargs):
+        calls.append(q)
+        return cached(catalog, q, **kwargs)
 
-    def cached_and_counted(catalog, q, **kwargs):
-        counted.calls.append(q)  # type: ignore[attr-defined]
-        return counted(catalog, q, **kwargs)
-
-    cached_and_counted.calls = cached.calls  # type: ignore[attr-defined]
+    counted.calls = calls  # type: ignore[attr-defined]
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(fleet_streams, "fit", cached_and_counted)
+        mp.setattr(fleet_streams, "fit", counted)
         mp.setattr(fit_module, "fit", cached)
-        yield cached_and_counted
+        yield counted
 
 
 @pytest.fixture(scope="module")
@@ -175,6 +173,13 @@ def test_every_line_is_a_simulated_shape_that_meets_its_targets_at_its_load(shar
                     served[hour] += units * line.placement.throughput
             # every hour's demand is covered by the plannable throughput
             assert all(s >= d * (1 - 1e-9) for s, d in zip(served, stream.demand))
+            # each replica is checked at no less than its share of its busiest hour's
+            # requests (demand split by plannable rate), rounded up by under one step
+            for line in stream.lines:
+                plannable = stream.simulated[line.placement.shape.key].plannable_rate
+                share = max(d * plannable / s for d, s, units in zip(stream.demand, served, line.by_hour) if units)
+                assert share * (1 - 1e-9) <= line.check.rate <= share + plannable / CHECK_STEPS + 1e-9, \
+                    (stream.name, line.placement.key, line.check.rate, share)
 
 
 def test_a_flat_one_workload_fleet_costs_what_fit_does(catalog, daily):
@@ -203,14 +208,30 @@ def test_a_workload_the_limits_cannot_serve_alone_is_named(catalog, tmp_path_fac
     assert "workload 'small'" in str(info.value) and "\n" not in str(info.value)
 
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+CLASSES = """
+shared:
+  providers: [aws]
+  region: us-east
+workloads:
+  - name: chat
+    model: llama-3.1-8b
+    load: {rate: 20 req/s}
+    classes:
+      - {name: short, share: 0.8}
+      - {name: long, share: 0.2, input: 1024}
+""" + TARGETS
 
 
-def test_a_class_stream_gets_its_own_options(catalog):
-    s = load_scenario(EXAMPLES / "fleet-classes.yaml")
-    names = [q.name for q in s.questions()]
-    assert names == ["chat/short", "chat/long"]
+def test_a_class_stream_gets_its_own_options(catalog, tmp_path_factory):
+    s = scenario(tmp_path_factory, CLASSES, "classes")
+    assert [q.name for q in s.questions()] == ["chat/short", "chat/long"]
     assert math.isclose(sum(q.share for q in s.questions()), 1.0)
+    short, long_ = fleet_streams.stream_options(catalog, s)
+    # each class is searched at its own lengths, and has shapes of its own to plan
+    assert (short.fit.question.input_tokens, long_.fit.question.input_tokens) == (512, 1024)
+    assert short.placements and long_.placements
+    assert {o.stream for o in short.options()} == {"chat/short"}
+    assert {o.stream for o in long_.options()} == {"chat/long"}
 
 
 def test_identical_questions_share_their_searches(catalog, tmp_path_factory, memoised_fit):
@@ -248,3 +269,19 @@ def test_a_bad_name_in_a_scenario_is_one_error_naming_the_workload(catalog, tmp_
     with pytest.raises(InputError) as info:
         fit_fleet(catalog, scenario(tmp_path_factory, text, "bad-name"))
     assert info.value.field == field and words in str(info.value) and "\n" not in str(info.value)
+
+
+def _fleet(rates: tuple[int, ...]) -> str:
+    return "shared:\n  providers: [aws]\n  region: us-east\nworkloads:\n" + "".join(
+        f"  - name: w{rate}\n    model: llama-3.1-8b\n    load: {{rate: {rate} req/s}}\n" + TARGETS for rate in rates)
+
+
+def test_peaks_far_apart_are_searched_at_both_ends(catalog, tmp_path_factory, memoised_fit):
+    """The same question at 1 and 40 req/s (over PEAK_SPREAD apart): a search
+    at each peak, each stream speaking through the nearer one, their shapes pooled."""
+    before = len(memoised_fit.calls)
+    found = fleet_streams.stream_options(catalog, scenario(tmp_path_factory, _fleet((1, 40)), "far-apart"))
+    assert sorted(q.targets.throughput.per_second for q in memoised_fit.calls[before:]) == [1, 40]
+    assert [f.fit.question.targets.throughput.per_second for f in found] == [1, 40]
+    assert found[0].placements == found[1].placements
+

@@ -3,6 +3,7 @@ clear error naming the place of every bad value (no traceback)."""
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ from planner.catalog.schema import PricingModel
 from planner.core.errors import EXIT_BAD_INPUT, InputError
 from planner.core.units import parse_money, parse_rate
 from planner.model.slo import Statistic
+from planner.plan import scenario as scenario_module
 from planner.plan.question import Objective, Question, Targets
 from planner.plan.scenario import (
     HOURS_PER_DAY,
@@ -250,3 +252,12 @@ def test_an_oversized_file_is_refused(tmp_path):
 def test_the_examples_load(name):
     s = load_scenario(EXAMPLES / name)
     assert s.questions()
+
+
+def test_the_module_notes_example_file_loads(tmp_path):
+    """The file format shown in planner/plan/scenario.py's note is a valid scenario."""
+    note = scenario_module.__doc__ or ""
+    text = textwrap.dedent(note.split("::\n\n", 1)[1].split("\n\nEach workload", 1)[0])
+    s = load_scenario(write(tmp_path, text))
+    assert s.name == "platform-2027" and [q.name for q in s.questions()] == ["chat/short", "chat/long"]
+    assert s.fleet_limits == ("budget", "max_gpus", "max_power")

@@ -38,7 +38,9 @@ from planner.plan.scenario import Scenario
 HOURS = fleet_solver.PERIODS_PER_DAY
 PLANNED = (solver.OPTIMAL, solver.FEASIBLE)
 # A line is checked at its load rounded up to a step of 1/CHECK_STEPS of its
-# plannable rate (_Checks).
+# plannable rate (_Checks): at most 5% of that rate above its load (stricter,
+# never laxer), and at most 20 checks a shape however many streams use it.
+# Policy: a trade of check runs against how far above its load a line is checked.
 CHECK_STEPS = 20
 # Time for each solve that only asks why a fleet is infeasible (a search bound).
 DIAGNOSE_TIME_LIMIT_S = 5.0
@@ -120,16 +122,16 @@ def fit_fleet(catalog: Catalog, scenario: Scenario, *,
     static = _solve(streams, options, replace(limits, static=True))
     plan = _solve(streams, options, limits, start=static.lines if static.status in PLANNED else ())
     if plan.status not in PLANNED:
-        raise NoPlanError(_why_infeasible(catalog, scenario, found, streams, options, limits, plan.status))
+        raise NoPlanError(_why_infeasible(scenario, found, streams, options, limits, plan.status))
     separate = separate_cost(found, streams, limits)
-    by_key = {option_key(f.stream.name, p): (f, p, flexible)
+    by_key = {option_key(f.stream.name, p): (p, flexible)
               for f in found for p, flexible in zip(f.placements, f.flexible)}
     checks = _Checks()
     stream_plans = []
     for f, stream in zip(found, streams):
         lines = []
         for line in plan.lines_of(stream.name):
-            _f, placement, flexible = by_key[line.option.key]
+            placement, flexible = by_key[line.option.key]
             lines.append(FleetPlanLine(placement, flexible, line.committed, line.by_period, None))
         lines = checks.of(f, lines)
         s = f.stream
@@ -189,10 +191,7 @@ def separate_cost(found: Sequence[StreamOptions], streams: Sequence[fleet_solver
     limit in their busiest hour. None when a workload finds nothing left."""
     left = limits
     total = 0.0
-    workloads: dict[int, list[int]] = {}
-    for i, f in enumerate(found):
-        workloads.setdefault(f.index, []).append(i)
-    for members in workloads.values():
+    for members in _by_workload(found).values():
         mine = [streams[i] for i in members]
         names = {s.name for s in mine}
         options = [o for i in members for o in found[i].options() if o.stream in names]
@@ -204,10 +203,18 @@ def separate_cost(found: Sequence[StreamOptions], streams: Sequence[fleet_solver
     return total
 
 
-def _peak(plan: fleet_solver.FleetPlan, per_unit: str) -> float:
-    """The most of a figure the plan uses in any period."""
-    lines = plan.lines
-    periods = max((len(line.by_period) for line in lines), default=0)
+def _by_workload(found: Sequence[StreamOptions]) -> dict[int, list[int]]:
+    """The streams' places in ``found``, by their workload's place in the file."""
+    members: dict[int, list[int]] = {}
+    for i, f in enumerate(found):
+        members.setdefault(f.index, []).append(i)
+    return members
+
+
+def _peak(plan: fleet_solver.FleetPlan, per_unit: str, pool: str | None = None) -> float:
+    """The most of a figure the plan uses in any period (of one pool's options, given one)."""
+    lines = [line for line in plan.lines if pool is None or line.option.pool == pool]
+    periods = max((len(line.by_period) for line in plan.lines), default=0)
     return max((sum(line.by_period[p] * getattr(line.option, per_unit) for line in lines)
                 for p in range(periods)), default=0.0)
 
@@ -216,12 +223,8 @@ def _left_after(limits: fleet_solver.FleetLimits, plan: fleet_solver.FleetPlan) 
     """What a plan leaves of each limit for the next workload (its busiest hour taken out)."""
     inventory = None
     if limits.inventory is not None:
-        inventory = dict(limits.inventory)
-        periods = max((len(line.by_period) for line in plan.lines), default=0)
-        for pool in inventory:
-            used = max((sum(line.by_period[p] * line.option.gpus_per_unit for line in plan.lines
-                            if line.option.pool == pool) for p in range(periods)), default=0)
-            inventory[pool] = max(inventory[pool] - used, 0)
+        inventory = {pool: max(cap - int(_peak(plan, "gpus_per_unit", pool)), 0)
+                     for pool, cap in limits.inventory.items()}
 
     def less(cap: float | None, used: float) -> float | None:
         return None if cap is None else max(cap - used, 0.0)
@@ -244,8 +247,6 @@ def binding(scenario: Scenario, plan: fleet_solver.FleetPlan, options: Sequence[
     """The shared limits at their cap in some hour: not one more unit of any
     option drawing on the limit fits under it then, as the file states them."""
     found: list[str] = []
-    lines = plan.lines
-    periods = range(max((len(line.by_period) for line in lines), default=0))
     s = scenario.shared
 
     def at_cap(cap: float, per_unit: str, pool: str | None = None) -> bool:
@@ -253,9 +254,7 @@ def binding(scenario: Scenario, plan: fleet_solver.FleetPlan, options: Sequence[
                  if (pool is None or o.option.pool == pool) and getattr(o.option, per_unit) > 0]
         if not steps:
             return False
-        used = max((sum(line.by_period[p] * getattr(line.option, per_unit) for line in lines
-                        if pool is None or line.option.pool == pool) for p in periods), default=0.0)
-        return used + min(steps) > cap * (1 + 1e-9)
+        return _peak(plan, per_unit, pool) + min(steps) > cap * (1 + 1e-9)
 
     for pool, cap in sorted((limits.inventory or {}).items()):
         if at_cap(cap, "gpus_per_unit", pool):
@@ -269,14 +268,14 @@ def binding(scenario: Scenario, plan: fleet_solver.FleetPlan, options: Sequence[
         if limits.max_hourly_usd is not None and at_cap(limits.max_hourly_usd, "hourly_usd"):
             found.append(f"budget {format_money(s.budget)}")
         if limits.max_capex_usd is not None:
-            spent = sum(line.committed * line.option.capex_usd for line in lines)
+            spent = sum(line.committed * line.option.capex_usd for line in plan.lines)
             steps = [o.option.capex_usd for o in options if o.option.capex_usd > 0]
             if steps and spent + min(steps) > limits.max_capex_usd * (1 + 1e-9):
                 found.append(f"budget {format_money(s.budget)}")
     return tuple(found)
 
 
-def _why_infeasible(catalog: Catalog, scenario: Scenario, found: Sequence[StreamOptions],
+def _why_infeasible(scenario: Scenario, found: Sequence[StreamOptions],
                     streams: Sequence[fleet_solver.Stream], options: Sequence[fleet_solver.FleetOption],
                     limits: fleet_solver.FleetLimits, status: str) -> str:
     """One line: the workload that the shared limits cannot serve even alone,
@@ -285,22 +284,19 @@ def _why_infeasible(catalog: Catalog, scenario: Scenario, found: Sequence[Stream
         return (f"no fleet was found within the {limits.time_limit_s:g} s time limit "
                 "(try a longer time limit or fewer workloads)")
     quick = replace(limits, time_limit_s=min(limits.time_limit_s, DIAGNOSE_TIME_LIMIT_S))
-    by_workload: dict[int, list[int]] = {}
-    for i, f in enumerate(found):
-        by_workload.setdefault(f.index, []).append(i)
-    for index, members in by_workload.items():
+    for index, members in _by_workload(found).items():
         names = {streams[i].name for i in members}
         alone = _solve([streams[i] for i in members], [o for o in options if o.stream in names], quick)
         if alone.status == solver.INFEASIBLE:
             name = scenario.workloads[index].name
             return f"workload '{name}' cannot be served within the shared limits even alone"
     s = scenario.shared
-    lifts = [("budget", f"budget {s.budget}", dict(max_hourly_usd=None, max_capex_usd=None)),
-             ("max_gpus", f"max_gpus {s.max_gpus}", dict(max_gpus=None)),
-             ("max_power", f"max_power {format_power(s.max_power) if s.max_power else ''}", dict(max_power_w=None)),
-             ("inventory", "the owned and available GPU counts", dict(inventory=None))]
+    lifts = [(f"budget {s.budget}", dict(max_hourly_usd=None, max_capex_usd=None)),
+             (f"max_gpus {s.max_gpus}", dict(max_gpus=None)),
+             (f"max_power {format_power(s.max_power) if s.max_power else ''}", dict(max_power_w=None)),
+             ("the owned and available GPU counts", dict(inventory=None))]
     binds = []
-    for _name, said, change in lifts:
+    for said, change in lifts:
         if all(getattr(quick, k) is None for k in change):
             continue
         if _solve(streams, options, replace(quick, **change)).status in PLANNED:  # type: ignore[arg-type]

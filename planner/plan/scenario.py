@@ -180,6 +180,12 @@ def _count(value: Any, what: str, maximum: int = MAX_TOKENS) -> Any:
     return _parsed(parse_count, _text(value), what, maximum)
 
 
+def _or_parsed(value: Any, parsed: type | tuple[type, ...], parse: Any, *args: Any) -> Any:
+    """``value`` as given when it is already ``parsed`` (built in Python),
+    else parsed from its text as the flag takes it."""
+    return value if isinstance(value, parsed) else _parsed(parse, _text(value), *args)
+
+
 def _percent(value: Any, what: str, example: str) -> float:
     """'3%', '3' or 3 as a number of percent (as the flags take them)."""
     return float(_parsed(parse_percent, _text(value), what, example))
@@ -187,9 +193,7 @@ def _percent(value: Any, what: str, example: str) -> float:
 
 def _target(value: Any, key: str) -> Any:
     """'p99:50ms' or '50ms' as (statistic, seconds)."""
-    if value is None or isinstance(value, tuple):
-        return value
-    return _parsed(parse_target, _text(value), key)
+    return _or_parsed(value, (tuple, type(None)), parse_target, key)
 
 
 # What validators read while a scenario is validated (the folder relative
@@ -253,42 +257,43 @@ def read_trace(path: Path) -> Trace:
     counts = [0] * HOURS_PER_DAY
     arrivals = 0
     column = 0
+    first = True  # the first row with text may be a header
     try:
-        rows = list(csv.reader(io.StringIO(text)))
+        for number, row in enumerate(csv.reader(io.StringIO(text)), start=1):
+            cells = [cell.strip() for cell in row]
+            if not any(cells):
+                continue
+            if first:
+                first = False
+                if not _is_number(cells[0]):
+                    if TRACE_COLUMN not in cells:
+                        raise InputError(f"trace '{path}' line {number}: a header without a column '{TRACE_COLUMN}'",
+                                         hint=f"one arrival time in seconds a line, or a column named {TRACE_COLUMN}")
+                    column = cells.index(TRACE_COLUMN)
+                    continue
+            counts[_hour(path, number, cells[column] if column < len(cells) else "")] += 1
+            arrivals += 1
+            if arrivals > MAX_TRACE_ARRIVALS:
+                raise InputError(f"trace '{path}' has over {MAX_TRACE_ARRIVALS:,} arrivals",
+                                 hint="bin it into a 24-value profile instead")
     except csv.Error as exc:
         raise InputError(f"trace '{path}': not CSV ({exc})") from None
-    for number, row in enumerate(rows, start=1):
-        cells = [cell.strip() for cell in row]
-        if not any(cells):
-            continue
-        if arrivals == 0 and number == _first_row(rows) and not _is_number(cells[0]):
-            if TRACE_COLUMN not in cells:
-                raise InputError(f"trace '{path}' line {number}: a header without a column '{TRACE_COLUMN}'",
-                                 hint=f"one arrival time in seconds a line, or a column named {TRACE_COLUMN}")
-            column = cells.index(TRACE_COLUMN)
-            continue
-        cell = cells[column] if column < len(cells) else ""
-        try:
-            seconds = float(cell)
-        except ValueError:
-            raise InputError(f"trace '{path}' line {number}: '{cell[:40]}' is not a number of seconds",
-                             hint="one arrival time in seconds from midnight a line") from None
-        if not (math.isfinite(seconds) and 0 <= seconds < SECONDS_PER_DAY):
-            raise InputError(f"trace '{path}' line {number}: {cell[:40]} s is outside one day",
-                             hint=f"arrival times are seconds from midnight, 0 to {SECONDS_PER_DAY:,}")
-        arrivals += 1
-        if arrivals > MAX_TRACE_ARRIVALS:
-            raise InputError(f"trace '{path}' has over {MAX_TRACE_ARRIVALS:,} arrivals",
-                             hint="bin it into a 24-value profile instead")
-        counts[int(seconds // SECONDS_PER_HOUR)] += 1
     if arrivals == 0:
         raise InputError(f"trace '{path}' holds no arrival", hint="one arrival time in seconds from midnight a line")
     return Trace(str(path), arrivals, tuple(c / SECONDS_PER_HOUR for c in counts))
 
 
-def _first_row(rows: list[list[str]]) -> int:
-    """The line number of the first row with any text."""
-    return next((i for i, row in enumerate(rows, start=1) if any(cell.strip() for cell in row)), 0)
+def _hour(path: Path, number: int, cell: str) -> int:
+    """The hour of the day (0 to 23) of one arrival time in seconds from midnight."""
+    try:
+        seconds = float(cell)
+    except ValueError:
+        raise InputError(f"trace '{path}' line {number}: '{cell[:40]}' is not a number of seconds",
+                         hint="one arrival time in seconds from midnight a line") from None
+    if not (math.isfinite(seconds) and 0 <= seconds < SECONDS_PER_DAY):
+        raise InputError(f"trace '{path}' line {number}: {cell[:40]} s is outside one day",
+                         hint=f"arrival times are seconds from midnight, 0 to {SECONDS_PER_DAY:,}")
+    return int(seconds // SECONDS_PER_HOUR)
 
 
 def _is_number(text: str) -> bool:
@@ -319,7 +324,7 @@ class Load(_Value):
     @field_validator("rate", mode="before")
     @classmethod
     def _rate(cls, value: Any) -> Any:
-        return value if value is None or isinstance(value, Rate) else _parsed(parse_rate, _text(value))
+        return _or_parsed(value, (Rate, type(None)), parse_rate)
 
     @field_validator("profile", mode="before")
     @classmethod
@@ -608,7 +613,7 @@ class Shared(_Value):
     @field_validator("budget", mode="before")
     @classmethod
     def _budget(cls, value: Any) -> Any:
-        return value if value is None or isinstance(value, Money) else _parsed(parse_money, _text(value))
+        return _or_parsed(value, (Money, type(None)), parse_money)
 
     @field_validator("max_gpus", mode="before")
     @classmethod
@@ -618,7 +623,7 @@ class Shared(_Value):
     @field_validator("max_power", mode="before")
     @classmethod
     def _power(cls, value: Any) -> Any:
-        if value is None or (isinstance(value, float) and not isinstance(value, bool)):
+        if value is None or isinstance(value, float):
             return value
         if not isinstance(value, str):
             raise _fail(f"{value!r} has no unit", "e.g. max_power: 60kW")
@@ -632,17 +637,17 @@ class Shared(_Value):
     @field_validator("objective", mode="before")
     @classmethod
     def _objective(cls, value: Any) -> Any:
-        return value if isinstance(value, Objective) else _parsed(parse_objective, _text(value))
+        return _or_parsed(value, Objective, parse_objective)
 
     @field_validator("power_price", mode="before")
     @classmethod
     def _power_price(cls, value: Any) -> Any:
-        return value if isinstance(value, float) else _parsed(parse_energy_price, _text(value))
+        return _or_parsed(value, float, parse_energy_price)
 
     @field_validator("colo_price", mode="before")
     @classmethod
     def _colo_price(cls, value: Any) -> Any:
-        return value if isinstance(value, float) else _parsed(parse_colo_price, _text(value))
+        return _or_parsed(value, float, parse_colo_price)
 
     @field_validator("years", "pue", mode="before")
     @classmethod
@@ -859,7 +864,9 @@ def _place(loc: tuple[Any, ...]) -> str:
     return text
 
 
-_KEYS: dict[str, type[BaseModel]] = {}  # a part's name in the file -> its model (for unknown-key hints)
+# a part's name in the file -> its model (for unknown-key hints)
+_KEYS: dict[str, type[BaseModel]] = {"": Scenario, "shared": Shared, "workloads": Workload, "load": Load,
+                                     "classes": RequestClass}
 
 
 def _scenario_error(exc: ValidationError, where: str = "") -> InputError:
@@ -885,14 +892,11 @@ def _scenario_error(exc: ValidationError, where: str = "") -> InputError:
         message = "is required"
     else:
         message = first["msg"][0].lower() + first["msg"][1:]
-        if "input" in first and first["type"] not in ("missing",):
+        if "input" in first:
             shown = repr(first["input"])
             message += f", got {shown if len(shown) <= 40 else shown[:37] + '...'}"
     text = f"{place}: {message}" if place else message
     return InputError(text, hint=hint, field=place or None)
-
-
-_KEYS.update({"": Scenario, "shared": Shared, "workloads": Workload, "load": Load, "classes": RequestClass})
 
 
 def load_scenario(path: str | Path) -> Scenario:
@@ -901,7 +905,7 @@ def load_scenario(path: str | Path) -> Scenario:
     path = Path(path)
     data = read_mapping_file(path, "scenario", shape="holds name, shared and workloads")
     if "path" in data:
-        raise InputError(f"{path}: path: unknown key", hint=f"expected any of name, shared, workloads", field="path")
+        raise InputError(f"{path}: path: unknown key", hint="expected any of name, shared, workloads", field="path")
     data = {"name": _stream_name(path.stem), **data} if "name" not in data else data
     context = {"base_dir": str(path.parent)}
     token = _CONTEXT.set(context)
