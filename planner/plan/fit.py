@@ -35,7 +35,6 @@ from planner.model.predict import Prediction
 from planner.model.quality import DeploymentQuality, deployment_quality
 from planner.model.lengths import fixed
 from planner.model.resolve import resolve_spec
-from planner.model.serving import scheduler_for
 from planner.model.workload import Deployment, ModelSpec, Shape, check_context
 from planner.plan.question import DEFAULT_SEGMENTS, Economics, Question, check_targets_apply
 
@@ -239,9 +238,7 @@ def fit(catalog: Catalog, q: Question, *, relaxations: bool = True) -> FitResult
     decoder = spec.model.kind is ModelKind.DECODER
     lengths = fixed(q.input_tokens, max(q.output_tokens, 1))
     lengths_mean_output = float(max(q.output_tokens, 1))
-    settings = scheduler_for(engine)
-    if q.max_batch is not None:
-        settings = replace(settings, max_num_seqs=q.max_batch)
+    settings = verify.settings_for(engine, q.max_batch)
     headroom = (q.headroom if q.headroom is not None else verify.DEFAULT_HEADROOM) if decoder else 0.0
     cands: list[Candidate] = []
     if offered:
@@ -254,8 +251,7 @@ def fit(catalog: Catalog, q: Question, *, relaxations: bool = True) -> FitResult
     if headroom:  # plannable throughput: the estimate with the headroom kept free
         cands = [replace(c, throughput=c.throughput / (1 + headroom)) if isinstance(c, ScoredShape) else c
                  for c in cands]
-    verifier = verify.Verifier(spec.model, engine, lengths, q.targets.slos(), q.burstiness, headroom, settings,
-                               q.memory_utilization) if decoder else None
+    verifier = verify.Verifier.of_question(spec.model, engine, q, headroom) if decoder else None
     quality = PlanQuality(catalog, spec.model)
     if not any(isinstance(c, ScoredShape) and (demand == 0 or c.throughput > 0) for c in cands):
         raise NoPlanError(diagnose.why_no_candidate(spec, q, cands, ruled_out, {g.id for g in gpus}))

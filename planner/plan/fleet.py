@@ -26,8 +26,6 @@ from dataclasses import dataclass, field, replace
 from planner.catalog.load import Catalog
 from planner.core.errors import InputError, NoPlanError
 from planner.core.units import format_money, format_power
-from planner.model.lengths import fixed
-from planner.model.serving import scheduler_for
 from planner.plan import fleet_solver, solver, verify
 from planner.plan.fit import FitResult
 from planner.plan.fleet_streams import StreamOptions, option_key, stream_options
@@ -327,14 +325,8 @@ class _Checks:
         if not result.simulated and not result.checks:
             return None
         if id(result) not in self._verifiers:
-            q = result.question
-            lengths = fixed(q.input_tokens, max(q.output_tokens, 1))
-            settings = scheduler_for(result.engine)
-            if q.max_batch is not None:
-                settings = replace(settings, max_num_seqs=q.max_batch)
-            self._verifiers[id(result)] = verify.Verifier(
-                result.spec.model, result.engine, lengths, q.targets.slos(), q.burstiness, result.headroom, settings,
-                q.memory_utilization)
+            self._verifiers[id(result)] = verify.Verifier.of_question(result.spec.model, result.engine,
+                                                                      result.question, result.headroom)
         return self._verifiers[id(result)]
 
     def of(self, f: StreamOptions, lines: list[FleetPlanLine]) -> list[FleetPlanLine]:

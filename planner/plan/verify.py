@@ -31,18 +31,19 @@ conservative estimate.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from planner.catalog.schema import Engine, Model
 from planner.core.errors import PlannerError
 from planner.model import perf
 from planner.model.error_band import MEASURED_ERROR
 from planner.model.capacity import Capacity, Trial, capacity, run_open
-from planner.model.lengths import LengthSource
-from planner.model.serving import SchedulerSettings
+from planner.model.lengths import LengthSource, fixed
+from planner.model.serving import SchedulerSettings, scheduler_for
 from planner.model.slo import Slo
 from planner.model.workload import Deployment
 from planner.plan.candidates import DeploymentShape
+from planner.plan.question import Question
 
 DEFAULT_HEADROOM = math.ceil(MEASURED_ERROR["throughput"].leave_one_gpu_out_pct or 0) / 100  # 0.10 (module note)
 MAX_ROUNDS = 12  # solve-verify rounds; the last solves over simulated shapes only (a search bound)
@@ -88,8 +89,22 @@ class LineCheck:
         return self.trial.passes
 
 
+def settings_for(engine: Engine, max_batch: int | None) -> SchedulerSettings:
+    """The scheduler a question's replicas run: the engine's, with
+    ``--max-batch`` as its max_num_seqs when given."""
+    settings = scheduler_for(engine)
+    return settings if max_batch is None else replace(settings, max_num_seqs=max_batch)
+
+
 class Verifier:
     """Simulated capacities of shapes, memoised by shape key."""
+
+    @classmethod
+    def of_question(cls, model: Model, engine: Engine, q: Question, headroom: float) -> "Verifier":
+        """The verifier `fit` searches ``q`` with: its fixed lengths, latency
+        targets, burstiness, scheduler and memory share."""
+        return cls(model, engine, fixed(q.input_tokens, max(q.output_tokens, 1)), q.targets.slos(), q.burstiness,
+                   headroom, settings_for(engine, q.max_batch), q.memory_utilization)
 
     def __init__(self, model: Model, engine: Engine, lengths: LengthSource, slos: tuple[Slo, ...], cv: float,
                  headroom: float, settings: SchedulerSettings, memory_utilization: float | None) -> None:

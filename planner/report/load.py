@@ -13,12 +13,11 @@ figures are the LineChecks'.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from planner.catalog.schema import ModelKind
 from planner.model.capacity import Trial, sweep
-from planner.model.lengths import fixed
-from planner.model.serving import SchedulerSettings, scheduler_for
+from planner.model.serving import SchedulerSettings
 from planner.model.slo import DEFAULT_PERCENTILE, Metric, Slo, Statistic
 from planner.plan import verify
 from planner.plan.candidates import ScoredShape
@@ -100,10 +99,7 @@ def applies(result: FitResult) -> bool:
 
 def settings_of(result: FitResult) -> SchedulerSettings:
     """The scheduler fit simulated with (planner/plan/fit.py)."""
-    settings = scheduler_for(result.engine)
-    if result.question.max_batch is not None:
-        settings = replace(settings, max_num_seqs=result.question.max_batch)
-    return settings
+    return verify.settings_for(result.engine, result.question.max_batch)
 
 
 def requests_at(share: float) -> int:
@@ -145,10 +141,7 @@ def shape_loads(result: FitResult) -> list[ShapeLoad]:
     apply (module note)."""
     if not applies(result):
         return []
-    q = result.question
-    lengths = fixed(q.input_tokens, max(q.output_tokens, 1))
-    verifier = verify.Verifier(result.spec.model, result.engine, lengths, q.targets.slos(), q.burstiness,
-                               result.headroom, settings_of(result), q.memory_utilization)
+    verifier = verify.Verifier.of_question(result.spec.model, result.engine, result.question, result.headroom)
     picked: list[tuple[str, ScoredShape, bool, str]] = []
     for line in result.lines:
         if line.candidate.key not in {key for key, *_ in picked}:
@@ -164,7 +157,7 @@ def shape_loads(result: FitResult) -> list[ShapeLoad]:
             base = sim.capacity.rate
         else:  # never simulated by fit: its steady-state estimate, requests/s
             sim = None
-            base = shape.tokens_per_s / max(q.output_tokens, 1)
+            base = shape.tokens_per_s / max(result.question.output_tokens, 1)
         if not base > 0:
             continue
         trials, counts = _sweep_shape(result, verifier, shape, base)
