@@ -347,6 +347,10 @@ def test_fleet_cost_chart_is_reproducible_and_scales(fleet):
     area = charts.plot_area(first)
     assert area.width_share > 0.7
     assert 'id="fleet-cost-' in first
+    # the dashed line of the fleet sized for its peak, labelled with its rent; none when there is no such fleet
+    assert "sized for the peak: $6.39/h" in first and "stroke-dasharray" in first
+    without = charts.fleet_cost_svg(series, None)
+    assert "sized for the peak: $" not in without and "stroke-dasharray" not in without
 
 
 def test_one_off_fleet_has_no_hourly_chart(catalog, fits):
