@@ -55,8 +55,6 @@ def test_help_names_the_scenario_option(cli):
     assert "--scenario FILE" in result.stdout and "[MODEL]" in result.stdout
 
 
-
-
 def test_scenario_end_to_end_in_every_format(cli, tmp_path, monkeypatch):
     monkeypatch.chdir(ROOT)
     table = cli("fit", "--scenario", "examples/fleet-readme.yaml")
@@ -96,21 +94,18 @@ def test_missing_scenario_file_is_an_input_error(cli, tmp_path):
     assert result.stderr.count("\n") == 1
 
 
-# The command line's own work (flags, formats, -o) with the fleet search stood
-# in for by a FleetResult built from real placements (test_fleet_report.py):
-# these run whether or not the scenario loader has landed.
+# The command line's own work (flags, formats, -o) with the scenario loader
+# and the fleet search stood in for by a FleetResult built from real
+# placements (test_fleet_report.py), so no fleet is solved here.
 from test_fleet_report import build_fleet, fits  # noqa: E402,F401  (fits: the fixture of real `fit` results)
 
 
 @pytest.fixture
 def stood_in(monkeypatch, fits):  # noqa: F811
-    import sys
-    import types
-
     import planner.plan.fleet
+    import planner.plan.scenario
 
     seen = {}
-    scenario = types.ModuleType("planner.plan.scenario")
 
     def load_scenario(path):
         seen["path"] = path
@@ -120,9 +115,8 @@ def stood_in(monkeypatch, fits):  # noqa: F811
         seen["scenario"] = loaded
         return build_fleet(fits, separate_cost=500.0)
 
-    scenario.load_scenario = load_scenario
-    monkeypatch.setitem(sys.modules, "planner.plan.scenario", scenario)
-    monkeypatch.setattr(planner.plan.fleet, "fit_fleet", fit_fleet, raising=False)
+    monkeypatch.setattr(planner.plan.scenario, "load_scenario", load_scenario)
+    monkeypatch.setattr(planner.plan.fleet, "fit_fleet", fit_fleet)
     return seen
 
 
@@ -162,7 +156,7 @@ def test_no_fleet_is_exit_4_with_the_reason_and_json_says_infeasible(cli, stood_
     def no_fleet(catalog, loaded):
         raise NoPlanError("no fleet serves chat within budget $10/h")
 
-    monkeypatch.setattr(planner.plan.fleet, "fit_fleet", no_fleet, raising=False)
+    monkeypatch.setattr(planner.plan.fleet, "fit_fleet", no_fleet)
     table = cli("fit", "--scenario", "fleet.yaml")
     assert table.exit_code == 4 and table.stderr.startswith("planner: error: no fleet serves chat within budget $10/h")
     data = cli("fit", "--scenario", "fleet.yaml", "--format", "json")

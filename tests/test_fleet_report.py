@@ -16,7 +16,7 @@ from planner.core.units import HOURS_PER_MONTH, parse_money, parse_rate
 from planner.plan import fleet_solver
 from planner.plan.fit import fit, replica_option
 from planner.plan.fleet import FleetPlanLine, FleetResult, StreamPlan
-from planner.plan.question import Economics, Question, Targets
+from planner.plan.question import Question, Targets
 
 # A day: quiet night, busy afternoon.
 PROFILE = (1,) * 8 + (2,) * 8 + (3,) * 6 + (2,) * 2
@@ -154,8 +154,11 @@ def test_headline_leads_with_cost_per_day_and_month_and_savings(fits, fleet):
     static = 24 * (3 * chat_p.hourly_usd + embed_p.hourly_usd)
     text = fleet_headline(fleet)
     assert text.startswith(f"Fleet test-fleet: 2 workloads on 2 plan lines, 2-4 GPUs over the day, ${day:,.2f}/day "
-                           f"(${day * 30.416666:,.0f}/month at 30.4 days); proved optimal.")
-    assert f"Autoscaled vs sized for the peak (${static:,.2f}/day): saves ${static - day:,.2f}/day" in text
+                           f"(${day * HOURS_PER_MONTH / 24:,.0f}/month at 30.4 days); proved optimal.")
+    from planner.report.format import percent
+
+    assert (f"Autoscaled vs sized for the peak (${static:,.2f}/day): saves ${static - day:,.2f}/day "
+            f"({percent(100 * (static - day) / static)})") in text
     assert f"Planned together vs one at a time ($10,000.00/day): saves ${10_000 - day:,.2f}/day" in text
 
 
@@ -196,6 +199,29 @@ def test_a_limit_at_its_cap_is_marked_and_binding_is_said(fits):
     assert not power.at_cap and power.cap == 20_000.0
     text = _text(result)
     assert "at its cap" in text and "What binds: budget $6.39/h (at its cap in some hour" in text
+
+
+def test_limits_are_read_from_those_the_fleet_was_solved_under(fits):
+    """Fleet-wide limits live on FleetResult.limits, not on the streams'
+    questions: the limits table takes its caps from there, and each use is
+    the fleet's at its busiest hour (GPUs and power: units times per unit)."""
+    from dataclasses import replace
+
+    from planner.report.fleet import limit_uses
+
+    chat_p, embed_p = fits[0].lines[0].placement, fits[1].lines[0].placement
+    assert chat_p.power_w is not None and embed_p.power_w is not None
+    result = replace(build_fleet(fits), limits=fleet_solver.FleetLimits(
+        inventory={"owned:h100-sxm": 2, "l40s": 5}, max_gpus=6, max_power_w=9_000.0, max_hourly_usd=12.5))
+    uses = {u.name: u for u in limit_uses(result)}
+    assert (uses["owned h100-sxm"].cap, uses["owned h100-sxm"].peak) == (2, 0)
+    l40s = uses["l40s to rent or buy"]
+    assert (l40s.cap, l40s.peak, l40s.hour) == (5, 3 * chat_p.gpus_per_unit, 16)
+    assert (uses["GPUs"].cap, uses["GPUs"].peak) == (6, 3 * chat_p.gpus_per_unit + embed_p.gpus_per_unit)
+    assert uses["rent"].cap == 12.5
+    power = uses["power"]
+    assert power.cap == 9_000.0 and power.hour == 16
+    assert power.peak == pytest.approx(3 * chat_p.power_w + embed_p.power_w)
 
 
 def test_feasible_states_its_gap(fits):
@@ -264,11 +290,8 @@ def test_bom_numbers_are_plain_and_totals_are_column_sums(fleet):
 
 
 def test_bom_neutralises_formula_like_names(fits):
-    from dataclasses import replace
-
     result = build_fleet(fits, name="=HYPERLINK(1)")
     assert all(r["scenario"] == "'=HYPERLINK(1)" for r in _rows(result))
-    assert replace(result, name="ok").name == "ok"
 
 
 # --- design review ------------------------------------------------------------------------------
@@ -288,7 +311,9 @@ def test_review_has_a_section_per_workload_limits_chart_and_comparison(catalog, 
     assert review.summary.startswith("Fleet test-fleet:")
     chat = review.sections[1]
     profile = next(t for t in chat.tables if t.title == "Load over the day")
-    assert profile.rows[0] == ["00-07", "1 req/s", "1", f"${fits_rent(fleet, 0):,.2f}/h"]
+    assert profile.rows == [[hours, f"{units} req/s", str(units), f"${fits_rent(fleet, first):,.2f}/h"]
+                            for hours, first, units in (("00-07", 0, 1), ("08-15", 8, 2), ("16-21", 16, 3),
+                                                        ("22-23", 22, 2))]
     lines = next(t for t in chat.tables if t.title == "Plan lines")
     assert lines.rows[0][-1] == "meets the targets"
     why = next(t for t in chat.tables if t.title.startswith("Why that GPU"))
@@ -322,6 +347,10 @@ def test_fleet_cost_chart_is_reproducible_and_scales(fleet):
     area = charts.plot_area(first)
     assert area.width_share > 0.7
     assert 'id="fleet-cost-' in first
+    # the dashed line of the fleet sized for its peak, labelled with its rent; none when there is no such fleet
+    assert "sized for the peak: $6.39/h" in first and "stroke-dasharray" in first
+    without = charts.fleet_cost_svg(series, None)
+    assert "sized for the peak: $" not in without and "stroke-dasharray" not in without
 
 
 def test_one_off_fleet_has_no_hourly_chart(catalog, fits):
@@ -333,6 +362,10 @@ def test_one_off_fleet_has_no_hourly_chart(catalog, fits):
     review = build_fleet_review(catalog, result)
     assert review.charts == {}
     assert "one-off" in fleet_headline(result)
+    # the bill's objective is the units held at their price, once
+    held = sum(line.committed * line.placement.cost(s.question.economics) for s in result.streams for line in s.lines)
+    fleet_row = _rows(result)[-1]
+    assert fleet_row["objective_usd_per_day"] == "" and float(fleet_row["objective_usd"]) == pytest.approx(held, abs=1e-3)
 
 
 def test_the_why_table_compares_with_a_free_owned_gpu():

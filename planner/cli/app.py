@@ -177,11 +177,12 @@ CatalogOption = Annotated[
         metavar="FILE",
     ),
 ]
+MODEL_HELP = ("A catalog model id (llama-3.1-8b), a Hugging Face id (meta-llama/Llama-3.1-8B-Instruct), "
+              "a config.json or model directory, or a parameter count (13B).")
 ModelArgument = Annotated[
     str,
     typer.Argument(
-        help="A catalog model id (llama-3.1-8b), a Hugging Face id (meta-llama/Llama-3.1-8B-Instruct), "
-        "a config.json or model directory, or a parameter count (13B).",
+        help=MODEL_HELP,
         metavar="MODEL",
         autocompletion=complete.models,
     ),
@@ -388,8 +389,7 @@ def _split(values: Optional[list[str]], flag: str) -> tuple[str, ...] | None:
 OptionalModelArgument = Annotated[
     Optional[str],
     typer.Argument(
-        help="A catalog model id (llama-3.1-8b), a Hugging Face id (meta-llama/Llama-3.1-8B-Instruct), "
-        "a config.json or model directory, or a parameter count (13B). Not with --scenario.",
+        help=MODEL_HELP + " Not with --scenario.",
         metavar="MODEL",
         autocompletion=complete.models,
         show_default=False,

@@ -14,8 +14,7 @@ from rich import box
 from rich.text import Text
 
 from planner.catalog.schema import ModelKind
-from planner.core.units import HOURS_PER_MONTH, Rate, format_rate
-from planner.plan.fit import FitResult
+from planner.core.units import HOURS_PER_MONTH, format_rate
 from planner.plan.fleet import FleetPlanLine, FleetResult, StreamPlan
 from planner.plan.offers import Acquisition
 from planner.plan.placement import Line, Placement
@@ -38,13 +37,9 @@ def per_day(result: FleetResult) -> bool:
     return result.cost_unit == PER_DAY
 
 
-def economics_of(stream: StreamPlan) -> Any:
-    return stream.question.economics
-
-
 def unit_cost(stream: StreamPlan, line: FleetPlanLine) -> float:
     """The objective's cost of one unit: USD per hour (hourly), USD once otherwise."""
-    return line.placement.cost(economics_of(stream)) or 0.0
+    return line.placement.cost(stream.question.economics) or 0.0
 
 
 def line_cost(result: FleetResult, stream: StreamPlan, line: FleetPlanLine) -> float:
@@ -119,6 +114,11 @@ def targets_text(stream: StreamPlan) -> str:
     return ", ".join(parts) or "none"
 
 
+def class_of(stream: StreamPlan) -> str:
+    """The request-size class of a stream named 'workload/class'; blank for a whole workload."""
+    return stream.name.split("/", 1)[1] if "/" in stream.name else ""
+
+
 def lengths_text(stream: StreamPlan) -> str:
     q = stream.question
     if stream.fit.spec.model.kind is ModelKind.ENCODER:
@@ -143,16 +143,6 @@ def offer_text(placement: Placement) -> str:
     assert offer.price is not None
     group = "" if placement.offers_per_unit == 1 else f" x {placement.offers_per_unit}"
     return f"{offer.label}{group} ({offer.price.pricing.value}, {offer.price.region})"
-
-
-def units_text(line: FleetPlanLine) -> str:
-    """'2 held + 3 by the hour' at the busiest hour."""
-    flexible = flexible_peak(line)
-    if not line.flexible or flexible == 0:
-        return f"{line.committed} held"
-    if line.committed == 0:
-        return f"0-{line.peak_units} by the hour"
-    return f"{line.committed} held + up to {flexible} by the hour"
 
 
 def cost_text(result: FleetResult, value: float) -> str:
@@ -209,12 +199,13 @@ def limit_uses(result: FleetResult) -> list[LimitUse]:
             for hour, gpus in enumerate(gpus_by_hour(line)):
                 use[hour] += gpus
             capital += line.committed * p.capex_usd
-    owned, available = _common(result, "owned") or {}, _common(result, "available") or {}
     shared = result.limits
     if shared is not None:  # the limits the fleet was solved under (fleet-wide ones are not on the streams' questions)
         pools = dict(shared.inventory or {})
         owned = {k.removeprefix("owned:"): v for k, v in pools.items() if k.startswith("owned:")}
         available = {k: v for k, v in pools.items() if not k.startswith("owned:")}
+    else:
+        owned, available = _common(result, "owned") or {}, _common(result, "available") or {}
     uses = []
     for gpu in sorted(set(owned_used) | {g for g, n in owned.items() if n > 0}):
         use = owned_used.get(gpu, [0] * hours)
@@ -243,10 +234,8 @@ def limit_uses(result: FleetResult) -> list[LimitUse]:
 
 
 def amount_text(value: float, unit: str) -> str:
-    if unit == "USD/h":
-        return f"${value:,.2f}/h"
-    if unit == "USD":
-        return f"${value:,.0f}"
+    if unit in ("USD/h", "USD"):
+        return money(value, hourly=unit == "USD/h")
     if unit == "W":
         return f"{value / 1e3:,.1f} kW" if value >= 1e3 else f"{value:,.0f} W"
     return f"{value:,.0f} {unit}"
@@ -335,19 +324,27 @@ def pricing_text(placement: Placement) -> str:
     return "bought" if offer.acquisition is Acquisition.BUY else "owned"
 
 
+LINE_COLUMNS = ("unit", "pricing", "GPUs at peak", "shape", "held", "by the hour", "cost")
+
+
+def line_cells(result: FleetResult, stream: StreamPlan, line: FleetPlanLine) -> list[str]:
+    """A plan line's cells under LINE_COLUMNS (the terminal's table and the review's)."""
+    p = line.placement
+    flexible = flexible_peak(line)
+    encoder = stream.fit.spec.model.kind is ModelKind.ENCODER
+    return [unit_name(p), pricing_text(p), f"{line.peak_units * p.gpus_per_unit} x {p.shape.gpu.id}",
+            shape_text(p, encoder), str(line.committed), f"0-{flexible}" if flexible else "-",
+            cost_text(result, line_cost(result, stream, line))]
+
+
 def _lines_table(result: FleetResult) -> TextTable:
     table = TextTable(title="Fleet plan", title_justify="left", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False,
                       collapse_padding=True)
-    for col in ("workload", "unit", "pricing", "GPUs at peak", "shape", "held", "by the hour", "cost"):
+    for col in ("workload", *LINE_COLUMNS):
         table.add_column(col, justify="right" if col in ("held", "by the hour", "cost") else "left", no_wrap=True)
     for stream in result.streams:
-        encoder = stream.fit.spec.model.kind is ModelKind.ENCODER
         for line in stream.lines:
-            p = line.placement
-            flexible = flexible_peak(line)
-            table.add_row(stream.name, unit_name(p), pricing_text(p), f"{line.peak_units * p.gpus_per_unit} x {p.shape.gpu.id}",
-                          shape_text(p, encoder), str(line.committed), f"0-{flexible}" if flexible else "-",
-                          cost_text(result, line_cost(result, stream, line)))
+            table.add_row(stream.name, *line_cells(result, stream, line))
     return table
 
 
@@ -389,20 +386,24 @@ def hours_text(result: FleetResult) -> str:
             f"most {max(gpus, default=0)} at {peak_hour(gpus):02d}:00)")
     if per_day(result) and result.hourly_usd:
         rent = result.hourly_usd
-        text += (f"; rent by hour: {sparkline(rent)} (${min(rent):,.2f}/h to ${max(rent):,.2f}/h at "
-                 f"{peak_hour(rent):02d}:00)")
+        text += (f"; rent by hour: {sparkline(rent)} ({money(min(rent), hourly=True)} to "
+                 f"{money(max(rent), hourly=True)} at {peak_hour(rent):02d}:00)")
     return text + "."
 
 
-def _limits_table(result: FleetResult) -> TextTable:
+def limit_cells(use: LimitUse) -> list[str]:
+    """A shared limit's cells: name, cap, use at the busiest hour, that hour, whether it is at its cap."""
+    return [use.name, "none" if use.cap is None else amount_text(use.cap, use.unit), amount_text(use.peak, use.unit),
+            "-" if use.hour is None else f"{use.hour:02d}:00", "at its cap" if use.at_cap else ""]
+
+
+def _limits_table(uses: list[LimitUse]) -> TextTable:
     table = TextTable(title="Shared limits at the busiest hour", title_justify="left", box=box.SIMPLE_HEAD,
                       show_edge=False, pad_edge=False, collapse_padding=True)
     for col in ("limit", "cap", "used", "hour", ""):
         table.add_column(col, justify="left" if col in ("limit", "") else "right", no_wrap=True)
-    for use in limit_uses(result):
-        table.add_row(use.name, "none" if use.cap is None else amount_text(use.cap, use.unit),
-                      amount_text(use.peak, use.unit), "-" if use.hour is None else f"{use.hour:02d}:00",
-                      "at its cap" if use.at_cap else "")
+    for use in uses:
+        table.add_row(*limit_cells(use))
     return table
 
 
@@ -452,20 +453,14 @@ def fleet_renderables(result: FleetResult, width: int = 120) -> list[Any]:
     out.extend(laid_out(lines, width, titles))
     out.append(Text(hours_text(result)))
     out.extend(_hour_tables(result, width))
-    out.extend(laid_out(_limits_table(result), width, [u.name for u in limit_uses(result)]))
+    uses = limit_uses(result)
+    out.extend(laid_out(_limits_table(uses), width, [u.name for u in uses]))
     out.append(Text(binding_text(result)))
     out.append(Text("\n".join(fleet_notes(result)), style="dim"))
     return out
 
 
 # --- JSON ------------------------------------------------------------------------------
-
-
-def _check_dict(fit: FitResult, line: FleetPlanLine) -> dict[str, Any] | None:
-    """One replica simulated at its share of the busiest hour's load (as `fit` reports a line's load)."""
-    if line.check is None:
-        return None
-    return _load_dict(fit, line.check)
 
 
 def _line_dict(result: FleetResult, stream: StreamPlan, line: FleetPlanLine) -> dict[str, Any]:
@@ -493,7 +488,8 @@ def _line_dict(result: FleetResult, stream: StreamPlan, line: FleetPlanLine) -> 
         "rent_usd_per_hour_by_hour": [round(v, 4) for v in rent_by_hour(line)],
         "capex_usd": line.committed * p.capex_usd,
         "power_w_per_unit": p.power_w,
-        "check": _check_dict(stream.fit, line),
+        # one replica simulated at its share of the busiest hour's load, as `fit` reports a line's load
+        "check": None if line.check is None else _load_dict(stream.fit, line.check),
     }
 
 

@@ -19,7 +19,7 @@ from planner.catalog.schema import ModelKind
 from planner.plan.fleet import FleetPlanLine, FleetResult, StreamPlan
 from planner.plan.offers import Acquisition
 from planner.report.csv import _number, _offer_cells, _price_provenance, _write, generated_date
-from planner.report.fleet import DAYS_PER_MONTH, line_cost, per_day, rate_unit, targets_text
+from planner.report.fleet import DAYS_PER_MONTH, class_of, flexible_peak, line_cost, per_day, rate_unit, targets_text
 
 # What a line acquires, how many, what it runs, what it costs and draws.
 FLEET_BOM_ITEM_COLUMNS = [
@@ -48,11 +48,6 @@ FLEET_SUMMED = ("units_committed", "units_peak", "unit_hours_per_day", "gpus_pea
                 "power_w_peak")
 
 
-def _class_of(stream: StreamPlan) -> str:
-    """The request-size class of a stream named 'workload/class'; blank for a whole workload."""
-    return stream.name.split("/", 1)[1] if "/" in stream.name else ""
-
-
 def _check_cells(line: FleetPlanLine) -> dict[str, Any]:
     if line.check is None:
         return {"requests_per_s_per_replica": "", "ttft_p99_ms": "", "tpot_p99_ms": "", "e2e_p99_ms": ""}
@@ -75,13 +70,13 @@ def _row(result: FleetResult, stream: StreamPlan, index: int, line: FleetPlanLin
     cost = line_cost(result, stream, line)
     return {
         "workload": stream.workload,
-        "class": _class_of(stream),
+        "class": class_of(stream),
         "line": index,
         "model": stream.fit.spec.label,
         **_offer_cells(offer),
         "units_committed": line.committed,
         "units_peak": line.peak_units,
-        "units_flexible_peak": line.peak_units - line.committed,
+        "units_flexible_peak": flexible_peak(line),
         "unit_hours_per_day": sum(line.by_hour),
         "gpus_per_unit": p.gpus_per_unit,
         "gpu_id": c.gpu.id,

@@ -17,19 +17,20 @@ from planner.plan.placement import Placement
 from planner.report import charts
 from planner.report.fleet import (
     DAYS_PER_MONTH,
-    amount_text,
+    HOURS,
+    LINE_COLUMNS,
     binding_text,
+    class_of,
     cost_text,
     demand_text,
     fleet_headline,
     fleet_notes,
-    flexible_peak,
     lengths_text,
+    limit_cells,
     limit_uses,
-    line_cost,
+    line_cells,
     peak_hour,
     per_day,
-    pricing_text,
     rate_unit,
     shape_text,
     stream_cost,
@@ -37,7 +38,7 @@ from planner.report.fleet import (
     targets_text,
     unit_name,
 )
-from planner.report.format import duration, percent, significant
+from planner.report.format import duration, money, percent, significant
 from planner.report.review import DocTable, Review, Section
 
 CHART = "fleet-cost"
@@ -56,7 +57,7 @@ def _profile_table(stream: StreamPlan) -> DocTable:
     hour = 0
     for key, run in groupby(keyed):
         n = len(list(run))
-        rows.append([_hours(hour, hour + n - 1), demand_text(stream.question, key[0]), str(key[1]), f"${key[2]:,.2f}/h"])
+        rows.append([_hours(hour, hour + n - 1), demand_text(stream.question, key[0]), str(key[1]), money(key[2], hourly=True)])
         hour += n
     return DocTable(["hours", "demand", "units in use", "rent"], rows, "Load over the day")
 
@@ -72,16 +73,8 @@ def _verified(line: FleetPlanLine) -> list[str]:
 
 
 def _lines_table(result: FleetResult, stream: StreamPlan) -> DocTable:
-    encoder = stream.fit.spec.model.kind is ModelKind.ENCODER
-    rows = []
-    for line in stream.lines:
-        p = line.placement
-        flexible = flexible_peak(line)
-        rows.append([unit_name(p), pricing_text(p), f"{line.peak_units * p.gpus_per_unit} x {p.shape.gpu.id}",
-                     shape_text(p, encoder), str(line.committed), f"0-{flexible}" if flexible else "-",
-                     cost_text(result, line_cost(result, stream, line)), *_verified(line)])
-    return DocTable(["unit", "pricing", "GPUs at peak", "shape", "held", "by the hour", "cost",
-                     "per replica at peak", "p99 TTFT", "p99 TPOT", "check"], rows, "Plan lines")
+    rows = [[*line_cells(result, stream, line), *_verified(line)] for line in stream.lines]
+    return DocTable([*LINE_COLUMNS, "per replica at peak", "p99 TTFT", "p99 TPOT", "check"], rows, "Plan lines")
 
 
 def _per_throughput(stream: StreamPlan, p: Placement) -> float | None:
@@ -128,7 +121,7 @@ def _stream_section(result: FleetResult, stream: StreamPlan) -> Section:
     q = stream.question
     demand = stream.demand or (0.0,)
     cost = stream_cost(result, stream)
-    title = f"Workload {stream.workload}" + (f", class {stream.name.split('/', 1)[1]}" if "/" in stream.name else "")
+    title = f"Workload {stream.workload}" + (f", class {class_of(stream)}" if class_of(stream) else "")
     paragraphs = [
         f"{stream.fit.spec.label} on {stream.fit.engine.name}: requests of {lengths_text(stream)}"
         + (f", {percent(100 * stream.share)} of the workload's requests" if stream.share < 1 else "")
@@ -153,9 +146,7 @@ def _stream_section(result: FleetResult, stream: StreamPlan) -> Section:
 
 
 def _limits_section(result: FleetResult) -> Section:
-    rows = [[u.name, "none" if u.cap is None else amount_text(u.cap, u.unit), amount_text(u.peak, u.unit),
-             "-" if u.hour is None else f"{u.hour:02d}:00", "at its cap" if u.at_cap else ""]
-            for u in limit_uses(result)]
+    rows = [limit_cells(u) for u in limit_uses(result)]
     return Section("Shared limits and what binds", paragraphs=[binding_text(result)],
                    tables=[DocTable(["limit", "cap", "used at the busiest hour", "hour", ""], rows)])
 
@@ -164,8 +155,8 @@ def _day_section(result: FleetResult) -> Section:
     rents = [stream_rent_by_hour(s) for s in result.streams]
     rows = []
     for hour in range(len(result.gpus_by_hour)):
-        rows.append([f"{hour:02d}:00", str(result.gpus_by_hour[hour]), f"${result.hourly_usd[hour]:,.2f}/h",
-                     *(f"${rent[hour]:,.2f}/h" for rent in rents)])
+        rows.append([f"{hour:02d}:00", str(result.gpus_by_hour[hour]), money(result.hourly_usd[hour], hourly=True),
+                     *(money(rent[hour], hourly=True) for rent in rents)])
     section = Section("Cost over the day",
                       tables=[DocTable(["hour", "GPUs", "rent", *(s.name for s in result.streams)], rows,
                                        "GPUs and rent by hour, per workload")])
@@ -199,7 +190,7 @@ def _chart(result: FleetResult) -> tuple[dict[str, str], dict[str, str], str | N
         return {}, {}, None
     if not charts.available():
         return {}, {}, "Charts need matplotlib: install planner[report]."
-    static = None if result.static_cost is None else result.static_cost / len(result.hourly_usd or (0,) * 24)
+    static = None if result.static_cost is None else result.static_cost / (len(result.hourly_usd) or HOURS)
     series = [charts.CostSeries(s.name, stream_rent_by_hour(s)) for s in result.streams]
     title = ("Rent per hour over the day, stacked by workload; the dashed line is the same fleet sized for its peak "
              "hour (no autoscaling)" + (f", ${static:,.2f}/h" if static is not None else ": none fits the limits")
