@@ -10,7 +10,7 @@ from fractions import Fraction
 
 import pytest
 
-from planner.plan import solver
+from planner.plan import fleet_model, fleet_solver, solver
 from planner.plan.fleet_solver import FleetLimits, FleetOption, Stream, fleet_cost, solve_fleet
 
 
@@ -266,13 +266,11 @@ def test_a_rent_budget_keeps_every_hour_within_it():
 def test_a_search_that_finds_nothing_answers_the_known_fleet(monkeypatch):
     """With every search cut short before a plan, the known fleet (which
     keeps within the limits) is the answer, marked feasible, not proved."""
-    import planner.plan.fleet_solver as fleet_solver
-
     streams = [Stream("a", (2.0, 6.0)), Stream("b", (1.0, 1.0))]
     options = [FleetOption(s, _option(f"{s}-rent", "l40s", 2.0, 1.0), True) for s in ("a", "b")]
     limits = FleetLimits(max_gpus=100)
     known = solve_fleet(streams, options, FleetLimits(max_gpus=100, static=True)).lines
-    monkeypatch.setattr(fleet_solver, "_solve_group", lambda *args, **kwargs: fleet_solver._Part(solver.UNKNOWN, (), None))
+    monkeypatch.setattr(fleet_solver, "solve_group", lambda *args, **kwargs: fleet_model.Part(solver.UNKNOWN, (), None))
     plan = solve_fleet(streams, options, limits, start=known)
     assert plan.status == solver.FEASIBLE
     assert {(line.option.key, line.by_period) for line in plan.lines} == {(line.option.key, line.by_period) for line in known}

@@ -50,10 +50,20 @@ Before the joint model, cheaper routes to the same answer:
     each one's alone; when those plans fit the limits together they are the
     joint optimum, and either way the sum of their proved costs bounds the
     joint cost from below (so a "feasible" answer states a true gap);
+  * when they do not fit, pools held all day (owned GPUs) are shared out
+    (fleet_pools.py): what each stream costs with less of them, then one
+    small model picks each stream's share. That is the joint optimum when
+    the shares' plans keep within the other limits together; else its
+    optimum is a tighter lower bound, and the shares picked within every
+    limit are a plan to start from;
   * a ``start`` fleet (``solve_fleet(..., start=)``, `fit --scenario` passes
     the one sized for the peak) keeps its held units and has each stream's
     hourly units chosen again; the joint search starts from it and the
     answer is never dearer than it.
+A group's routes share its time limit (the limit times its share of the
+streams): solving apart gets a quarter of it, the start fleet's hourly units
+a tenth of what is left, sharing out the held pools nine tenths of what
+is then left, and the joint model the rest.
 """
 
 from __future__ import annotations
@@ -62,64 +72,14 @@ import math
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from fractions import Fraction
 
-from ortools.sat.python import cp_model
+from planner.plan.fleet_model import (DEFAULT_TIME_LIMIT_S, MIN_SOLVE_S, PERIODS_PER_DAY, FleetLimits, FleetLine,
+                                      FleetOption, Part, Stream, covers, fleet_cost, solve_group, within)
+from planner.plan.fleet_pools import share_held_pools
+from planner.plan.solver import FEASIBLE, INFEASIBLE, OPTIMAL, UNKNOWN
 
-from planner.plan import solver
-from planner.plan.solver import COST_SCALE, FEASIBLE, INFEASIBLE, OPTIMAL, POWER_SCALE, THROUGHPUT_SCALE, UNKNOWN, to_grid
-
-DEFAULT_TIME_LIMIT_S = 30.0
-TIE_BREAK_S = 0.1  # least time the fewest-GPU-hours stage gets (a search bound)
-MIN_SOLVE_S = 0.05  # least time any one CP-SAT solve is given (a search bound)
-PERIODS_PER_DAY = 24
-
-
-@dataclass(frozen=True)
-class Stream:
-    """One demand the fleet must serve: per period, in the unit of its options' throughput."""
-
-    name: str
-    demand: tuple[float, ...]  # one value per period; all streams have the same number of periods
-    spares: int = 0  # N+k: units of this stream that may be down
-
-
-@dataclass(frozen=True)
-class FleetOption:
-    """One way to add units for one stream. ``flexible``: its count may
-    change from period to period (rented on demand); else it is held all day
-    (owned, bought, reserved)."""
-
-    stream: str
-    option: solver.ReplicaOption  # option.key unique over all streams
-    flexible: bool
-
-
-@dataclass(frozen=True)
-class FleetLimits:
-    inventory: Mapping[str, int] | None = None  # most GPUs per pool in any period
-    max_gpus: int | None = None  # in any period
-    max_power_w: float | None = None  # in any period
-    max_hourly_usd: float | None = None  # rent in any period
-    max_capex_usd: float | None = None  # purchase of committed units
-    hourly: bool = True  # objective: True sums cost per hour over the day; False counts committed cost once
-    static: bool = False  # every count constant over the periods (sized for the peak)
-    period_hours: float = 1.0  # hours one period stands for
-    time_limit_s: float = DEFAULT_TIME_LIMIT_S
-
-
-@dataclass(frozen=True)
-class FleetLine:
-    """Units of one option: ``committed`` held all day, ``by_period`` in use in each period (committed included)."""
-
-    stream: str
-    option: solver.ReplicaOption
-    committed: int
-    by_period: tuple[int, ...]
-
-    @property
-    def peak_units(self) -> int:
-        return max(self.by_period, default=0)
+__all__ = ["DEFAULT_TIME_LIMIT_S", "PERIODS_PER_DAY", "FleetLimits", "FleetLine", "FleetOption", "FleetPlan", "Stream",
+           "fleet_cost", "solve_fleet"]
 
 
 @dataclass(frozen=True)
@@ -160,21 +120,12 @@ def solve_fleet(streams: Sequence[Stream], options: Sequence[FleetOption], limit
     parts = []
     for group in groups:
         members = [s for s in streams if s.name in group]
-        share = limits.time_limit_s * len(group) / len(streams)
+        deadline = time.perf_counter() + limits.time_limit_s * len(group) / len(streams)
         known = tuple(line if line.option.key not in flexible else FleetLine(line.stream, line.option, 0, line.by_period)
                       for line in start if line.stream in group)
-        if not (_covers(known, members, by_stream) and _within(known, limits, periods)):
+        if not (covers(known, members, by_stream) and within(known, limits, periods)):
             known = ()
-        if known:
-            known = _rescaled(members, by_stream, limits, periods, known, share / 4)
-        apart, hint, floor = _apart_if_it_fits(members, by_stream, limits, periods, share / 2) if len(members) > 1 \
-            else (None, (), None)
-        part = apart or _solve_group(members, by_stream, limits, periods, share, known or hint)
-        if floor is not None and part.cost_bound is not None:
-            part = _Part(part.status, part.lines, max(part.cost_bound, floor))
-        if known and (part.status not in (OPTIMAL, FEASIBLE) or fleet_cost(known, limits) < fleet_cost(part.lines, limits)):
-            part = _Part(FEASIBLE, known, part.cost_bound if part.cost_bound is not None else floor)
-        parts.append(part)
+        parts.append(_solve_linked(members, by_stream, limits, periods, known, deadline))
     statuses = [p.status for p in parts]
     if INFEASIBLE in statuses:
         status = INFEASIBLE
@@ -189,21 +140,39 @@ def solve_fleet(streams: Sequence[Stream], options: Sequence[FleetOption], limit
     return FleetPlan(status, lines, fleet_cost(lines, limits), bound, periods, time.perf_counter() - started)
 
 
-def fleet_cost(lines: Sequence[FleetLine], limits: FleetLimits) -> float:
-    """The objective's cost of ``lines``, added in exact decimals: USD per day
-    (hourly objective: every unit in use each period, times the hours it
-    stands for) or one-off USD (committed units times their cost)."""
-    total = Fraction(0)
-    for line in lines:
-        cost = solver.exact(line.option.cost)
-        if limits.hourly:
-            total += cost * sum(line.by_period) * solver.exact(limits.period_hours)
-        else:
-            total += cost * line.committed
-    return float(total)
+def _solve_linked(streams: Sequence[Stream], by_stream: Mapping[str, list[FleetOption]], limits: FleetLimits,
+                  periods: int, known: tuple[FleetLine, ...], deadline: float) -> Part:
+    """One group of linked streams, by the cheapest route that answers (the
+    module note): apart, then the held pools shared out, then the joint
+    model started from the best plan in hand; never dearer than ``known``."""
+    def left(share: float = 1.0) -> float:
+        return max((deadline - time.perf_counter()) * share, MIN_SOLVE_S)
+
+    floor, hint, found = None, (), None
+    if len(streams) > 1:
+        own, hint, floor = _apart(streams, by_stream, limits, periods, left(0.25))
+        if floor is not None and within(hint, limits, periods):
+            return Part(OPTIMAL, hint, floor)
+    if known:
+        known = _rescaled(streams, by_stream, limits, periods, known, left(0.1))
+    if len(streams) > 1 and floor is not None:
+        shared = share_held_pools(streams, by_stream, limits, periods, own, left(0.9), known)
+        if shared is not None:
+            if shared.part is not None and shared.part.status == OPTIMAL:
+                return shared.part
+            floor = max(floor, shared.floor) if shared.floor is not None else floor
+            hint, found = shared.hint, shared.part
+    in_hand = [lines for lines in (known, found.lines if found is not None else ()) if lines]
+    start = min(in_hand, key=lambda lines: fleet_cost(lines, limits)) if in_hand else hint
+    part = solve_group(streams, by_stream, limits, periods, left(), start)
+    if floor is not None and part.cost_bound is not None:
+        part = Part(part.status, part.lines, max(part.cost_bound, floor))
+    for lines in in_hand:
+        if part.status not in (OPTIMAL, FEASIBLE) or fleet_cost(lines, limits) < fleet_cost(part.lines, limits):
+            part = Part(FEASIBLE, lines, part.cost_bound if part.cost_bound is not None else floor)
+    return part
 
 
-# --- checks and decomposition -----------------------------------------------------
 
 
 def _check(streams: Sequence[Stream], options: Sequence[FleetOption], limits: FleetLimits) -> int:
@@ -266,23 +235,22 @@ def _independent_groups(streams: Sequence[Stream], by_stream: Mapping[str, list[
     return list(groups.values())
 
 
-def _apart_if_it_fits(streams: Sequence[Stream], by_stream: Mapping[str, list[FleetOption]], limits: FleetLimits,
-                      periods: int, time_limit_s: float) -> tuple[_Part | None, tuple[FleetLine, ...], float | None]:
+def _apart(streams: Sequence[Stream], by_stream: Mapping[str, list[FleetOption]], limits: FleetLimits,
+           periods: int, time_limit_s: float) -> tuple[dict[str, Part], tuple[FleetLine, ...], float | None]:
     """The streams solved one by one, each as if the shared limits were its
-    alone; when their plans together keep within the shared limits, that is
-    the joint optimum (each stream's cost is a lower bound of its cost in any
-    joint plan, and each is met; likewise its GPU-hours among its cheapest
-    plans), found without the joint model. None when they do not fit
-    together, or a stream's own solve was not proved; the lines found come
-    back either way, as a starting point for the joint model, with the sum of
-    the streams' proved least costs (a lower bound of the joint cost)."""
-    parts = [_solve_group([s], by_stream, limits, periods, time_limit_s / len(streams)) for s in streams]
-    lines = tuple(line for p in parts for line in p.lines)
-    # each stream's proved least cost on its own bounds its cost in any joint plan
-    floor = sum(p.cost_bound or 0.0 for p in parts) if all(p.status == OPTIMAL for p in parts) else None
-    if floor is None or not _within(lines, limits, periods):
-        return None, lines, floor
-    return _Part(OPTIMAL, lines, floor), lines, floor
+    alone: (each stream's answer, their lines together, the sum of their
+    proved least costs or None when one was not proved). Each stream's
+    least cost on its own bounds its cost in any joint plan, so the sum is a
+    lower bound of the joint cost; when the lines together keep within the
+    shared limits, they are the joint optimum (likewise their GPU-hours among
+    the cheapest plans), found without the joint model."""
+    deadline = time.perf_counter() + time_limit_s
+    own = {}
+    for i, s in enumerate(streams):  # what a quick solve leaves, a slow one may use
+        own[s.name] = solve_group([s], by_stream, limits, periods, (deadline - time.perf_counter()) / (len(streams) - i))
+    lines = tuple(line for p in own.values() for line in p.lines)
+    floor = sum(p.cost_bound or 0.0 for p in own.values()) if all(p.status == OPTIMAL for p in own.values()) else None
+    return own, lines, floor
 
 
 def _rescaled(streams: Sequence[Stream], by_stream: Mapping[str, list[FleetOption]], limits: FleetLimits,
@@ -296,228 +264,12 @@ def _rescaled(streams: Sequence[Stream], by_stream: Mapping[str, list[FleetOptio
         return known
     held = {line.option.key: line.committed for line in known}
     free = FleetLimits(hourly=True, period_hours=limits.period_hours, time_limit_s=max(time_limit_s / len(streams), MIN_SOLVE_S))
-    parts = [_solve_group([s], by_stream, free, periods, free.time_limit_s, fixed=held) for s in streams]
+    parts = [solve_group([s], by_stream, free, periods, free.time_limit_s, fixed=held) for s in streams]
     if any(p.status not in (OPTIMAL, FEASIBLE) for p in parts):
         return known
     lines = tuple(line for p in parts for line in p.lines)
-    if _covers(lines, streams, by_stream) and _within(lines, limits, periods) and \
+    if covers(lines, streams, by_stream) and within(lines, limits, periods) and \
             fleet_cost(lines, limits) < fleet_cost(known, limits):
         return lines
     return known
 
-
-def _covers(lines: Sequence[FleetLine], streams: Sequence[Stream], by_stream: Mapping[str, list[FleetOption]]) -> bool:
-    """Whether ``lines`` serve every stream's demand in every period with its
-    spares down (the largest unit among the stream's options, as the model
-    counts it), in exact decimals."""
-    for s in streams:
-        mine = [line for line in lines if line.stream == s.name]
-        largest = max((solver.exact(o.option.throughput) for o in by_stream[s.name]), default=Fraction(0))
-        for p, demand in enumerate(s.demand):
-            served = sum(solver.exact(line.option.throughput) * line.by_period[p] for line in mine)
-            if served - s.spares * largest < solver.exact(demand):
-                return False
-    return bool(streams)
-
-
-def _within(lines: Sequence[FleetLine], limits: FleetLimits, periods: int) -> bool:
-    """Whether ``lines`` keep within every shared limit in every period, in
-    exact decimals (the joint model's integer grid is never more lenient)."""
-    inventory = limits.inventory or {}
-    for p in range(periods):
-        gpus: dict[str, int] = {}
-        for line in lines:
-            gpus[line.option.pool] = gpus.get(line.option.pool, 0) + line.by_period[p] * line.option.gpus_per_unit
-        if any(gpus.get(pool, 0) > cap for pool, cap in inventory.items()):
-            return False
-        if limits.max_gpus is not None and sum(gpus.values()) > limits.max_gpus:
-            return False
-        for cap, attr in ((limits.max_power_w, "power_w"), (limits.max_hourly_usd, "hourly_usd")):
-            if cap is not None and sum(solver.exact(getattr(line.option, attr)) * line.by_period[p] for line in lines) \
-                    > solver.exact(cap):
-                return False
-    if limits.max_capex_usd is not None and sum(solver.exact(line.option.capex_usd) * line.committed for line in lines) \
-            > solver.exact(limits.max_capex_usd):
-        return False
-    return True
-
-
-# --- one group of linked streams ---------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Part:
-    status: str
-    lines: tuple[FleetLine, ...]
-    cost_bound: float | None
-
-
-def _solve_group(streams: Sequence[Stream], by_stream: Mapping[str, list[FleetOption]], limits: FleetLimits,
-                 periods: int, time_limit_s: float, hint: Sequence[FleetLine] = (),
-                 fixed: Mapping[str, int] | None = None) -> _Part:
-    # Periods with the same demand for every stream of the group are one
-    # period of the model, weighted by how many they are. Sized for the peak
-    # (static), every period needs what the peak of each stream needs.
-    if limits.static:
-        distinct = [tuple(max(s.demand) for s in streams)]
-        weight = [periods]
-        period_of = [0] * periods
-    else:
-        seen: dict[tuple[float, ...], int] = {}
-        period_of = []
-        for p in range(periods):
-            period_of.append(seen.setdefault(tuple(s.demand[p] for s in streams), len(seen)))
-        distinct = list(seen)
-        weight = [period_of.count(k) for k in range(len(distinct))]
-    model = cp_model.CpModel()
-    inventory = limits.inventory or {}
-    flexible_ok = limits.hourly and not limits.static
-    hours = solver.exact(limits.period_hours)
-    committed: dict[str, cp_model.IntVar] = {}
-    flexible: dict[str, list[cp_model.IntVar]] = {}
-    chosen: list[FleetOption] = []
-    cost_terms: list[tuple[cp_model.IntVar, int]] = []
-    gpu_terms: list[tuple[cp_model.IntVar, int]] = []
-    # per distinct period: the units of each option in use there, as (variable, option)
-    in_use: list[list[tuple[cp_model.IntVar, FleetOption]]] = [[] for _ in distinct]
-    for k, s in enumerate(streams):
-        opts = by_stream[s.name]
-        largest = max((to_grid(o.option.throughput, THROUGHPUT_SCALE, math.floor) for o in opts), default=0)
-        peak = max(d[k] for d in distinct)
-        need_peak = to_grid(peak, THROUGHPUT_SCALE, math.ceil) + s.spares * largest
-        for o in opts:
-            served = to_grid(o.option.throughput, THROUGHPUT_SCALE, math.floor)
-            upper = _upper(o.option, served, need_peak, limits, inventory)
-            if fixed is not None and not (o.flexible and flexible_ok):
-                upper = max(upper, fixed.get(o.option.key, 0))
-            if upper <= 0:
-                continue
-            chosen.append(o)
-            key = o.option.key
-            if limits.hourly:
-                per_period_cost = [int(round(solver.exact(o.option.cost) * hours * w * COST_SCALE)) for w in weight]
-            else:
-                per_period_cost = []
-            if o.flexible and flexible_ok:
-                xs = [model.new_int_var(0, upper, f"f[{key}][{p}]") for p in range(len(distinct))]
-                flexible[key] = xs
-                for p, x in enumerate(xs):
-                    in_use[p].append((x, o))
-                    cost_terms.append((x, per_period_cost[p]))
-                    gpu_terms.append((x, o.option.gpus_per_unit * weight[p]))
-            else:
-                x = model.new_int_var(0, upper, f"c[{key}]")
-                if fixed is not None:
-                    model.add(x == fixed.get(key, 0))
-                committed[key] = x
-                for p in range(len(distinct)):
-                    in_use[p].append((x, o))
-                held = sum(per_period_cost) if limits.hourly else int(round(solver.exact(o.option.cost) * COST_SCALE))
-                cost_terms.append((x, held))
-                gpu_terms.append((x, o.option.gpus_per_unit * periods))
-        # coverage: throughput never overstated, demand never understated
-        for p, d in enumerate(distinct):
-            need = to_grid(d[k], THROUGHPUT_SCALE, math.ceil) + s.spares * largest
-            if need <= 0:
-                continue
-            terms = [(x, to_grid(o.option.throughput, THROUGHPUT_SCALE, math.floor))
-                     for x, o in in_use[p] if o.stream == s.name]
-            if not terms:
-                return _Part(INFEASIBLE, (), None)
-            model.add(cp_model.LinearExpr.weighted_sum([x for x, _ in terms], [c for _, c in terms]) >= need)
-    # shared limits in every period: charges never understated, limits never overstated
-    for p in range(len(distinct)):
-        use = in_use[p]
-        for pool, cap in inventory.items():
-            terms = [(x, o.option.gpus_per_unit) for x, o in use if o.option.pool == pool]
-            if terms:
-                model.add(_sum(terms) <= cap)
-        if limits.max_gpus is not None:
-            model.add(_sum([(x, o.option.gpus_per_unit) for x, o in use]) <= limits.max_gpus)
-        if limits.max_power_w is not None:
-            model.add(_sum([(x, to_grid(o.option.power_w, POWER_SCALE, math.ceil)) for x, o in use])
-                      <= to_grid(limits.max_power_w, POWER_SCALE, math.floor))
-        if limits.max_hourly_usd is not None:
-            model.add(_sum([(x, to_grid(o.option.hourly_usd, COST_SCALE, math.ceil)) for x, o in use])
-                      <= to_grid(limits.max_hourly_usd, COST_SCALE, math.floor))
-    if limits.max_capex_usd is not None:
-        model.add(_sum([(committed[o.option.key], to_grid(o.option.capex_usd, COST_SCALE, math.ceil))
-                        for o in chosen if o.option.key in committed])
-                  <= to_grid(limits.max_capex_usd, COST_SCALE, math.floor))
-    xs = list(committed.values()) + [x for v in flexible.values() for x in v]
-    if not xs:
-        empty = all(max(s.demand) == 0 and not s.spares for s in streams)
-        return _Part(OPTIMAL if empty else INFEASIBLE, (), 0.0 if empty else None)
-    cost = _sum(cost_terms)
-    model.minimize(cost)
-    # a starting point (the streams' plans apart, which may break a shared
-    # limit): the search repairs it rather than starting from nothing
-    hinted = {line.option.key: line for line in hint}
-    for key, x in (committed.items() if hinted else ()):
-        model.add_hint(x, hinted[key].committed if key in hinted else 0)
-    for key, fs in (flexible.items() if hinted else ()):
-        for p, x in enumerate(fs):
-            line = hinted.get(key)
-            model.add_hint(x, line.by_period[period_of.index(p)] if line is not None else 0)
-    status, cp = _run(model, time_limit_s)
-    if status == cp_model.INFEASIBLE:
-        return _Part(INFEASIBLE, (), None)
-    if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-        return _Part(UNKNOWN, (), None)
-    proven = status == cp_model.OPTIMAL
-    bound = cp.best_objective_bound / COST_SCALE
-    values = {x.index: cp.value(x) for x in xs}
-    # Stage 2, the fewest GPU-hours among the cheapest fleets, is a tie-break:
-    # it gets as long as stage 1 took (at least TIE_BREAK_S) and keeps the
-    # best it finds; the status speaks of the cost only.
-    left = min(time_limit_s - cp.wall_time, max(TIE_BREAK_S, cp.wall_time))
-    if left > 0:
-        model.add(cost <= cp.value(cost))
-        model.clear_hints()
-        for x in xs:
-            model.add_hint(x, values[x.index])
-        model.minimize(_sum(gpu_terms))
-        status2, cp2 = _run(model, left)
-        if status2 in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-            values = {x.index: cp2.value(x) for x in xs}
-    lines = []
-    for o in chosen:
-        key = o.option.key
-        if key in committed:
-            c = values[committed[key].index]
-            by_period = tuple(c for _ in range(periods))
-        else:
-            c = 0
-            by_period = tuple(values[flexible[key][period_of[p]].index] for p in range(periods))
-        if any(by_period):
-            lines.append(FleetLine(o.stream, o.option, c, by_period))
-    return _Part(OPTIMAL if proven else FEASIBLE, tuple(lines), bound)
-
-
-def _upper(option: solver.ReplicaOption, served: int, need: int, limits: FleetLimits,
-           inventory: Mapping[str, int]) -> int:
-    """Most units of ``option`` a cheapest plan can use in one period: beyond
-    what covers the stream's peak alone, one unit fewer still covers it, costs
-    no more and saves GPUs (solver.py's `_replica_bound`, for one stream)."""
-    if served <= 0 or need <= 0:
-        return 0
-    upper = -(-need // served)
-    if option.pool in inventory:
-        upper = min(upper, inventory[option.pool] // option.gpus_per_unit)
-    if limits.max_gpus is not None:
-        upper = min(upper, limits.max_gpus // option.gpus_per_unit)
-    return upper
-
-
-def _sum(terms: Sequence[tuple[cp_model.IntVar, int]]) -> cp_model.LinearExpr:
-    return cp_model.LinearExpr.weighted_sum([x for x, _ in terms], [c for _, c in terms])
-
-
-def _run(model: cp_model.CpModel, time_limit_s: float) -> tuple[cp_model.CpSolverStatus, cp_model.CpSolver]:
-    # Full linear relaxation: a fleet is a covering problem per period whose
-    # LP bound is tight; one worker at the default level left a 33% gap after
-    # 20 s on 6 streams x 24 hours that this level proves optimal in 0.03 s.
-    # (repair_hint, which repairs a hint that breaks a shared limit, aborted
-    # the process now and then in ortools' solver under short time limits:
-    # not used.)
-    return solver.run_model(model, max(time_limit_s, MIN_SOLVE_S), linearization_level=2)
