@@ -7,6 +7,7 @@ back from the report."""
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 
@@ -47,7 +48,7 @@ def build_fleet(fits, *, static_cost: float | None = None, separate_cost: float 
     chat_line = FleetPlanLine(chat_p, flexible=True, committed=1, by_hour=PROFILE, check=chat_fit.checks[0])
     embed_line = FleetPlanLine(embed_p, flexible=False, committed=1, by_hour=(1,) * 24, check=None)
     streams = (
-        StreamPlan("chat", "chat", 1.0, chat_fit.question, CHAT_RPS, chat_fit, (chat_line,)),
+        StreamPlan("chat", "chat", 1.0, chat_fit.question, CHAT_RPS, chat_fit, (chat_line,), chat_fit.simulated),
         StreamPlan("embed", "embed", 1.0, embed_fit.question, (300.0,) * 24, embed_fit, (embed_line,)),
     )
     hourly = tuple(u * chat_p.hourly_usd + embed_p.hourly_usd for u in PROFILE)
@@ -115,6 +116,34 @@ def test_fleet_json_carries_the_whole_solution(fits, fleet):
     rent = next(limit for limit in data["limits"] if limit["name"] == "rent")
     assert rent["cap"] == pytest.approx(40.0) and rent["hour"] == 16
     assert rent["peak"] == pytest.approx(3 * chat_p.hourly_usd + embed_p.hourly_usd, abs=1e-3)
+
+
+def test_a_lines_capacity_comes_from_every_search_of_its_stream(fits):
+    """A line's shape may come from a search other than the stream's `fit`
+    (on owned GPUs, at the other peak): its capacity is read from all the
+    stream's simulated shapes, not null."""
+    from planner.report.fleet import fleet_dict
+
+    fleet = build_fleet(fits)
+    chat = fleet.streams[0]
+    other_search = dataclasses.replace(chat.fit, simulated={})
+    fleet = dataclasses.replace(fleet, streams=(dataclasses.replace(chat, fit=other_search),) + fleet.streams[1:])
+    check = json.loads(json.dumps(fleet_dict(fleet)))["streams"][0]["lines"][0]["check"]
+    capacity = fits[0].simulated[fits[0].checks[0].key].capacity
+    assert check["capacity_requests_per_s_per_replica"] == pytest.approx(capacity.rate, abs=1e-6)
+    assert check["capacity_limit"] == capacity.limit
+
+
+def test_the_why_table_weighs_every_placement_the_fleet_could_choose(catalog, fits):
+    """Not only the stream's first search: a placement only the fleet saw
+    (here an L4 placement from another search) is a row of chat's why table."""
+    from planner.report.fleet_review import _why_table
+
+    fleet = build_fleet(fits)
+    chat = fleet.streams[0]
+    seen = dataclasses.replace(chat, options=chat.fit.pool + (fits[1].lines[0].placement,))
+    table = _why_table(fleet, seen)
+    assert "l4" in [row[0] for row in table.rows] and "l4" not in [row[0] for row in _why_table(fleet, chat).rows]
 
 
 def test_stream_costs_add_up_to_the_fleet(fleet):
@@ -374,5 +403,6 @@ def test_the_why_table_compares_with_a_free_owned_gpu():
     from planner.report.fleet_review import _versus
 
     assert _versus(0.0, 0.0) == "+0%"
-    assert _versus(2.5, 0.0).startswith("+$2.5")
-    assert _versus(3.0, 2.0) == "+50%"
+    assert _versus(2.5, 0.0) == "+$2.5"
+    assert _versus(2.5, 0.0, "/h") == "+$2.5/h"  # a rate, as the cost column beside it
+    assert _versus(3.0, 2.0, "/h") == "+50%"

@@ -73,6 +73,9 @@ class StreamPlan:
     # every shape the stream's searches simulated (with owned GPUs and on
     # the market alone, at each peak searched), by shape key
     simulated: Mapping[str, verify.Simulated] = field(default_factory=dict, repr=False, compare=False)
+    # every placement the fleet model could choose for the stream (all its
+    # searches, every offer and pricing the scenario allows)
+    options: tuple[Placement, ...] = field(default=(), repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -134,7 +137,7 @@ def fit_fleet(catalog: Catalog, scenario: Scenario, *,
         lines = checks.of(f, lines)
         s = f.stream
         stream_plans.append(StreamPlan(s.name, s.workload, s.share, s.question, s.demand, f.fit, tuple(lines),
-                                       f.simulated))
+                                       f.simulated, tuple(f.placements)))
     hourly = tuple(solver.decimal_total([(line.by_period[h], line.option.hourly_usd) for line in plan.lines])
                    for h in range(len(streams[0].demand)))
     gpus = tuple(sum(line.by_period[h] * line.option.gpus_per_unit for line in plan.lines)

@@ -3,6 +3,7 @@ what was assumed and what the alternatives would cost. Computes nothing."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from rich import box
@@ -325,10 +326,11 @@ def _percentiles_ms(p: Any) -> dict[str, float] | None:
     return None if p is None else {k: round(getattr(p, k) * 1e3, 3) for k in ("mean", "p50", "p90", "p99")}
 
 
-def _load_dict(result: FitResult, check: Any) -> dict[str, Any]:
-    """One line's replica as simulated at the load the plan gives it."""
+def load_dict(check: Any, simulated: Mapping[str, Any]) -> dict[str, Any]:
+    """One line's replica as simulated at the load the plan gives it, with
+    its capacity from ``simulated`` (the search's simulated shapes, by key)."""
     s = check.trial.summary
-    sim = result.simulated.get(check.key)
+    sim = simulated.get(check.key)
     return {
         "requests_per_s_per_replica": round(check.rate, 6),
         "capacity_requests_per_s_per_replica": None if sim is None else round(sim.capacity.rate, 6),
@@ -352,7 +354,7 @@ def fit_dict(result: FitResult, explain: bool = False) -> dict[str, Any]:
         entry.update(_line_costs(result, line))
         check = next((c for c in result.checks if c.key == line.candidate.key), None)
         if check is not None:
-            entry["load"] = _load_dict(result, check)
+            entry["load"] = load_dict(check, result.simulated)
         lines.append(entry)
     data: dict[str, Any] = {
         "status": result.status,

@@ -19,7 +19,7 @@ from planner.plan.fleet import FleetPlanLine, FleetResult, StreamPlan
 from planner.plan.offers import Acquisition
 from planner.plan.placement import Line, Placement
 from planner.plan.question import Objective, Question
-from planner.report.fit import _load_dict, offer_dict
+from planner.report.fit import load_dict, offer_dict
 from planner.report.format import TextTable, money, percent, significant, typed_duration
 from planner.report.layout import laid_out, natural_width
 
@@ -489,7 +489,7 @@ def _line_dict(result: FleetResult, stream: StreamPlan, line: FleetPlanLine) -> 
         "capex_usd": line.committed * p.capex_usd,
         "power_w_per_unit": p.power_w,
         # one replica simulated at its share of the busiest hour's load, as `fit` reports a line's load
-        "check": None if line.check is None else _load_dict(stream.fit, line.check),
+        "check": None if line.check is None else load_dict(line.check, stream.simulated),
     }
 
 

@@ -84,9 +84,11 @@ def _per_throughput(stream: StreamPlan, p: Placement) -> float | None:
 
 
 def _why_table(result: FleetResult, stream: StreamPlan) -> DocTable | None:
-    """The cheapest placement per GPU type in the stream's search, by cost per unit of throughput."""
+    """The cheapest placement per GPU type the fleet model could choose for
+    the stream (its single search's, without the fleet's), by cost per unit
+    of throughput."""
     best: dict[str, tuple[float, Placement]] = {}
-    for p in stream.fit.pool:
+    for p in stream.options or stream.fit.pool:
         value = _per_throughput(stream, p)
         if value is not None and (p.shape.gpu.id not in best or value < best[p.shape.gpu.id][0]):
             best[p.shape.gpu.id] = (value, p)
@@ -97,23 +99,24 @@ def _why_table(result: FleetResult, stream: StreamPlan) -> DocTable | None:
     cheapest = min(value for value, _ in best.values())
     unit = rate_unit(stream.question) or "unit/s"
     encoder = stream.fit.spec.model.kind is ModelKind.ENCODER
+    per_hour = "/h" if per_day(result) else ""
     rows = []
     for gpu, (value, p) in sorted(best.items(), key=lambda item: item[1][0]):
         rows.append([gpu, f"{unit_name(p)} {shape_text(p, encoder)}", f"{significant(p.throughput, 4)} {unit}",
-                     f"${significant(value, 4)}" + ("/h" if per_day(result) else ""),
-                     _versus(value, cheapest),
+                     f"${significant(value, 4)}{per_hour}", _versus(value, cheapest, per_hour),
                      "in the plan" if p.key in chosen else "GPU type in the plan" if gpu in chosen_gpus else ""])
     return DocTable(["GPU", "best placement", "per unit", f"cost per {unit}", "vs cheapest", ""], rows,
                     "Why that GPU: the cheapest placement of each GPU type, by cost per unit of throughput")
 
 
-def _versus(value: float, cheapest: float) -> str:
+def _versus(value: float, cheapest: float, per_hour: str = "") -> str:
     """How much dearer than the cheapest, in percent; against a free one
-    (owned GPUs in the hourly objective cost nothing) in dollars."""
+    (owned GPUs in the hourly objective cost nothing) in dollars (``per_hour``
+    "/h" where the figures are rates)."""
     if value == cheapest:
         return "+0%"
     if cheapest <= 0:
-        return f"+${significant(value - cheapest, 4)}"
+        return f"+${significant(value - cheapest, 4)}{per_hour}"
     return f"+{percent(100 * (value / cheapest - 1))}"
 
 
@@ -137,8 +140,9 @@ def _stream_section(result: FleetResult, stream: StreamPlan) -> Section:
     why = _why_table(result, stream)
     if why is not None:
         tables.append(why)
-        paragraphs.append("Why that GPU: the table ranks, for each GPU type this workload's search kept, its cheapest "
-                          "placement by cost per unit of throughput it may be given (simulated capacity less the "
+        paragraphs.append("Why that GPU: the table ranks, for each GPU type the fleet could give this workload (its "
+                          "searches' shapes on every offer and pricing the scenario allows, those no other beats "
+                          "kept), its cheapest placement by cost per unit of throughput it may be given (simulated capacity less the "
                           "headroom where it was simulated, the steady-state estimate otherwise). The fleet may still "
                           "choose a dearer one where a shared limit (owned GPUs, budget, power) or whole units make "
                           "it cheaper overall.")
