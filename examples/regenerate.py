@@ -72,7 +72,7 @@ def generate(scenario: Path, into: Path) -> list[Path]:
 
 
 # A fleet answer says how long it took to find (wall time, different every run).
-SOLVE_TIME = re.compile(r"(Solver: CP-SAT, \w+, )[\d,.]+( s\.)|(\"solve_s\": )[\d.]+")
+SOLVE_TIME = re.compile(r"(the whole plan took )[\d,.]+( s)|(\"solve_s\": )[\d.]+")
 
 
 def comparable(path: Path) -> str:

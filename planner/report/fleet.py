@@ -416,7 +416,8 @@ def fleet_notes(result: FleetResult) -> list[str]:
         "In the plan table, held is the units in use every hour of the day (owned, bought, reserved, or rented "
         "around the clock); by the hour is how many more are rented on demand at the busiest hour, following the "
         "load (autoscaling). Each unit is one instance or server (or the group one replica spans).",
-        f"Solver: CP-SAT, {result.status}, {result.solve_s:,.1f} s.",
+        f"Solver: CP-SAT, {result.status}; the whole plan took {result.solve_s:,.1f} s, mostly each workload's "
+        "search and simulation.",
     ]
     if result.scenario_path:
         notes.insert(0, f"Scenario: {result.scenario_path}.")
