@@ -254,6 +254,27 @@ def test_identical_questions_share_their_searches(catalog, tmp_path_factory, mem
     assert all(f.placements for f in found)
 
 
+@pytest.mark.parametrize("uses_owned, searches", [(True, 2), (False, 1)])
+def test_the_market_search_runs_only_when_the_owned_plan_holds_owned_gpus(tmp_path_factory, monkeypatch,
+                                                                          uses_owned, searches):
+    """With owned GPUs a question is searched twice (with them, then on the
+    market alone); when the first plan holds none of them it is the market's
+    own plan already, and the second search is skipped."""
+    from types import SimpleNamespace
+
+    asked = []
+
+    def search(catalog, q, **kwargs):
+        asked.append(q)
+        return SimpleNamespace(lines=[SimpleNamespace(placement=SimpleNamespace(owned=uses_owned))])
+
+    monkeypatch.setattr(fleet_streams, "fit", search)
+    stream = scenario(tmp_path_factory, SHARED_OWNED, "owned-search").questions()[0]
+    found = fleet_streams._searches(None, stream.question, stream, 0)
+    assert len(asked) == len(found) == searches
+    assert asked[0].owned and all(not q.owned for q in asked[1:])
+
+
 @pytest.mark.parametrize("text, field, words", [
     ("workloads:\n  - {name: b, model: llama-9000, load: {rate: 5 req/s}}\n"
      "  - {name: a, model: llama-3.1-8b, load: {rate: 5 req/s}, latency: 50ms}\n", "workloads[0]",

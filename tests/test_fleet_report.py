@@ -332,7 +332,7 @@ def test_review_has_a_section_per_workload_limits_chart_and_comparison(catalog, 
     from planner.report.html import render_html
     from planner.report.markdown import render_markdown
 
-    review = build_fleet_review(catalog, fleet)
+    review = build_fleet_review(fleet)
     titles = [s.title for s in review.sections]
     assert titles[:3] == ["The fleet", "Workload chat", "Workload embed"]
     assert "Shared limits and what binds" in titles and "Cost over the day" in titles
@@ -388,7 +388,7 @@ def test_one_off_fleet_has_no_hourly_chart(catalog, fits):
 
     result = build_fleet(fits, separate_cost=None)
     result = FleetResult(**{**result.__dict__, "cost_unit": "USD"})
-    review = build_fleet_review(catalog, result)
+    review = build_fleet_review(result)
     assert review.charts == {}
     assert "one-off" in fleet_headline(result)
     # the bill's objective is the units held at their price, once

@@ -188,6 +188,12 @@ def test_size_round_trip(n_bytes, binary):
 def test_rate_round_trip(value, kind):
     rate = Rate(value, kind)
     assert parse_rate(format_rate(rate)) == rate
+    assert format_rate(rate).endswith(" " + rate.symbol)
+
+
+@pytest.mark.parametrize("text, symbol", [("2k tok/s", "tok/s"), ("100 rps", "req/s"), ("15 samples/min", "samples/s")])
+def test_a_rate_says_its_unit(text, symbol):
+    assert parse_rate(text).symbol == symbol
 
 
 @given(st.floats(min_value=0.01, max_value=1e11, allow_nan=False), st.sampled_from([None, "h", "month", "year"]))

@@ -593,7 +593,7 @@ def _fit_scenario(ctx: typer.Context, path: Path, fmt: str, output: Optional[Pat
     elif fmt in ("markdown", "html"):
         from planner.report.fleet_review import build_fleet_review
 
-        _write_review(build_fleet_review(cat, result), fmt, output)
+        _write_review(build_fleet_review(result), fmt, output)
     elif output is not None:
         _emit(_render_text(fleet_renderables(result, width=TEXT_WIDTH)), output)
     else:

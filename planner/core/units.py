@@ -216,6 +216,11 @@ class Rate:
     def __str__(self) -> str:
         return format_rate(self)
 
+    @property
+    def symbol(self) -> str:
+        """Its unit: 'tok/s', 'req/s' or 'samples/s'."""
+        return _RATE_SYMBOL[self.kind]
+
 
 def parse_rate(text: str) -> Rate:
     """Parse a throughput target ("2000tok/s", "2k tok/s", "10 req/s", "100 rps")."""
@@ -240,7 +245,7 @@ def parse_rate(text: str) -> Rate:
 
 
 def format_rate(rate: Rate) -> str:
-    return _plain(_exact_decimal(rate.per_second)) + " " + _RATE_SYMBOL[rate.kind]
+    return _plain(_exact_decimal(rate.per_second)) + " " + rate.symbol
 
 
 # --- money --------------------------------------------------------------

@@ -23,7 +23,7 @@ from datetime import date, datetime, timezone
 from typing import Any
 
 from planner.catalog.schema import ModelKind
-from planner.core.units import HOURS_PER_MONTH, format_rate
+from planner.core.units import HOURS_PER_MONTH
 from planner.plan.candidates import Candidate, RejectedShape, ScoredShape
 from planner.plan.fit import FitResult, Line
 from planner.plan.offers import Acquisition, Offer
@@ -120,7 +120,7 @@ def question_cells(result: FitResult, generated: date | None = None) -> dict[str
         "target_ttft_ms": _number(None if t.ttft_s is None else t.ttft_s * 1e3, 6),
         "target_e2e_ms": _number(None if t.e2e_s is None else t.e2e_s * 1e3, 6),
         "target_throughput": _number(None if rate is None else rate.per_second, 6),
-        "target_throughput_unit": "" if rate is None else format_rate(rate).split(" ", 1)[1],
+        "target_throughput_unit": "" if rate is None else rate.symbol,
         # the statistic over requests each latency target caps (decoders; p99 unless asked)
         "target_latency_statistic": t.latency_statistic.value if t.latency_s is not None else "",
         "target_ttft_statistic": t.ttft_statistic.value if t.ttft_s is not None else "",

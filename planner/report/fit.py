@@ -129,7 +129,7 @@ def headroom(result: FitResult) -> list[dict[str, Any]]:
                              "simulated": False, "headroom_pct": 100 * (1 - value / target)})
     if t.throughput is not None:
         rows.append({"target": "throughput", "limit": t.throughput.per_second, "predicted": result.throughput,
-                     "unit": format_rate(t.throughput).split(" ", 1)[1], "simulated": False,
+                     "unit": t.throughput.symbol, "simulated": False,
                      "headroom_pct": 100 * (result.throughput / t.throughput.per_second - 1)})
     return rows
 

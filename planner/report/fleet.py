@@ -93,7 +93,7 @@ def peak_hour(values: Sequence[float]) -> int:
 def rate_unit(q: Question) -> str:
     """The unit the stream's demand is counted in: 'req/s', 'tok/s', 'samples/s'."""
     rate = q.targets.throughput
-    return "" if rate is None else format_rate(rate).split(" ", 1)[1]
+    return "" if rate is None else rate.symbol
 
 
 def demand_text(q: Question, value: float) -> str:

@@ -7,10 +7,8 @@ the workloads one at a time."""
 
 from __future__ import annotations
 
-from datetime import date
 from itertools import groupby
 
-from planner.catalog.load import Catalog
 from planner.catalog.schema import ModelKind
 from planner.plan.fleet import FleetPlanLine, FleetResult, StreamPlan
 from planner.plan.placement import Placement
@@ -202,11 +200,8 @@ def _chart(result: FleetResult) -> tuple[dict[str, str], dict[str, str], str | N
     return {CHART: charts.fleet_cost_svg(series, static)}, {CHART: title}, None
 
 
-def build_fleet_review(catalog: Catalog, result: FleetResult, today: date | None = None) -> Review:
-    """The review of a fleet. ``catalog`` and ``today`` are taken for the
-    same call as build_review's (reviews of one plan date their price-age
-    checks); the fleet's figures all come from ``result``."""
-    del catalog, today  # the fleet review reads only the result today
+def build_fleet_review(result: FleetResult) -> Review:
+    """The review of a fleet: every figure comes from ``result``."""
     svgs, titles, missing = _chart(result)
     summary = Section("The fleet", paragraphs=[], tables=[
         DocTable(["workload", "model", "tokens", "targets", "peak", "cost", "share"],
