@@ -107,6 +107,16 @@ def test_parsers_at_the_edge():
         parse_inventory("h100-sxm=1,=2")
 
 
+@pytest.mark.parametrize("count", ["10000000000000000000000000", "-1", "1.5", "true", "eight"])
+def test_an_inventory_file_count_out_of_range_is_one_error(tmp_path, count):
+    """An inventory file's counts are held to the same range as GPU=COUNT pairs'."""
+    path = tmp_path / "inventory.yaml"
+    path.write_text(f"h100-sxm: {count}\n")
+    with pytest.raises(InputError, match="count for 'h100-sxm' must be a whole number from 0 to") as info:
+        parse_inventory(str(path))
+    assert "\n" not in str(info.value)
+
+
 def test_redundancy_reads_n_plus_k():
     assert parse_redundancy("N+1") == 1
     assert parse_redundancy("n + 2") == 2

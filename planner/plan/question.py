@@ -398,10 +398,17 @@ def parse_inventory(text: str, flag: str = "--available") -> dict[str, int] | No
     if not path.is_file():
         raise InputError(f"{flag} '{text}' is neither GPU=COUNT pairs nor a readable file",
                          hint=f"e.g. {flag} h100-sxm=16,a100-sxm-80gb=64 or {flag} fleet.yaml")
-    data: Mapping[str, Any] = read_mapping_file(path, "inventory")
+    return inventory_counts(read_mapping_file(path, "inventory"), f"{text}: ", "h100-sxm: 16")
+
+
+def inventory_counts(data: Mapping[Any, Any], where: str = "", example: str = "h100-sxm: 16") -> dict[str, int]:
+    """GPU id -> count from a mapping (an inventory file's, a scenario's),
+    each count a whole number from 0 to MAX_GPU_COUNT; ``where`` leads the
+    error message."""
     result: dict[str, int] = {}
     for gpu, count in data.items():
-        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
-            raise InputError(f"{text}: inventory count for '{gpu}' must be a whole number, got {count!r}")
+        if isinstance(count, bool) or not isinstance(count, int) or not 0 <= count <= MAX_GPU_COUNT:
+            raise InputError(f"{where}count for '{gpu}' must be a whole number from 0 to {MAX_GPU_COUNT:,}, got {count!r}",
+                             hint=f"e.g. {example}")
         result[str(gpu).strip().lower()] = count
     return result

@@ -108,6 +108,7 @@ from planner.plan.question import (
     Objective,
     Question,
     Targets,
+    inventory_counts,
     parse_colo_price,
     parse_energy_price,
     parse_inventory,
@@ -542,13 +543,7 @@ def _inventory(value: Any, key: str, base: str | None) -> Any:
     if value is None:
         return None
     if isinstance(value, dict):
-        counts: dict[str, int] = {}
-        for gpu, count in value.items():
-            if isinstance(count, bool) or not isinstance(count, int) or not 0 <= count <= MAX_GPU_COUNT:
-                raise _fail(f"count for '{gpu}' must be a whole number from 0 to {MAX_GPU_COUNT:,}, got {count!r}",
-                            f"e.g. {key}: {{h100-sxm: 16}}")
-            counts[str(gpu).strip().lower()] = count
-        return counts
+        return _parsed(inventory_counts, value, "", f"{key}: {{h100-sxm: 16}}")
     text = _text(value)
     if "=" not in text and base is not None and not Path(text).is_absolute():
         text = str(Path(base) / text)
