@@ -113,6 +113,21 @@ def test_a_descent_cut_short_answers_a_plan_without_a_bound(monkeypatch):
     assert shared.part.status == solver.FEASIBLE and within(shared.part.lines, limits, 2)
 
 
+def test_a_pool_whose_units_are_too_large_for_it_is_passed_over():
+    """The stream may use two owned pools, but A100s come only in units of 8
+    of which 4 are owned: the descent lowers the H100 pool alone."""
+    streams = [Stream("a", (4.0, 2.0)), Stream("b", (4.0, 2.0))]
+    options = []
+    for s in ("a", "b"):
+        options += [FleetOption(s, _option(f"{s}-h100", "h100", 2, 0.0, pool="owned:h100"), False),
+                    FleetOption(s, _option(f"{s}-a100x8", "a100", 16, 0.0, gpus=8, pool="owned:a100"), False),
+                    FleetOption(s, _option(f"{s}-rent", "l40s", 2, 1.5), True)]
+    limits = FleetLimits(inventory={"owned:h100": 2, "owned:a100": 4})
+    plan = solve_fleet(streams, options, limits)
+    assert plan.status == solver.OPTIMAL
+    assert plan.cost == pytest.approx(2 * 1.5)  # an H100 each; each rents one unit more in the busy hour
+
+
 def test_a_pool_with_an_hourly_option_is_not_held():
     streams = [Stream("a", (1.0,))]
     options = [FleetOption("a", _option("a-owned", "h100", 2, 0.0, pool="owned:h100"), False),

@@ -249,7 +249,11 @@ class GroupModel:
         model.minimize(self.cost)
 
     def allot(self, pool: str, gpus: int) -> None:
-        """Cap the group's GPUs of a held pool at ``gpus`` (at most its inventory) for the solves that follow."""
+        """Cap the group's GPUs of a held pool at ``gpus`` (at most its
+        inventory) for the solves that follow; a pool none of the model's
+        options can use (a unit larger than the pool, say) needs no cap."""
+        if pool not in self.allotment:
+            return
         domain = self.model.proto.variables[self.allotment[pool].index].domain
         domain[len(domain) - 1] = gpus
 
