@@ -10,7 +10,7 @@ from fractions import Fraction
 import pytest
 
 from planner.plan import fleet_pools, fleet_solver, solver
-from planner.plan.fleet_model import FleetLimits, FleetOption, Stream, solve_group, within
+from planner.plan.fleet_model import FleetLimits, FleetOption, Stream, fleet_cost, solve_group, within
 from planner.plan.fleet_pools import held_pools, share_held_pools
 from planner.plan.fleet_solver import solve_fleet
 from test_fleet_solver import _brute_force, _option
@@ -50,6 +50,37 @@ def test_an_owned_pool_that_binds_is_shared_out_to_the_brute_force_optimum(seed,
     assert Fraction(plan.cost).limit_denominator(10_000) == _brute_force(streams, options, limits)
     assert len(shared) == 1 and shared[0].part.status == solver.OPTIMAL  # both want the GPU: apart, they break the pool
     assert set(joint) == {1}, "the joint model was built"
+
+
+def _day_fleet(rng: random.Random, streams: int):
+    """Workloads over 24 hours (a diurnal curve), each with on-demand and
+    reserved L40S and L4 units and the owned H100s, too few for all."""
+    made, options = [], []
+    for i in range(streams):
+        name, peak, trough = f"w{i}", rng.uniform(2, 40), rng.uniform(0.1, 0.9)
+        made.append(Stream(name, tuple(round(peak * (trough + (1 - trough) * (1 - abs(h - 14) / 14)), 3)
+                                       for h in range(24))))
+        per_gpu = rng.uniform(1, 10)
+        for gpu, price in (("l4", 0.8), ("l40s", 1.9)):
+            rate = round(per_gpu * price ** 0.8, 3)
+            options.append(FleetOption(name, _option(f"{name}-{gpu}", gpu, rate, price), True))
+            options.append(FleetOption(name, _option(f"{name}-{gpu}-reserved", gpu, rate, round(0.62 * price, 4)), False))
+        options.append(FleetOption(name, _option(f"{name}-owned", "h100", round(per_gpu * 4, 3), 0.0,
+                                                 pool="owned:h100"), False))
+    return made, options, FleetLimits(inventory={"owned:h100": streams // 2 + 1})
+
+
+@pytest.mark.parametrize("seed", range(2))
+def test_sharing_out_agrees_with_the_joint_model_proved_over_a_day(seed):
+    """Eight workloads over 24 hours: the pools route's proved optimum is the
+    joint CP-SAT model's, proved on its own with a minute to spare."""
+    streams, options, limits = _day_fleet(random.Random(seed), 8)
+    plan = solve_fleet(streams, options, limits)
+    assert solve_fleet(streams, options, FleetLimits(inventory={"owned:h100": 100})).cost < plan.cost - 1  # it binds
+    joint = solve_group(streams, _by_stream(streams, options), limits, 24, 60.0)
+    assert plan.status == solver.OPTIMAL and joint.status == solver.OPTIMAL
+    assert plan.cost == pytest.approx(joint.cost_bound, abs=1e-3)
+    assert plan.cost == pytest.approx(fleet_cost(joint.lines, limits), abs=1e-3)
 
 
 def test_each_point_is_the_streams_least_cost_within_its_allotment():
