@@ -90,9 +90,9 @@ def share_held_pools(streams: Sequence[Stream], by_stream: Mapping[str, list[Fle
     pools = held_pools(streams, by_stream, limits)
     if not pools or any(own[s.name].status != OPTIMAL for s in streams):
         return None
-    points, complete = {}, True
+    points, complete, models = {}, True, {}
     for s in streams:
-        points[s.name], whole = _points(s, by_stream, limits, periods, pools, own[s.name], deadline)
+        points[s.name], whole = _points(s, by_stream, limits, periods, pools, own[s.name], deadline, models)
         complete = complete and whole
     picked, proved, floor = _master(streams, points, pools, limits, deadline)
     if picked is None:
@@ -117,14 +117,15 @@ def share_held_pools(streams: Sequence[Stream], by_stream: Mapping[str, list[Fle
         return Shared(Part(FEASIBLE, lines, floor) if within(lines, limits, periods) else None, floor, lines)
     status = OPTIMAL if proved else FEASIBLE
     # the fewest GPU-hours among each stream's cheapest plans at its allotment (a tie-break, as in the joint model)
-    tidy = _tie_broken(streams, by_stream, limits, periods, pools, picked, deadline)
+    tidy = _tie_broken(streams, models, pools, picked, deadline)
     if tidy is not None and within(tidy, limits, periods):
         lines = tidy
     return Shared(Part(status, lines, floor), floor, lines)
 
 
 def _points(stream: Stream, by_stream: Mapping[str, list[FleetOption]], limits: FleetLimits, periods: int,
-            pools: Sequence[str], own: Part, deadline: float) -> tuple[list[_Point], bool]:
+            pools: Sequence[str], own: Part, deadline: float,
+            models: dict[str, GroupModel] | None = None) -> tuple[list[_Point], bool]:
     """The points of V_s: the stream's least cost at every allotment its
     descent reaches (the module note), its own optimum first; and whether
     the descent was whole (else some points are missing, or a point's cost
@@ -136,6 +137,8 @@ def _points(stream: Stream, by_stream: Mapping[str, list[FleetOption]], limits: 
     if not any(first.use):
         return [first], True
     model = GroupModel([stream], by_stream, limits, periods, allotted=mine)
+    if models is not None:
+        models[stream.name] = model  # the tie-break solves its picked allotment again on it
     found, waiting, seen, whole = [first], [first], {top}, True
     while waiting:
         point = waiting.pop()
@@ -218,23 +221,22 @@ def _limits_by_period(limits: FleetLimits, points: Sequence[_Point], pools: Sequ
     return rows
 
 
-def _tie_broken(streams: Sequence[Stream], by_stream: Mapping[str, list[FleetOption]], limits: FleetLimits,
-                periods: int, pools: Sequence[str], picked: Sequence[_Point], deadline: float) -> tuple[FleetLine, ...] | None:
+def _tie_broken(streams: Sequence[Stream], models: Mapping[str, GroupModel], pools: Sequence[str],
+                picked: Sequence[_Point], deadline: float) -> tuple[FleetLine, ...] | None:
     """Each picked plan solved again at its allotment with the fewest-GPU-hours
-    stage; None when time runs out or a solve does not keep the cost."""
+    stage, on the model its descent built; None when time runs out or a
+    solve does not keep the cost."""
     lines: list[FleetLine] = []
     for s, point in zip(streams, picked):
         if point.tie_broken:
             lines += point.part.lines
             continue
-        mine = [q for q in pools if any(o.option.pool == q for o in by_stream[s.name])]
         left = deadline - time.perf_counter()
         if left < MIN_SOLVE_S:
             return None
-        model = GroupModel([s], by_stream, limits, periods, allotted=mine)
+        model = models[s.name]  # a point not tie-broken came from this stream's descent
         for q, gpus in zip(pools, point.allotment):
-            if q in mine:
-                model.allot(q, gpus)
+            model.allot(q, gpus)  # a pool the stream has no option in is passed over
         part = model.solve(left)
         if part.status != OPTIMAL or round(part.cost_bound * COST_SCALE) != point.cost:
             return None
