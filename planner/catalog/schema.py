@@ -99,6 +99,7 @@ GPU_SPEC_FIELDS = (
     "gpus_per_node",
     "interconnect_domain",
     "host_link_gbs",
+    "scale_out_gbs",
     "release_year",
     "memory_label",
     "compute_capability",
@@ -132,10 +133,16 @@ class Gpu(Strict):
     # bidirectional GB/s per GPU; None: no GPU-to-GPU link
     interconnect_gbs: Gbs | None = None
     gpus_per_node: Annotated[int, Field(gt=0, le=4096)]
-    # GPUs the fast link joins (an NVLink bridge: 2); None: the whole node.
-    # Tensor parallelism wider than that runs over host_link_gbs (PCIe).
+    # GPUs the fast link joins: None, the whole node; fewer than a node (an
+    # NVLink bridge: 2), and parallelism wider than that runs over
+    # host_link_gbs (PCIe); more than a node (GB200 NVL72: 72 GPUs over
+    # NVLink Switch trays), and the fast link reaches across nodes.
     interconnect_domain: Annotated[int, Field(gt=0, le=4096)] | None = None
     host_link_gbs: Gbs | None = None  # bidirectional, per GPU
+    # The scale-out network between nodes (InfiniBand, RoCE, EFA) of the
+    # system this GPU is sold in: bidirectional GB/s per GPU. None: unknown,
+    # and no expert-parallel group may leave the fast domain.
+    scale_out_gbs: Gbs | None = None
     sources: dict[Identifier, Text]  # keyed by the field (or "specs") each source backs
     notes: Text | None = None
 
@@ -151,15 +158,30 @@ class Gpu(Strict):
 
     @model_validator(mode="after")
     def _domain_has_a_host_link(self) -> "Gpu":
-        if self.interconnect_domain is not None and self.host_link_gbs is None:
+        if self.interconnect_domain is not None and self.interconnect_domain < self.gpus_per_node and self.host_link_gbs is None:
             raise ValueError("interconnect_domain is set, so host_link_gbs must give the link used beyond it")
         return self
 
+    @property
+    def fast_domain(self) -> int:
+        """GPUs the fast link (NVLink, Infinity Fabric) joins."""
+        return self.gpus_per_node if self.interconnect_domain is None else self.interconnect_domain
+
+    @property
+    def tensor_parallel_limit(self) -> int:
+        """The widest tensor-parallel group: a node, or the fast domain where
+        it reaches across nodes (an NVL72 rack)."""
+        return max(self.gpus_per_node, self.fast_domain)
+
     def link_gbs(self, gpus: int) -> float | None:
-        """Bidirectional GB/s per GPU for a tensor-parallel group of ``gpus``."""
-        if self.interconnect_domain is not None and gpus > self.interconnect_domain:
+        """Bidirectional GB/s per GPU for a tensor-parallel group of ``gpus``:
+        the fast link inside its domain; past a domain smaller than the node,
+        the host link (PCIe); past the node, the scale-out network."""
+        if gpus <= self.fast_domain:
+            return self.interconnect_gbs
+        if gpus <= self.gpus_per_node:
             return self.host_link_gbs
-        return self.interconnect_gbs
+        return self.scale_out_gbs
 
     @property
     def memory_total_bytes(self) -> int:
