@@ -23,10 +23,10 @@ def _refusal(catalog, model, dep) -> str:
     return info.value.message
 
 
-@pytest.mark.parametrize("field", ["tp", "pp", "batch"])
+@pytest.mark.parametrize("field", ["tp", "pp", "batch", "dp", "ep"])
 def test_each_degree_must_be_at_least_one(catalog, field):
     dep = dataclasses.replace(_dep(catalog), **{field: 0})
-    assert _refusal(catalog, "llama-3.1-8b", dep) == "tp, pp and batch must be at least 1"
+    assert _refusal(catalog, "llama-3.1-8b", dep) == "tp, pp, dp, ep and batch must be at least 1"
 
 
 def test_kv_heads_and_tp_must_divide_one_another(catalog):

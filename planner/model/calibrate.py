@@ -166,7 +166,8 @@ def _step_terms(obs: Observation, kwargs: tuple[tuple[str, int], ...]) -> tuple[
     half8 = perf.step(obs.model, obs.deployment, _UNIT.model_copy(update={"compute_8bit": 0.5}), **args)
     latency = perf.step(obs.model, obs.deployment, _UNIT.model_copy(update={"allreduce_us": 1.0}), **args)
     gemm8 = half8.compute_s - unit.compute_s  # the 8-bit GEMMs' time at share 1 (doubles at share 0.5)
-    terms = (unit.memory_s, gemm8, unit.compute_s - gemm8, unit.communication_s,
+    # unit.overhead_s is what the engine's fixed costs leave out (the MoE layers' fitted cost): kept with the communication
+    terms = (unit.memory_s, gemm8, unit.compute_s - gemm8, unit.communication_s + unit.overhead_s,
              (latency.communication_s - unit.communication_s) / 1e-6, args.get("prefill_tokens", 0) > 0)
     _TERMS[key] = (obs, terms)
     return terms
@@ -274,7 +275,7 @@ def _capacity(obs: Observation) -> int:
     if hit is None:
         if len(_CAPACITY) > 100_000:
             _CAPACITY.clear()
-        hit = (obs, serving.kv_capacity_tokens(obs.model, obs.deployment, serving.scheduler_for(obs.deployment.engine)))
+        hit = (obs, serving.kv_capacity_tokens(obs.model, obs.deployment, serving.scheduler_for(obs.deployment.engine, obs.deployment.dp)))
         _CAPACITY[id(obs)] = hit
     return hit[1]
 
@@ -285,7 +286,7 @@ def route_of(obs: Observation) -> str:
     "prefill-first" (also mixed-step prompts that span steps), "queued" (the
     cache or max_num_seqs cannot hold every client) or "burst". Depends on the
     load and the replica, not on the factors."""
-    settings = serving.scheduler_for(obs.deployment.engine)
+    settings = serving.scheduler_for(obs.deployment.engine, obs.deployment.dp)
     capacity = _capacity(obs)
     n = obs.concurrency
     if n * (obs.input_len + obs.output_len) > capacity or (settings.max_num_seqs is not None and n > settings.max_num_seqs):
@@ -300,7 +301,7 @@ def route_of(obs: Observation) -> str:
 def proxy(obs: Observation, factors: EngineFactors, route: str | None = None) -> Predicted:
     """The fast steady-state shortcut for the observation (see the module note)."""
     route = route or route_of(obs)
-    settings = serving.scheduler_for(obs.deployment.engine)
+    settings = serving.scheduler_for(obs.deployment.engine, obs.deployment.dp)
     if route == "closed-loop":
         return _closed_loop(obs, factors)
     if route == "prefill-first":

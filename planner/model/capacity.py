@@ -188,7 +188,7 @@ def capacity(model: Model, dep: Deployment, lengths: LengthSource, slos: tuple[S
     meets the targets: a rate it serves, not the highest."""
     if requests < 50:
         raise InputError(f"{requests} requests are too few to judge percentiles", hint="simulate at least 50")
-    settings = settings or serving.scheduler_for(dep.engine)
+    settings = settings or serving.scheduler_for(dep.engine, dep.dp)
     factors = factors or dep.engine.factors_for(dep.gpu)
     trials: list[Trial] = []
     by_index: dict[int, Trial] = {}

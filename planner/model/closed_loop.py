@@ -109,7 +109,7 @@ def closed_loop(
     """Steady-state means of ``concurrency`` clients on one replica (see the
     module note). ``kv_capacity``: the replica's KV cache in tokens, when the
     caller has it (``serving.kv_capacity_tokens``)."""
-    settings = settings or scheduler_for(dep.engine)
+    settings = settings or scheduler_for(dep.engine, dep.dp)
     factors = factors or dep.engine.factors_for(dep.gpu)
     if settings.policy is not SchedulerPolicy.MIXED:
         raise InputError("the closed-loop shortcut models mixed steps only", hint="simulate prefill-first engines")

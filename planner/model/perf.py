@@ -22,6 +22,7 @@ from planner.catalog.architecture import count_params, moe_layer_count
 from planner.core.errors import InputError
 from planner.catalog.schema import Engine, EngineFactors, Gpu, Model, ModelKind, Precision
 from planner.catalog.support import KV_CACHE, gemm_rate, support
+from planner.model import experts
 from planner.model.workload import Deployment, Shape
 
 ACTIVATION_BYTES = 2  # activations and all-reduce messages are 16-bit
@@ -94,8 +95,8 @@ def attention_rate(gpu: Gpu) -> float:
 
 def check_deployment(model: Model, dep: Deployment) -> None:
     """Reject shapes that cannot run at all, with the reason."""
-    if dep.tp < 1 or dep.pp < 1 or dep.batch < 1:
-        raise InputError("tp, pp and batch must be at least 1")
+    if dep.tp < 1 or dep.pp < 1 or dep.batch < 1 or dep.dp < 1 or dep.ep < 1:
+        raise InputError("tp, pp, dp, ep and batch must be at least 1")
     if model.heads % dep.tp:
         raise InputError(f"tensor parallelism {dep.tp} does not divide {model.id}'s {model.heads} attention heads",
                          hint="choose a TP degree that divides the head count")
@@ -105,9 +106,16 @@ def check_deployment(model: Model, dep: Deployment) -> None:
         raise InputError(f"pipeline parallelism {dep.pp} exceeds {model.id}'s {model.layers} layers")
     if dep.gpus > 1 and dep.gpu.interconnect_gbs is None:
         raise InputError(f"'{dep.gpu.id}' has no GPU-to-GPU link, so it cannot be split over {dep.gpus} GPUs")
-    if dep.tp > dep.gpu.gpus_per_node:
-        raise InputError(f"tensor parallelism {dep.tp} exceeds the {dep.gpu.gpus_per_node} GPUs of one {dep.gpu.id} node",
-                         hint="use pipeline parallelism across nodes")
+    limit = dep.gpu.tensor_parallel_limit
+    if dep.tp > limit and (dep.gpu.scale_out_gbs is None or dep.tp % limit):
+        # across nodes only over a network the catalog gives, whole nodes at a time
+        where = "node" if limit == dep.gpu.gpus_per_node else "NVLink domain"
+        if dep.gpu.scale_out_gbs is None:
+            raise InputError(f"tensor parallelism {dep.tp} exceeds the {limit} GPUs of one {dep.gpu.id} {where}",
+                             hint="use pipeline parallelism across nodes")
+        raise InputError(f"tensor parallelism {dep.tp} spans {dep.gpu.id} {where}s of {limit} GPUs but not whole ones",
+                         hint=f"use a multiple of {limit}, or pipeline parallelism across nodes")
+    experts.check_experts(model, dep)
     if not dep.precision.weight_format:
         raise InputError(f"'{dep.precision.id}' is a compute mode, not a weight format")
     if not dep.kv_precision.kv_cache:
@@ -132,16 +140,18 @@ class Memory:
     activations_per_gpu: float
     runtime_per_gpu: float
     capacity_per_gpu: float  # usable: total memory x utilisation
-    # The whole model, kept rather than derived: with PP the embedding and the
-    # output head sit on the first and last stages only, so the GPUs do not
-    # hold equal shares and weights_per_gpu x GPUs overstates it.
+    # The replica's weights, kept rather than derived: with PP the embedding
+    # and the output head sit on the first and last stages only, so the GPUs
+    # do not hold equal shares and weights_per_gpu x GPUs overstates it; with
+    # attention DP all but the routed experts are held once per rank.
     weights: float
     tp: int
     pp: int
+    dp: int = 1  # attention data-parallel ranks: each holds its own sequences' KV cache
 
     @property
     def gpus(self) -> int:
-        return self.tp * self.pp
+        return self.tp * self.dp * self.pp
 
     @property
     def per_gpu(self) -> float:
@@ -154,8 +164,8 @@ class Memory:
     @property
     def activations(self) -> float:
         # pipeline stages run a pass one after another, so the replica's live
-        # activations at any moment are one stage's: its tp GPUs, not all of them
-        return self.activations_per_gpu * self.tp
+        # activations at any moment are one stage's: its tp x dp GPUs, not all of them
+        return self.activations_per_gpu * self.tp * self.dp
 
     @property
     def runtime(self) -> float:
@@ -322,9 +332,14 @@ def _weights_per_gpu(model: Model, dep: Deployment) -> float:
     """Weights on the most loaded GPU: layers split over TP x PP; with PP the
     first stage holds the embedding and the last the head (both when tied)."""
     layers_bytes, embed_bytes = weight_split(model, dep.precision)
+    if dep.dp > 1:  # the routed experts spread over the whole stage, the rest over a rank's tp GPUs
+        routed = experts.routed_bytes(model, dep.precision)
+        layers_per_gpu = (layers_bytes - routed) / (dep.tp * dep.pp) + routed / (dep.stage_gpus * dep.pp)
+    else:
+        layers_per_gpu = layers_bytes / (dep.tp * dep.pp)
     if dep.pp == 1 or model.tied_embeddings or model.kind is ModelKind.ENCODER:
-        return layers_bytes / (dep.tp * dep.pp) + embed_bytes / dep.tp
-    return layers_bytes / (dep.tp * dep.pp) + embed_bytes / 2 / dep.tp
+        return layers_per_gpu + embed_bytes / dep.tp
+    return layers_per_gpu + embed_bytes / 2 / dep.tp
 
 
 def _runtime_per_gpu(dep: Deployment) -> float:
@@ -340,7 +355,8 @@ def _bytes_per_gpu(model: Model, dep: Deployment, shape: Shape) -> Callable[[int
     kv_per_sequence = kv_bytes_per_sequence_per_gpu(model, dep, shape.context)
 
     def at(batch: int) -> tuple[float, float, float, float]:
-        return weights, kv_per_sequence * batch, activation_bytes_per_gpu(model, dep, shape, batch), runtime
+        on_rank = math.ceil(batch / dep.dp)  # an attention-DP rank holds its own sequences only
+        return weights, kv_per_sequence * on_rank, activation_bytes_per_gpu(model, dep, shape, on_rank), runtime
 
     return at
 
@@ -349,15 +365,20 @@ def memory(model: Model, dep: Deployment, shape: Shape, batch: int | None = None
     batch = dep.batch if batch is None else batch
     weights, kv_cache, activations, runtime = _bytes_per_gpu(model, dep, shape)(batch)
     layers_bytes, embed_bytes = weight_split(model, dep.precision)
+    held = layers_bytes + embed_bytes
+    if dep.dp > 1:  # every rank holds its own copy of all but the routed experts
+        routed = experts.routed_bytes(model, dep.precision)
+        held = routed + (held - routed) * dep.dp
     return Memory(
         weights_per_gpu=weights,
         kv_cache_per_gpu=kv_cache,
         activations_per_gpu=activations,
         runtime_per_gpu=runtime,
         capacity_per_gpu=_capacity_per_gpu(dep),
-        weights=layers_bytes + embed_bytes,
+        weights=held,
         tp=dep.tp,
         pp=dep.pp,
+        dp=dep.dp,
     )
 
 
@@ -367,7 +388,8 @@ def _capacity_per_gpu(dep: Deployment) -> float:
 
 def max_batch(model: Model, dep: Deployment, shape: Shape, cap: int | None = None) -> int:
     """Largest batch per replica that fits memory (0 when even one sequence does not)."""
-    limit = cap or dep.engine.max_batch or UNCAPPED_BATCH_SEARCH
+    # the engine's cap is per scheduler: an attention-DP replica runs one per rank
+    limit = cap or (dep.engine.max_batch * dep.dp if dep.engine.max_batch else UNCAPPED_BATCH_SEARCH)
     capacity = _capacity_per_gpu(dep)
     at = _bytes_per_gpu(model, dep, shape)
 
@@ -566,6 +588,8 @@ def _pass(
     bytes_per_gpu = weight_bytes / dep.gpus + kv_bytes_per_gpu
     memory_s = dep.pp * bytes_per_gpu / bandwidth
     compute_s = (gemm / (matmul_peak * matmul_share) + attn / (attn_peak * factors.compute)) / dep.tp
+    if model.moe is not None:
+        compute_s += experts.expert_gemm_s(model, tokens, matmul_peak * matmul_share) / dep.tp
     message = tokens * model.hidden_size * ACTIVATION_BYTES
     comm = 2 * model.layers * _allreduce_s(message, dep, factors) + (dep.pp - 1) * _handoff_s(message, dep, factors)
     overlap = math.inf if factors.overlap is None else factors.overlap  # None: perfect overlap
@@ -577,12 +601,23 @@ def prefill(model: Model, dep: Deployment, factors: EngineFactors, sequences: in
     once per prefill chunk, FLOPs grow with tokens and attention with prompt^2."""
     tokens = sequences * prompt
     chunk = dep.engine.prefill_chunk_tokens
+    if dep.dp > 1:  # each rank prefills its own prompts, in its own chunks
+        on_rank = math.ceil(sequences / dep.dp)
+        passes = math.ceil(on_rank * prompt / chunk) if chunk else 1
+        layers_bytes, embed_bytes = weight_split(model, dep.precision)
+        return _data_parallel_pass(
+            model, dep, factors, stage_tokens=tokens, rank_tokens=on_rank * prompt, rank_sequences=on_rank,
+            attention=attention_flops(model, prompt, prompt, on_rank, is_causal(model)),
+            weight_bytes=(layers_bytes + embed_bytes / 2) * passes,
+            expert_bytes=experts.routed_bytes(model, dep.precision) * passes,
+            kv_bytes_per_gpu=0.0, overhead_s=factors.prefill_overhead_ms * 1e-3 + experts.prefill_overhead_s(model))
     passes = math.ceil(tokens / chunk) if chunk else 1
     layers_bytes, embed_bytes = weight_split(model, dep.precision)
     weights = (layers_bytes + embed_bytes / 2) * passes
     return _pass(
         model, dep, factors, tokens=tokens, sequences=sequences, context=prompt, causal=is_causal(model),
-        weight_bytes=weights, kv_bytes_per_gpu=0.0, overhead_s=factors.prefill_overhead_ms * 1e-3,
+        weight_bytes=weights, kv_bytes_per_gpu=0.0,
+        overhead_s=factors.prefill_overhead_ms * 1e-3 + experts.prefill_overhead_s(model),
     )
 
 
@@ -596,6 +631,14 @@ def decode_step(model: Model, dep: Deployment, factors: EngineFactors, batch: in
     """
     micro = math.ceil(batch / dep.pp)
     weights = decode_weight_bytes(model, dep.precision, micro)
+    if dep.dp > 1:
+        on_rank = math.ceil(micro / dep.dp)
+        return _data_parallel_pass(
+            model, dep, factors, stage_tokens=micro, rank_tokens=on_rank, rank_sequences=on_rank,
+            attention=attention_flops(model, 1, context, on_rank, True), weight_bytes=weights,
+            expert_bytes=experts.routed_bytes(model, dep.precision) * experts.touched_share(model, micro),
+            kv_bytes_per_gpu=kv_bytes_per_sequence_per_gpu(model, dep, context) * on_rank,
+            overhead_s=factors.decode_overhead_ms * 1e-3)
     kv = kv_bytes_per_sequence_per_gpu(model, dep, context) * micro
     return _pass(
         model, dep, factors, tokens=micro, sequences=micro, context=context, causal=True,
@@ -703,6 +746,10 @@ def step(
     """
     if decodes < 0 or prefill_tokens < 0 or decodes + prefill_tokens == 0:
         raise ValueError("a step carries at least one decode or prefill token")
+    if dep.dp > 1:
+        return _data_parallel_step(model, dep, factors, decodes=decodes, decode_context=decode_context,
+                                   prefill_tokens=prefill_tokens, prefill_sequences=prefill_sequences,
+                                   prefill_pairs=prefill_pairs, prefill_offset=prefill_offset)
     micro = math.ceil(decodes / dep.pp)
     context = decode_context * micro / decodes if decodes else 0.0  # the micro-batch's share of the contexts
     tokens = micro + prefill_tokens
@@ -712,7 +759,7 @@ def step(
         # prefill reads every weight; MoE experts no token of the step touches are skipped
         untouched = decode_weight_bytes(model, dep.precision, 1 << 30) - decode_weight_bytes(model, dep.precision, tokens)
         weights = layers_bytes + embed_bytes / 2 - untouched
-        overhead = factors.prefill_overhead_ms * 1e-3
+        overhead = factors.prefill_overhead_ms * 1e-3 + experts.prefill_overhead_s(model)
     else:
         weights = decode_weight_bytes(model, dep.precision, micro)
         overhead = factors.decode_overhead_ms * 1e-3
@@ -728,6 +775,8 @@ def step(
     bytes_per_gpu = weights / dep.gpus + kv
     memory_s = dep.pp * bytes_per_gpu / bandwidth
     compute_s = (gemm / (matmul_peak * matmul_share) + attn / (attn_peak * factors.compute)) / dep.tp
+    if model.moe is not None:
+        compute_s += experts.expert_gemm_s(model, tokens, matmul_peak * matmul_share) / dep.tp
     message = tokens * model.hidden_size * ACTIVATION_BYTES
     comm = 2 * model.layers * _allreduce_s(message, dep, factors) + (dep.pp - 1) * _handoff_s(message, dep, factors)
     overlap = math.inf if factors.overlap is None else factors.overlap
@@ -739,3 +788,83 @@ def _prefill_pair_flops(model: Model, causal: bool) -> float:
     off ``attention_flops`` (2 queries of a causal prompt make 3 pairs; an
     encoder's 2 tokens make 4)."""
     return attention_flops(model, 2, 2, 1, causal=causal) / (3 if causal else 4)
+
+
+# --- attention data parallelism (mixtures of experts) ----------------------------
+
+
+def _data_parallel_step(
+    model: Model, dep: Deployment, factors: EngineFactors, *, decodes: int, decode_context: int,
+    prefill_tokens: int, prefill_sequences: int, prefill_pairs: int, prefill_offset: int,
+) -> PassTime:
+    """``step`` with attention data parallelism: the decodes spread evenly
+    over the ranks, the prefilling prompts go to ranks whole; the step lasts
+    as long as its busiest rank, while the expert layers see the tokens of
+    every rank."""
+    micro = math.ceil(decodes / dep.pp)
+    on_rank = math.ceil(micro / dep.dp)
+    context = decode_context / decodes * on_rank if decodes else 0.0  # the busiest rank's share of the contexts
+    share = experts.rank_share(prefill_sequences, dep.dp) if prefill_tokens else 0.0
+    stage_tokens = micro + prefill_tokens
+    layers_bytes, embed_bytes = weight_split(model, dep.precision)
+    routed = experts.routed_bytes(model, dep.precision)
+    touched = routed * experts.touched_share(model, stage_tokens)
+    if prefill_tokens:
+        weights = layers_bytes + embed_bytes / 2 - (routed - touched)
+        overhead = factors.prefill_overhead_ms * 1e-3 + experts.prefill_overhead_s(model)
+    else:
+        weights = decode_weight_bytes(model, dep.precision, micro)
+        overhead = factors.decode_overhead_ms * 1e-3
+    causal = model.kind is ModelKind.DECODER
+    attention = (attention_flops(model, 1, 1, 1, causal=True) * context
+                 + _prefill_pair_flops(model, causal) * prefill_pairs * share)
+    return _data_parallel_pass(
+        model, dep, factors, stage_tokens=stage_tokens, rank_tokens=on_rank + prefill_tokens * share,
+        rank_sequences=on_rank + prefill_sequences * share, attention=attention, weight_bytes=weights,
+        expert_bytes=touched, kv_bytes_per_gpu=kv_bytes_per_token_per_gpu(model, dep) * (context + prefill_offset * share),
+        overhead_s=overhead)
+
+
+def _data_parallel_pass(
+    model: Model,
+    dep: Deployment,
+    factors: EngineFactors,
+    *,
+    stage_tokens: float,
+    rank_tokens: float,
+    rank_sequences: float,
+    attention: float,
+    weight_bytes: float,
+    expert_bytes: float,
+    kv_bytes_per_gpu: float,
+    overhead_s: float,
+) -> PassTime:
+    """Roofline of one pass with attention data parallelism, on the busiest
+    rank. Attention, shared experts and dense layers: the rank's own tokens
+    and weights, split over its tp GPUs. Routed experts: every rank's tokens
+    (``stage_tokens``), their weights (``expert_bytes`` read) split over the
+    stage's tp x dp GPUs. Communication per layer: the rank's tensor-parallel
+    all-reduce after attention (and after a dense FFN), and for an MoE layer
+    the traffic that brings the ranks' tokens to their experts and back
+    (experts.py). ``attention`` is the busiest rank's attention FLOPs."""
+    fmt, matmul_peak, attn_peak = _peaks(dep.gpu, dep.precision, dep.engine)
+    matmul_share = factors.compute_8bit if fmt in LOW_PRECISION_FORMATS else factors.compute
+    bandwidth = dep.gpu.memory_bandwidth_bytes_per_s * factors.bandwidth
+    bytes_per_gpu = (weight_bytes - expert_bytes) / (dep.tp * dep.pp) + expert_bytes / (dep.stage_gpus * dep.pp) + kv_bytes_per_gpu
+    memory_s = dep.pp * bytes_per_gpu / bandwidth
+    on_rank = math.ceil(rank_tokens)  # whole tokens: a rank's share of prompt tokens may be fractional on average
+    rank_gemm = gemm_flops(model, on_rank, math.ceil(rank_sequences)) - experts.routed_gemm_flops(model, on_rank)
+    stage_gemm = experts.routed_gemm_flops(model, stage_tokens)
+    compute_s = ((rank_gemm / dep.tp + stage_gemm / dep.stage_gpus) / (matmul_peak * matmul_share)
+                 + attention / dep.tp / (attn_peak * factors.compute)
+                 + experts.expert_gemm_s(model, stage_tokens, matmul_peak * matmul_share) / dep.stage_gpus)
+    message = rank_tokens * model.hidden_size * ACTIVATION_BYTES
+    moe_layers = moe_layer_count(model)
+    if dep.ep > 1:
+        moe_comm = experts.all_to_all_s(model, dep, factors, stage_tokens)
+    else:
+        moe_comm = experts.stage_allreduce_s(stage_tokens * model.hidden_size * ACTIVATION_BYTES, dep, factors)
+    comm = ((2 * model.layers - moe_layers) * _allreduce_s(message, dep, factors) + moe_layers * moe_comm
+            + (dep.pp - 1) * _handoff_s(message, dep, factors))
+    overlap = math.inf if factors.overlap is None else factors.overlap
+    return PassTime(memory_s, compute_s, comm, overhead_s, bytes_per_gpu, overlap)

@@ -89,7 +89,7 @@ import random
 from bisect import bisect_left, bisect_right
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from planner.catalog.schema import Engine, EngineFactors, KvAdmission, Model, ModelKind, SchedulerPolicy
 from planner.core.errors import InputError
@@ -120,22 +120,36 @@ class SchedulerSettings:
             raise InputError(f"max_num_batched_tokens {self.max_num_batched_tokens} must be at least 1")
 
 
-def scheduler_for(engine: Engine) -> SchedulerSettings:
+def scheduler_for(engine: Engine, ranks: int = 1) -> SchedulerSettings:
     """The engine's catalogued scheduler, or the stated default for an engine
     without one: its concurrency cap (``max_batch``) as max_num_seqs, its
     prefill chunk as the token budget with chunked prefill (else 8,192 tokens
     and whole prompts), and mixed steps when it chunks, prefill-first when not
-    (an engine that prefills whole prompts runs them apart from decodes)."""
+    (an engine that prefills whole prompts runs them apart from decodes).
+
+    A replica of ``ranks`` attention data-parallel ranks runs one scheduler
+    per rank, so its caps are ``ranks`` times one's."""
     s = engine.scheduler
     if s is not None:
-        return SchedulerSettings(s.max_num_seqs, s.max_num_batched_tokens, s.chunked_prefill, s.policy, s.admission)
-    chunk = engine.prefill_chunk_tokens
-    return SchedulerSettings(
-        max_num_seqs=engine.max_batch,
-        max_num_batched_tokens=chunk or DEFAULT_TOKEN_BUDGET,
-        chunked_prefill=chunk is not None,
-        policy=SchedulerPolicy.MIXED if chunk else SchedulerPolicy.PREFILL_FIRST,
-    )
+        settings = SchedulerSettings(s.max_num_seqs, s.max_num_batched_tokens, s.chunked_prefill, s.policy, s.admission)
+    else:
+        chunk = engine.prefill_chunk_tokens
+        settings = SchedulerSettings(
+            max_num_seqs=engine.max_batch,
+            max_num_batched_tokens=chunk or DEFAULT_TOKEN_BUDGET,
+            chunked_prefill=chunk is not None,
+            policy=SchedulerPolicy.MIXED if chunk else SchedulerPolicy.PREFILL_FIRST,
+        )
+    return for_ranks(settings, ranks)
+
+
+def for_ranks(settings: SchedulerSettings, ranks: int) -> SchedulerSettings:
+    """One rank's scheduler knobs as a replica of ``ranks`` attention-DP ranks
+    sees them: each rank schedules its own, so the caps add up."""
+    if ranks == 1:
+        return settings
+    seqs = None if settings.max_num_seqs is None else settings.max_num_seqs * ranks
+    return replace(settings, max_num_seqs=seqs, max_num_batched_tokens=settings.max_num_batched_tokens * ranks)
 
 
 def kv_capacity_tokens(model: Model, dep: Deployment, settings: SchedulerSettings) -> int:
@@ -151,9 +165,9 @@ def kv_capacity_tokens(model: Model, dep: Deployment, settings: SchedulerSetting
     free = mem.capacity_per_gpu - mem.weights_per_gpu - mem.activations_per_gpu - mem.runtime_per_gpu
     per_token = perf.kv_bytes_per_token_per_gpu(model, dep)
     if free <= 0 or per_token <= 0:
-        raise InputError(f"{model.id} on {dep.tp * dep.pp} x {dep.gpu.id}: weights and activations leave no room for a KV cache",
+        raise InputError(f"{model.id} on {dep.gpus} x {dep.gpu.id}: weights and activations leave no room for a KV cache",
                          hint="use more GPUs per replica, a smaller precision or a smaller token budget")
-    return int(free // per_token)
+    return int(free // per_token) * dep.dp  # each attention-DP rank caches its own sequences
 
 
 # --- step cost ----------------------------------------------------------------------
@@ -323,7 +337,7 @@ def simulate(
     if model.kind is ModelKind.ENCODER:
         raise InputError(f"{model.id} is an encoder: it generates no tokens to schedule", hint="use predict for encoders")
     perf.check_deployment(model, dep)
-    settings = settings or scheduler_for(dep.engine)
+    settings = settings or scheduler_for(dep.engine, dep.dp)
     factors = factors or dep.engine.factors_for(dep.gpu)
     capacity = kv_capacity_tokens(model, dep, settings)
     n = load.requests
@@ -332,9 +346,9 @@ def simulate(
     inputs = [d[0] for d in drawn]
     outputs = [d[1] for d in drawn]
     longest = max(i + o for i, o in drawn)
-    if longest > capacity:
-        raise InputError(f"a request of {longest:,} tokens does not fit the KV cache of {capacity:,} tokens "
-                         f"({model.id} on {dep.tp * dep.pp} x {dep.gpu.id})",
+    if longest > capacity // dep.dp:  # a request is cached whole on one attention-DP rank
+        raise InputError(f"a request of {longest:,} tokens does not fit the KV cache of {capacity // dep.dp:,} tokens "
+                         f"({model.id} on {dep.gpus} x {dep.gpu.id})",
                          hint="shorten the requests or give the replica more memory")
     if isinstance(load, Open):
         arrivals = load.arrivals(random.Random(f"arrivals-{seed}"))

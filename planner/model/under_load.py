@@ -52,7 +52,7 @@ from dataclasses import dataclass
 from planner.catalog.schema import EngineFactors, Model, ModelKind
 from planner.core.errors import InputError
 from planner.model.lengths import Fixed, LengthSource, Lengths, Lognormal, Samples, Uniform
-from planner.model.serving import SchedulerSettings, Served, Summary, scheduler_for, simulate
+from planner.model.serving import SchedulerSettings, Served, Summary, for_ranks, scheduler_for, simulate
 from planner.model.traffic import DEFAULT_MAX_REQUESTS, Burst, LoadForm
 from planner.model.workload import Deployment, Shape
 
@@ -152,7 +152,9 @@ def is_fixed(lengths: LengthSource) -> bool:
 
 def settings_for(dep: Deployment, max_num_seqs: int | None = None) -> tuple[SchedulerSettings, str]:
     """The engine's scheduler knobs (``scheduler_for``), with max_num_seqs
-    replaced where the user capped concurrent sequences; and their source in words."""
+    replaced where the user capped concurrent sequences; and their source in
+    words. The cap is each scheduler's: an attention-DP replica runs one per
+    rank, and its caps add up (``serving.for_ranks``)."""
     engine = dep.engine
     settings = scheduler_for(engine)
     if engine.scheduler is not None:
@@ -163,7 +165,9 @@ def settings_for(dep: Deployment, max_num_seqs: int | None = None) -> tuple[Sche
     if max_num_seqs is not None and max_num_seqs != settings.max_num_seqs:
         settings = dataclasses.replace(settings, max_num_seqs=max_num_seqs)
         source += f"; max_num_seqs {max_num_seqs} from --max-batch"
-    return settings, source
+    if dep.dp > 1:
+        source += f"; one scheduler per attention-DP rank, {dep.dp} in all"
+    return for_ranks(settings, dep.dp), source
 
 
 def summary_window(served: Served, burst: bool) -> Window:

@@ -12,8 +12,15 @@ from planner.core.errors import Field, InputError
 class Deployment:
     """One replica's hardware and numerics.
 
-    ``tp`` x ``pp`` GPUs make one replica; ``batch`` is the number of
-    sequences that replica serves concurrently.
+    ``tp`` x ``dp`` x ``pp`` GPUs make one replica; ``batch`` is the number
+    of sequences that replica serves concurrently.
+
+    A mixture of experts may run attention data-parallel (``dp`` ranks, each
+    with its own requests and KV cache, attention split ``tp`` ways inside a
+    rank) while all ``tp`` x ``dp`` GPUs of a pipeline stage share the
+    expert layers: the experts split into ``ep`` groups (expert
+    parallelism), each sharded ``tp x dp / ep`` ways (the engines' moe_tp).
+    The names are the engines' (vLLM, SGLang and TensorRT-LLM: tp, dp, ep).
     """
 
     gpu: Gpu
@@ -24,10 +31,22 @@ class Deployment:
     pp: int = 1
     batch: int = 1
     memory_utilization: float | None = None  # None: the engine's default
+    dp: int = 1  # attention data-parallel ranks
+    ep: int = 1  # expert-parallel groups the routed experts are split into
 
     @property
     def gpus(self) -> int:
-        return self.tp * self.pp
+        return self.tp * self.dp * self.pp
+
+    @property
+    def stage_gpus(self) -> int:
+        """GPUs of one pipeline stage: they share its expert layers."""
+        return self.tp * self.dp
+
+    @property
+    def moe_tp(self) -> int:
+        """Ways each expert is sharded (tensor-parallel inside an EP group)."""
+        return self.stage_gpus // self.ep
 
     @property
     def utilization(self) -> float:
@@ -110,34 +129,40 @@ MAX_BATCH = 1_000_000  # concurrent sequences a replica may be asked to hold
 
 @dataclass(frozen=True)
 class Parallelism:
-    """How a deployment is split: ``tp`` x ``pp`` GPUs make one replica, and
+    """How a deployment is split: ``tp`` x ``dp`` x ``pp`` GPUs make one
+    replica (``dp``: attention data-parallel ranks of a mixture of experts,
+    ``ep``: the expert-parallel groups of each stage's tp x dp GPUs), and
     ``replicas`` copies serve side by side."""
 
     tp: int = 1
     pp: int = 1
     replicas: int = 1
+    dp: int = 1
+    ep: int = 1
 
     def __post_init__(self) -> None:
-        for name, most in (("tp", MAX_PARALLEL_DEGREE), ("pp", MAX_PARALLEL_DEGREE), ("replicas", MAX_GPU_COUNT)):
+        for name, most in (("tp", MAX_PARALLEL_DEGREE), ("pp", MAX_PARALLEL_DEGREE), ("replicas", MAX_GPU_COUNT),
+                           ("dp", MAX_PARALLEL_DEGREE), ("ep", MAX_PARALLEL_DEGREE)):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= most:
                 raise InputError([Field(name), f" {value} must be a whole number between 1 and {most:,}"], field=name)
 
     @classmethod
-    def for_gpus(cls, gpus: int | None, tp: int = 1, pp: int = 1) -> Parallelism:
-        """``gpus`` in all (default one replica) split into replicas of tp x pp."""
-        one = cls(tp, pp)
+    def for_gpus(cls, gpus: int | None, tp: int = 1, pp: int = 1, dp: int = 1, ep: int = 1) -> Parallelism:
+        """``gpus`` in all (default one replica) split into replicas of tp x dp x pp."""
+        one = cls(tp, pp, dp=dp, ep=ep)
         if gpus is None:
             return one
         if isinstance(gpus, bool) or not isinstance(gpus, int) or not 1 <= gpus <= MAX_GPU_COUNT:
             raise InputError([Field("gpus"), f" {gpus} must be a whole number between 1 and {MAX_GPU_COUNT:,}"], field="gpus")
         if gpus % one.gpus_per_replica:
-            raise InputError([Field("gpus"), f" {gpus} is not a multiple of tp x pp = {one.gpus_per_replica}"], field="gpus")
-        return cls(tp, pp, gpus // one.gpus_per_replica)
+            product = "tp x pp" if dp == 1 else "tp x dp x pp"
+            raise InputError([Field("gpus"), f" {gpus} is not a multiple of {product} = {one.gpus_per_replica}"], field="gpus")
+        return cls(tp, pp, gpus // one.gpus_per_replica, dp=dp, ep=ep)
 
     @property
     def gpus_per_replica(self) -> int:
-        return self.tp * self.pp
+        return self.tp * self.dp * self.pp
 
     @property
     def gpus(self) -> int:
