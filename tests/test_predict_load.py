@@ -127,7 +127,7 @@ def test_an_encoder_under_load_is_refused_plainly():
 
 # --- JSON contract ------------------------------------------------------------------
 
-OLD_KEYS = {"model", "architecture", "approximate", "gpu", "gpus", "tp", "pp", "replicas", "precision",
+OLD_KEYS = {"model", "architecture", "approximate", "gpu", "gpus", "tp", "pp", "dp", "ep", "moe_tp", "replicas", "precision",
             "kv_precision", "matmul_format", "engine", "batch", "batch_per_replica", "batch_is_max", "input",
             "output", "fits", "fit_reason", "ttft_ms", "tpot_ms", "e2e_ms", "output_tokens_per_s", "samples_per_s",
             "bound", "memory_gb", "breakdown_ms", "factors"}

@@ -257,7 +257,9 @@ FLAGS: dict[str, dict[str, str]] = {
         "gpus": "--gpus",
         "tp": "--tp",
         "pp": "--pp",
-        "replicas": "--gpus / (--tp x --pp)",
+        "dp": "--dp",
+        "ep": "--ep",
+        "replicas": "--gpus / (--tp x --dp x --pp)",
         "batch": "--batch",
         "memory_utilization": "--memory-utilization",
         "max_batch": "--max-batch",
@@ -435,7 +437,7 @@ def fit(
     pue: Annotated[float, typer.Option("--pue", metavar="RATIO", help="Power usage effectiveness of the data centre, for tco.")] = question.DEFAULT_PUE,
     colo_price: Annotated[str, typer.Option("--colo-price", metavar="PRICE", help="Colocation per kW of server power per month, for tco (default: CBRE's 2024 North America asking rate); 0 for a data centre already paid for.")] = f"${question.DEFAULT_COLO_USD_PER_KW_MONTH:g}/kW-month",
     memory_utilization: Annotated[Optional[float], typer.Option("--memory-utilization", metavar="SHARE", help="Share of GPU memory the engine may use (default: the engine's).")] = None,
-    max_batch: Annotated[Optional[int], typer.Option("--max-batch", metavar="N", help="Most concurrent sequences per replica (default: the engine scheduler's).")] = None,
+    max_batch: Annotated[Optional[int], typer.Option("--max-batch", metavar="N", help="Most concurrent sequences per replica, per attention-DP rank for a DP x EP shape (default: the engine scheduler's).")] = None,
     headroom: Annotated[Optional[str], typer.Option("--headroom", metavar="PERCENT", help="Share of each replica's simulated capacity kept free (default 10%: the measured leave-one-GPU-out error of throughput, rounded up): 20%.")] = None,
     burstiness: Annotated[float, typer.Option("--burstiness", metavar="CV", help="Coefficient of variation of the gaps between requests: 1 is Poisson (default), 2 burstier, 0.5 smoother.")] = 1.0,
     explain: Annotated[bool, typer.Option("--explain", help="List every GPU type and precision ruled out, and why.")] = False,
@@ -668,9 +670,11 @@ def predict(
     kv_precision: Annotated[
         Optional[str], typer.Option("--kv-precision", metavar="PRECISION", autocompletion=complete.kv_precision, help="KV-cache precision (default: 16-bit, or fp32 for fp32 weights).")
     ] = None,
-    gpus: Annotated[Optional[int], typer.Option("--gpus", metavar="N", help="GPUs in the deployment (default tp x pp); replicas = gpus / (tp x pp).")] = None,
-    tp: Annotated[int, typer.Option("--tp", metavar="N", help="Tensor-parallel degree per replica.")] = 1,
+    gpus: Annotated[Optional[int], typer.Option("--gpus", metavar="N", help="GPUs in the deployment (default tp x dp x pp); replicas = gpus / (tp x dp x pp).")] = None,
+    tp: Annotated[int, typer.Option("--tp", metavar="N", help="Tensor-parallel degree per replica (per attention-DP rank with --dp).")] = 1,
     pp: Annotated[int, typer.Option("--pp", metavar="N", help="Pipeline-parallel degree per replica.")] = 1,
+    dp: Annotated[int, typer.Option("--dp", metavar="N", help="Mixtures of experts: attention data-parallel ranks per replica, each with its own requests and KV cache; all tp x dp GPUs share the experts.")] = 1,
+    ep: Annotated[int, typer.Option("--ep", metavar="N", help="Mixtures of experts: expert-parallel groups the routed experts are split into (a divisor of tp x dp; each expert sharded tp x dp / ep ways).")] = 1,
     batch: Annotated[str, typer.Option("--batch", metavar="N|max", help="Concurrent sequences in the whole deployment, or 'max' (largest that fits).")] = "1",
     input_tokens: Annotated[
         Optional[str], typer.Option("--input", metavar="TOKENS|DIST", autocompletion=complete.length_form, help="Prompt tokens per sequence (default 512), or a distribution: 'lognormal:mean=1024,p99=4096[,max=8192]', 'uniform:low=100,high=2000'. Without --load a distribution's mean is used.")
@@ -698,7 +702,10 @@ def predict(
     memory_utilization: Annotated[
         Optional[float], typer.Option("--memory-utilization", metavar="SHARE", help="Share of GPU memory the engine may use (default: the engine's, 0.9 for vLLM).")
     ] = None,
-    max_batch: Annotated[Optional[int], typer.Option("--max-batch", metavar="N", help="Cap for --batch max, per replica (default: the engine's); with --load, the scheduler's max_num_seqs.")] = None,
+    max_batch: Annotated[Optional[int], typer.Option("--max-batch", metavar="N", help="Cap for --batch max, per replica (per attention-DP rank with --dp; default: the engine's); with --load, the scheduler's max_num_seqs.")] = None,
+    disaggregated_: Annotated[bool, typer.Option("--disaggregated", help="Prefill and decode on separate pools of workers: --batch clients in a closed loop; TTFT = wait + prefill + KV transfer, TPOT from the decode pool.")] = False,
+    prefill_pool: Annotated[Optional[str], typer.Option("--prefill-pool", metavar="KEY=VALUE,...", help="With --disaggregated: the prefill pool, e.g. gpu=h100,tp=8,workers=2 (keys gpu, precision, tp, dp, ep, pp, workers; others from --gpu, --tp ...).")] = None,
+    decode_pool: Annotated[Optional[str], typer.Option("--decode-pool", metavar="KEY=VALUE,...", help="With --disaggregated: the decode pool, e.g. dp=8,ep=8,workers=3.")] = None,
     fmt: FormatOption = "table",
     output: OutputOption = None,
     catalog: CatalogOption = None,
@@ -712,6 +719,8 @@ def predict(
       planner predict llama-2-7b --gpu a100-sxm-80gb --precision fp16 --batch 1 --input 128 --output 128
       planner predict llama-3.1-70b --gpu h100 --gpus 8 --tp 4 --precision fp8 --batch max --format json
       planner predict llama-3.1-8b --gpu l40s --kv-precision fp8 --batch 32 --engine sglang
+      planner predict deepseek-v3 --gpu h200 --precision fp8 --dp 8 --ep 8 --batch max --engine sglang
+      planner predict deepseek-v3 --gpu h200 --precision fp8 --tp 8 --batch 256 --input 8192 --output 1024 --disaggregated --prefill-pool workers=2 --decode-pool dp=8,ep=8
       planner predict llama-3.1-8b --gpu h100 --precision fp8 --load concurrency:64
       planner predict llama-3.1-8b --gpu h100 --precision fp8 --load rate:5/s --input lognormal:mean=1024,p99=4096 --output lognormal:mean=256,p99=1024
       planner predict llama-3.1-8b --gpu h100 --load rate:300/min --burstiness 2 --requests 5000 --seed 1 --format json
@@ -730,8 +739,13 @@ def predict(
     load_form = load_option(_given(load, "--load"), _given(burstiness, "--burstiness"))
     simulated = requests_option(_given(requests, "--requests"))
     cat = _catalog(catalog)
+    if disaggregated_ or prefill_pool is not None or decode_pool is not None:
+        _predict_disaggregated(cat, model, gpu, precision, kv_precision, engine, tp, dp, ep, pp, gpus, batch, input_n,
+                               output_n, lengths, load_form, prefill_pool, decode_pool, memory_utilization,
+                               rope_scaling, disaggregated_, fmt, output, max_batch=max_batch, requests=simulated)
+        return
     result = run_predict(
-        cat, model, gpu, precision=precision, kv_precision=kv_precision, gpus=gpus, tp=tp, pp=pp,
+        cat, model, gpu, precision=precision, kv_precision=kv_precision, gpus=gpus, tp=tp, pp=pp, dp=dp, ep=ep,
         batch=_batch(batch), input_tokens=input_n, output_tokens=output_n, engine=engine,
         memory_utilization=memory_utilization, max_batch=max_batch, rope_scaling=rope_scaling,
         lengths=lengths, load=load_form, requests=simulated, seed=seed_option(seed),
@@ -743,6 +757,35 @@ def predict(
         _emit(_render_text(prediction_renderables(result, width=TEXT_WIDTH)), output)
     else:
         _print(*prediction_renderables(result, width=_layout_width()))
+
+
+def _predict_disaggregated(cat, model, gpu, precision, kv_precision, engine, tp, dp, ep, pp, gpus, batch, input_n,
+                           output_n, lengths, load_form, prefill_pool, decode_pool, memory_utilization, rope_scaling,
+                           asked, fmt, output, *, max_batch=None, requests=None) -> None:
+    """`predict --disaggregated`: the two pools' closed loop (planner/model/predict_pools.py)."""
+    from planner.model.predict_pools import parse_pool, pools_dict, pools_lines, predict_pools
+    from planner.model.workload import DEFAULT_INPUT_TOKENS, DEFAULT_OUTPUT_TOKENS
+
+    if not asked:
+        raise InputError("--prefill-pool and --decode-pool describe the pools of --disaggregated", hint="add --disaggregated")
+    for value, flag in ((gpus, "--gpus"), (lengths, "--input/--output distributions or --lengths"), (load_form, "--load"),
+                        (max_batch, "--max-batch"), (requests, "--requests")):
+        if value is not None:
+            raise InputError(f"{flag} does not apply with --disaggregated",
+                             hint="give the pools' workers with --prefill-pool/--decode-pool workers=N, and the clients with --batch N")
+    clients = _batch(batch)
+    if clients == "max":
+        raise InputError("--batch max does not apply with --disaggregated", hint="give the clients in the loop: --batch 64")
+    result = predict_pools(
+        cat, model, gpu, precision=precision, kv_precision=kv_precision, engine=engine, tp=tp, dp=dp, ep=ep, pp=pp,
+        batch=int(clients), input_tokens=input_n or DEFAULT_INPUT_TOKENS, output_tokens=output_n or DEFAULT_OUTPUT_TOKENS,
+        prefill=parse_pool(prefill_pool, "--prefill-pool"), decode=parse_pool(decode_pool, "--decode-pool"),
+        memory_utilization=memory_utilization, rope_scaling=rope_scaling,
+    )
+    if fmt == "json":
+        _emit(to_json(pools_dict(result)) + "\n", output)
+    else:
+        _emit("\n".join(pools_lines(result)) + "\n", output)
 
 
 @app.command("capacity", cls=_Command)

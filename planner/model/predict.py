@@ -93,6 +93,8 @@ def predict(
     gpus: int | None = None,
     tp: int = 1,
     pp: int = 1,
+    dp: int = 1,
+    ep: int = 1,
     batch: int | str = 1,
     input_tokens: int = DEFAULT_INPUT_TOKENS,
     output_tokens: int = DEFAULT_OUTPUT_TOKENS,
@@ -106,7 +108,7 @@ def predict(
     requests: int | None = None,
     seed: int = 0,
 ) -> Prediction:
-    """Predict one deployment. ``gpus`` is the total (default tp x pp);
+    """Predict one deployment. ``gpus`` is the total (default tp x dp x pp);
     ``batch`` is the deployment's total concurrent sequences, or "max".
 
     ``lengths`` (a distribution or samples) replaces ``input_tokens`` and
@@ -119,7 +121,7 @@ def predict(
     if load is None and requests is not None:
         raise InputError([Field("requests"), " needs a load to simulate"], field="requests",
                          hint="add --load burst:N, concurrency:N or rate:N/s")
-    parallelism = Parallelism.for_gpus(gpus, tp, pp)
+    parallelism = Parallelism.for_gpus(gpus, tp, pp, dp, ep)
     if memory_utilization is not None and not 0 < memory_utilization <= 1:
         raise InputError([Field("memory_utilization"), f" {memory_utilization} must be in (0, 1]"], field="memory_utilization")
     if max_batch is not None and not 1 <= max_batch <= MAX_BATCH:
@@ -137,6 +139,8 @@ def predict(
         engine=engine_entry,
         tp=tp,
         pp=pp,
+        dp=dp,
+        ep=ep,
         batch=1,
         memory_utilization=memory_utilization,
     )
@@ -150,7 +154,7 @@ def predict(
         check_context(spec, longest, rope_scaling)  # the longest request the lengths can draw
     if load is not None and replicas > 1:
         raise InputError([Field("replicas"), f" is {replicas}: a load is simulated on one replica"], field="replicas",
-                         hint="give --gpus equal to --tp x --pp and the share of the load one replica gets "
+                         hint="give --gpus equal to --tp x --dp x --pp and the share of the load one replica gets "
                               "(a load balancer splits it)")
     batch_was_max = batch == "max"
     if batch_was_max:
@@ -215,6 +219,9 @@ def prediction_dict(p: Prediction) -> dict[str, Any]:
         "gpus": p.gpus,
         "tp": dep.tp,
         "pp": dep.pp,
+        "dp": dep.dp,
+        "ep": dep.ep,
+        "moe_tp": dep.moe_tp,
         "replicas": p.replicas,
         "precision": dep.precision.id,
         "kv_precision": dep.kv_precision.id,

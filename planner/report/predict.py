@@ -19,7 +19,8 @@ from planner.report.layout import laid_out
 def prediction_renderables(p: Prediction, width: int = 120) -> list[Any]:
     """Rich renderables laid out for ``width`` columns, no number cut."""
     dep, m, t = p.deployment, p.memory, p.timing
-    where = f"{p.gpus}x {dep.gpu.id}" + (f" (TP {dep.tp}, PP {dep.pp}, {p.replicas} replica{'s' if p.replicas > 1 else ''})" if p.gpus > 1 else "")
+    split = f"TP {dep.tp}, " + (f"DP {dep.dp}, " if dep.dp > 1 else "") + (f"EP {dep.ep}, " if dep.ep > 1 else "")
+    where = f"{p.gpus}x {dep.gpu.id}" + (f" ({split}PP {dep.pp}, {p.replicas} replica{'s' if p.replicas > 1 else ''})" if p.gpus > 1 else "")
     batch = dep.batch * p.replicas
     fit = (f"fits: {gigabytes(m.per_gpu)} of {gigabytes(m.capacity_per_gpu)} usable per GPU"
            if p.fits else f"DOES NOT FIT: {p.fit_reason}")
