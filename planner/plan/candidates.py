@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
 
 from planner.model import perf
@@ -27,7 +27,7 @@ from planner.catalog.support import KV_CACHE, support
 from planner.model.closed_loop import ClosedLoop
 from planner.model.lengths import LengthSource, fixed
 from planner.model.quality import QualityFigure, quality_loss
-from planner.model.serving import SchedulerSettings, scheduler_for
+from planner.model.serving import SchedulerSettings, for_ranks, scheduler_for
 from planner.model.steady import SteadyState
 from planner.model.workload import Deployment, ModelSpec, Shape
 from planner.plan.question import DEFAULT_MAX_QUALITY_LOSS, Targets
@@ -46,22 +46,38 @@ EXTRA_PIPELINE_STAGES = 2
 @dataclass(frozen=True)
 class DeploymentShape:
     """One way to lay out a replica: GPU type, weight and KV-cache precision,
-    tensor x pipeline parallelism. Per-replica prices are None where the
-    catalog has none."""
+    tensor x pipeline parallelism, and for a mixture of experts attention
+    data parallelism and expert parallelism (``dp`` ranks of ``tp`` GPUs per
+    stage, experts split ``ep`` ways: planner/model/experts.py). Per-replica
+    prices are None where the catalog has none."""
 
     gpu: Gpu
     precision: Precision
     kv_precision: Precision
     tp: int
     pp: int
+    dp: int = field(default=1, kw_only=True)
+    ep: int = field(default=1, kw_only=True)
 
     @property
     def gpus(self) -> int:
-        return self.tp * self.pp
+        return self.tp * self.dp * self.pp
+
+    @property
+    def stage_gpus(self) -> int:
+        return self.tp * self.dp
+
+    def expert_split(self, spaced: bool = True) -> str:
+        """What follows "TP n" for a mixture of experts laid out with
+        attention DP or EP: " DP 8 EP 8" (spaced) or " DP8 EP8"; "" when
+        neither is used."""
+        gap = " " if spaced else ""
+        return (f" DP{gap}{self.dp}" if self.dp > 1 else "") + (f" EP{gap}{self.ep}" if self.ep > 1 else "")
 
     @property
     def key(self) -> str:
-        return f"{self.gpu.id} tp{self.tp} pp{self.pp} {self.precision.id} kv={self.kv_precision.id}"
+        split = (f" dp{self.dp}" if self.dp > 1 else "") + (f" ep{self.ep}" if self.ep > 1 else "")
+        return f"{self.gpu.id} tp{self.tp}{split} pp{self.pp} {self.precision.id} kv={self.kv_precision.id}"
 
     @property
     def power_w(self) -> float | None:
@@ -161,12 +177,13 @@ def evaluate(
     schedule, so requests in flight = request rate x e2e. Encoders run
     static batches (perf.timing)."""
     gpu, precision, kv_precision, tp, pp = candidate.gpu, candidate.precision, candidate.kv_precision, candidate.tp, candidate.pp
+    dp, ep = candidate.dp, candidate.ep
 
     def reject(reason: str, constraint: Constraint, batch_one_timing: perf.Timing | None = None) -> RejectedShape:
-        return RejectedShape(gpu, precision, kv_precision, tp, pp, reason, constraint, batch_one_timing)
+        return RejectedShape(gpu, precision, kv_precision, tp, pp, reason, constraint, batch_one_timing, dp=dp, ep=ep)
 
     dep = Deployment(gpu=gpu, precision=precision, kv_precision=kv_precision, engine=engine, tp=tp, pp=pp,
-                     batch=1, memory_utilization=memory_utilization)
+                     batch=1, memory_utilization=memory_utilization, dp=dp, ep=ep)
     model = spec.model
     try:
         perf.check_deployment(model, dep)
@@ -184,7 +201,7 @@ def evaluate(
     if model.kind is ModelKind.ENCODER:
         return _static(spec, shape, targets, candidate, dep, factors, kind, reject)
     serving = serving or Serving(fixed(shape.input, max(shape.output, 1)))
-    settings = serving.settings or scheduler_for(engine)
+    settings = for_ranks(serving.settings, dp) if serving.settings else scheduler_for(engine, dp)
     try:
         steady = SteadyState(model, dep, serving.lengths, settings, factors)
     except PlannerError as exc:  # no room for a KV cache beside the scheduler's largest step
@@ -206,6 +223,8 @@ def evaluate(
         throughput=state.requests_per_s if kind == "requests" else state.tokens_per_s,
         tokens_per_s=state.tokens_per_s,
         factors=factors,
+        dp=dp,
+        ep=ep,
     )
 
 
@@ -282,6 +301,8 @@ def _static(spec: ModelSpec, shape: Shape, targets: Targets, candidate: Deployme
         throughput=_throughput(spec, best_timing, shape, kind),
         tokens_per_s=best_timing.tokens_per_s or 0.0,
         factors=factors,
+        dp=candidate.dp,
+        ep=candidate.ep,
     )
 
 
@@ -397,6 +418,10 @@ def enumerate_candidates(
                     candidates.extend(_pipeline_depths(
                         spec, shape, targets, engine, memory_utilization, DeploymentShape(gpu, precision, kv, tp, 1),
                         serving))
+                for dp in expert_parallel_degrees(spec, gpu, per_node):
+                    # attention DP over the stage, experts split over all of it (the wide-EP layout)
+                    candidates.append(evaluate(spec, shape, targets, DeploymentShape(gpu, precision, kv, 1, 1, dp=dp, ep=dp),
+                                               engine, memory_utilization, serving))
         ruled_out.extend(kv_refused)
     return candidates, ruled_out
 
@@ -421,7 +446,7 @@ def _pipeline_depths(spec: ModelSpec, shape: Shape, targets: Targets, engine: En
     fitted_at: int | None = None
     pp = 1
     while pp <= deepest and (fitted_at is None or pp <= fitted_at + EXTRA_PIPELINE_STAGES):
-        layout = DeploymentShape(first.gpu, first.precision, first.kv_precision, first.tp, pp)
+        layout = replace(first, pp=pp)
         cand = evaluate(spec, shape, targets, layout, engine, memory_utilization, serving)
         found.append(cand)
         if isinstance(cand, RejectedShape) and cand.constraint is Constraint.RUNNABLE:
@@ -430,6 +455,31 @@ def _pipeline_depths(spec: ModelSpec, shape: Shape, targets: Targets, engine: En
             fitted_at = pp
         pp += 1
     return found
+
+
+# Stages of an expert-parallel layout wider than a node: a search bound, not
+# a hardware fact (public wide-EP deployments of DeepSeek-V3 run 16 to 96+ GPUs).
+MAX_EXPERT_PARALLEL_NODES = 4
+
+
+def expert_parallel_degrees(spec: ModelSpec, gpu: Gpu, per_node: int) -> list[int]:
+    """Attention-DP x expert-parallel stage sizes to score for a mixture of
+    experts: powers of two from 2 that divide its routed experts, within the
+    node (``per_node``: the largest unit a plan can get), or, where the
+    catalog gives the GPU's scale-out network and whole nodes can be had,
+    up to MAX_EXPERT_PARALLEL_NODES of them. Empty for a dense model."""
+    moe = spec.model.moe
+    if moe is None or spec.approximate:
+        return []
+    reach = per_node
+    if gpu.scale_out_gbs is not None and per_node >= gpu.fast_domain:
+        reach = per_node * MAX_EXPERT_PARALLEL_NODES
+    out, g = [], 2
+    while g <= reach:
+        if moe.experts % g == 0:
+            out.append(g)
+        g *= 2
+    return out
 
 
 def _known_loss(*figures: QualityFigure) -> float:

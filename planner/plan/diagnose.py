@@ -135,7 +135,7 @@ def why_no_candidate(spec: ModelSpec, q: Question, cands: Sequence[Candidate], r
         best = target.of(timing)
         if best > target.value:
             return [f"no plan meets {target.label} {_ms(target.value)}: the fastest, {fastest.gpus}x {fastest.gpu.id} "
-                    f"{fastest.precision.id} (TP {fastest.tp}), reaches {_ms(best)}; relax ", Field(target.field),
+                    f"{fastest.precision.id} (TP {fastest.tp}{fastest.expert_split()}), reaches {_ms(best)}; relax ", Field(target.field),
                     f" to {_relaxed_ms(best)} or allow faster GPUs or lower precisions"]
     # Each target alone is met by some shape. Two that no shape meets together
     # conflict: name the pair and how close each side gets to the other.

@@ -354,7 +354,7 @@ def _rescored(c: Candidate, sim: verify.Simulated, q: Question, mean_output: flo
     cap = sim.capacity
     if cap.rate <= 0 or cap.at is None:
         return RejectedShape(c.gpu, c.precision, c.kv_precision, c.tp, c.pp, f"simulated: {cap.limit}",
-                             Constraint.LATENCY)
+                             Constraint.LATENCY, dp=c.dp, ep=c.ep)
     assert isinstance(c, ScoredShape)
     rate = sim.plannable_rate
     per_request = mean_output  # output tokens per request: tokens/s = requests/s x mean output
@@ -455,7 +455,8 @@ def line_prediction(result: FitResult, line: Line) -> Prediction:
     """The `planner predict` view of one plan line (for its JSON keys)."""
     c = line.candidate
     dep = Deployment(gpu=c.gpu, precision=c.precision, kv_precision=c.kv_precision, engine=result.engine,
-                     tp=c.tp, pp=c.pp, batch=c.batch, memory_utilization=result.question.memory_utilization)
+                     tp=c.tp, pp=c.pp, dp=c.dp, ep=c.ep, batch=c.batch,
+                     memory_utilization=result.question.memory_utilization)
     fmt, _rate = perf.deployment_matmul_format(dep)
     return Prediction(
         spec=result.spec, deployment=dep, shape=result.shape, gpus=line.gpus, replicas=line.replicas,

@@ -76,13 +76,20 @@ class Placement:
 
 def place(shape: ScoredShape, offer: Offer) -> Placement | None:
     """The shape on the offer, or None where its tensor-parallel group does
-    not fit one unit."""
+    not fit one unit. A pipeline stage wider than a unit (an expert-parallel
+    stage over several nodes) needs units that are whole NVLink domains, the
+    systems whose scale-out network the catalog's figure describes."""
     if shape.gpu.id != offer.gpu.id or shape.tp > offer.gpus:
         return None
     if offer.acquisition is Acquisition.OWNED or shape.gpus <= offer.gpus:
         per_unit = 1 if offer.acquisition is Acquisition.OWNED else offer.gpus // shape.gpus
         return Placement(shape, offer, per_unit, 1)
-    stages_per_offer = offer.gpus // shape.tp
+    stage = shape.stage_gpus
+    if stage > offer.gpus:
+        if offer.gpus < shape.gpu.fast_domain or stage % offer.gpus:
+            return None
+        return Placement(shape, offer, 1, stage // offer.gpus * shape.pp)
+    stages_per_offer = offer.gpus // stage
     return Placement(shape, offer, 1, math.ceil(shape.pp / stages_per_offer))
 
 

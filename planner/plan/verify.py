@@ -39,7 +39,7 @@ from planner.model import perf
 from planner.model.error_band import MEASURED_ERROR
 from planner.model.capacity import Capacity, Trial, capacity, run_open
 from planner.model.lengths import LengthSource, fixed
-from planner.model.serving import SchedulerSettings, scheduler_for
+from planner.model.serving import SchedulerSettings, for_ranks, scheduler_for
 from planner.model.slo import Slo
 from planner.model.workload import Deployment
 from planner.plan.candidates import DeploymentShape
@@ -117,12 +117,12 @@ class Verifier:
         """What the simulation of a shape depends on: shapes alike in it (INT8
         and FP8 weights where both run at the same GEMM rate, say) share one."""
         p = shape.precision
-        return (shape.gpu.id, shape.tp, shape.pp, p.bits_per_weight, p.embeddings_bits,
+        return (shape.gpu.id, shape.tp, shape.pp, shape.dp, shape.ep, p.bits_per_weight, p.embeddings_bits,
                 perf.matmul_format(shape.gpu, p, self.engine), perf.kv_bits(shape.kv_precision))
 
     def deployment(self, shape: DeploymentShape) -> Deployment:
         return Deployment(gpu=shape.gpu, precision=shape.precision, kv_precision=shape.kv_precision,
-                          engine=self.engine, tp=shape.tp, pp=shape.pp, batch=1,
+                          engine=self.engine, tp=shape.tp, pp=shape.pp, dp=shape.dp, ep=shape.ep, batch=1,
                           memory_utilization=self.memory_utilization)
 
     def simulate(self, key: str, shape: DeploymentShape, guess: float, search: bool = True) -> Simulated:
@@ -137,14 +137,14 @@ class Verifier:
                 found = None
                 if not search:
                     first = run_open(self.model, dep, self.lengths, guess, self.slos, requests=SPOT_REQUESTS,
-                                     cv=self.cv, seed=VERIFY_SEED, settings=self.settings)
+                                     cv=self.cv, seed=VERIFY_SEED, settings=for_ranks(self.settings, shape.dp))
                     if first.passes:
                         found = Capacity(guess, first, "not searched: no throughput target", math.inf,
                                          SPOT_REQUESTS, self.cv, (first,))
                 if found is None:
                     found = capacity(self.model, dep, self.lengths, self.slos,
                                      requests=SEARCH_REQUESTS if search else SPOT_REQUESTS, cv=self.cv,
-                                     seed=VERIFY_SEED, settings=self.settings, guess=guess, bracket_only=not search)
+                                     seed=VERIFY_SEED, settings=for_ranks(self.settings, shape.dp), guess=guess, bracket_only=not search)
             except PlannerError as exc:  # a request longer than the cache, say: the shape cannot serve the traffic
                 found = Capacity(0.0, None, exc.message, 0.0, SEARCH_REQUESTS, self.cv, ())
             hit = self._by_signature[self.signature(shape)] = Simulated(found, self.headroom)
@@ -154,5 +154,5 @@ class Verifier:
     def check(self, key: str, shape: DeploymentShape, rate: float) -> LineCheck:
         """The shape's replica at ``rate`` requests/s."""
         trial = run_open(self.model, self.deployment(shape), self.lengths, rate, self.slos, requests=VERIFY_REQUESTS,
-                         cv=self.cv, seed=VERIFY_SEED, settings=self.settings)
+                         cv=self.cv, seed=VERIFY_SEED, settings=for_ranks(self.settings, shape.dp))
         return LineCheck(key, rate, trial, trial.requests, self.cv)

@@ -36,7 +36,7 @@ FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 BOM_ITEM_COLUMNS = [
     "line", "acquisition", "provider", "instance_type_or_server", "region", "pricing_model",
     "units", "gpus_per_unit", "gpu_id", "gpu_name", "vendor", "total_gpus", "replicas",
-    "tensor_parallel", "pipeline_parallel", "weight_precision", "kv_cache_precision", "batch_per_replica",
+    "tensor_parallel", "pipeline_parallel", "data_parallel", "expert_parallel", "weight_precision", "kv_cache_precision", "batch_per_replica",
     "memory_per_gpu_gb", "memory_used_per_gpu_gb",
     "unit_price_usd_per_hour", "extended_usd_per_hour", "extended_usd_per_month",
     "purchase_price_usd_per_unit", "purchase_extended_usd",
@@ -60,7 +60,7 @@ SUMMED = ("units", "total_gpus", "replicas", "extended_usd_per_hour", "extended_
           "purchase_extended_usd", "power_w", "output_tokens_per_s", "samples_per_s")
 
 CANDIDATE_SHAPE_COLUMNS = [
-    "gpu_id", "tensor_parallel", "pipeline_parallel", "gpus_per_replica", "weight_precision", "kv_cache_precision",
+    "gpu_id", "tensor_parallel", "pipeline_parallel", "data_parallel", "expert_parallel", "gpus_per_replica", "weight_precision", "kv_cache_precision",
     "batch_per_replica", "ttft_ms", "tpot_ms", "e2e_ms", "output_tokens_per_s_per_replica",
     "target_throughput_per_replica", "memory_used_per_gpu_gb", "quality_loss_pct",
 ]
@@ -183,6 +183,8 @@ def _bom_row(result: FitResult, index: int, line: Line) -> dict[str, Any]:
         "replicas": line.replicas,
         "tensor_parallel": c.tp,
         "pipeline_parallel": c.pp,
+        "data_parallel": c.dp,
+        "expert_parallel": c.ep,
         "weight_precision": c.precision.id,
         "kv_cache_precision": "" if encoder else c.kv_precision.id,
         "batch_per_replica": c.batch,
@@ -249,6 +251,8 @@ def _shape_cells(result: FitResult, c: Candidate) -> dict[str, Any]:
         "gpu_id": c.gpu.id,
         "tensor_parallel": c.tp,
         "pipeline_parallel": c.pp,
+        "data_parallel": c.dp,
+        "expert_parallel": c.ep,
         "gpus_per_replica": c.gpus,
         "weight_precision": c.precision.id,
         "kv_cache_precision": c.kv_precision.id,

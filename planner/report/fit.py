@@ -416,7 +416,7 @@ def headline(result: FitResult) -> str:
     parts = []
     for line in result.lines:
         c = line.candidate
-        shape = f"TP {c.tp}" + (f" x PP {c.pp}" if c.pp > 1 else "")
+        shape = f"TP {c.tp}{c.expert_split()}" + (f" x PP {c.pp}" if c.pp > 1 else "")
         kv = "" if result.spec.model.kind is ModelKind.ENCODER else f", {c.kv_precision.id} KV cache"
         parts.append(f"{hardware(line)}: {line.replicas} replica{'s' if line.replicas > 1 else ''} "
                      f"({shape}, {c.precision.id} weights{kv})")
@@ -462,7 +462,7 @@ def _plan_table(result: FitResult) -> TextTable:
         c = line.candidate
         costs = _line_costs(result, line)
         m = c.memory
-        parallel = f"TP{c.tp}" + (f" PP{c.pp}" if c.pp > 1 else "")
+        parallel = f"TP{c.tp}{c.expert_split(spaced=False)}" + (f" PP{c.pp}" if c.pp > 1 else "")
         numerics = c.precision.id if encoder else f"{c.precision.id}/{c.kv_precision.id}"
         row = [unit_name(line), f"{line.gpus} x {c.gpu.id}", str(line.replicas), f"{parallel} {numerics}",
                str(c.batch)] + ([] if encoder else [duration(c.prediction.ttft_s)]) + [

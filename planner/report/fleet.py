@@ -130,7 +130,7 @@ def shape_text(placement: Placement, encoder: bool) -> str:
     """'TP2 PP1 fp8/fp8': parallelism, then weight and KV-cache precision."""
     c = placement.shape
     numerics = c.precision.id if encoder else f"{c.precision.id}/{c.kv_precision.id}"
-    return f"TP{c.tp} PP{c.pp} {numerics}"
+    return f"TP{c.tp}{c.expert_split(spaced=False)} PP{c.pp} {numerics}"
 
 
 def offer_text(placement: Placement) -> str:
@@ -475,7 +475,8 @@ def _line_dict(result: FleetResult, stream: StreamPlan, line: FleetPlanLine) -> 
         "offer": offer,
         "hardware": offer_text(p),
         "shape": {"gpu": c.gpu.id, "gpus_per_replica": c.gpus, "precision": c.precision.id,
-                  "kv_precision": None if encoder else c.kv_precision.id, "tp": c.tp, "pp": c.pp},
+                  "kv_precision": None if encoder else c.kv_precision.id, "tp": c.tp, "pp": c.pp,
+                  "dp": c.dp, "ep": c.ep},
         "gpus_per_unit": p.gpus_per_unit,
         "replicas_per_unit": p.replicas_per_unit,
         "throughput_per_unit": round(p.throughput, 6),

@@ -83,7 +83,7 @@ def _short_plan(result: FitResult) -> str:
 
 def _shape_words(line: Line) -> str:
     c = line.candidate
-    parallel = f"TP {c.tp}" + (f" x PP {c.pp}" if c.pp > 1 else "")
+    parallel = f"TP {c.tp}{c.expert_split()}" + (f" x PP {c.pp}" if c.pp > 1 else "")
     return f"{line.replicas} replica{'s' if line.replicas != 1 else ''} of {parallel}, {c.precision.id}"
 
 
@@ -141,7 +141,7 @@ def _plan_section(result: FitResult) -> Section:
     for line in result.lines:
         c = line.candidate
         rows.append([
-            hardware(line), str(line.gpus), str(line.replicas), f"{c.tp} x {c.pp}", c.precision.id,
+            hardware(line), str(line.gpus), str(line.replicas), f"{c.tp}{c.expert_split()} x {c.pp}", c.precision.id,
             "-" if encoder else c.kv_precision.id, str(c.batch), "-" if encoder else milliseconds(c.prediction.ttft_s),
             milliseconds(c.prediction.e2e_s if encoder else c.prediction.tpot_s),
             f"{(c.throughput if encoder else c.tokens_per_s) * line.replicas:,.0f}", loss_cell(result, c),
@@ -157,7 +157,7 @@ def _plan_section(result: FitResult) -> Section:
     mem_rows, lat_rows = [], []
     for line in result.lines:
         c, m = line.candidate, line.candidate.memory
-        label = f"{c.gpu.id} {c.precision.id}" + (f" TP {c.tp}" + (f" x PP {c.pp}" if c.pp > 1 else "")
+        label = f"{c.gpu.id} {c.precision.id}" + (f" TP {c.tp}{c.expert_split()}" + (f" x PP {c.pp}" if c.pp > 1 else "")
                                                    if len(result.lines) > 1 else "")
         mem_rows.append([label, gigabytes(m.weights_per_gpu)]
                         + ([] if encoder else [gigabytes(m.kv_cache_per_gpu)])
@@ -799,7 +799,7 @@ def _memory_risks(result: FitResult, notes: Footnotes) -> list[Risk]:
     seen = set()
     for line in result.lines:
         c, m = line.candidate, line.candidate.memory
-        label = f"{c.gpu.id} {c.precision.id} (TP {c.tp}" + (f" x PP {c.pp}" if c.pp > 1 else "") + ")"
+        label = f"{c.gpu.id} {c.precision.id} (TP {c.tp}{c.expert_split()}" + (f" x PP {c.pp}" if c.pp > 1 else "") + ")"
         if label in seen:
             continue
         seen.add(label)
@@ -1101,7 +1101,7 @@ def _load_chart(result: FitResult, loads: list[load.ShapeLoad]) -> tuple[str, st
     curves = []
     for sl in loads:
         c = sl.shape
-        label = (f"{c.gpu.id} {c.precision.id} TP {c.tp}" + (f" x PP {c.pp}" if c.pp > 1 else "")
+        label = (f"{c.gpu.id} {c.precision.id} TP {c.tp}{c.expert_split()}" + (f" x PP {c.pp}" if c.pp > 1 else "")
                  + (" (plan)" if sl.chosen else " (alt.)"))
         top = max(sl.checks, key=lambda check: check.rate, default=None)
         curves.append(charts.LoadCurve(
@@ -1143,7 +1143,7 @@ def _charts(result: FitResult, loads: list[load.ShapeLoad] | None = None) -> tup
     latency_label = "forward-pass latency, ms" if encoder else "TPOT, ms"
     many = len(result.lines) > 1
     bars = [charts.MemoryBar(f"{'line ' + str(i) + ': ' if many else ''}{line.candidate.gpu.id} {line.candidate.precision.id} "
-                             f"TP {line.candidate.tp}",
+                             f"TP {line.candidate.tp}{line.candidate.expert_split()}",
                              line.candidate.memory.weights_per_gpu / 1e9, line.candidate.memory.kv_cache_per_gpu / 1e9,
                              line.candidate.memory.activations_per_gpu / 1e9, line.candidate.memory.runtime_per_gpu / 1e9,
                              line.candidate.memory.capacity_per_gpu / 1e9) for i, line in enumerate(result.lines, start=1)]
