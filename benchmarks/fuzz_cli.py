@@ -37,6 +37,8 @@ COUNTS = ["1", "0", "-3", "2k", "1e308", "nan", "", "8", "4096", "10000000000", 
 FLOATS = ["0.9", "5", "0", "-1", "nan", "inf", "1e308", "abc", "1"]
 GPUS = ["h100-sxm", "h100", "l40s", "v100-sxm-32gb", "rtx-4090", "nope", "", ",", "h100-sxm,a100-sxm-80gb"]
 PRECISIONS = ["bf16", "fp8", "int4", "nvfp4", "fp32", "tf32", "bogus", "", ","]
+POOLS = ["workers=2", "gpu=h200,tp=8,workers=1", "dp=8,ep=8", "tp=0", "workers=-1", "workers=1e9", "gpu=nope",
+         "tp=8,tp=4", "colour=red", "", ",", "=", "tp", "workers=$(id)", "gpu=h100;rm -rf /"]
 
 
 def _fit_args(rng: random.Random) -> list[str]:
@@ -78,9 +80,12 @@ def _predict_args(rng: random.Random) -> list[str]:
     args = ["predict", rng.choice(MODELS), "--gpu", rng.choice(GPUS)]
     options = {"--precision": PRECISIONS, "--kv-precision": PRECISIONS, "--gpus": COUNTS, "--tp": COUNTS, "--pp": COUNTS,
                "--batch": COUNTS + ["max"], "--input": COUNTS, "--output": COUNTS, "--memory-utilization": FLOATS,
-               "--max-batch": COUNTS, "--format": ["table", "json", "yaml"]}
+               "--max-batch": COUNTS, "--format": ["table", "json", "yaml"], "--dp": COUNTS, "--ep": COUNTS,
+               "--prefill-pool": POOLS, "--decode-pool": POOLS}
     for flag in rng.sample(sorted(options), rng.randint(0, 4)):
         args += [flag, rng.choice(options[flag])]
+    if rng.random() < 0.2:
+        args.append("--disaggregated")
     return args
 
 

@@ -38,7 +38,7 @@ from planner.model.calibrate import Observation, Predicted, errors, route_of, sa
 from planner.model.predict import default_kv_precision  # noqa: E402
 from planner.model.workload import Deployment, Shape  # noqa: E402
 
-from serving_accuracy import DATA, GPUS, _concurrency  # noqa: E402
+from serving_accuracy import DATA, GPUS, silicon_concurrency  # noqa: E402
 
 # The file's precision label -> catalog weight format. "fp4" rows are
 # gpt-oss-120b, whose checkpoint is MXFP4 (Hopper has no FP4 GEMMs, so the
@@ -62,7 +62,7 @@ def moe_rows(catalog, mode: str):
         for row in csv.DictReader(handle):
             model = by_hf.get(row["model_path"].lower())
             if row["mode"] == mode and model is not None and model.moe is not None:
-                yield row, model, _concurrency(row["silicon_data_source"])
+                yield row, model, silicon_concurrency(row["silicon_data_source"])
 
 
 def moe_observations(catalog, limit_concurrency: int = 512) -> tuple[list[Observation], dict[str, int], int]:

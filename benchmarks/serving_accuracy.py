@@ -59,7 +59,9 @@ MODELS = {
 }
 
 
-def _concurrency(source: str) -> int | None:
+def silicon_concurrency(source: str) -> int | None:
+    """The closed-loop client count a silicon-hopper row's source field
+    records (``silicon_concurrency=N``), or None where it gives none."""
     for part in source.split(";"):
         key, _, value = part.strip().partition("=")
         if key == "silicon_concurrency" and value.isdigit():
@@ -90,7 +92,7 @@ def silicon_observations(catalog, limit_concurrency: int = 512) -> tuple[list[Ob
             if model is None or model.moe is not None:
                 skipped["MoE (expert parallelism not modelled) or not in the catalog"] += 1
                 continue
-            n = _concurrency(row["silicon_data_source"])
+            n = silicon_concurrency(row["silicon_data_source"])
             if n is None or n > limit_concurrency:
                 skipped["concurrency unknown or over the limit"] += 1
                 continue

@@ -133,7 +133,14 @@ def transfer_s(model: Model, pools: Pools, prompt: int, factors: EngineFactors) 
     prompt's cache sits on one attention-DP rank (tp x pp GPUs) at each end."""
     gbs, _name = transfer_link_gbs(pools)
     senders = min(pools.prefill.tp * pools.prefill.pp, pools.decode.tp * pools.decode.pp)
-    return factors.allreduce_us * 1e-6 + kv_transfer_bytes(model, pools.prefill, prompt) / (senders * gbs * 1e9 / 2)
+    return kv_move_s(model, pools.prefill, prompt, gbs, senders, factors)
+
+
+def kv_move_s(model: Model, kv: Deployment, prompt: int, gbs: float, senders: int, factors: EngineFactors) -> float:
+    """One prompt's KV cache (in ``kv``'s format) over ``senders`` GPUs'
+    links of ``gbs`` bidirectional GB/s each, half of it each way, after
+    the engine's fitted fixed collective latency."""
+    return factors.allreduce_us * 1e-6 + kv_transfer_bytes(model, kv, prompt) / (senders * gbs * 1e9 / 2)
 
 
 def closed_loop(model: Model, pools: Pools, shape: Shape, clients: int,

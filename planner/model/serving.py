@@ -112,6 +112,10 @@ class SchedulerSettings:
     chunked_prefill: bool
     policy: SchedulerPolicy
     admission: KvAdmission = KvAdmission.RESERVE
+    # A decode worker of disaggregated pools: each prompt's KV cache arrives
+    # from a prefill worker (planner/model/disaggregated.py), so admitting a
+    # request takes cache and a step's token budget but no step time.
+    prompts_cached: bool = False
 
     def __post_init__(self) -> None:
         if self.max_num_seqs is not None and self.max_num_seqs < 1:
@@ -505,7 +509,9 @@ class _Simulation:
                 raise RuntimeError("serving simulation stalled: nothing runs and nothing can be admitted")
             # --- its duration
             context_sum = context_base + decodes * decode_steps if decodes else 0
-            if chunks:
+            if chunks and s.prompts_cached:
+                t += cost.decode(decodes, context_sum) if decodes else 0.0
+            elif chunks:
                 tokens = pairs = offset = 0
                 for r, take in chunks:
                     tokens += take

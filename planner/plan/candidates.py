@@ -41,6 +41,7 @@ MAX_PIPELINE_STAGES = 16  # a search bound, not a hardware fact: 16 nodes per re
 # a search bound. Each extra stage leaves more memory for the KV cache, but
 # past a couple of stages the pipeline bubble and the extra GPUs rarely pay.
 EXTRA_PIPELINE_STAGES = 2
+PREFILL, DECODE = "prefill", "decode"  # the roles of a disaggregated pool's workers
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,9 @@ class DeploymentShape:
     pp: int
     dp: int = field(default=1, kw_only=True)
     ep: int = field(default=1, kw_only=True)
+    # "" for a replica that serves whole requests; PREFILL or DECODE for a
+    # worker of a disaggregated pool (planner/plan/disaggregation.py)
+    role: str = field(default="", kw_only=True)
 
     @property
     def gpus(self) -> int:
@@ -77,7 +81,8 @@ class DeploymentShape:
     @property
     def key(self) -> str:
         split = (f" dp{self.dp}" if self.dp > 1 else "") + (f" ep{self.ep}" if self.ep > 1 else "")
-        return f"{self.gpu.id} tp{self.tp}{split} pp{self.pp} {self.precision.id} kv={self.kv_precision.id}"
+        role = f" {self.role}" if self.role else ""
+        return f"{self.gpu.id} tp{self.tp}{split} pp{self.pp} {self.precision.id} kv={self.kv_precision.id}{role}"
 
     @property
     def power_w(self) -> float | None:

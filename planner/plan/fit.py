@@ -15,8 +15,10 @@ from dataclasses import dataclass, field, replace
 
 from planner.model import perf
 
-from planner.plan import diagnose, solver, verify
+from planner.plan import diagnose, disaggregation, solver, verify
 from planner.plan.candidates import (
+    DECODE,
+    PREFILL,
     Candidate,
     Constraint,
     DeploymentShape,
@@ -90,6 +92,11 @@ class FitResult:
     headroom: float = 0.0  # share of each replica's simulated capacity kept free (decoders)
     checks: tuple[verify.LineCheck, ...] = ()  # each line's replica simulated at its load (decoders)
     simulated: dict[str, verify.Simulated] = field(default_factory=dict, repr=False, compare=False)  # by shape key
+    # whether disaggregated prefill/decode pools were offered and what they
+    # cost against whole replicas (None: the question is an encoder's)
+    disaggregation: disaggregation.Verdict | None = None
+    # every shape scored as a prefill or decode worker of disaggregated pools
+    workers: tuple[ScoredShape, ...] = ()
 
     @property
     def gpus(self) -> int:
@@ -115,14 +122,15 @@ class FitResult:
     def power_w(self) -> float | None:
         return _total(self.lines, lambda p: p.power_w)
 
-    # Rates are the performance model's floats, not catalog decimals: added as floats.
+    # Rates are the performance model's floats, not catalog decimals: added as
+    # floats. Disaggregated pools serve the fewer of their two roles' rates.
     @property
     def tokens_per_s(self) -> float:
-        return sum(line.candidate.tokens_per_s * line.replicas for line in self.lines)
+        return disaggregation.served(self.lines, lambda c: c.tokens_per_s)
 
     @property
     def throughput(self) -> float:
-        return sum(line.candidate.throughput * line.replicas for line in self.lines)
+        return disaggregation.served(self.lines, lambda c: c.throughput)
 
 
 def _total(lines: Sequence[Line], per_unit: Callable[[Placement], float | None]) -> float | None:
@@ -152,6 +160,8 @@ def replica_option(p: Placement, economics: Economics, loss: Callable[[Deploymen
         quality_loss_pct=loss(p.shape),
         replicas_per_unit=p.replicas_per_unit,
         pool=p.offer.pool,
+        role=p.shape.role,
+        link=disaggregation.link(p),
     )
 
 
@@ -206,11 +216,13 @@ def _allowed_gpus(catalog: Catalog, q: Question) -> list[Gpu]:
     return kept
 
 
-def fit(catalog: Catalog, q: Question, *, relaxations: bool = True) -> FitResult:
+def fit(catalog: Catalog, q: Question, *, relaxations: bool = True, pools: bool = True) -> FitResult:
     """The cheapest plan for ``q``. When nothing is feasible a NoPlanError
     says why; with ``relaxations`` (the default) it also searches for the
     smallest change of each limit that would give a plan, which takes many
-    solves: callers that only need to know there is no plan turn it off."""
+    solves: callers that only need to know there is no plan turn it off.
+    ``pools=False`` plans whole replicas only (a fleet, whose solver does not
+    couple prefill and decode workers)."""
     spec = resolve_spec(catalog, q.model)
     check_targets_apply(q.targets, q.output_tokens, decoder=spec.model.kind is ModelKind.DECODER)
     shape = Shape(q.input_tokens, 0 if spec.model.kind is ModelKind.ENCODER else q.output_tokens)
@@ -241,6 +253,8 @@ def fit(catalog: Catalog, q: Question, *, relaxations: bool = True) -> FitResult
     settings = verify.settings_for(engine, q.max_batch)
     headroom = (q.headroom if q.headroom is not None else verify.DEFAULT_HEADROOM) if decoder else 0.0
     cands: list[Candidate] = []
+    offers_pools = pools
+    pools = disaggregation.Offered((), "no GPU is offered" if offers_pools else "a fleet plans whole replicas")
     if offered:
         cands, format_ruled_out = enumerate_candidates(
             catalog, spec, shape, q.targets, engine, gpus=offered, precisions=precisions, kv_precisions=kvs,
@@ -248,6 +262,9 @@ def fit(catalog: Catalog, q: Question, *, relaxations: bool = True) -> FitResult
             memory_utilization=q.memory_utilization, unit_gpus=unit_gpus, serving=Serving(lengths, settings),
         )
         ruled_out += format_ruled_out
+        if offers_pools:
+            pools = disaggregation.role_shapes(spec, shape, q.targets, cands, engine, q.memory_utilization,
+                                               Serving(lengths, settings), headroom, q.redundancy, q.zones)
     if headroom:  # plannable throughput: the estimate with the headroom kept free
         cands = [replace(c, throughput=c.throughput / (1 + headroom)) if isinstance(c, ScoredShape) else c
                  for c in cands]
@@ -255,7 +272,7 @@ def fit(catalog: Catalog, q: Question, *, relaxations: bool = True) -> FitResult
     quality = PlanQuality(catalog, spec.model)
     if not any(isinstance(c, ScoredShape) and (demand == 0 or c.throughput > 0) for c in cands):
         raise NoPlanError(diagnose.why_no_candidate(spec, q, cands, ruled_out, {g.id for g in gpus}))
-    search = _Search(cands, offers, q, demand, quality, verifier, lengths_mean_output)
+    search = _Search(cands, offers, q, demand, quality, verifier, lengths_mean_output, pools.shapes)
     try:
         plan, pool, by_key, options = search.solve(q, solver.DEFAULT_TIME_LIMIT_S)
     except ValueError as exc:  # figures too large for 64-bit integers once scaled
@@ -281,9 +298,22 @@ def fit(catalog: Catalog, q: Question, *, relaxations: bool = True) -> FitResult
         raise NoPlanError(reason)
     cands = search.cands
     lines = [Line(by_key[line.option.key], line.units) for line in plan.lines if line.units > 0]
-    checks = _check_lines(verifier, lines, demand, q, lengths_mean_output) if verifier is not None else ()
-    lines = [_at_load(line, check) for line, check in zip(lines, checks)] if checks else lines
-    singles = [s for s in (single_shape_plan(q, demand, p) for p in pool) if s is not None]
+    whole = [line for line in lines if not line.candidate.role]
+    decoding = [line for line in lines if line.candidate.role == DECODE]
+    # the whole replicas' share of the demand; the pools serve the rest, and
+    # their decode workers are simulated at it (prefill workers are not)
+    share = min(disaggregation.served(whole, lambda c: c.throughput) / max(plan.throughput, 1e-300), 1.0)
+    checks: tuple[verify.LineCheck, ...] = ()
+    if verifier is not None:
+        checks = (_check_lines(verifier, whole, demand * share, q, lengths_mean_output)
+                  + _check_lines(verifier, decoding, demand * (1 - share), q, lengths_mean_output))
+    by_check = {check.key: check for check in checks}
+    lines = [_at_load(line, by_check[line.candidate.key]) if line.candidate.key in by_check else line for line in lines]
+    singles = [s for s in (single_shape_plan(q, demand, p) for p in pool if not p.shape.role) if s is not None]
+    verdict = None
+    if decoder:
+        verdict = disaggregation.verdict(pools, plan, options, _limits(q, demand, diagnose.RELAXATION_TIME_LIMIT_S),
+                                         [line.candidate for line in lines], search.cands)
     return FitResult(
         q, spec, shape, engine, plan.status, plan.cost, tuple(lines), tuple(cands), tuple(ruled_out),
         alternatives=tuple(_alternatives(lines, singles, quality.rank)),
@@ -295,6 +325,8 @@ def fit(catalog: Catalog, q: Question, *, relaxations: bool = True) -> FitResult
         headroom=headroom,
         checks=checks,
         simulated={k: v for k, v in verifier.done.items()} if verifier is not None else {},
+        disaggregation=verdict,
+        workers=pools.shapes,
     )
 
 
@@ -305,15 +337,23 @@ class _Search:
     nothing is feasible are searched the same way, so they hold."""
 
     def __init__(self, cands: list[Candidate], offers: list[Offer], q: Question, demand: float, quality: PlanQuality,
-                 verifier: verify.Verifier | None, mean_output: float) -> None:
+                 verifier: verify.Verifier | None, mean_output: float, roles: Sequence[ScoredShape] = ()) -> None:
         self.cands, self.offers, self.q, self.demand = cands, offers, q, demand
         self.quality, self.verifier, self.mean_output = quality, verifier, mean_output
+        self.roles = list(roles)  # prefill and decode workers (decode workers are simulated like replicas)
 
     def pool(self) -> tuple[list[Placement], dict[str, Placement], list[solver.ReplicaOption]]:
         viable = [c for c in self.cands if isinstance(c, ScoredShape) and (self.demand == 0 or c.throughput > 0)]
-        placements = [p for c in viable for offer in self.offers if (p := place(c, offer)) is not None]
-        pool = prune_dominated(placements, need_throughput=self.demand > 0, economics=self.q.economics,
-                               loss=self.quality.rank)
+        # whole replicas, and each role and KV format of pool workers, are
+        # pruned apart: a worker's throughput is not a replica's
+        groups: dict[tuple[str, str], list[Placement]] = {}
+        for c in viable + self.roles:
+            for offer in self.offers:
+                if (p := place(c, offer)) is not None:
+                    groups.setdefault((c.role, disaggregation.link(p)), []).append(p)
+        pool = [p for group in groups.values()
+                for p in prune_dominated(group, need_throughput=self.demand > 0, economics=self.q.economics,
+                                         loss=self.quality.rank)]
         options = [replica_option(p, self.q.economics, self.quality.rank) for p in pool]
         return pool, {p.key: p for p in pool}, options
 
@@ -325,13 +365,17 @@ class _Search:
             v = self.verifier
             if v is None or plan.status not in (solver.OPTIMAL, solver.FEASIBLE):
                 return plan, pool, by_key, options
-            chosen = [by_key[line.option.key].shape for line in plan.lines if line.units > 0]
+            # whole replicas and decode workers are simulated; a prefill
+            # worker's TTFT is already a queueing bound (disaggregation.py)
+            chosen = [by_key[line.option.key].shape for line in plan.lines
+                      if line.units > 0 and line.option.role != PREFILL]
             todo = {c.key: c for c in chosen if c.key not in v.done}
             if not todo:
                 return plan, pool, by_key, options
             # and the next shapes the solver would reach for: the cheapest per
             # unit of throughput not yet simulated (fewer rounds)
-            ranked = sorted((p for p in pool if p.shape.key not in v.done and p.throughput > 0),
+            ranked = sorted((p for p in pool if p.shape.key not in v.done and p.throughput > 0
+                             and p.shape.role != PREFILL),
                             key=lambda p: (p.cost(self.q.economics) or 0.0) / p.throughput) if self.demand > 0 else []
             for p in ranked:
                 if len(todo) >= len(chosen) + verify.EXTRA_PER_ROUND:
@@ -342,9 +386,13 @@ class _Search:
                 # plan the last solve finds is made of simulated shapes only
                 self.cands = [c for c in self.cands
                               if not isinstance(c, ScoredShape) or c.key in v.done or c.key in todo]
+                self.roles = [c for c in self.roles if c.role == PREFILL or c.key in v.done or c.key in todo]
             for key, c in todo.items():
                 sim = v.simulate(key, c, guess=c.tokens_per_s / self.mean_output, search=self.demand > 0)
                 self.cands = [_rescored(x, sim, self.q, self.mean_output) if x.key == key else x for x in self.cands]
+                self.roles = [r for x in self.roles
+                              if isinstance(r := _rescored(x, sim, self.q, self.mean_output) if x.key == key else x,
+                                            ScoredShape)]
         return plan, pool, by_key, options
 
 
@@ -371,8 +419,11 @@ def _at_load(line: Line, check: verify.LineCheck) -> Line:
     c = line.candidate
     if s.ttft is None or s.e2e is None:
         return line
-    timing = perf.Timing(s.ttft.mean, s.tpot.mean if s.tpot else None, s.e2e.mean, c.tokens_per_s, None,
-                         c.prediction.prefill, c.prediction.decode)
+    if c.role == DECODE:  # its requests come prefilled: no TTFT of its own, e2e the rest
+        timing = replace(c.prediction, tpot_s=s.tpot.mean if s.tpot else None, e2e_s=s.e2e.mean - s.ttft.mean)
+    else:
+        timing = perf.Timing(s.ttft.mean, s.tpot.mean if s.tpot else None, s.e2e.mean, c.tokens_per_s, None,
+                             c.prediction.prefill, c.prediction.decode)
     shape = replace(c, batch=max(1, round(s.mean_running)), prediction=timing)
     return Line(replace(line.placement, shape=shape), line.units)
 

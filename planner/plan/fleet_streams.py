@@ -123,7 +123,7 @@ def _searches(catalog: Catalog, q: Question, stream: StreamQuestion, index: int)
         if results and not any(line.placement.owned for line in results[0].lines):
             break
         try:
-            results.append(fit(catalog, question, relaxations=False))
+            results.append(fit(catalog, question, relaxations=False, pools=False))
         except NoPlanError as exc:
             first_error = first_error or exc
         except InputError as exc:
@@ -149,7 +149,7 @@ def _placements(catalog: Catalog, scenario: Scenario, results: list[FitResult]
     offers: dict[str, Offer] = {}
     for r in results:
         for p in r.pool:
-            if (not decoder or p.shape.key in r.simulated) and p.throughput > 0:
+            if (not decoder or p.shape.key in r.simulated) and p.throughput > 0 and not p.shape.role:
                 shapes.setdefault(p.shape.key, p.shape)
         for o in r.offers:
             offers.setdefault(o.key, o)

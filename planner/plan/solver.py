@@ -31,6 +31,18 @@ demand with any one zone down:
 
     sum_i (x_i - ceil(x_i / zones)) * throughput_i >= demand,  sum_i x_i >= zones
 
+Disaggregated pools: an option may be a prefill or a decode worker
+(`role`), serving requests only with workers of the other role that keep the
+KV cache in the same format (`link`). For each link L a variable y_L, the
+requests the pools serve, joins the whole replicas in the demand row:
+
+    sum_{i whole} x_i * throughput_i + sum_L y_L     >= demand
+    sum_{i prefill of L} x_i * throughput_i          >= y_L
+    sum_{i decode of L} x_i * throughput_i           >= y_L
+
+so the solver picks the pools' shapes and their ratio (N+k spares and zones
+take whole replicas only).
+
 The objective is lexicographic, solved as three stages, each fixing the
 optimum of the one before: (1) the least total cost; (2) among those, the
 least worst quality loss over the options in use; (3) among those, the
@@ -88,6 +100,8 @@ NUM_WORKERS = 1
 # overflow; single scaled figures above this leave no room for the sums.
 MAX_SCALED = 2**53
 
+ROLES = ("", "prefill", "decode")
+
 OPTIMAL = "optimal"
 FEASIBLE = "feasible"  # a plan, but a time limit stopped a stage before proving it best
 INFEASIBLE = "infeasible"  # proved: no plan satisfies the limits
@@ -115,10 +129,17 @@ class ReplicaOption:
     quality_loss_pct: float  # percentage points; lower is better
     replicas_per_unit: int = 1
     pool: str = ""
+    # "" serves whole requests; "prefill" or "decode" is a worker of a
+    # disaggregated pool, serving requests only with the other role's
+    # workers of the same `link` (the KV-cache format the pools share)
+    role: str = ""
+    link: str = ""
 
     def __post_init__(self) -> None:
         if not self.key:
             raise ValueError("option key must not be empty")
+        if self.role not in ROLES:
+            raise ValueError(f"{self.key}: role must be one of {ROLES}, got {self.role!r}")
         for name in ("gpus_per_unit", "replicas_per_unit"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int):
@@ -213,7 +234,7 @@ class Plan:
 
     @property
     def throughput(self) -> float:
-        return float(_exact_total(self.lines, "throughput"))
+        return float(_exact_served(self.lines))
 
     @property
     def hourly_usd(self) -> float:
@@ -277,7 +298,7 @@ def solve(options: Sequence[ReplicaOption], limits: Limits) -> Plan:
             uppers[option.key] = upper
 
     xs = [x for _, x in variables]
-    model.add(_weighted(variables, lambda c: served[c.key]) >= demand)
+    model.add(_served(model, variables, served, demand) >= demand)
     for pool in sorted({c.pool for c, _ in variables} & set(inventory)):
         in_pool = [(c, x) for c, x in variables if c.pool == pool]
         model.add(_weighted(in_pool, lambda c: c.gpus_per_unit) <= inventory[pool])
@@ -287,6 +308,8 @@ def solve(options: Sequence[ReplicaOption], limits: Limits) -> Plan:
     for limit, charge in budgets:
         model.add(_weighted(variables, lambda c, charge=charge: charge[c.key]) <= limit)
     model.add(_weighted(variables, lambda c: c.replicas_per_unit) >= limits.min_replicas)
+    if (limits.spares or limits.zones > 1) and any(c.role for c, _ in variables):
+        raise ValueError("N+k spares and zones are planned over whole replicas: leave out prefill and decode workers")
     if limits.spares and variables:
         # N+k: with its `spares` largest units down the plan still serves the
         # demand; `largest` is at least the throughput of every unit in use.
@@ -363,7 +386,7 @@ def check_plan(plan: Plan, limits: Limits) -> list[str]:
         if line.units < 0:
             problems.append(f"{line.option.key}: negative unit count {line.units}")
 
-    served = _exact_total(lines, "throughput")
+    served = _exact_served(lines)
     if served < exact(limits.demand):
         problems.append(f"throughput {_show(served)}/s is below the demand {_show(limits.demand)}/s")
 
@@ -451,6 +474,32 @@ def to_grid(value: float, scale: int, rounding) -> int:
     return scaled
 
 
+def _served(model: cp_model.CpModel, variables: Sequence[tuple[ReplicaOption, cp_model.IntVar]],
+            served: Mapping[str, int], demand: int) -> cp_model.LinearExpr:
+    """What the plan serves, scaled: whole replicas, plus for each link of
+    disaggregated pools a variable no larger than what its prefill workers
+    or its decode workers take (each role alone serves nothing)."""
+    whole = [(c, x) for c, x in variables if not c.role]
+    total = _weighted(whole, lambda c: served[c.key])
+    for link in sorted({c.link for c, _ in variables if c.role}):
+        pooled = model.new_int_var(0, demand, f"pooled[{link}]")
+        for role in ROLES[1:]:
+            workers = [(c, x) for c, x in variables if c.role == role and c.link == link]
+            model.add(_weighted(workers, lambda c: served[c.key]) >= pooled)
+        total = total + pooled
+    return total
+
+
+def _exact_served(lines: Sequence[PlanLine]) -> Fraction:
+    """What the plan's lines serve in real numbers: whole replicas, plus per
+    link the fewer of its prefill and its decode workers' throughput."""
+    total = _exact_total([line for line in lines if not line.option.role], "throughput")
+    for link in {line.option.link for line in lines if line.option.role}:
+        total += min(_exact_total([line for line in lines if line.option.role == role and line.option.link == link],
+                                  "throughput") for role in ROLES[1:])
+    return total
+
+
 def _weighted(variables: Sequence[tuple[ReplicaOption, cp_model.IntVar]], coefficient) -> cp_model.LinearExpr:
     return cp_model.LinearExpr.weighted_sum([x for _, x in variables], [coefficient(c) for c, _ in variables])
 
@@ -529,7 +578,8 @@ def _next_stage(model, objective, xs, best, proven, time_left):
 
 
 def max_throughput(options: Sequence[ReplicaOption], limits: Limits) -> float | None:
-    """The most throughput (target units/s) any mix of `options` serves within
+    """The most throughput (target units/s) any mix of `options`' whole
+    replicas (prefill and decode workers left out) serves within
     `limits`' upper limits (inventory pools, max_gpus, power, budgets); the
     demand, min_replicas, spares and zones are ignored, so with N+k or zones
     less of it counts toward a demand. None when unbounded: some option that
@@ -557,8 +607,11 @@ def max_throughput(options: Sequence[ReplicaOption], limits: Limits) -> float | 
     most_units = 0
     for option in options:
         served = to_grid(option.throughput, THROUGHPUT_SCALE, math.floor)
-        if served <= 0:
-            continue  # serves nothing: never part of the most
+        if served <= 0 or option.role:
+            # serves nothing, or only with workers of the other role: the
+            # most is taken over whole replicas (an understatement where
+            # disaggregated pools would serve more)
+            continue
         upper = _limit_bound(option, limits, inventory, budgets)
         if upper is None:
             return None

@@ -40,9 +40,9 @@ from planner.model.error_band import MEASURED_ERROR
 from planner.model.capacity import Capacity, Trial, capacity, run_open
 from planner.model.lengths import LengthSource, fixed
 from planner.model.serving import SchedulerSettings, for_ranks, scheduler_for
-from planner.model.slo import Slo
+from planner.model.slo import Metric, Slo
 from planner.model.workload import Deployment
-from planner.plan.candidates import DeploymentShape
+from planner.plan.candidates import DECODE, DeploymentShape
 from planner.plan.question import Question
 
 DEFAULT_HEADROOM = math.ceil(MEASURED_ERROR["throughput"].leave_one_gpu_out_pct or 0) / 100  # 0.10 (module note)
@@ -117,13 +117,24 @@ class Verifier:
         """What the simulation of a shape depends on: shapes alike in it (INT8
         and FP8 weights where both run at the same GEMM rate, say) share one."""
         p = shape.precision
-        return (shape.gpu.id, shape.tp, shape.pp, shape.dp, shape.ep, p.bits_per_weight, p.embeddings_bits,
+        return (shape.role, shape.gpu.id, shape.tp, shape.pp, shape.dp, shape.ep, p.bits_per_weight, p.embeddings_bits,
                 perf.matmul_format(shape.gpu, p, self.engine), perf.kv_bits(shape.kv_precision))
 
     def deployment(self, shape: DeploymentShape) -> Deployment:
         return Deployment(gpu=shape.gpu, precision=shape.precision, kv_precision=shape.kv_precision,
                           engine=self.engine, tp=shape.tp, pp=shape.pp, dp=shape.dp, ep=shape.ep, batch=1,
                           memory_utilization=self.memory_utilization)
+
+    def settings_of(self, shape: DeploymentShape) -> SchedulerSettings:
+        """The scheduler one replica of ``shape`` runs; a decode worker's
+        prompts arrive cached (disaggregated pools: plan/disaggregation.py)."""
+        settings = for_ranks(self.settings, shape.dp)
+        return replace(settings, prompts_cached=True) if shape.role == DECODE else settings
+
+    def slos_of(self, shape: DeploymentShape) -> tuple[Slo, ...]:
+        """The targets a replica of ``shape`` answers for: a decode worker
+        the TPOT alone (TTFT is its prefill worker's, checked there)."""
+        return tuple(s for s in self.slos if s.metric is Metric.TPOT) if shape.role == DECODE else self.slos
 
     def simulate(self, key: str, shape: DeploymentShape, guess: float, search: bool = True) -> Simulated:
         """The shape's capacity at the targets, searched from ``guess``
@@ -136,15 +147,16 @@ class Verifier:
             try:
                 found = None
                 if not search:
-                    first = run_open(self.model, dep, self.lengths, guess, self.slos, requests=SPOT_REQUESTS,
-                                     cv=self.cv, seed=VERIFY_SEED, settings=for_ranks(self.settings, shape.dp))
+                    first = run_open(self.model, dep, self.lengths, guess, self.slos_of(shape), requests=SPOT_REQUESTS,
+                                     cv=self.cv, seed=VERIFY_SEED, settings=self.settings_of(shape))
                     if first.passes:
                         found = Capacity(guess, first, "not searched: no throughput target", math.inf,
                                          SPOT_REQUESTS, self.cv, (first,))
                 if found is None:
-                    found = capacity(self.model, dep, self.lengths, self.slos,
+                    found = capacity(self.model, dep, self.lengths, self.slos_of(shape),
                                      requests=SEARCH_REQUESTS if search else SPOT_REQUESTS, cv=self.cv,
-                                     seed=VERIFY_SEED, settings=for_ranks(self.settings, shape.dp), guess=guess, bracket_only=not search)
+                                     seed=VERIFY_SEED, settings=self.settings_of(shape), guess=guess,
+                                     bracket_only=not search)
             except PlannerError as exc:  # a request longer than the cache, say: the shape cannot serve the traffic
                 found = Capacity(0.0, None, exc.message, 0.0, SEARCH_REQUESTS, self.cv, ())
             hit = self._by_signature[self.signature(shape)] = Simulated(found, self.headroom)
@@ -153,6 +165,6 @@ class Verifier:
 
     def check(self, key: str, shape: DeploymentShape, rate: float) -> LineCheck:
         """The shape's replica at ``rate`` requests/s."""
-        trial = run_open(self.model, self.deployment(shape), self.lengths, rate, self.slos, requests=VERIFY_REQUESTS,
-                         cv=self.cv, seed=VERIFY_SEED, settings=for_ranks(self.settings, shape.dp))
+        trial = run_open(self.model, self.deployment(shape), self.lengths, rate, self.slos_of(shape),
+                         requests=VERIFY_REQUESTS, cv=self.cv, seed=VERIFY_SEED, settings=self.settings_of(shape))
         return LineCheck(key, rate, trial, trial.requests, self.cv)

@@ -24,9 +24,10 @@ from typing import Any
 
 from planner.catalog.schema import ModelKind
 from planner.core.units import HOURS_PER_MONTH
-from planner.plan.candidates import Candidate, RejectedShape, ScoredShape
+from planner.plan.candidates import DECODE, Candidate, RejectedShape, ScoredShape
 from planner.plan.fit import FitResult, Line
 from planner.plan.offers import Acquisition, Offer
+from planner.plan.disaggregation import served_by
 from planner.plan.placement import Placement, place
 from planner.plan.question import Objective
 
@@ -36,6 +37,10 @@ FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 BOM_ITEM_COLUMNS = [
     "line", "acquisition", "provider", "instance_type_or_server", "region", "pricing_model",
     "units", "gpus_per_unit", "gpu_id", "gpu_name", "vendor", "total_gpus", "replicas",
+    # "replica" serves whole requests; "prefill" or "decode": workers of
+    # disaggregated pools (replicas counts workers), whose requests are
+    # counted in output_tokens_per_s on the decode rows
+    "role",
     "tensor_parallel", "pipeline_parallel", "data_parallel", "expert_parallel", "weight_precision", "kv_cache_precision", "batch_per_replica",
     "memory_per_gpu_gb", "memory_used_per_gpu_gb",
     "unit_price_usd_per_hour", "extended_usd_per_hour", "extended_usd_per_month",
@@ -60,7 +65,7 @@ SUMMED = ("units", "total_gpus", "replicas", "extended_usd_per_hour", "extended_
           "purchase_extended_usd", "power_w", "output_tokens_per_s", "samples_per_s")
 
 CANDIDATE_SHAPE_COLUMNS = [
-    "gpu_id", "tensor_parallel", "pipeline_parallel", "data_parallel", "expert_parallel", "gpus_per_replica", "weight_precision", "kv_cache_precision",
+    "role", "gpu_id", "tensor_parallel", "pipeline_parallel", "data_parallel", "expert_parallel", "gpus_per_replica", "weight_precision", "kv_cache_precision",
     "batch_per_replica", "ttft_ms", "tpot_ms", "e2e_ms", "output_tokens_per_s_per_replica",
     "target_throughput_per_replica", "memory_used_per_gpu_gb", "quality_loss_pct",
 ]
@@ -181,6 +186,7 @@ def _bom_row(result: FitResult, index: int, line: Line) -> dict[str, Any]:
         "vendor": c.gpu.vendor,
         "total_gpus": line.gpus,
         "replicas": line.replicas,
+        "role": c.role or "replica",
         "tensor_parallel": c.tp,
         "pipeline_parallel": c.pp,
         "data_parallel": c.dp,
@@ -200,9 +206,9 @@ def _bom_row(result: FitResult, index: int, line: Line) -> dict[str, Any]:
         "power_w_per_unit": _number(None if owned else offer.power_w),
         "power_w": _number(None if p.power_w is None else p.power_w * line.units),
         "power_basis": offer.power_basis,
-        "output_tokens_per_s": _number(c.tokens_per_s * line.replicas if not encoder else None, 1),
+        "output_tokens_per_s": _number(None if encoder else served_by(result.lines, line, lambda x: x.tokens_per_s), 1),
         "samples_per_s": _number(c.throughput * line.replicas if encoder else None, 1),  # an encoder's throughput
-        "ttft_ms": _number(c.prediction.ttft_s * 1e3, 3),
+        "ttft_ms": _number(None if c.role == DECODE else c.prediction.ttft_s * 1e3, 3),
         "tpot_ms": _number(None if c.prediction.tpot_s is None else c.prediction.tpot_s * 1e3, 3),
         "quality_loss_pct": _number(result.quality_loss(c)),
         **_load_cells(result, line),
@@ -248,6 +254,7 @@ def bom_csv(result: FitResult, generated: date | None = None) -> str:
 def _shape_cells(result: FitResult, c: Candidate) -> dict[str, Any]:
     scored = c if isinstance(c, ScoredShape) else None
     return {
+        "role": c.role or "replica",
         "gpu_id": c.gpu.id,
         "tensor_parallel": c.tp,
         "pipeline_parallel": c.pp,
@@ -257,7 +264,7 @@ def _shape_cells(result: FitResult, c: Candidate) -> dict[str, Any]:
         "weight_precision": c.precision.id,
         "kv_cache_precision": c.kv_precision.id,
         "batch_per_replica": scored.batch if scored else "",
-        "ttft_ms": _number(scored.prediction.ttft_s * 1e3, 3) if scored else "",
+        "ttft_ms": _number(scored.prediction.ttft_s * 1e3, 3) if scored and c.role != DECODE else "",
         "tpot_ms": _number(scored.prediction.tpot_s * 1e3, 3) if scored and scored.prediction.tpot_s is not None else "",
         "e2e_ms": _number(scored.prediction.e2e_s * 1e3, 3) if scored else "",
         "output_tokens_per_s_per_replica": _number(scored.tokens_per_s, 1) if scored else "",
@@ -295,7 +302,9 @@ def candidates_csv(result: FitResult, generated: date | None = None) -> str:
     asked = question_cells(result, generated)
     blank = {column: "" for column in CANDIDATE_OFFER_COLUMNS}
     rows = []
-    for c in result.candidates:
+    # whole replicas, then the same shapes as prefill and decode workers of
+    # disaggregated pools (those the question allows: planner/plan/disaggregation.py)
+    for c in (*result.candidates, *result.workers):
         shape = _shape_cells(result, c)
         if isinstance(c, RejectedShape):
             rows.append({**shape, **blank, "replicas_in_plan": 0, "status": "ruled out", "why": c.reason, **asked})

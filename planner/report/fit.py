@@ -11,14 +11,15 @@ from rich.text import Text
 
 from planner.catalog.schema import ModelKind
 from planner.plan.candidates import Constraint, DeploymentShape, RejectedShape
+from planner.plan.candidates import DECODE, PREFILL
 from planner.plan.fit import FitResult, Line, line_prediction
 from planner.plan.offers import Acquisition
 from planner.model.predict import prediction_dict
-from planner.model.slo import DEFAULT_PERCENTILE, Slo
+from planner.model.slo import DEFAULT_PERCENTILE, Metric, Slo
 from planner.core.units import HOURS_PER_MONTH, format_rate
 from planner.plan.question import DEFAULT_MAX_QUALITY_LOSS, Objective
 from planner.report.format import (TextTable, against, duration, durations_against, money, percent, signed_money,
-                                   significant)
+                                   significant, typed_duration)
 from planner.report.layout import laid_out
 
 OBJECTIVE_WORDS = {
@@ -97,8 +98,16 @@ def _worst(result: FitResult, attr: str) -> float | None:
 
 
 def _simulated_worst(result: FitResult, slo: Slo) -> float | None:
-    """The worst line's simulated statistic for ``slo`` at the plan's load."""
-    values = [v for check in result.checks if (v := slo.observed(check.trial.summary)) is not None]
+    """The worst line's statistic for ``slo`` at the plan's load: simulated
+    for whole replicas and decode workers (these answer for TPOT alone);
+    for prefill workers, their TTFT bound at the target's statistic
+    (planner/plan/disaggregation.py: a queueing formula, not simulated)."""
+    roles = {line.candidate.key: line.candidate.role for line in result.lines}
+    values = [v for check in result.checks
+              if (roles.get(check.key) != DECODE or slo.metric is Metric.TPOT)
+              and (v := slo.observed(check.trial.summary)) is not None]
+    if slo.metric is Metric.TTFT:
+        values += [line.candidate.prediction.ttft_s for line in result.lines if line.candidate.role == PREFILL]
     return max(values) if values else None
 
 
@@ -134,6 +143,64 @@ def headroom(result: FitResult) -> list[dict[str, Any]]:
     return rows
 
 
+def replicas_words(line: Line) -> str:
+    """'2 replicas', or for a worker of a disaggregated pool '3 decode workers'."""
+    role = line.candidate.role
+    noun = f"{role} worker" if role else "replica"
+    return f"{line.replicas} {noun}{'s' if line.replicas != 1 else ''}"
+
+
+def pool_ratio(result: FitResult) -> str | None:
+    """The plan's pools as engines write them ('1P3D': prefill, decode
+    workers), or None for a plan of whole replicas."""
+    prefill = sum(line.replicas for line in result.lines if line.candidate.role == PREFILL)
+    decode = sum(line.replicas for line in result.lines if line.candidate.role == DECODE)
+    return f"{prefill}P{decode}D" if prefill or decode else None
+
+
+def disaggregation_note(result: FitResult, brief: bool = False) -> str | None:
+    """Why the plan holds disaggregated prefill/decode pools, or why not.
+    ``brief`` (the terminal and the review) leaves out the reason when the
+    question has no throughput target: one replica, nothing to split."""
+    v = result.disaggregation
+    if v is None or (brief and not v.offered and result.question.targets.throughput is None):
+        return None
+    if not v.offered:
+        return f"Disaggregated prefill/decode pools: not considered ({v.why_not})."
+    hourly = result.question.economics.objective is Objective.HOURLY
+    q, prompt = result.question, result.shape.input
+    target = "" if q.targets.latency_s is None else f" within the TPOT target of {typed_duration(q.targets.latency_s)}"
+    batches = ""
+    if v.decode_batch is not None and v.replica_batch is not None and v.shape:
+        batches = (f" On {v.shape}, a decode worker holds {v.decode_batch} sequences{target}, with no prompt in its steps;"
+                   f" a whole replica runs {v.replica_batch} requests at the targets, its steps also carrying the "
+                   f"{prompt:,}-token prompts.")
+    ratio = f" ({v.workers[0]}P{v.workers[1]}D)" if v.workers else ""
+    if v.chosen:
+        if v.other_cost is None:
+            return (f"Disaggregated prefill/decode pools{ratio}: no plan of whole replicas meets the targets within the "
+                    f"limits.{batches}")
+        return (f"Disaggregated prefill/decode pools{ratio} win: {money(v.plan_cost, hourly)} against "
+                f"{money(v.other_cost, hourly)} for the cheapest plan of whole replicas.{batches}")
+    if v.other_cost is None:
+        return "Whole replicas: no disaggregated prefill/decode pools meet the targets within the limits."
+    return (f"Whole replicas win: {money(v.plan_cost, hourly)} against {money(v.other_cost, hourly)} for the "
+            f"cheapest disaggregated prefill/decode pools{ratio}: what separating the prompts saves is less than a "
+            f"second pool, rounded up to whole units, and the KV transfer (priced over the scale-out network) "
+            f"cost.{batches}")
+
+
+def disaggregation_dict(result: FitResult) -> dict[str, Any]:
+    v = result.disaggregation
+    assert v is not None
+    return {"considered": v.offered, "why_not": v.why_not, "chosen": v.chosen,
+            "pools": pool_ratio(result),
+            "other_objective_usd": None if v.other_cost is None else round(v.other_cost, 4),
+            "other_workers": None if v.chosen or v.workers is None else {"prefill": v.workers[0], "decode": v.workers[1]},
+            "decode_batch": v.decode_batch, "replica_batch": v.replica_batch, "compared_shape": v.shape,
+            "reason": disaggregation_note(result)}
+
+
 def serving_notes(result: FitResult) -> list[str]:
     """How a decoder's plan was checked under load, and the headroom kept."""
     q = result.question
@@ -148,12 +215,15 @@ def serving_notes(result: FitResult) -> list[str]:
                      + (f" ({DEFAULT_PERCENTILE.value} is the default; give e.g. --latency p90:40ms)" if defaults else "")
                      + ".")
     parts = []
+    roles = {line.candidate.key: line.candidate.role for line in result.lines}
     for check in result.checks:
         s = check.trial.summary
+        decode = roles.get(check.key) == DECODE  # its prompts arrive cached: TPOT alone is its own
         figures = ", ".join(f"{name} {fmt}" for name, fmt in (
-            ("p99 TTFT", _ms(s.ttft.p99 if s.ttft else None)), ("p99 TPOT", _ms(s.tpot.p99 if s.tpot else None)),
-            ("p99 e2e", _ms(s.e2e.p99 if s.e2e else None))) if fmt)
-        parts.append(f"{check.key} at {typed(round(check.rate, 3))} req/s per replica: {figures}, "
+            ("p99 TTFT", None if decode else _ms(s.ttft.p99 if s.ttft else None)),
+            ("p99 TPOT", _ms(s.tpot.p99 if s.tpot else None)),
+            ("p99 e2e", None if decode else _ms(s.e2e.p99 if s.e2e else None))) if fmt)
+        parts.append(f"{check.key} at {typed(round(check.rate, 3))} req/s per {'worker' if decode else 'replica'}: {figures}, "
                      f"{s.mean_concurrency:,.1f} requests in flight on average"
                      + ("" if check.meets else " (MISSES: " + "; ".join(check.trial.misses) + ")"))
     demand = q.targets.throughput is not None
@@ -164,6 +234,15 @@ def serving_notes(result: FitResult) -> list[str]:
     notes.append("In the plan table, batch is the mean number of requests running on a replica at that load and "
                  "TTFT and TPOT their means there; tok/s is what the replicas may be given: their simulated capacity "
                  "at the targets less the headroom.")
+    prefill = [line.candidate for line in result.lines if line.candidate.role == PREFILL]
+    if prefill:
+        statistic = q.targets.ttft_statistic.value
+        notes.append(f"Prefill workers are not simulated: each is loaded to the most its {statistic} TTFT bound "
+                     "allows (wait in a queue of Poisson arrivals, M/D/1 for a mean and the M/M/1 wait quantile for "
+                     "a percentile, plus its prefill pass and the KV transfer to a decode worker; "
+                     "planner/plan/disaggregation.py) less the headroom; their TTFT in the table is that bound "
+                     "and their batch the prompts one pass takes. Decode workers are simulated with their prompts "
+                     "arriving cached.")
     if demand:
         source = "--headroom" if q.headroom is not None else "default: the measured leave-one-GPU-out error of throughput, rounded up"
         notes.append(f"Headroom: each replica is loaded to at most its simulated capacity at the targets / "
@@ -348,7 +427,8 @@ def fit_dict(result: FitResult, explain: bool = False) -> dict[str, Any]:
     for line in result.lines:
         entry = prediction_dict(line_prediction(result, line))
         quality = result.quality_of(line.candidate)
-        entry.update(replicas=line.replicas, gpus=line.gpus, hardware=hardware(line), offer=offer_dict(line),
+        entry.update(role=line.candidate.role or "replica",
+                     replicas=line.replicas, gpus=line.gpus, hardware=hardware(line), offer=offer_dict(line),
                      quality_loss_pct=quality.loss_pct,
                      quality={"weights": quality.weights.as_json(), "kv_cache": quality.kv_cache.as_json()})
         entry.update(_line_costs(result, line))
@@ -399,6 +479,8 @@ def fit_dict(result: FitResult, explain: bool = False) -> dict[str, Any]:
         "assumptions": assumptions(result),
         "quality_notes": quality_notes(result),
     }
+    if result.disaggregation is not None:
+        data["disaggregation"] = disaggregation_dict(result)
     if result.others:
         data["next_best"] = [
             {"shape": line.candidate.key, "hardware": hardware(line), "replicas": line.replicas, "gpus": line.gpus,
@@ -418,9 +500,11 @@ def headline(result: FitResult) -> str:
         c = line.candidate
         shape = f"TP {c.tp}{c.expert_split()}" + (f" x PP {c.pp}" if c.pp > 1 else "")
         kv = "" if result.spec.model.kind is ModelKind.ENCODER else f", {c.kv_precision.id} KV cache"
-        parts.append(f"{hardware(line)}: {line.replicas} replica{'s' if line.replicas > 1 else ''} "
-                     f"({shape}, {c.precision.id} weights{kv})")
+        parts.append(f"{hardware(line)}: {replicas_words(line)} ({shape}, {c.precision.id} weights{kv})")
     cost = money(result.cost, hourly)
+    pools = pool_ratio(result)
+    if pools:
+        cost += f", disaggregated {pools}"
     meets = []
     for row in headroom(result):
         if row["unit"] == "ms":
@@ -464,8 +548,10 @@ def _plan_table(result: FitResult) -> TextTable:
         m = c.memory
         parallel = f"TP{c.tp}{c.expert_split(spaced=False)}" + (f" PP{c.pp}" if c.pp > 1 else "")
         numerics = c.precision.id if encoder else f"{c.precision.id}/{c.kv_precision.id}"
-        row = [unit_name(line), f"{line.gpus} x {c.gpu.id}", str(line.replicas), f"{parallel} {numerics}",
-               str(c.batch)] + ([] if encoder else [duration(c.prediction.ttft_s)]) + [
+        role = f"{c.role} " if c.role else ""
+        ttft = "-" if c.role == DECODE else duration(c.prediction.ttft_s)  # a decode worker's requests come prefilled
+        row = [unit_name(line), f"{line.gpus} x {c.gpu.id}", str(line.replicas), f"{role}{parallel} {numerics}",
+               str(c.batch)] + ([] if encoder else [ttft]) + [
             duration(c.prediction.e2e_s if encoder else c.prediction.tpot_s),
             f"{c.throughput * line.replicas:,.0f}" if encoder else f"{c.tokens_per_s * line.replicas:,.0f}",
             f"{m.per_gpu / 1e9:,.1f} GB ({100 * m.per_gpu / m.capacity_per_gpu:.0f}%)",
@@ -527,5 +613,6 @@ def fit_renderables(result: FitResult, explain: bool = False, width: int = 120) 
         for what, why in rows:
             ruled.add_row(what, why)
         out.extend(laid_out(ruled, width, [f"Ruled out: {what}" for what, _ in rows]))
-    out.append(Text("\n".join(quality_notes(result) + assumptions(result)), style="dim"))
+    note = disaggregation_note(result, brief=True)
+    out.append(Text("\n".join(([note] if note else []) + quality_notes(result) + assumptions(result)), style="dim"))
     return out

@@ -21,12 +21,14 @@ from planner.catalog.load import Catalog
 from planner.core.errors import NoPlanError
 from planner.model.quality import Rule
 from planner.plan.candidates import Constraint, RejectedShape, ScoredShape
+from planner.plan.candidates import DECODE
 from planner.plan.fit import FitResult, Line, fit
 from planner.plan.offers import Acquisition, Offer
 from planner.plan.question import Objective, Question, Targets
 from planner.report.fit import (
     OBJECTIVE_WORDS,
     assumptions,
+    disaggregation_note,
     hardware,
     headline,
     headroom,
@@ -34,6 +36,7 @@ from planner.report.fit import (
     loss_cell,
     price_notes,
     quality_notes,
+    replicas_words,
 )
 from planner.core.units import HOURS_PER_MONTH, Rate, format_rate
 from planner.model.slo import DEFAULT_PERCENTILE, Metric
@@ -84,7 +87,7 @@ def _short_plan(result: FitResult) -> str:
 def _shape_words(line: Line) -> str:
     c = line.candidate
     parallel = f"TP {c.tp}{c.expert_split()}" + (f" x PP {c.pp}" if c.pp > 1 else "")
-    return f"{line.replicas} replica{'s' if line.replicas != 1 else ''} of {parallel}, {c.precision.id}"
+    return f"{replicas_words(line)} of {parallel}, {c.precision.id}"
 
 
 def _describe_plan(result: FitResult) -> str:
@@ -141,8 +144,10 @@ def _plan_section(result: FitResult) -> Section:
     for line in result.lines:
         c = line.candidate
         rows.append([
-            hardware(line), str(line.gpus), str(line.replicas), f"{c.tp}{c.expert_split()} x {c.pp}", c.precision.id,
-            "-" if encoder else c.kv_precision.id, str(c.batch), "-" if encoder else milliseconds(c.prediction.ttft_s),
+            hardware(line), str(line.gpus), str(line.replicas) + (f" {c.role}" if c.role else ""),
+            f"{c.tp}{c.expert_split()} x {c.pp}", c.precision.id,
+            "-" if encoder else c.kv_precision.id, str(c.batch),
+            "-" if encoder or c.role == DECODE else milliseconds(c.prediction.ttft_s),
             milliseconds(c.prediction.e2e_s if encoder else c.prediction.tpot_s),
             f"{(c.throughput if encoder else c.tokens_per_s) * line.replicas:,.0f}", loss_cell(result, c),
             money(line_objective(result, line), hourly),
@@ -584,6 +589,9 @@ def _alternatives_section(catalog: Catalog, result: FitResult) -> Section:
                                    "Weight precisions with no single-shape plan, and why"))
     if not rows and not prec_rows:
         sec.paragraphs.append("No other GPU type or precision can serve the question alone within the limits.")
+    pools = disaggregation_note(result, brief=True)
+    if pools:
+        sec.paragraphs.append(pools)
     return sec
 
 
