@@ -253,8 +253,7 @@ def fit(catalog: Catalog, q: Question, *, relaxations: bool = True, pools: bool 
     settings = verify.settings_for(engine, q.max_batch)
     headroom = (q.headroom if q.headroom is not None else verify.DEFAULT_HEADROOM) if decoder else 0.0
     cands: list[Candidate] = []
-    offers_pools = pools
-    pools = disaggregation.Offered((), "no GPU is offered" if offers_pools else "a fleet plans whole replicas")
+    workers = disaggregation.Offered((), "no GPU is offered" if pools else "a fleet plans whole replicas")
     if offered:
         cands, format_ruled_out = enumerate_candidates(
             catalog, spec, shape, q.targets, engine, gpus=offered, precisions=precisions, kv_precisions=kvs,
@@ -262,8 +261,8 @@ def fit(catalog: Catalog, q: Question, *, relaxations: bool = True, pools: bool 
             memory_utilization=q.memory_utilization, unit_gpus=unit_gpus, serving=Serving(lengths, settings),
         )
         ruled_out += format_ruled_out
-        if offers_pools:
-            pools = disaggregation.role_shapes(spec, shape, q.targets, cands, engine, q.memory_utilization,
+        if pools:
+            workers = disaggregation.role_shapes(spec, shape, q.targets, cands, engine, q.memory_utilization,
                                                Serving(lengths, settings), headroom, q.redundancy, q.zones)
     if headroom:  # plannable throughput: the estimate with the headroom kept free
         cands = [replace(c, throughput=c.throughput / (1 + headroom)) if isinstance(c, ScoredShape) else c
@@ -272,7 +271,7 @@ def fit(catalog: Catalog, q: Question, *, relaxations: bool = True, pools: bool 
     quality = PlanQuality(catalog, spec.model)
     if not any(isinstance(c, ScoredShape) and (demand == 0 or c.throughput > 0) for c in cands):
         raise NoPlanError(diagnose.why_no_candidate(spec, q, cands, ruled_out, {g.id for g in gpus}))
-    search = _Search(cands, offers, q, demand, quality, verifier, lengths_mean_output, pools.shapes)
+    search = _Search(cands, offers, q, demand, quality, verifier, lengths_mean_output, workers.shapes)
     try:
         plan, pool, by_key, options = search.solve(q, solver.DEFAULT_TIME_LIMIT_S)
     except ValueError as exc:  # figures too large for 64-bit integers once scaled
@@ -312,7 +311,7 @@ def fit(catalog: Catalog, q: Question, *, relaxations: bool = True, pools: bool 
     singles = [s for s in (single_shape_plan(q, demand, p) for p in pool if not p.shape.role) if s is not None]
     verdict = None
     if decoder:
-        verdict = disaggregation.verdict(pools, plan, options, _limits(q, demand, diagnose.RELAXATION_TIME_LIMIT_S),
+        verdict = disaggregation.verdict(workers, plan, options, _limits(q, demand, diagnose.RELAXATION_TIME_LIMIT_S),
                                          [line.candidate for line in lines], search.cands)
     return FitResult(
         q, spec, shape, engine, plan.status, plan.cost, tuple(lines), tuple(cands), tuple(ruled_out),
@@ -326,7 +325,7 @@ def fit(catalog: Catalog, q: Question, *, relaxations: bool = True, pools: bool 
         checks=checks,
         simulated={k: v for k, v in verifier.done.items()} if verifier is not None else {},
         disaggregation=verdict,
-        workers=pools.shapes,
+        workers=workers.shapes,
     )
 
 
@@ -390,9 +389,8 @@ class _Search:
             for key, c in todo.items():
                 sim = v.simulate(key, c, guess=c.tokens_per_s / self.mean_output, search=self.demand > 0)
                 self.cands = [_rescored(x, sim, self.q, self.mean_output) if x.key == key else x for x in self.cands]
-                self.roles = [r for x in self.roles
-                              if isinstance(r := _rescored(x, sim, self.q, self.mean_output) if x.key == key else x,
-                                            ScoredShape)]
+                rescored = [_rescored(x, sim, self.q, self.mean_output) if x.key == key else x for x in self.roles]
+                self.roles = [x for x in rescored if isinstance(x, ScoredShape)]  # a rejected worker leaves
         return plan, pool, by_key, options
 
 
