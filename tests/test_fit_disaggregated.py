@@ -95,6 +95,12 @@ def test_prefill_worker_ttft_includes_the_kv_transfer(catalog):
     assert move == pytest.approx(8192 * 32 * 8 * 128 * 2 / 50e9, rel=0.05)
     assert worker.prediction.ttft_s <= 2.0
     assert worker.prediction.ttft_s >= worker.prediction.prefill.total_s + move
+    # a TTFT target between the prefill alone and the prefill plus the
+    # transfer: no load meets it, so the shape is not offered as a prefill worker
+    between = worker.prediction.prefill.total_s + move / 2
+    assert disaggregation.prefill_role(spec, shape, targets.replace(ttft_s=between), c, engine, None, None) is None
+    assert disaggregation.prefill_role(spec, shape, targets.replace(ttft_s=between + move), c, engine, None,
+                                       None) is not None
 
 
 def test_no_ttft_target_offers_no_pools(catalog):
