@@ -214,7 +214,9 @@ def test_batch_max_counts_every_rank_s_scheduler(catalog):
 
 def test_fit_scores_attention_dp_by_expert_parallel_shapes(catalog):
     """For a mixture of experts the candidates hold DP x EP stages within the
-    node and, where the network is known, over whole nodes; a dense model gets none."""
+    node and, where the network is known, over whole nodes, with ranks of 1
+    GPU up to a node's (tensor-parallel inside a rank) and the experts split
+    over the whole stage; a dense model gets none."""
     from planner.model.resolve import resolve_spec
     from planner.plan.candidates import ScoredShape, enumerate_candidates, expert_parallel_degrees
     from planner.plan.question import Targets
@@ -228,7 +230,8 @@ def test_fit_scores_attention_dp_by_expert_parallel_shapes(catalog):
                                     gpus=[h200], precisions=[catalog.precision("fp8")],
                                     kv_precisions=[catalog.precision("fp8")], unit_gpus={"h200-sxm": 8})
     wide = {(c.tp, c.dp, c.ep): c for c in cands if c.dp > 1}
-    assert set(wide) == {(1, d, d) for d in (2, 4, 8, 16, 32)}
+    assert set(wide) == {(tp, stage // tp, stage) for stage in (2, 4, 8, 16, 32) for tp in (1, 2, 4, 8) if tp < stage}
+    assert (8, 4, 32) in wide and (2, 4, 8) in wide  # a node per rank over four nodes; TP2 x DP4 in one
     assert isinstance(wide[(1, 8, 8)], ScoredShape) and wide[(1, 8, 8)].gpus == 8
     assert wide[(1, 8, 8)].key == "h200-sxm tp1 dp8 ep8 pp1 fp8 kv=fp8"
 

@@ -423,10 +423,13 @@ def enumerate_candidates(
                     candidates.extend(_pipeline_depths(
                         spec, shape, targets, engine, memory_utilization, DeploymentShape(gpu, precision, kv, tp, 1),
                         serving))
-                for dp in expert_parallel_degrees(spec, gpu, per_node):
-                    # attention DP over the stage, experts split over all of it (the wide-EP layout)
-                    candidates.append(evaluate(spec, shape, targets, DeploymentShape(gpu, precision, kv, 1, 1, dp=dp, ep=dp),
-                                               engine, memory_utilization, serving))
+                for stage in expert_parallel_degrees(spec, gpu, per_node):
+                    # attention DP ranks of tp GPUs each over the stage, experts split over all of it
+                    # (the wide-EP layout; tp 1 is SGLang's and TensorRT-LLM's usual attention DP)
+                    for tp in tensor_parallel_degrees(spec, min(per_node, stage // 2)):
+                        candidates.append(evaluate(spec, shape, targets,
+                                                   DeploymentShape(gpu, precision, kv, tp, 1, dp=stage // tp, ep=stage),
+                                                   engine, memory_utilization, serving))
         ruled_out.extend(kv_refused)
     return candidates, ruled_out
 

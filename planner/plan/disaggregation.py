@@ -147,9 +147,9 @@ def prefill_role(spec: ModelSpec, shape: Shape, targets: Targets, c: ScoredShape
     settings = for_ranks(serving.settings, c.dp) if serving and serving.settings else scheduler_for(engine, c.dp)
     prompt_only = Shape(shape.input, 1)
     room = perf.max_batch(model, dep, prompt_only, cap=perf.UNCAPPED_BATCH_SEARCH)
-    together = max(1, min(settings.max_num_batched_tokens // shape.input, room))
     if room < 1:
         return None
+    together = max(1, min(settings.max_num_batched_tokens // shape.input, room))
     one = perf.prefill(model, dep, factors, 1, shape.input)
     full = perf.prefill(model, dep, factors, together, shape.input).total_s if together > 1 else one.total_s
     mu = together / full
