@@ -20,6 +20,12 @@ def _fit(cli, throughput: str, *more: str) -> dict:
     return json.loads(result.stdout)
 
 
+def _quoted_p99_tpot(plan: dict) -> str:
+    """How the README's comment line states the plan's simulated p99 TPOT."""
+    (tpot,) = [row for row in plan["headroom"] if row["target"] == "p99 TPOT"]
+    return f"p99 TPOT {tpot['predicted']:.1f} ms"
+
+
 def _only_line(plan: dict) -> dict:
     assert len(plan["lines"]) == 1, plan["lines"]
     return plan["lines"][0]
@@ -43,6 +49,8 @@ def test_a_moderate_load_fits_one_node_in_tensor_parallel(cli):
     assert line["offer"]["gpus_per_unit"] == 8  # one node
     cost = plan["objective"]["value_usd"]
     assert f"TP 8, {line['precision']} weights" in README and f"${cost:,.2f}/h" in README
+    assert f"${cost:,.2f}/h; {_quoted_p99_tpot(plan)}" in README
+    assert f"At 2,000 tok/s about {line['batch']} requests are in flight" in README
     assert _p99_tpot_ms(cli, line, 2000) <= 50
 
 
@@ -55,9 +63,19 @@ def test_a_high_load_chooses_attention_data_parallel_with_expert_parallel(cli):
     assert line["moe_tp"] == 1  # whole experts per GPU
     cost = plan["objective"]["value_usd"]
     assert f"TP 1 DP 8 EP 8, {line['precision']} weights" in README and f"${cost:,.2f}/h" in README
+    assert f"${cost:,.2f}/h; {_quoted_p99_tpot(plan)}" in README
+    assert f"At 20,000 tok/s, {line['batch']} in flight" in README
     p99 = _p99_tpot_ms(cli, line, 20000)
     assert p99 <= 50
     assert f"--load rate:78.125/s` re-checks it (p99 TPOT {p99:.1f} ms)" in README
+
+
+def test_the_fp8_answer_at_a_moderate_load_is_a_gb200_slice(cli):
+    """The README's aside: held to FP8 (671 GB), 2,000 tok/s fits one 4-GPU GB200 slice."""
+    plan = _fit(cli, "2000 tok/s", "--precision", "fp8")
+    line = _only_line(plan)
+    assert (line["gpu"], line["gpus"], line["offer"]["gpus_per_unit"]) == ("gb200", 4, 4)
+    assert f"with `--precision fp8` it is a 4-GPU GB200 slice at ${plan['objective']['value_usd']:,.2f}/h" in README
 
 
 def test_hopper_at_fp8_and_a_high_load_chooses_wide_ep_over_nodes(cli):
